@@ -1,0 +1,44 @@
+# Set-up is automatic: the first `make train` or `make test` creates .venv and installs the
+# project into it (editable, with the dev tools).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install train test test-fast lint format ui clean
+
+help:  ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)  ## Create .venv and install the project with dev tools
+
+train: $(STAMP)  ## Train on the built-in synthetic market (ARGS="tuning.n_trials=10 ...")
+	$(BIN)/python -m ashare_autotune.train $(ARGS)
+
+test: $(STAMP)  ## Run the test suite (offline, minutes)
+	$(BIN)/python -m pytest -q $(ARGS)
+
+test-fast: $(STAMP)  ## Run the tests not marked slow
+	$(BIN)/python -m pytest -q -m "not slow" $(ARGS)
+
+lint: $(STAMP)  ## ruff lint and format check
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+format: $(STAMP)  ## ruff format and autofix
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+ui: $(STAMP)  ## Open the MLflow UI on the local tracking DB
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db
+
+clean:  ## Remove local runs, studies and Hydra outputs (not .venv)
+	rm -rf mlruns mlartifacts outputs multirun mlflow.db optuna.db

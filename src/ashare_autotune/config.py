@@ -1,0 +1,286 @@
+"""Typed configuration schema, registered with Hydra so that unknown keys and bad types fail."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+from ashare_autotune.errors import ConfigError
+
+
+@dataclass
+class DataConfig:
+    """Where the bars come from and which slice of them to use."""
+
+    source: str = "synthetic"  # synthetic | files | tushare
+    start: str | None = None  # YYYYMMDD, inclusive
+    end: str | None = None  # YYYYMMDD, inclusive
+    index_code: str = "000001.SH"
+    n_stocks: int | None = None  # universe size (synthetic: stocks generated)
+    ts_codes: list[str] | None = None  # explicit universe
+    seed: int = 42
+    # synthetic
+    n_days: int = 1000
+    first_date: str = "20180102"
+    # files
+    daily: str | None = None
+    index: str | None = None
+    stock_basic: str | None = None
+
+
+@dataclass
+class FeaturesConfig:
+    """Which features to build; empty means all known features."""
+
+    names: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LabelConfig:
+    """Positive when the highest close over T+min_days..T+max_days gains >= min_return."""
+
+    min_days: int = 3
+    max_days: int = 5
+    min_return: float = 0.04
+
+
+@dataclass
+class SplitConfig:
+    """Chronological fractions of the trading calendar and the embargo between segments."""
+
+    train: float = 0.6
+    val: float = 0.2
+    test: float = 0.2
+    embargo: int = 5  # trading days; defaults to label.max_days in conf/split
+
+
+@dataclass
+class ModelConfig:
+    """Fixed XGBoost settings shared by all trials."""
+
+    tree_method: str = "hist"
+    max_bin: int = 128
+    num_boost_round: int = 500
+    early_stopping_rounds: int = 50
+    n_jobs: int = 2
+    seed: int = 42
+
+
+@dataclass
+class ParamSpec:
+    """One dimension of the search space."""
+
+    type: str = "float"  # float | int | categorical
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: list[Any] | None = None
+
+
+@dataclass
+class TuningConfig:
+    """The Optuna study."""
+
+    n_trials: int = 50
+    timeout: float | None = None  # seconds for the whole study
+    study_name: str | None = None  # None: derived from the experiment and a config hash
+    storage: str | None = None  # None: optuna.db next to the MLflow SQLite DB
+    seed: int = 42
+    pruner: str = "median"  # none | median | hyperband
+    show_progress_bar: bool = False
+    space: dict[str, ParamSpec] = field(default_factory=dict)
+
+
+@dataclass
+class ThresholdConfig:
+    """Decision threshold: maximise recall subject to precision >= target_precision."""
+
+    target_precision: float = 0.60
+    low: float = 0.05
+    high: float = 0.95
+    step: float = 0.005
+    min_picks: int = 20
+
+
+@dataclass
+class MlflowConfig:
+    """Tracking server and experiment."""
+
+    tracking_uri: str = "sqlite:///mlflow.db"
+    experiment_name: str = "ashare-autotune"
+    run_name: str | None = None
+
+
+@dataclass
+class RegistryConfig:
+    """Model registry settings."""
+
+    model_name: str = "ashare-autotune-xgb"
+    register: bool = True
+    champion_alias: str = "champion"
+
+
+@dataclass
+class AppConfig:
+    """The whole training configuration."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    label: LabelConfig = field(default_factory=LabelConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    tuning: TuningConfig = field(default_factory=TuningConfig)
+    threshold: ThresholdConfig = field(default_factory=ThresholdConfig)
+    mlflow: MlflowConfig = field(default_factory=MlflowConfig)
+    registry: RegistryConfig = field(default_factory=RegistryConfig)
+
+
+def register_configs() -> None:
+    """Register the schema so `conf/config.yaml` can extend it (`- base_config` in defaults)."""
+    ConfigStore.instance().store(name="base_config", node=AppConfig)
+
+
+def to_app_config(cfg: DictConfig) -> AppConfig:
+    """Convert a composed Hydra config into the typed `AppConfig` and validate it."""
+    app = OmegaConf.to_object(cfg)
+    if not isinstance(app, AppConfig):
+        raise ConfigError("configuration does not follow the AppConfig schema")
+    validate(app)
+    return app
+
+
+def _check(ok: bool, key: str, value: Any, why: str) -> None:
+    if not ok:
+        raise ConfigError(f"config key '{key}'={value!r}: {why}")
+
+
+def validate(app: AppConfig) -> None:
+    """Check cross-field rules a type cannot express; raises `ConfigError` naming the key."""
+    d, lab, sp, th, tu = app.data, app.label, app.split, app.threshold, app.tuning
+    _check(
+        d.source in {"synthetic", "files", "tushare"},
+        "data.source",
+        d.source,
+        "must be one of synthetic, files, tushare",
+    )
+    for key in ("start", "end", "first_date"):
+        value = getattr(d, key)
+        _check(
+            value is None or (len(str(value)) == 8 and str(value).isdigit()),
+            f"data.{key}",
+            value,
+            "must be a date written YYYYMMDD",
+        )
+    if d.start and d.end:
+        _check(d.start <= d.end, "data.start", d.start, f"is after data.end={d.end!r}")
+    _check(d.n_stocks is None or d.n_stocks >= 1, "data.n_stocks", d.n_stocks, "must be >= 1")
+    _check(d.n_days >= 60, "data.n_days", d.n_days, "must be >= 60 trading days")
+    _check(lab.min_days >= 1, "label.min_days", lab.min_days, "must be >= 1")
+    _check(
+        lab.min_days <= lab.max_days,
+        "label.min_days",
+        lab.min_days,
+        f"must be <= label.max_days={lab.max_days}",
+    )
+    _check(0 < lab.min_return < 1, "label.min_return", lab.min_return, "must be in (0, 1)")
+    for key in ("train", "val", "test"):
+        _check(0 < getattr(sp, key) < 1, f"split.{key}", getattr(sp, key), "must be in (0, 1)")
+    total = sp.train + sp.val + sp.test
+    _check(
+        abs(total - 1) < 1e-6,
+        "split",
+        f"{sp.train}/{sp.val}/{sp.test}",
+        f"train+val+test must sum to 1, got {total:g}",
+    )
+    _check(
+        sp.embargo >= lab.max_days,
+        "split.embargo",
+        sp.embargo,
+        f"must be >= label.max_days={lab.max_days} so no label window crosses a boundary",
+    )
+    _check(
+        0 < th.target_precision < 1,
+        "threshold.target_precision",
+        th.target_precision,
+        "must be in (0, 1)",
+    )
+    _check(
+        0 <= th.low < th.high <= 1,
+        "threshold.low",
+        th.low,
+        f"must satisfy 0 <= low < high={th.high} <= 1",
+    )
+    _check(
+        0 < th.step < th.high - th.low + 1e-12,
+        "threshold.step",
+        th.step,
+        "must be > 0 and no larger than high - low",
+    )
+    _check(th.min_picks >= 1, "threshold.min_picks", th.min_picks, "must be >= 1")
+    _check(tu.n_trials >= 1, "tuning.n_trials", tu.n_trials, "must be >= 1")
+    _check(tu.timeout is None or tu.timeout > 0, "tuning.timeout", tu.timeout, "must be > 0")
+    _check(
+        tu.pruner in {"none", "median", "hyperband"},
+        "tuning.pruner",
+        tu.pruner,
+        "must be one of none, median, hyperband",
+    )
+    _check(bool(tu.space), "tuning.space", tu.space, "the search space is empty")
+    for name, spec in tu.space.items():
+        _validate_param(name, spec)
+    m = app.model
+    _check(m.max_bin >= 2, "model.max_bin", m.max_bin, "must be >= 2")
+    _check(m.num_boost_round >= 1, "model.num_boost_round", m.num_boost_round, "must be >= 1")
+    _check(m.n_jobs >= 1, "model.n_jobs", m.n_jobs, "must be >= 1")
+
+
+def _validate_param(name: str, spec: ParamSpec) -> None:
+    key = f"tuning.space.{name}"
+    _check(
+        spec.type in {"float", "int", "categorical"},
+        f"{key}.type",
+        spec.type,
+        "must be float, int or categorical",
+    )
+    _check(
+        name not in {"scale_pos_weight", "max_bin", "tree_method"},
+        key,
+        name,
+        "is fixed by the project and may not be searched",
+    )
+    if spec.type == "categorical":
+        _check(bool(spec.choices), f"{key}.choices", spec.choices, "needs at least one choice")
+        return
+    _check(
+        spec.low is not None and spec.high is not None and spec.low <= spec.high,
+        f"{key}.low",
+        spec.low,
+        f"needs low <= high (high={spec.high})",
+    )
+    _check(
+        not spec.log or (spec.low or 0) > 0, f"{key}.low", spec.low, "must be > 0 on a log scale"
+    )
+
+
+def config_fingerprint(app: AppConfig, data_summary: dict[str, Any] | None = None) -> str:
+    """A short hash of everything that defines the study's objective (data, label, split, space).
+
+    Two runs with the same fingerprint optimise the same function, so they may share a study.
+
+    Args:
+        app: the configuration.
+        data_summary: what was actually loaded (date range, rows), so new data is a new study.
+    """
+    parts: dict[str, Any] = {
+        k: asdict(getattr(app, k)) for k in ("data", "features", "label", "split")
+    }
+    parts["loaded"] = data_summary or {}
+    parts["space"] = {k: asdict(v) for k, v in app.tuning.space.items()}
+    parts["model"] = asdict(app.model)
+    blob = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:10]

@@ -1,0 +1,64 @@
+"""Load Tushare-style daily bars from parquet or CSV files (one file or a directory)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ashare_autotune.config import DataConfig
+from ashare_autotune.data.market import Market
+from ashare_autotune.data.schema import (
+    check_index_covers,
+    normalize_basic,
+    normalize_daily,
+    normalize_index,
+)
+from ashare_autotune.errors import ConfigError, DataError
+
+SUFFIXES = (".parquet", ".pq", ".csv")
+
+
+def read_table(path: str | Path, key: str) -> pd.DataFrame:
+    """Read a parquet/CSV file, or every such file in a directory, as one frame.
+
+    Args:
+        path: a file or a directory.
+        key: the config key the path came from (named in errors).
+    """
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise DataError(f"config key '{key}': file not found: {p}")
+    files = sorted(f for f in p.iterdir() if f.suffix.lower() in SUFFIXES) if p.is_dir() else [p]
+    if not files:
+        raise DataError(f"config key '{key}': no .parquet or .csv files in directory {p}")
+    frames = [_read_one(f) for f in files]
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+def _read_one(path: Path) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        if suffix == ".csv":
+            return pd.read_csv(
+                path, dtype={"ts_code": str, "trade_date": str, "symbol": str, "list_date": str}
+            )
+    except Exception as exc:  # the reader's own message is the useful part
+        raise DataError(f"{path}: cannot be read as {suffix[1:]}: {exc}") from exc
+    raise DataError(f"{path}: unsupported file type {suffix!r}; use .parquet or .csv")
+
+
+def load_files(cfg: DataConfig) -> Market:
+    """Load daily bars, the index and optional stock_basic from the configured paths."""
+    if not cfg.daily:
+        raise ConfigError("config key 'data.daily' is required with data=files")
+    if not cfg.index:
+        raise ConfigError("config key 'data.index' is required with data=files")
+    daily = normalize_daily(read_table(cfg.daily, "data.daily"), str(cfg.daily))
+    index = normalize_index(read_table(cfg.index, "data.index"), str(cfg.index), cfg.index_code)
+    basic_raw = read_table(cfg.stock_basic, "data.stock_basic") if cfg.stock_basic else None
+    basic = normalize_basic(basic_raw, daily["ts_code"], str(cfg.stock_basic))
+    check_index_covers(daily, index, str(cfg.index))
+    return Market(daily, index, basic, source=f"files:{cfg.daily}")

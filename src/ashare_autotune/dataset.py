@@ -1,0 +1,99 @@
+"""Assemble the modelling table: features + labels on labelled rows, split by time."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ashare_autotune.config import LabelConfig, SplitConfig
+from ashare_autotune.data import Market
+from ashare_autotune.features import build_features
+from ashare_autotune.labels import day_numbers, make_labels, trading_calendar
+from ashare_autotune.split import SplitPlan, split_by_time
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Dataset:
+    """Labelled rows with their features, trading-day numbers and the time split.
+
+    Attributes:
+        frame: ts_code, trade_date, day (trading-day number), the features (float32) and
+            label (int8), for rows whose label horizon is fully observed.
+        feature_names: the model's input columns, in order.
+        plan: the train/val/test day ranges.
+        calendar: the trading calendar behind the day numbers.
+    """
+
+    frame: pd.DataFrame
+    feature_names: list[str]
+    plan: SplitPlan
+    calendar: pd.DatetimeIndex
+
+    def segment(self, name: str) -> tuple[pd.DataFrame, np.ndarray]:
+        """Features and labels of one segment ("train", "val" or "test")."""
+        mask = self.plan.masks(self.frame["day"].to_numpy())[name]
+        rows = self.frame.loc[mask]
+        return rows[self.feature_names], rows["label"].to_numpy()
+
+    def segment_rows(self, name: str) -> pd.DataFrame:
+        """All columns of one segment's rows."""
+        return self.frame.loc[self.plan.masks(self.frame["day"].to_numpy())[name]]
+
+    def date_range(self, name: str) -> tuple[str, str]:
+        """First and last trading day (YYYYMMDD) of a segment."""
+        lo, hi = self.plan.ranges()[name]
+        return self.calendar[lo].strftime("%Y%m%d"), self.calendar[hi - 1].strftime("%Y%m%d")
+
+    def summary(self) -> dict[str, float | int | str]:
+        """Rows, base rate and date range per segment, for logs and MLflow params."""
+        out: dict[str, float | int | str] = {}
+        masks = self.plan.masks(self.frame["day"].to_numpy())
+        label = self.frame["label"].to_numpy()
+        for name, mask in masks.items():
+            start, end = self.date_range(name)
+            out[f"{name}_rows"] = int(mask.sum())
+            out[f"{name}_base_rate"] = round(float(label[mask].mean()), 4) if mask.any() else 0.0
+            out[f"{name}_start"], out[f"{name}_end"] = start, end
+        return out
+
+
+def build_dataset(
+    market: Market, feature_names: list[str] | None, label: LabelConfig, split: SplitConfig
+) -> Dataset:
+    """Features, labels and the embargoed time split for a market.
+
+    Args:
+        market: validated bars, index and stock_basic.
+        feature_names: features to use (None or empty: all).
+        label: the label definition.
+        split: fractions and embargo.
+    """
+    features = build_features(market.daily, market.index, market.stock_basic, feature_names)
+    names = [c for c in features.columns if c not in ("ts_code", "trade_date")]
+    calendar = trading_calendar(market.daily, market.index)
+    y = make_labels(market.daily, calendar, label.min_days, label.max_days, label.min_return)
+    keep = y.notna().to_numpy()
+    frame = features.loc[keep].reset_index(drop=True)
+    frame["label"] = y.to_numpy()[keep].astype(np.int8)
+    frame["day"] = day_numbers(frame["trade_date"], calendar).astype(np.int32)
+    frame["close"] = market.daily["close"].to_numpy()[keep]
+    log.info(
+        "labelled rows: %d of %d (%d dropped without a full horizon)",
+        keep.sum(),
+        len(keep),
+        (~keep).sum(),
+    )
+    plan = split_by_time(
+        int(frame["day"].min()),
+        int(frame["day"].max()),
+        (split.train, split.val, split.test),
+        split.embargo,
+    )
+    ds = Dataset(frame=frame, feature_names=names, plan=plan, calendar=calendar)
+    log.info("split: %s", ds.summary())
+    return ds

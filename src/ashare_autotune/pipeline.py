@@ -1,0 +1,260 @@
+"""The training pipeline as one plain function, so tests and scripts need no Hydra."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from ashare_autotune import registry, tracking
+from ashare_autotune.config import AppConfig, config_fingerprint
+from ashare_autotune.data import Market, load_market
+from ashare_autotune.dataset import Dataset, build_dataset
+from ashare_autotune.evaluate import classification_metrics
+from ashare_autotune.threshold import ThresholdChoice, pick_threshold
+from ashare_autotune.tuning import (
+    best_rounds,
+    build_matrices,
+    finished_trials,
+    fit_final,
+    make_objective,
+    open_study,
+    run_study,
+)
+
+log = logging.getLogger(__name__)
+
+PARENT_RUN_ATTR = "mlflow_parent_run_id"
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced."""
+
+    run_id: str
+    experiment_id: str
+    study_name: str
+    n_trials: int
+    best_params: dict[str, Any]
+    threshold: ThresholdChoice
+    metrics: dict[str, float]
+    model_uri: str
+    model_version: str | None
+    champion: bool
+
+
+def run_training(app: AppConfig, config_yaml: str | None = None) -> TrainResult:
+    """Load data, build features/labels/split, tune, pick the threshold, evaluate, register.
+
+    Args:
+        app: the validated configuration.
+        config_yaml: the resolved config as YAML, logged as an artifact when given.
+    """
+    market = load_market(app.data)
+    ds = build_dataset(market, app.features.names, app.label, app.split)
+    experiment_id = tracking.setup(app.mlflow.tracking_uri, app.mlflow.experiment_name)
+    study_name = app.tuning.study_name or _default_study_name(app, market)
+    storage = app.tuning.storage or tracking.default_study_storage(app.mlflow.tracking_uri)
+    study = open_study(app.tuning, study_name, storage)
+    resume = study.user_attrs.get(PARENT_RUN_ATTR)
+    with tracking.parent_run(experiment_id, app.mlflow.run_name or study_name, resume) as run:
+        study.set_user_attr(PARENT_RUN_ATTR, run.info.run_id)
+        _log_setup(app, market, ds, study_name, storage, config_yaml)
+        x_train, y_train = ds.segment("train")
+        x_val, y_val = ds.segment("val")
+        matrices = build_matrices(
+            x_train, y_train, x_val, y_val, app.model.max_bin, app.model.n_jobs
+        )
+        objective = make_objective(matrices, app.model, app.tuning.space)
+        run_study(study, objective, app.tuning, [tracking.trial_callback(run)])
+        booster = fit_final(matrices, app.model, study.best_params, best_rounds(study))
+        del matrices
+        val_proba = booster.inplace_predict(x_val)
+        th = app.threshold
+        choice = pick_threshold(
+            y_val, val_proba, th.target_precision, th.low, th.high, th.step, th.min_picks
+        )
+        x_test, y_test = ds.segment("test")
+        metrics = _segment_metrics(
+            study.best_value, y_val, val_proba, x_test, y_test, booster, choice
+        )
+        tracking.log_metrics(metrics)
+        _log_threshold(choice)
+        meta = _model_meta(app, market, ds, study.best_params, choice, metrics)
+        info = tracking.log_pick_model(booster, meta, x_val.dropna().head(5))
+        tracking.log_metrics(
+            {k: v for k, v in metrics.items() if k.startswith("test_")}, model_id=info.model_id
+        )
+        version = (
+            _register(app, info.model_uri, choice, metrics, meta)
+            if app.registry.register
+            else None
+        )
+    return TrainResult(
+        run_id=run.info.run_id,
+        experiment_id=experiment_id,
+        study_name=study_name,
+        n_trials=finished_trials(study),
+        best_params=dict(study.best_params),
+        threshold=choice,
+        metrics=metrics,
+        model_uri=info.model_uri,
+        model_version=version,
+        champion=bool(version and choice.feasible),
+    )
+
+
+def _default_study_name(app: AppConfig, market: Market) -> str:
+    """Same config and same data -> same study, so a rerun resumes rather than restarts."""
+    data = market.describe()
+    return f"{app.mlflow.experiment_name}-{config_fingerprint(app, data)}"
+
+
+def _log_setup(
+    app: AppConfig,
+    market: Market,
+    ds: Dataset,
+    study_name: str,
+    storage: str,
+    config_yaml: str | None,
+) -> None:
+    params: dict[str, Any] = {}
+    for group in ("data", "label", "split", "model", "threshold"):
+        for key, value in asdict(getattr(app, group)).items():
+            params[f"{group}.{key}"] = value
+    params.update(
+        {
+            "tuning.n_trials": app.tuning.n_trials,
+            "tuning.seed": app.tuning.seed,
+            "tuning.pruner": app.tuning.pruner,
+            "features": ",".join(ds.feature_names),
+        }
+    )
+    tracking.log_params(params)
+    summary = ds.summary()
+    tracking.set_tags(
+        {
+            "study_name": study_name,
+            "optuna_storage": _redact(storage),
+            **{f"data_{k}": v for k, v in market.describe().items()},
+            **{f"split_{k}": v for k, v in summary.items()},
+        }
+    )
+    if config_yaml:
+        tracking.log_text(config_yaml, "config/resolved_config.yaml")
+
+
+def _redact(uri: str) -> str:
+    """Drop a password from a database URI before it is logged."""
+    if "@" in uri and "://" in uri:
+        scheme, rest = uri.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return uri
+
+
+def _segment_metrics(
+    best_val_auc: float,
+    y_val: np.ndarray,
+    val_proba: np.ndarray,
+    x_test: Any,
+    y_test: np.ndarray,
+    booster: Any,
+    choice: ThresholdChoice,
+) -> dict[str, float]:
+    test_proba = booster.inplace_predict(x_test)
+    metrics = {
+        "best_trial_val_auc": float(best_val_auc),
+        "threshold": choice.threshold,
+        "val_best_precision": choice.best_precision,
+    }
+    metrics |= classification_metrics(y_val, val_proba, choice.threshold, "val")
+    metrics |= classification_metrics(y_test, test_proba, choice.threshold, "test")
+    log.info(
+        "test at threshold %.3f: AUC %.4f precision %.4f recall %.4f picks %d",
+        choice.threshold,
+        metrics["test_auc"],
+        metrics["test_precision"],
+        metrics["test_recall"],
+        metrics["test_n_picks"],
+    )
+    return metrics
+
+
+def _log_threshold(choice: ThresholdChoice) -> None:
+    status = (
+        f"threshold {choice.threshold:.3f} meets precision >= {choice.target_precision:.2f} on "
+        f"validation (precision {choice.precision:.4f}, recall {choice.recall:.4f})"
+        if choice.feasible
+        else f"NO threshold reaches precision >= {choice.target_precision:.2f} on validation; "
+        f"best precision reached {choice.best_precision:.4f}. The model is registered "
+        f"without the champion alias"
+    )
+    (log.info if choice.feasible else log.warning)("%s", status)
+    tracking.set_tags(
+        {"threshold_feasible": str(choice.feasible).lower(), "threshold_status": status}
+    )
+
+
+def _model_meta(
+    app: AppConfig,
+    market: Market,
+    ds: Dataset,
+    params: dict[str, Any],
+    choice: ThresholdChoice,
+    metrics: dict[str, float],
+) -> dict[str, Any]:
+    return {
+        "features": ds.feature_names,
+        "threshold": choice.threshold,
+        "threshold_feasible": choice.feasible,
+        "target_precision": choice.target_precision,
+        "label": asdict(app.label),
+        "data": market.describe(),
+        "segments": {name: ds.date_range(name) for name in ("train", "val", "test")},
+        "params": params,
+        "metrics": {k: v for k, v in metrics.items() if k.startswith(("val_", "test_"))},
+    }
+
+
+def _register(
+    app: AppConfig,
+    model_uri: str,
+    choice: ThresholdChoice,
+    metrics: dict[str, float],
+    meta: dict[str, Any],
+) -> str:
+    tags = {
+        "test_precision": round(metrics["test_precision"], 4),
+        "test_recall": round(metrics["test_recall"], 4),
+        "test_auc": round(metrics["test_auc"], 4),
+        "threshold": choice.threshold,
+        "threshold_feasible": str(choice.feasible).lower(),
+        "val_precision": round(choice.precision, 4),
+    }
+    version = registry.register_version(
+        model_uri, app.registry.model_name, tags, _describe(meta, metrics)
+    )
+    if choice.feasible:
+        registry.set_alias(app.registry.model_name, app.registry.champion_alias, version.version)
+    else:
+        log.warning(
+            "version %s not promoted: the precision constraint is not met", version.version
+        )
+    return version.version
+
+
+def _describe(meta: dict[str, Any], metrics: dict[str, float]) -> str:
+    lab, data = meta["label"], meta["data"]
+    segments = ", ".join(f"{name} {lo}..{hi}" for name, (lo, hi) in meta["segments"].items())
+    met = "met" if meta["threshold_feasible"] else "NOT met"
+    return (
+        f"XGBoost stock picker. Data {data['source']} {data['start']}..{data['end']}, "
+        f"{data['n_stocks']} stocks. Label: max close over T+{lab['min_days']}..T+"
+        f"{lab['max_days']} >= +{lab['min_return']:.1%}. Segments: {segments}. "
+        f"Threshold {meta['threshold']:.3f} (target precision {meta['target_precision']:.2f}, "
+        f"{met} on validation). Test: AUC {metrics['test_auc']:.4f}, precision "
+        f"{metrics['test_precision']:.4f}, recall {metrics['test_recall']:.4f}, "
+        f"{int(metrics['test_n_picks'])} picks."
+    )

@@ -1,0 +1,160 @@
+"""Everything that talks to MLflow tracking: runs, params, metrics, artifacts, the model."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+from mlflow.entities import Run
+from mlflow.models import infer_signature
+from mlflow.models.model import ModelInfo
+from optuna_integration.mlflow import MLflowCallback
+
+import ashare_autotune
+from ashare_autotune.pyfunc_model import BOOSTER_ARTIFACT, META_ARTIFACT, PickModel
+
+log = logging.getLogger(__name__)
+
+TRIAL_METRIC = "val_auc"
+PACKAGE_DIR = Path(ashare_autotune.__file__).parent
+
+
+def setup(tracking_uri: str, experiment_name: str) -> str:
+    """Point MLflow at the tracking store and experiment; returns the experiment id.
+
+    Under `mlflow run` the run MLflow Projects created decides the experiment.
+    """
+    mlflow.set_tracking_uri(tracking_uri)
+    project_run = os.environ.get("MLFLOW_RUN_ID")
+    if project_run:
+        return mlflow.get_run(project_run).info.experiment_id
+    return mlflow.set_experiment(experiment_name).experiment_id
+
+
+def default_study_storage(tracking_uri: str) -> str:
+    """An Optuna SQLite file next to the MLflow SQLite DB (or in the working dir)."""
+    prefix = "sqlite:///"
+    if tracking_uri.startswith(prefix):
+        return prefix + str(Path(tracking_uri[len(prefix) :]).with_name("optuna.db"))
+    return prefix + "optuna.db"
+
+
+@contextmanager
+def parent_run(
+    experiment_id: str, run_name: str | None, resume_run_id: str | None = None
+) -> Iterator[Run]:
+    """The study's parent run: the `mlflow run` project run when there is one, else the run
+    this study used before (a rerun continues it), else a new run."""
+    run_id = os.environ.get("MLFLOW_RUN_ID") or resume_run_id
+    if run_id and not _run_exists(run_id):
+        run_id = None
+    with mlflow.start_run(run_id=run_id, experiment_id=experiment_id, run_name=run_name) as run:
+        yield run
+
+
+def _run_exists(run_id: str) -> bool:
+    try:
+        mlflow.get_run(run_id)
+    except mlflow.exceptions.MlflowException:
+        return False
+    return True
+
+
+def trial_callback(parent: Run) -> MLflowCallback:
+    """optuna-integration's callback logging each trial as a run nested under `parent`."""
+    return MLflowCallback(
+        metric_name=TRIAL_METRIC,
+        create_experiment=False,
+        tag_trial_user_attrs=True,
+        mlflow_kwargs={
+            "nested": True,
+            "experiment_id": parent.info.experiment_id,
+            # Explicit so that trials run in worker threads still nest under the parent.
+            "tags": {"mlflow.parentRunId": parent.info.run_id},
+        },
+    )
+
+
+def child_runs(parent_run_id: str, experiment_id: str) -> pd.DataFrame:
+    """The runs nested under a parent run."""
+    return mlflow.search_runs(
+        experiment_ids=[experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
+    )
+
+
+def log_params(params: dict[str, Any]) -> None:
+    """Log params, skipping keys the run already has with the same value (resumed runs)."""
+    run = mlflow.active_run()
+    existing = mlflow.get_run(run.info.run_id).data.params if run else {}
+    fresh = {k: v for k, v in params.items() if existing.get(k) is None}
+    changed = {k for k, v in params.items() if k in existing and existing[k] != str(v)}
+    if changed:
+        log.warning("params already logged with other values, kept as they were: %s", changed)
+    if fresh:
+        mlflow.log_params(fresh)
+
+
+def log_metrics(metrics: dict[str, float], model_id: str | None = None) -> None:
+    """Log finite metrics to the active run (and to a logged model when given)."""
+    finite = {k: float(v) for k, v in metrics.items() if np.isfinite(v)}
+    mlflow.log_metrics(finite, model_id=model_id)
+
+
+def set_tags(tags: dict[str, Any]) -> None:
+    mlflow.set_tags({k: str(v) for k, v in tags.items()})
+
+
+def log_dict(data: dict[str, Any], name: str) -> None:
+    mlflow.log_dict(data, name)
+
+
+def log_text(text: str, name: str) -> None:
+    mlflow.log_text(text, name)
+
+
+def log_pick_model(booster: xgb.Booster, meta: dict[str, Any], example: pd.DataFrame) -> ModelInfo:
+    """Log booster + threshold + feature list as a pyfunc `PickModel` with signature/example.
+
+    Args:
+        booster: the final XGBoost booster.
+        meta: JSON-able model facts: features, threshold, label and data description.
+        example: a few rows of feature columns.
+    """
+    example = example.astype(np.float64)
+    output = pd.DataFrame({"probability": np.full(len(example), 0.5), "pick": False})
+    with tempfile.TemporaryDirectory() as tmp:
+        booster_path = Path(tmp) / "booster.ubj"
+        booster.save_model(booster_path)
+        meta_path = Path(tmp) / "meta.json"
+        meta_path.write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
+        return mlflow.pyfunc.log_model(
+            name="model",
+            python_model=PickModel(),
+            artifacts={BOOSTER_ARTIFACT: str(booster_path), META_ARTIFACT: str(meta_path)},
+            code_paths=[str(PACKAGE_DIR)],
+            signature=infer_signature(example, output),
+            input_example=example,
+            pip_requirements=_pip_requirements(),
+        )
+
+
+def _pip_requirements() -> list[str]:
+    import mlflow as _mlflow
+
+    return [
+        f"mlflow=={_mlflow.__version__}",
+        f"xgboost=={xgb.__version__}",
+        f"pandas=={pd.__version__}",
+        f"numpy=={np.__version__}",
+    ]

@@ -1,0 +1,76 @@
+"""Shared fixtures: the real Hydra config in debug size, small seeded markets, and a fresh
+SQLite MLflow tracking store per test (migrated once per session, then copied)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import mlflow
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from ashare_autotune.config import AppConfig, register_configs, to_app_config
+from ashare_autotune.data import Market
+from ashare_autotune.data.synthetic import make_synthetic_market
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = ROOT / "conf"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def compose_app() -> Callable[..., AppConfig]:
+    """Compose conf/config.yaml with the debug preset plus overrides into a typed AppConfig."""
+    register_configs()
+
+    def _compose(*overrides: str, debug: bool = True) -> AppConfig:
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose(
+                "config", overrides=(["debug=default"] if debug else []) + list(overrides)
+            )
+        return to_app_config(cfg)
+
+    return _compose
+
+
+@pytest.fixture(scope="session")
+def small_market() -> Market:
+    """40 synthetic stocks over 300 trading days (seeded)."""
+    return make_synthetic_market(n_stocks=40, n_days=300, seed=7)
+
+
+@pytest.fixture(scope="session")
+def _migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An MLflow SQLite DB with its schema migrated once (migration takes seconds)."""
+    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    mlflow.MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def tracking_uri(
+    _migrated_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """A fresh, real SQLite tracking store for one test; artifacts under tmp_path."""
+    db = tmp_path / "mlflow.db"
+    shutil.copy(_migrated_db, db)
+    uri = f"sqlite:///{db}"
+    monkeypatch.chdir(tmp_path)  # artifacts (./mlruns) and optuna.db land in tmp_path
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    while mlflow.active_run():
+        mlflow.end_run()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real A-share sample in ../shared/data; skips the test when it is absent."""
+    if not (SHARED_DATA / "daily.parquet").exists():
+        pytest.skip(f"real data not available at {SHARED_DATA}")
+    return SHARED_DATA
