@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,11 +56,20 @@ def parent_run(
 ) -> Iterator[Run]:
     """The study's parent run: the `mlflow run` project run when there is one, else the run
     this study used before (a rerun continues it), else a new run."""
-    run_id = os.environ.get("MLFLOW_RUN_ID") or resume_run_id
+    project_run = os.environ.pop("MLFLOW_RUN_ID", None)
+    run_id = project_run or resume_run_id
     if run_id and not _run_exists(run_id):
         run_id = None
-    with mlflow.start_run(run_id=run_id, experiment_id=experiment_id, run_name=run_name) as run:
-        yield run
+    try:
+        # MLFLOW_RUN_ID stays unset inside: mlflow.start_run would otherwise resume the project
+        # run for every trial instead of creating nested runs.
+        with mlflow.start_run(
+            run_id=run_id, experiment_id=experiment_id, run_name=None if run_id else run_name
+        ) as run:
+            yield run
+    finally:
+        if project_run:
+            os.environ["MLFLOW_RUN_ID"] = project_run
 
 
 def _run_exists(run_id: str) -> bool:
@@ -72,6 +82,13 @@ def _run_exists(run_id: str) -> bool:
 
 def trial_callback(parent: Run) -> MLflowCallback:
     """optuna-integration's callback logging each trial as a run nested under `parent`."""
+    # Deprecated upstream in 4.9 (moving to OptunaHub), removed in 6.0: pinned <5.1 in pyproject.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return _mlflow_callback(parent)
+
+
+def _mlflow_callback(parent: Run) -> MLflowCallback:
     return MLflowCallback(
         metric_name=TRIAL_METRIC,
         create_experiment=False,

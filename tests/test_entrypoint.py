@@ -1,0 +1,100 @@
+"""The command line: `python -m ashare_autotune.train` and `mlflow run .` end to end, and bad
+configuration failing fast with a message that names the key (no traceback)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from ashare_autotune.config import AppConfig
+from ashare_autotune.errors import ConfigError
+from tests.conftest import ROOT
+
+
+def _env(tracking_uri: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_RUN")}
+    return env | {"MLFLOW_TRACKING_URI": tracking_uri, "PYTHONPATH": str(ROOT / "src")}
+
+
+def _train_cli(tmp_path: Path, tracking_uri: str, *overrides: str) -> subprocess.CompletedProcess:
+    cmd = [
+        sys.executable,
+        "-m",
+        "ashare_autotune.train",
+        "debug=default",
+        f"hydra.run.dir={tmp_path / 'hydra'}",
+        *overrides,
+    ]
+    return subprocess.run(
+        cmd, cwd=tmp_path, env=_env(tracking_uri), capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("split.train=0.7", "split"),
+        ("threshold.target_precision=1.5", "threshold.target_precision"),
+        ("tuning.n_trials=0", "tuning.n_trials"),
+        ("label.min_days=6", "label.min_days"),
+    ],
+)
+def test_bad_config_values_name_the_key(
+    compose_app: Callable[..., AppConfig], override: str, key: str
+) -> None:
+    with pytest.raises(ConfigError, match=f"'{key}'"):
+        compose_app(override)
+
+
+def test_cli_reports_a_bad_value_in_one_line_without_traceback(
+    tmp_path: Path, tracking_uri: str
+) -> None:
+    done = _train_cli(tmp_path, tracking_uri, "threshold.target_precision=1.5")
+    assert done.returncode == 2
+    assert "threshold.target_precision" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_cli_rejects_an_unknown_key(tmp_path: Path, tracking_uri: str) -> None:
+    done = _train_cli(tmp_path, tracking_uri, "tuning.n_trails=3")
+    assert done.returncode != 0
+    assert "n_trails" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_mlflow_run_uses_the_project_run_as_the_only_parent(
+    tmp_path: Path, tracking_uri: str
+) -> None:
+    overrides = f"debug=default tuning.n_trials=3 hydra.run.dir={tmp_path / 'hydra'}"
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "run",
+        str(ROOT),
+        "--env-manager",
+        "local",
+        "--experiment-name",
+        "ashare-autotune",
+        "-P",
+        f"overrides={overrides}",
+    ]
+    done = subprocess.run(
+        cmd, cwd=tmp_path, env=_env(tracking_uri), capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    exp = mlflow.get_experiment_by_name("ashare-autotune")
+    runs = mlflow.search_runs(experiment_ids=[exp.experiment_id])
+    parents = runs[runs["tags.mlflow.parentRunId"].isna()]
+    assert len(parents) == 1
+    assert parents.iloc[0]["tags.mlflow.project.entryPoint"] == "main"
+    trials = runs[runs["tags.mlflow.parentRunId"] == parents.iloc[0]["run_id"]]
+    assert len(trials) == 3
+    assert parents.iloc[0]["params.tuning.n_trials"] == "3"
+    versions = mlflow.MlflowClient().search_model_versions("name='ashare-autotune-xgb'")
+    assert len(versions) == 1 and versions[0].run_id == parents.iloc[0]["run_id"]
