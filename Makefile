@@ -5,6 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
+LINT_PATHS := $(wildcard src tests benchmarks scripts/*.py)
 
 .DEFAULT_GOAL := help
 .PHONY: help install train test test-fast lint format ui clean
@@ -30,12 +31,12 @@ test-fast: $(STAMP)  ## Run the tests not marked slow
 	$(BIN)/python -m pytest -q -m "not slow" $(ARGS)
 
 lint: $(STAMP)  ## ruff lint and format check
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 
 format: $(STAMP)  ## ruff format and autofix
-	$(BIN)/ruff format src tests benchmarks
-	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format $(LINT_PATHS)
+	$(BIN)/ruff check --fix $(LINT_PATHS)
 
 ui: $(STAMP)  ## Open the MLflow UI on the local tracking DB
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db
