@@ -22,7 +22,7 @@ from mlflow.models.model import ModelInfo
 from optuna_integration.mlflow import MLflowCallback
 
 import ashare_autotune
-from ashare_autotune.pyfunc_model import BOOSTER_ARTIFACT, META_ARTIFACT, PickModel
+from ashare_autotune.pyfunc_model import BOOSTER_ARTIFACT, META_ARTIFACT
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ def log_pick_model(booster: xgb.Booster, meta: dict[str, Any], example: pd.DataF
         meta_path.write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
         return mlflow.pyfunc.log_model(
             name="model",
-            python_model=PickModel(),
+            python_model=str(PACKAGE_DIR / "model_code.py"),
             artifacts={BOOSTER_ARTIFACT: str(booster_path), META_ARTIFACT: str(meta_path)},
             code_paths=[str(PACKAGE_DIR)],
             signature=infer_signature(example, output),
