@@ -68,6 +68,7 @@ def test_evaluate_logs_a_run_linked_to_the_model_version(trained_model: TrainedM
     assert run.data.tags["model_version"] == version
     assert run.data.tags["source_run_id"] == trained_model.result.run_id
     assert run.data.tags["source_model_id"].startswith("m-")
+    assert run.data.tags["overlaps_training_data"] == "false"
     for key in ("oot_auc", "oot_precision", "oot_recall", "oot_n_picks"):
         assert run.data.metrics[key] == pytest.approx(result.metrics[key])
     linked = mlflow.MlflowClient(trained_model.tracking_uri).get_model_version(
@@ -96,6 +97,16 @@ def test_evaluate_logs_a_run_linked_to_the_model_version(trained_model: TrainedM
 def test_a_window_inside_the_training_data_is_refused(trained_model: TrainedModel) -> None:
     with pytest.raises(ConfigError, match="not out-of-time"):
         run_evaluation(_evaluate_config(trained_model, "start=20181201"))
+
+
+def test_allow_overlap_scores_inside_the_training_data_and_says_so(
+    trained_model: TrainedModel,
+) -> None:
+    cfg = _evaluate_config(trained_model, "start=20181201", "end=20181231", "allow_overlap=true")
+    result = run_evaluation(cfg)
+    assert (result.start, result.end) == ("20181203", "20181231")
+    run = mlflow.MlflowClient(trained_model.tracking_uri).get_run(result.run_id)
+    assert run.data.tags["overlaps_training_data"] == "true"
 
 
 def test_a_window_without_labelled_rows_is_a_data_error(trained_model: TrainedModel) -> None:

@@ -155,8 +155,14 @@ def _log_run(
     experiment_id = tracking.setup(cfg.mlflow.tracking_uri, cfg.mlflow.experiment_name)
     name = cfg.mlflow.run_name or f"evaluate-{model.display.replace(' ', '-')}-{first}-{last}"
     with tracking.parent_run(experiment_id, name) as run:
+        in_sample = first <= model.data_range[1]  # only with allow_overlap=true
         tracking.set_tags(
-            model.tags() | {"run_kind": "out_of_time_evaluation", "window": f"{first}..{last}"}
+            model.tags()
+            | {
+                "run_kind": "out_of_time_evaluation",
+                "window": f"{first}..{last}",
+                "overlaps_training_data": str(in_sample).lower(),
+            }
         )
         tracking.log_params(
             {
