@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
@@ -15,6 +16,7 @@ from hydra.core.global_hydra import GlobalHydra
 from ashare_autotune.config import AppConfig, register_configs, to_app_config
 from ashare_autotune.data import Market
 from ashare_autotune.data.synthetic import make_synthetic_market
+from ashare_autotune.pipeline import TrainResult, run_training
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
@@ -74,3 +76,39 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "daily.parquet").exists():
         pytest.skip(f"real data not available at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@dataclass
+class TrainedModel:
+    """A registered debug-size model in its own SQLite store (see `trained_model`)."""
+
+    tracking_uri: str
+    root: Path
+    result: TrainResult
+    model_uri: str = "models:/ashare-autotune-xgb@champion"
+    # The same synthetic market the model was trained on, extended past its data.end.
+    data_overrides: tuple[str, ...] = ("data.n_stocks=40", "data.n_days=300")
+    train_end: str = "20181231"
+
+
+@pytest.fixture(scope="session")
+def trained_model(
+    _migrated_db: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    compose_app: Callable[..., AppConfig],
+) -> TrainedModel:
+    """One debug model trained on synthetic data up to 20181231 and registered as champion.
+
+    Shared by the predict, evaluate and serving tests (they add runs and tags, never aliases).
+    """
+    root = tmp_path_factory.mktemp("trained-model")
+    db = root / "mlflow.db"
+    shutil.copy(_migrated_db, db)
+    uri = f"sqlite:///{db}"
+    app = compose_app(f"mlflow.tracking_uri={uri}", f"data.end={TrainedModel.train_end}")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.delenv("MLFLOW_RUN_ID", raising=False)
+        result = run_training(app)
+    assert result.champion, result.promotion_reason
+    return TrainedModel(tracking_uri=uri, root=root, result=result)

@@ -70,7 +70,7 @@ def test_registered_version_carries_test_metrics_and_champion_alias(
     client = MlflowClient()
     assert trained.threshold.feasible, "planted synthetic signal should reach precision 0.5"
     version = client.get_model_version_by_alias(MODEL, "champion")
-    assert version.version == trained.model_version
+    assert str(version.version) == trained.model_version
     tags = version.tags
     assert float(tags["test_precision"]) == pytest.approx(
         trained.metrics["test_precision"], abs=1e-4
@@ -118,7 +118,7 @@ def test_infeasible_precision_target_is_reported_and_not_promoted(
     assert run.data.metrics["val_best_precision"] < 0.99
     client = MlflowClient()
     version = client.get_model_version(MODEL, result.model_version)
-    assert version.aliases == []
+    assert version.aliases == ["challenger"]  # registered, never champion
     assert version.tags["threshold_feasible"] == "false"
 
 

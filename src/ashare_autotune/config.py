@@ -123,6 +123,9 @@ class RegistryConfig:
     model_name: str = "ashare-autotune-xgb"
     register: bool = True
     champion_alias: str = "champion"
+    challenger_alias: str = "challenger"
+    # Compared with the current champion, most important first; all higher-is-better.
+    promotion_metrics: list[str] = field(default_factory=lambda: ["test_precision", "test_recall"])
 
 
 @dataclass
@@ -161,33 +164,9 @@ def _check(ok: bool, key: str, value: Any, why: str) -> None:
 
 def validate(app: AppConfig) -> None:
     """Check cross-field rules a type cannot express; raises `ConfigError` naming the key."""
-    d, lab, sp, th, tu = app.data, app.label, app.split, app.threshold, app.tuning
-    _check(
-        d.source in {"synthetic", "files", "tushare"},
-        "data.source",
-        d.source,
-        "must be one of synthetic, files, tushare",
-    )
-    for key in ("start", "end", "first_date"):
-        value = getattr(d, key)
-        _check(
-            value is None or (len(str(value)) == 8 and str(value).isdigit()),
-            f"data.{key}",
-            value,
-            "must be a date written YYYYMMDD",
-        )
-    if d.start and d.end:
-        _check(d.start <= d.end, "data.start", d.start, f"is after data.end={d.end!r}")
-    _check(d.n_stocks is None or d.n_stocks >= 1, "data.n_stocks", d.n_stocks, "must be >= 1")
-    _check(d.n_days >= 60, "data.n_days", d.n_days, "must be >= 60 trading days")
-    _check(lab.min_days >= 1, "label.min_days", lab.min_days, "must be >= 1")
-    _check(
-        lab.min_days <= lab.max_days,
-        "label.min_days",
-        lab.min_days,
-        f"must be <= label.max_days={lab.max_days}",
-    )
-    _check(0 < lab.min_return < 1, "label.min_return", lab.min_return, "must be in (0, 1)")
+    lab, sp, th, tu = app.label, app.split, app.threshold, app.tuning
+    validate_data(app.data)
+    validate_label(lab)
     for key in ("train", "val", "test"):
         _check(0 < getattr(sp, key) < 1, f"split.{key}", getattr(sp, key), "must be in (0, 1)")
     total = sp.train + sp.val + sp.test
@@ -233,10 +212,63 @@ def validate(app: AppConfig) -> None:
     _check(bool(tu.space), "tuning.space", tu.space, "the search space is empty")
     for name, spec in tu.space.items():
         _validate_param(name, spec)
+    _validate_promotion(app.registry)
     m = app.model
     _check(m.max_bin >= 2, "model.max_bin", m.max_bin, "must be >= 2")
     _check(m.num_boost_round >= 1, "model.num_boost_round", m.num_boost_round, "must be >= 1")
     _check(m.n_jobs >= 1, "model.n_jobs", m.n_jobs, "must be >= 1")
+
+
+PROMOTION_METRICS = tuple(
+    f"{seg}_{m}" for seg in ("test", "val") for m in ("precision", "recall", "auc", "f1")
+)
+
+
+def _validate_promotion(reg: RegistryConfig) -> None:
+    key = "registry.promotion_metrics"
+    _check(bool(reg.promotion_metrics), key, reg.promotion_metrics, "needs at least one metric")
+    bad = [m for m in reg.promotion_metrics if m not in PROMOTION_METRICS]
+    _check(not bad, key, bad, f"unknown metric(s); choose from {list(PROMOTION_METRICS)}")
+    _check(
+        reg.challenger_alias != reg.champion_alias,
+        "registry.challenger_alias",
+        reg.challenger_alias,
+        "must differ from registry.champion_alias",
+    )
+
+
+def validate_data(d: DataConfig) -> None:
+    """Check the `data` group; raises `ConfigError` naming the key."""
+    _check(
+        d.source in {"synthetic", "files", "tushare"},
+        "data.source",
+        d.source,
+        "must be one of synthetic, files, tushare",
+    )
+    for key in ("start", "end", "first_date"):
+        value = getattr(d, key)
+        _check(
+            value is None or (len(str(value)) == 8 and str(value).isdigit()),
+            f"data.{key}",
+            value,
+            "must be a date written YYYYMMDD",
+        )
+    if d.start and d.end:
+        _check(d.start <= d.end, "data.start", d.start, f"is after data.end={d.end!r}")
+    _check(d.n_stocks is None or d.n_stocks >= 1, "data.n_stocks", d.n_stocks, "must be >= 1")
+    _check(d.n_days >= 60, "data.n_days", d.n_days, "must be >= 60 trading days")
+
+
+def validate_label(lab: LabelConfig) -> None:
+    """Check the `label` group; raises `ConfigError` naming the key."""
+    _check(lab.min_days >= 1, "label.min_days", lab.min_days, "must be >= 1")
+    _check(
+        lab.min_days <= lab.max_days,
+        "label.min_days",
+        lab.min_days,
+        f"must be <= label.max_days={lab.max_days}",
+    )
+    _check(0 < lab.min_return < 1, "label.min_return", lab.min_return, "must be in (0, 1)")
 
 
 def _validate_param(name: str, spec: ParamSpec) -> None:

@@ -62,16 +62,19 @@ class Dataset:
         return out
 
 
-def build_dataset(
-    market: Market, feature_names: list[str] | None, label: LabelConfig, split: SplitConfig
-) -> Dataset:
-    """Features, labels and the embargoed time split for a market.
+def labelled_rows(
+    market: Market, feature_names: list[str] | None, label: LabelConfig
+) -> tuple[pd.DataFrame, list[str], pd.DatetimeIndex]:
+    """Features and labels of every row whose label horizon is fully observed.
 
     Args:
         market: validated bars, index and stock_basic.
         feature_names: features to use (None or empty: all).
         label: the label definition.
-        split: fractions and embargo.
+
+    Returns:
+        (frame with ts_code, trade_date, the features, label, day, close; the feature names;
+        the trading calendar).
     """
     features = build_features(market.daily, market.index, market.stock_basic, feature_names)
     names = [c for c in features.columns if c not in ("ts_code", "trade_date")]
@@ -88,6 +91,21 @@ def build_dataset(
         len(keep),
         (~keep).sum(),
     )
+    return frame, names, calendar
+
+
+def build_dataset(
+    market: Market, feature_names: list[str] | None, label: LabelConfig, split: SplitConfig
+) -> Dataset:
+    """Features, labels and the embargoed time split for a market.
+
+    Args:
+        market: validated bars, index and stock_basic.
+        feature_names: features to use (None or empty: all).
+        label: the label definition.
+        split: fractions and embargo.
+    """
+    frame, names, calendar = labelled_rows(market, feature_names, label)
     plan = split_by_time(
         int(frame["day"].min()),
         int(frame["day"].max()),

@@ -31,3 +31,9 @@ def classification_metrics(
         "n_rows": float(len(y_true)),
     }
     return {f"{prefix}_{k}": v for k, v in metrics.items()}
+
+
+if __name__ == "__main__":  # `python -m ashare_autotune.evaluate`: out-of-time evaluation CLI
+    from ashare_autotune.evaluate_cli import main
+
+    main()

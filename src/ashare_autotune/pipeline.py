@@ -13,6 +13,7 @@ from ashare_autotune.config import AppConfig, config_fingerprint
 from ashare_autotune.data import Market, load_market
 from ashare_autotune.dataset import Dataset, build_dataset
 from ashare_autotune.evaluate import classification_metrics
+from ashare_autotune.promotion import Decision, decide_promotion
 from ashare_autotune.threshold import ThresholdChoice, pick_threshold
 from ashare_autotune.tuning import (
     best_rounds,
@@ -43,6 +44,7 @@ class TrainResult:
     model_uri: str
     model_version: str | None
     champion: bool
+    promotion_reason: str = ""
 
 
 def run_training(app: AppConfig, config_yaml: str | None = None) -> TrainResult:
@@ -87,10 +89,10 @@ def run_training(app: AppConfig, config_yaml: str | None = None) -> TrainResult:
         tracking.log_metrics(
             {k: v for k, v in metrics.items() if k.startswith("test_")}, model_id=info.model_id
         )
-        version = (
-            _register(app, info.model_uri, choice, metrics, meta)
+        version, decision = (
+            register_and_promote(app, info.model_uri, choice, metrics, meta)
             if app.registry.register
-            else None
+            else (None, None)
         )
     return TrainResult(
         run_id=run.info.run_id,
@@ -102,7 +104,10 @@ def run_training(app: AppConfig, config_yaml: str | None = None) -> TrainResult:
         metrics=metrics,
         model_uri=info.model_uri,
         model_version=version,
-        champion=bool(version and choice.feasible),
+        champion=bool(decision and decision.promote),
+        promotion_reason=decision.reason
+        if decision
+        else "not registered (registry.register=false)",
     )
 
 
@@ -189,7 +194,7 @@ def _log_threshold(choice: ThresholdChoice) -> None:
         if choice.feasible
         else f"NO threshold reaches precision >= {choice.target_precision:.2f} on validation; "
         f"best precision reached {choice.best_precision:.4f}. The model is registered "
-        f"without the champion alias"
+        f"as a challenger, not champion"
     )
     (log.info if choice.feasible else log.warning)("%s", status)
     tracking.set_tags(
@@ -218,13 +223,27 @@ def _model_meta(
     }
 
 
-def _register(
+def register_and_promote(
     app: AppConfig,
     model_uri: str,
     choice: ThresholdChoice,
     metrics: dict[str, float],
     meta: dict[str, Any],
-) -> str:
+) -> tuple[str, Decision]:
+    """Register a logged model and give it the champion or challenger alias by the policy.
+
+    Args:
+        app: the configuration (registry names, promotion metrics, precision target).
+        model_uri: the logged model to register.
+        choice: the threshold chosen on validation.
+        metrics: val_/test_ metrics of the model at that threshold.
+        meta: the model's meta.json facts (label, data range, segments), for the description.
+
+    Returns:
+        (the new version number, the promotion `Decision`).
+    """
+    name = app.registry.model_name
+    decision = _decide(app, choice, metrics)
     tags = {
         "test_precision": round(metrics["test_precision"], 4),
         "test_recall": round(metrics["test_recall"], 4),
@@ -232,17 +251,37 @@ def _register(
         "threshold": choice.threshold,
         "threshold_feasible": str(choice.feasible).lower(),
         "val_precision": round(choice.precision, 4),
+        "label": _label_text(meta["label"]),
+        "data_range": f"{meta['data']['start']}..{meta['data']['end']}",
+        "promotion": decision.role,
+        "promotion_reason": decision.reason,
     }
-    version = registry.register_version(
-        model_uri, app.registry.model_name, tags, _describe(meta, metrics)
+    description = f"{_describe(meta, metrics)} Promotion: {decision.role}, {decision.reason}."
+    version = registry.register_version(model_uri, name, tags, description)
+    alias = app.registry.champion_alias if decision.promote else app.registry.challenger_alias
+    registry.set_alias(name, alias, version.version)
+    (log.info if decision.promote else log.warning)(
+        "version %s is %s@%s: %s", version.version, name, alias, decision.reason
     )
-    if choice.feasible:
-        registry.set_alias(app.registry.model_name, app.registry.champion_alias, version.version)
-    else:
-        log.warning(
-            "version %s not promoted: the precision constraint is not met", version.version
-        )
-    return version.version
+    return str(version.version), decision
+
+
+def _decide(app: AppConfig, choice: ThresholdChoice, metrics: dict[str, float]) -> Decision:
+    """Apply the promotion policy against the version currently holding the champion alias."""
+    champion = registry.alias_version(app.registry.model_name, app.registry.champion_alias)
+    return decide_promotion(
+        metrics,
+        threshold_feasible=choice.feasible,
+        target_precision=app.threshold.target_precision,
+        min_picks=app.threshold.min_picks,
+        compare=list(app.registry.promotion_metrics),
+        champion=registry.version_metrics(champion) if champion else None,
+        champion_version=champion.version if champion else None,
+    )
+
+
+def _label_text(label: dict[str, Any]) -> str:
+    return f"max close T+{label['min_days']}..T+{label['max_days']} >= +{label['min_return']:.1%}"
 
 
 def _describe(meta: dict[str, Any], metrics: dict[str, float]) -> str:

@@ -22,6 +22,7 @@ from mlflow.models.model import ModelInfo
 from optuna_integration.mlflow import MLflowCallback
 
 import ashare_autotune
+from ashare_autotune.errors import UserError
 from ashare_autotune.pyfunc_model import BOOSTER_ARTIFACT, META_ARTIFACT
 
 log = logging.getLogger(__name__)
@@ -175,3 +176,37 @@ def _pip_requirements() -> list[str]:
         f"pandas=={pd.__version__}",
         f"numpy=={np.__version__}",
     ]
+
+
+def load_pick_model(model_uri: str) -> tuple[Any, dict[str, Any]]:
+    """Load a logged `PickModel` as pyfunc; returns (pyfunc model, its meta.json facts).
+
+    Raises `UserError` when the URI does not resolve to a model or is not a PickModel.
+    """
+    try:
+        model = mlflow.pyfunc.load_model(model_uri)
+    except (mlflow.exceptions.MlflowException, OSError) as exc:
+        message = getattr(exc, "message", str(exc))
+        raise UserError(
+            f"model_uri={model_uri!r} cannot be loaded from {mlflow.get_tracking_uri()}: {message}"
+        ) from None
+    python_model = model.unwrap_python_model()
+    meta = getattr(python_model, "meta", None)
+    if not isinstance(meta, dict) or "features" not in meta or "threshold" not in meta:
+        raise UserError(f"model_uri={model_uri!r} is not an ashare-autotune PickModel")
+    return model, meta
+
+
+def model_ids(model: Any) -> dict[str, str | None]:
+    """The logged-model id and source run id of a loaded pyfunc model."""
+    return {"model_id": model.metadata.model_id, "run_id": model.metadata.run_id}
+
+
+def log_artifact(path: str | Path, artifact_path: str | None = None) -> None:
+    """Log a local file to the active run."""
+    mlflow.log_artifact(str(path), artifact_path)
+
+
+def set_tracking_uri(tracking_uri: str) -> None:
+    """Point MLflow (tracking and registry) at a store without choosing an experiment."""
+    mlflow.set_tracking_uri(tracking_uri)

@@ -21,9 +21,9 @@ def main(cfg: DictConfig) -> float:
     """Train, tune, pick the threshold and register; returns test precision for sweeps."""
     app = to_app_config(cfg)
     result = run_training(app, config_yaml=OmegaConf.to_yaml(cfg, resolve=True))
-    verdict = "champion" if result.champion else "not promoted (precision target not met)"
+    verdict = ("champion: " if result.champion else "not champion: ") + result.promotion_reason
     log.info(
-        "done: run %s, %d trials, model version %s %s; test precision %.4f recall %.4f AUC %.4f",
+        "done: run %s, %d trials, model version %s (%s); test precision %.4f recall %.4f AUC %.4f",
         result.run_id,
         result.n_trials,
         result.model_version,

@@ -1,0 +1,30 @@
+"""Hydra entry point: `python -m ashare_autotune.predict [overrides]` writes the day's picks."""
+
+from __future__ import annotations
+
+import logging
+
+import hydra
+from omegaconf import DictConfig
+
+from ashare_autotune.errors import report_user_errors
+from ashare_autotune.inference_config import register_inference_configs, to_predict_config
+from ashare_autotune.picks import run_predict
+
+log = logging.getLogger(__name__)
+register_inference_configs()
+
+
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="predict")
+@report_user_errors
+def main(cfg: DictConfig) -> None:
+    """Score the latest (or given) trading day and write the ranked picks table."""
+    result = run_predict(to_predict_config(cfg))
+    picks = result.picks
+    shown = picks.loc[picks["pick"]].head(20) if picks["pick"].any() else picks.head(5)
+    print(shown.drop(columns=["model_uri"]).to_string(index=False))
+    print(f"{int(picks['pick'].sum())} picks on {result.trade_date} -> {result.path}")
+
+
+if __name__ == "__main__":
+    main()
