@@ -4,6 +4,7 @@ SQLite MLflow tracking store per test (migrated once per session, then copied)."
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,14 +54,25 @@ def _migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def fresh_store(template: Path, directory: Path) -> str:
+    """Copy the migrated DB into `directory`; returns its URI. Artifacts stay in `directory`."""
+    db = directory / "mlflow.db"
+    shutil.copy(template, db)
+    # The Default experiment's artifact root was fixed when the template was made: move it.
+    with sqlite3.connect(db) as con:
+        con.execute(
+            "UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0",
+            ((directory / "mlruns" / "0").as_uri(),),
+        )
+    return f"sqlite:///{db}"
+
+
 @pytest.fixture
 def tracking_uri(
     _migrated_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[str]:
     """A fresh, real SQLite tracking store for one test; artifacts under tmp_path."""
-    db = tmp_path / "mlflow.db"
-    shutil.copy(_migrated_db, db)
-    uri = f"sqlite:///{db}"
+    uri = fresh_store(_migrated_db, tmp_path)
     monkeypatch.chdir(tmp_path)  # artifacts (./mlruns) and optuna.db land in tmp_path
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
@@ -102,9 +114,7 @@ def trained_model(
     Shared by the predict, evaluate and serving tests (they add runs and tags, never aliases).
     """
     root = tmp_path_factory.mktemp("trained-model")
-    db = root / "mlflow.db"
-    shutil.copy(_migrated_db, db)
-    uri = f"sqlite:///{db}"
+    uri = fresh_store(_migrated_db, root)
     app = compose_app(f"mlflow.tracking_uri={uri}", f"data.end={TrainedModel.train_end}")
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)

@@ -18,8 +18,19 @@ from tests.conftest import ROOT
 
 
 def _env(tracking_uri: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_RUN")}
-    return env | {"MLFLOW_TRACKING_URI": tracking_uri, "PYTHONPATH": str(ROOT / "src")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MLFLOW_RUN", "MLFLOW_EXPERIMENT"))
+    }
+    # `mlflow run --env-manager local` runs `python` from PATH: make it this interpreter, as it
+    # is in an activated venv, even when the tests were started as `.venv/bin/python -m pytest`.
+    path = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return env | {
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "PYTHONPATH": str(ROOT / "src"),
+        "PATH": path,
+    }
 
 
 def _train_cli(tmp_path: Path, tracking_uri: str, *overrides: str) -> subprocess.CompletedProcess:
