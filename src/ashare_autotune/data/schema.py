@@ -95,14 +95,14 @@ def normalize_daily(frame: pd.DataFrame, where: str) -> pd.DataFrame:
     frame["trade_date"] = parse_trade_date(frame["trade_date"], where, frame.get(FILE_COLUMN))
     _to_float32(frame, DAILY_NUMERIC, where)
     _check_prices(frame, where)
-    _check_dates_in_order(frame, "ts_code", where)
-    frame = frame.sort_values(["ts_code", "trade_date"], kind="stable", ignore_index=True)
     dup = frame.duplicated(["ts_code", "trade_date"])
     if dup.any():
         row = frame.loc[dup].iloc[0]
         raise DataError(
             f"{_source(row, where)}: duplicate (ts_code, trade_date) rows, e.g. {_row_text(row)}"
         )
+    _check_dates_in_order(frame, "ts_code", where)
+    frame = frame.sort_values(["ts_code", "trade_date"], kind="stable", ignore_index=True)
     frame = _drop_zero_volume(frame, where)
     frame = frame.drop(columns=[FILE_COLUMN], errors="ignore")
     frame["ts_code"] = frame["ts_code"].astype("category")
@@ -142,7 +142,7 @@ def _check_dates_in_order(frame: pd.DataFrame, key: str, where: str) -> None:
         raise DataError(
             f"{_source(row, where)}: column 'trade_date' is out of order for "
             f"{key}={row[key]}: {row['trade_date']:%Y%m%d} follows {before:%Y%m%d} in rows "
-            f"that are otherwise {order} ({_row_text(row)})"
+            f"otherwise {order}"
         )
 
 
