@@ -90,8 +90,8 @@ def normalize_daily(frame: pd.DataFrame, where: str) -> pd.DataFrame:
     """
     require_columns(frame, DAILY_REQUIRED, where)
     keep = [c for c in (*DAILY_REQUIRED, *DAILY_NUMERIC, FILE_COLUMN) if c in frame.columns]
-    frame = frame.loc[:, list(dict.fromkeys(keep))].copy()
-    frame["ts_code"] = frame["ts_code"].astype(str)
+    frame = frame.loc[:, list(dict.fromkeys(keep))]
+    frame["ts_code"] = _codes_as_sorted_category(frame["ts_code"])
     frame["trade_date"] = parse_trade_date(frame["trade_date"], where, frame.get(FILE_COLUMN))
     _to_float32(frame, DAILY_NUMERIC, where)
     _check_prices(frame, where)
@@ -105,8 +105,16 @@ def normalize_daily(frame: pd.DataFrame, where: str) -> pd.DataFrame:
     frame = frame.sort_values(["ts_code", "trade_date"], kind="stable", ignore_index=True)
     frame = _drop_zero_volume(frame, where)
     frame = frame.drop(columns=[FILE_COLUMN], errors="ignore")
-    frame["ts_code"] = frame["ts_code"].astype("category")
+    frame["ts_code"] = frame["ts_code"].cat.remove_unused_categories()
     return frame
+
+
+def _codes_as_sorted_category(codes: pd.Series) -> pd.Series:
+    """ts_code as a categorical with text categories in sorted order (cheap on 10M rows)."""
+    if isinstance(codes.dtype, pd.CategoricalDtype):
+        cats = codes.cat.categories.astype(str)
+        return codes.cat.rename_categories(cats).cat.reorder_categories(sorted(cats))
+    return codes.astype(str).astype("category")
 
 
 def _check_prices(frame: pd.DataFrame, where: str) -> None:

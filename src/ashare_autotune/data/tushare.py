@@ -239,7 +239,14 @@ class TushareCache:
             return pd.DataFrame(columns=["ts_code", "trade_date", *DAILY_FIELDS, "adj_factor"])
         dataset = pads.dataset(paths, format="parquet")
         expr = pc.field("ts_code").isin(list(ts_codes)) if ts_codes else None
-        return dataset.to_table(filter=expr).to_pandas()
+        table = dataset.to_table(filter=expr)
+        # Codes as a dictionary (a pandas categorical) and dates as timestamps: 10M text values
+        # would cost seconds and gigabytes in every later step.
+        codes = table.schema.get_field_index("ts_code")
+        table = table.set_column(codes, "ts_code", pc.dictionary_encode(table["ts_code"]))
+        dates = table.schema.get_field_index("trade_date")
+        stamps = pc.strptime(table["trade_date"], format="%Y%m%d", unit="s")
+        return table.set_column(dates, "trade_date", stamps).to_pandas()
 
     def read_calendar(self) -> pd.DataFrame | None:
         """The cached calendar, or None."""
