@@ -12,6 +12,7 @@ import pytest
 from ashare_autotune.config import DataConfig
 from ashare_autotune.data import load_market
 from ashare_autotune.data.tushare import (
+    RATE_LIMIT_WAIT,
     TushareCache,
     TushareClient,
     load_tushare,
@@ -154,8 +155,9 @@ def test_pagination_follows_limit_and_offset_until_a_short_page(
     rows = fake.daily_truth[fake.daily_truth["trade_date"] == day]
     got = _client(fake, cfg, page_size=3).fetch("daily", trade_date=day)
     assert sorted(got["ts_code"]) == sorted(rows["ts_code"])
-    offsets = [c for c in fake.api_calls("daily")]
-    assert len(offsets) == -(-len(rows) // 3) + (len(rows) % 3 == 0)
+    offsets = [c.params["offset"] for c in fake.api_calls("daily")]
+    assert offsets == list(range(0, len(rows) + 1, 3))  # until a short (or empty) page
+    assert all(c.params["limit"] == 3 for c in fake.api_calls("daily"))
 
 
 def test_a_server_cap_below_the_page_size_still_returns_every_row(tmp_path: Path) -> None:
@@ -180,7 +182,8 @@ def test_transient_errors_are_retried_with_exponential_backoff(
     client = _client(fake, cfg)
     got = client.fetch("daily", trade_date=_trading_days(fake)[0])
     assert not got.empty
-    assert client.waits == [0.5, 1.0]  # type: ignore[attr-defined]
+    # Doubling from data.retry_wait; a rate limit waits for Tushare's per-minute window.
+    assert client.waits == [0.5, RATE_LIMIT_WAIT]  # type: ignore[attr-defined]
 
 
 def test_a_call_that_keeps_failing_is_a_clear_error_naming_the_call(

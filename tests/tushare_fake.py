@@ -49,12 +49,12 @@ class FakePro:
 
     # -- endpoints -------------------------------------------------------------------------
     def trade_cal(self, exchange: str = "", start_date: str = "", end_date: str = "", **kw: Any):
-        self._enter("trade_cal", exchange=exchange, start_date=start_date, end_date=end_date)
+        self._enter("trade_cal", exchange=exchange, start_date=start_date, end_date=end_date, **kw)
         cal = self.calendar[self.calendar["cal_date"].between(start_date, end_date)]
         return self._page(cal.iloc[::-1], kw)  # Tushare lists the newest first
 
     def daily(self, trade_date: str = "", **kw: Any) -> pd.DataFrame:
-        self._enter("daily", trade_date=trade_date)
+        self._enter("daily", trade_date=trade_date, **kw)
         day = self.daily_truth[self.daily_truth["trade_date"] == trade_date]
         raw = day.drop(columns=["adj_factor"]).copy()
         for col in (*PRICES, "pre_close"):
@@ -64,14 +64,14 @@ class FakePro:
         return self._page(raw, kw)
 
     def adj_factor(self, trade_date: str = "", **kw: Any) -> pd.DataFrame:
-        self._enter("adj_factor", trade_date=trade_date)
+        self._enter("adj_factor", trade_date=trade_date, **kw)
         day = self.daily_truth[self.daily_truth["trade_date"] == trade_date]
         return self._page(day.loc[:, ["ts_code", "trade_date", "adj_factor"]], kw)
 
     def index_daily(
         self, ts_code: str = "", start_date: str = "", end_date: str = "", **kw: Any
     ) -> pd.DataFrame:
-        self._enter("index_daily", ts_code=ts_code, start_date=start_date, end_date=end_date)
+        self._enter("index_daily", ts_code=ts_code, start_date=start_date, end_date=end_date, **kw)
         rows = self.index[
             (self.index["ts_code"] == ts_code)
             & self.index["trade_date"].between(start_date, end_date)
@@ -79,7 +79,7 @@ class FakePro:
         return self._page(rows.iloc[::-1], kw)
 
     def stock_basic(self, list_status: str = "L", fields: str = "", **kw: Any) -> pd.DataFrame:
-        self._enter("stock_basic", list_status=list_status, fields=fields)
+        self._enter("stock_basic", list_status=list_status, fields=fields, **kw)
         rows = self.basic[self.basic["list_status"] == list_status]
         return self._page(rows.loc[:, fields.split(",")] if fields else rows, kw)
 

@@ -47,6 +47,8 @@ DAILY_FIELDS = ("open", "high", "low", "close", "pre_close", "change", "pct_chg"
 PRICE_COLUMNS = ("open", "high", "low", "close", "pre_close")
 BASIC_FIELDS = "ts_code,symbol,name,area,industry,list_date,list_status,delist_date"
 MAX_WAIT = 60.0
+# Tushare limits calls per minute ("每分钟最多访问..."): wait for the window to pass.
+RATE_LIMIT_WAIT = 20.0
 
 
 def resolve_token(env_file: Path = Path(".env")) -> str:
@@ -176,6 +178,8 @@ class TushareClient:
                 f"Tushare call {api}({shown}) failed after {attempt} attempt(s): {message}"
             )
         wait = min(self.retry_wait * 2 ** (attempt - 1), MAX_WAIT)
+        if kind == "limit":
+            wait = max(wait, RATE_LIMIT_WAIT)
         log.warning(
             "Tushare call %s(%s) failed (%s); retry %d/%d in %.1f s",
             api,
@@ -520,6 +524,8 @@ def load_tushare(
         report.calls,
     )
     where = f"Tushare cache {cache.root}"
+    if not report.available_days:
+        raise DataError(f"Tushare has no bars yet between data.start={cfg.start} and data.end")
     raw = cache.read_days(report.available_days, cfg.ts_codes)
     if raw.empty:
         raise DataError(f"{where}: no bars for data.ts_codes={cfg.ts_codes} in the window")
