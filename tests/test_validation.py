@@ -19,7 +19,7 @@ from hydra.errors import HydraException
 from ashare_autotune.config import AppConfig, DataConfig
 from ashare_autotune.data import load_market
 from ashare_autotune.data.synthetic import make_synthetic_market
-from ashare_autotune.data.tushare import TushareClient, resolve_token
+from ashare_autotune.data.tushare import TushareClient, load_tushare, resolve_token
 from ashare_autotune.errors import UserError, config_error_text
 from tests.conftest import ROOT
 from tests.test_entrypoint import _train_cli
@@ -116,8 +116,6 @@ def _rejected_token(tmp: Path) -> str:
         raise Exception("抱歉，您的token不对，请确认。")
 
     cfg = DataConfig(source="tushare", start="20230101", end="20230110", cache_dir=str(tmp))
-    from ashare_autotune.data.tushare import load_tushare
-
     return _error(lambda: load_tushare(cfg, TushareClient(reject), today="20230110"))
 
 
