@@ -31,6 +31,15 @@ class DataConfig:
     daily: str | None = None
     index: str | None = None
     stock_basic: str | None = None
+    # universe rules (any source; stock_basic gives names and list dates)
+    exclude_st: bool = False  # drop stocks whose name contains ST (*ST, ST, S*ST)
+    min_list_days: int = 0  # drop each stock's bars in its first N calendar days after listing
+    # tushare (the token is never a config key: TUSHARE_TOKEN or .env)
+    adjust: str = "qfq"  # qfq | hfq | none
+    cache_dir: str = "data_cache/tushare"
+    max_retries: int = 5  # attempts per API call before giving up
+    retry_wait: float = 2.0  # seconds before the first retry; doubles on each further one
+    progress: bool = True  # show a progress bar while downloading days
 
 
 @dataclass
@@ -257,6 +266,23 @@ def validate_data(d: DataConfig) -> None:
         _check(d.start <= d.end, "data.start", d.start, f"is after data.end={d.end!r}")
     _check(d.n_stocks is None or d.n_stocks >= 1, "data.n_stocks", d.n_stocks, "must be >= 1")
     _check(d.n_days >= 60, "data.n_days", d.n_days, "must be >= 60 trading days")
+    _check(
+        d.ts_codes is None or all(str(c).strip() for c in d.ts_codes),
+        "data.ts_codes",
+        d.ts_codes,
+        "must be a list of codes like [000001.SZ,600000.SH]",
+    )
+    _check(d.min_list_days >= 0, "data.min_list_days", d.min_list_days, "must be >= 0")
+    _validate_tushare(d)
+
+
+def _validate_tushare(d: DataConfig) -> None:
+    _check(d.adjust in {"qfq", "hfq", "none"}, "data.adjust", d.adjust, "must be qfq, hfq or none")
+    _check(d.max_retries >= 1, "data.max_retries", d.max_retries, "must be >= 1")
+    _check(d.retry_wait >= 0, "data.retry_wait", d.retry_wait, "must be >= 0 seconds")
+    _check(bool(d.cache_dir), "data.cache_dir", d.cache_dir, "must be a directory path")
+    if d.source == "tushare":
+        _check(bool(d.start), "data.start", d.start, "is required with data=tushare")
 
 
 def validate_label(lab: LabelConfig) -> None:

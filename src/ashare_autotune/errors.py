@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -38,3 +39,35 @@ def report_user_errors(func: F) -> F:
             sys.exit(2)
 
     return wrapper  # type: ignore[return-value]
+
+
+def run_cli(main: Callable[[], Any]) -> Any:
+    """Run a Hydra app so that a configuration mistake (unknown key, wrong type, missing value)
+    found by Hydra or OmegaConf is one `error:` line naming the key, exit status 2.
+
+    `HYDRA_FULL_ERROR=1` set by the user keeps Hydra's full report.
+    """
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        return main()
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing its report
+    try:
+        return main()
+    except (HydraException, OmegaConfBaseException) as exc:
+        print(f"error: {config_error_text(exc)}", file=sys.stderr)
+        sys.exit(2)
+    finally:
+        os.environ.pop("HYDRA_FULL_ERROR", None)
+
+
+def config_error_text(exc: BaseException) -> str:
+    """One line for a Hydra/OmegaConf error: `config key 'a.b': <what is wrong>`."""
+    cause = exc.__cause__ if exc.__cause__ is not None else exc
+    key = getattr(cause, "full_key", None) or getattr(exc, "full_key", None)
+    message = str(getattr(cause, "msg", None) or cause).strip()
+    first = message.splitlines()[0] if message else type(exc).__name__
+    if key:
+        return f"config key '{key}': {first}"
+    return " ".join(str(exc).split())

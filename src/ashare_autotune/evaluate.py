@@ -34,6 +34,7 @@ def classification_metrics(
 
 
 if __name__ == "__main__":  # `python -m ashare_autotune.evaluate`: out-of-time evaluation CLI
+    from ashare_autotune.errors import run_cli
     from ashare_autotune.evaluate_cli import main
 
-    main()
+    run_cli(main)

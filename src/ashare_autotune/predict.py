@@ -7,7 +7,7 @@ import logging
 import hydra
 from omegaconf import DictConfig
 
-from ashare_autotune.errors import report_user_errors
+from ashare_autotune.errors import report_user_errors, run_cli
 from ashare_autotune.inference_config import register_inference_configs, to_predict_config
 from ashare_autotune.picks import run_predict
 
@@ -27,4 +27,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

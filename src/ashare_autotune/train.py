@@ -8,7 +8,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from ashare_autotune.config import register_configs, to_app_config
-from ashare_autotune.errors import report_user_errors
+from ashare_autotune.errors import report_user_errors, run_cli
 from ashare_autotune.pipeline import run_training
 
 log = logging.getLogger(__name__)
@@ -36,4 +36,4 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

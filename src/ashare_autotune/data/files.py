@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ashare_autotune.config import DataConfig
 from ashare_autotune.data.market import Market
 from ashare_autotune.data.schema import (
+    FILE_COLUMN,
     check_index_covers,
+    log_suspensions,
     normalize_basic,
     normalize_daily,
     normalize_index,
@@ -17,6 +21,7 @@ from ashare_autotune.data.schema import (
 from ashare_autotune.errors import ConfigError, DataError
 
 SUFFIXES = (".parquet", ".pq", ".csv")
+CODE_NAME = re.compile(r"\d{6}\.(SH|SZ|BJ)", re.IGNORECASE)
 
 
 def read_table(path: str | Path, key: str) -> pd.DataFrame:
@@ -29,11 +34,38 @@ def read_table(path: str | Path, key: str) -> pd.DataFrame:
     p = Path(path).expanduser()
     if not p.exists():
         raise DataError(f"config key '{key}': file not found: {p}")
-    files = sorted(f for f in p.iterdir() if f.suffix.lower() in SUFFIXES) if p.is_dir() else [p]
+    if not p.is_dir():
+        return _read_one(p)
+    files = sorted(f for f in p.iterdir() if f.suffix.lower() in SUFFIXES)
     if not files:
         raise DataError(f"config key '{key}': no .parquet or .csv files in directory {p}")
-    frames = [_read_one(f) for f in files]
-    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    return _read_directory(files)
+
+
+def _read_directory(files: list[Path]) -> pd.DataFrame:
+    """One frame from per-stock files, each row tagged with its file (named in errors).
+
+    A file without a ts_code column takes it from its name (e.g. 000001.SZ.csv).
+    """
+    frames = []
+    for f in files:
+        frame = _read_one(f)
+        if "ts_code" not in frame.columns and CODE_NAME.fullmatch(f.stem):
+            frame.insert(0, "ts_code", f.stem.upper())
+        frames.append(frame)
+    columns = set().union(*(fr.columns for fr in frames))
+    for f, frame in zip(files, frames, strict=True):
+        lacking = sorted(columns - set(frame.columns))
+        if lacking:
+            raise DataError(
+                f"{f}: missing column(s) {lacking} that other files in {f.parent} have"
+            )
+    out = pd.concat(frames, ignore_index=True)
+    sizes = [len(fr) for fr in frames]
+    out[FILE_COLUMN] = pd.Categorical.from_codes(
+        np.repeat(np.arange(len(files)), sizes), categories=[str(f) for f in files]
+    )
+    return out
 
 
 def _read_one(path: Path) -> pd.DataFrame:
@@ -61,4 +93,5 @@ def load_files(cfg: DataConfig) -> Market:
     basic_raw = read_table(cfg.stock_basic, "data.stock_basic") if cfg.stock_basic else None
     basic = normalize_basic(basic_raw, daily["ts_code"], str(cfg.stock_basic))
     check_index_covers(daily, index, str(cfg.index))
+    log_suspensions(daily, index, str(cfg.daily))
     return Market(daily, index, basic, source=f"files:{cfg.daily}")

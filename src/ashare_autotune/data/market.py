@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ashare_autotune.config import DataConfig
-from ashare_autotune.data.schema import select_universe, select_window
+from ashare_autotune.data.schema import apply_universe_rules, select_universe, select_window
 from ashare_autotune.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,7 @@ def load_market(cfg: DataConfig) -> Market:
         market = load_tushare(cfg)
     else:
         raise ConfigError(f"config key 'data.source'={cfg.source!r}: unknown source")
+    market = apply_universe_rules(market, cfg.exclude_st, cfg.min_list_days)
     market = select_universe(market, ts_codes=cfg.ts_codes, n_stocks=cfg.n_stocks, seed=cfg.seed)
     market = select_window(market, start=cfg.start, end=cfg.end)
     log.info("market data: %s", market.describe())

@@ -19,21 +19,42 @@ DAILY_REQUIRED = ("ts_code", "trade_date", "open", "high", "low", "close", "vol"
 DAILY_NUMERIC = ("open", "high", "low", "close", "pre_close", "change", "pct_chg", "vol", "amount")
 INDEX_REQUIRED = ("trade_date", "close")
 BASIC_COLUMNS = ("ts_code", "name", "industry", "list_date")
+# Set by the files source when a directory is read: the file each row came from, for errors.
+FILE_COLUMN = "__file__"
 
 
-def parse_trade_date(values: pd.Series, where: str) -> pd.Series:
-    """Parse YYYYMMDD strings/ints or dates into datetime64; names the first bad value."""
+def parse_trade_date(values: pd.Series, where: str, files: pd.Series | None = None) -> pd.Series:
+    """Parse YYYYMMDD strings/ints or dates into datetime64; names the first bad value.
+
+    Args:
+        values: the trade_date column.
+        where: the file or source named in errors.
+        files: per-row source file (directory input), named instead of `where`.
+    """
     if pd.api.types.is_datetime64_any_dtype(values):
         return values.astype("datetime64[ns]")
     text = values.astype(str).str.replace("-", "", regex=False).str.slice(0, 8)
     parsed = pd.to_datetime(text, format="%Y%m%d", errors="coerce")
     bad = parsed.isna()
     if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        source = files.iloc[pos] if files is not None else where
         raise DataError(
-            f"{where}: column 'trade_date' has a value that is not a date "
-            f"(expected YYYYMMDD): {values[bad].iloc[0]!r} at row {int(np.flatnonzero(bad)[0])}"
+            f"{source}: column 'trade_date' has a value that is not a date "
+            f"(expected YYYYMMDD or YYYY-MM-DD): {values.iloc[pos]!r} at row {pos}"
         )
     return parsed.astype("datetime64[ns]")
+
+
+def _source(row: pd.Series, where: str) -> str:
+    """The file a row came from (directory input) or the whole input's name."""
+    return str(row[FILE_COLUMN]) if FILE_COLUMN in row.index else where
+
+
+def _row_text(row: pd.Series) -> str:
+    date = row.get("trade_date")
+    day = f"{date:%Y%m%d}" if isinstance(date, pd.Timestamp) else date
+    return f"ts_code={row.get('ts_code')}, trade_date={day}"
 
 
 def require_columns(frame: pd.DataFrame, required: tuple[str, ...], where: str) -> None:
@@ -54,8 +75,8 @@ def _to_float32(frame: pd.DataFrame, columns: tuple[str, ...], where: str) -> No
         if bad.any():
             row = frame.loc[bad].iloc[0]
             raise DataError(
-                f"{where}: column '{col}' is not numeric, e.g. {row[col]!r} "
-                f"(ts_code={row.get('ts_code')}, trade_date={row.get('trade_date')})"
+                f"{_source(row, where)}: column '{col}' is not numeric, e.g. {row[col]!r} "
+                f"({_row_text(row)})"
             )
         frame[col] = values.astype(np.float32)
 
@@ -68,22 +89,32 @@ def normalize_daily(frame: pd.DataFrame, where: str) -> pd.DataFrame:
         where: the file or source name used in error messages.
     """
     require_columns(frame, DAILY_REQUIRED, where)
-    keep = [c for c in (*DAILY_REQUIRED, *DAILY_NUMERIC) if c in frame.columns]
-    frame = frame.loc[:, list(dict.fromkeys(keep))].copy()
-    frame["trade_date"] = parse_trade_date(frame["trade_date"], where)
+    keep = [c for c in (*DAILY_REQUIRED, *DAILY_NUMERIC, FILE_COLUMN) if c in frame.columns]
+    frame = frame.loc[:, list(dict.fromkeys(keep))]
+    frame["ts_code"] = _codes_as_sorted_category(frame["ts_code"])
+    frame["trade_date"] = parse_trade_date(frame["trade_date"], where, frame.get(FILE_COLUMN))
     _to_float32(frame, DAILY_NUMERIC, where)
-    frame["ts_code"] = frame["ts_code"].astype(str)
     _check_prices(frame, where)
-    frame = frame.sort_values(["ts_code", "trade_date"], kind="stable", ignore_index=True)
     dup = frame.duplicated(["ts_code", "trade_date"])
     if dup.any():
         row = frame.loc[dup].iloc[0]
         raise DataError(
-            f"{where}: duplicate (ts_code, trade_date) rows, e.g. "
-            f"{row['ts_code']} {row['trade_date']:%Y%m%d}"
+            f"{_source(row, where)}: duplicate (ts_code, trade_date) rows, e.g. {_row_text(row)}"
         )
-    frame["ts_code"] = frame["ts_code"].astype("category")
+    _check_dates_in_order(frame, "ts_code", where)
+    frame = frame.sort_values(["ts_code", "trade_date"], kind="stable", ignore_index=True)
+    frame = _drop_zero_volume(frame, where)
+    frame = frame.drop(columns=[FILE_COLUMN], errors="ignore")
+    frame["ts_code"] = frame["ts_code"].cat.remove_unused_categories()
     return frame
+
+
+def _codes_as_sorted_category(codes: pd.Series) -> pd.Series:
+    """ts_code as a categorical with text categories in sorted order (cheap on 10M rows)."""
+    if isinstance(codes.dtype, pd.CategoricalDtype):
+        cats = codes.cat.categories.astype(str)
+        return codes.cat.rename_categories(cats).cat.reorder_categories(sorted(cats))
+    return codes.astype(str).astype("category")
 
 
 def _check_prices(frame: pd.DataFrame, where: str) -> None:
@@ -91,10 +122,51 @@ def _check_prices(frame: pd.DataFrame, where: str) -> None:
         bad = ~(frame[col] > 0)
         if bad.any():
             row = frame.loc[bad].iloc[0]
-            raise DataError(
-                f"{where}: column '{col}' must be positive, got {row[col]!r} "
-                f"(ts_code={row['ts_code']}, trade_date={row['trade_date']:%Y%m%d})"
-            )
+            value = row[col]
+            problem = "has a missing value" if pd.isna(value) else f"must be > 0, got {value:g}"
+            raise DataError(f"{_source(row, where)}: column '{col}' {problem} ({_row_text(row)})")
+    bad = frame["vol"] < 0
+    if bad.any():
+        row = frame.loc[bad].iloc[0]
+        raise DataError(
+            f"{_source(row, where)}: column 'vol' must be >= 0, got {float(row['vol']):g} "
+            f"({_row_text(row)})"
+        )
+
+
+def _check_dates_in_order(frame: pd.DataFrame, key: str, where: str) -> None:
+    """Each stock's rows in a file must run in date order, ascending or descending (as Tushare
+    writes them); a date that goes back is a sign of a broken file, so it is an error."""
+    keys = [frame[key]] + ([frame[FILE_COLUMN]] if FILE_COLUMN in frame.columns else [])
+    groups = frame.groupby(keys, sort=False, observed=True)["trade_date"]
+    step = np.sign(groups.diff().dt.days)
+    direction = step.where(step != 0).groupby(keys, sort=False, observed=True).transform("first")
+    bad = (step != 0) & step.notna() & (step != direction)
+    if bad.any():
+        pos = int(np.flatnonzero(bad.to_numpy())[0])
+        row = frame.iloc[pos]
+        before = groups.shift().iloc[pos]
+        order = "ascending" if direction.iloc[pos] > 0 else "descending"
+        raise DataError(
+            f"{_source(row, where)}: column 'trade_date' is out of order for "
+            f"{key}={row[key]}: {row['trade_date']:%Y%m%d} follows {before:%Y%m%d} in rows "
+            f"otherwise {order}"
+        )
+
+
+def _drop_zero_volume(frame: pd.DataFrame, where: str) -> pd.DataFrame:
+    """Rows with zero volume are suspended days written as bars: drop them, as if absent."""
+    zero = (frame["vol"] == 0).to_numpy()
+    if not zero.any():
+        return frame
+    row = frame.loc[zero].iloc[0]
+    log.warning(
+        "%s: dropped %d row(s) with zero volume (suspended days written as bars), e.g. %s",
+        where,
+        int(zero.sum()),
+        _row_text(row),
+    )
+    return frame.loc[~zero].reset_index(drop=True)
 
 
 def normalize_index(frame: pd.DataFrame, where: str, index_code: str | None) -> pd.DataFrame:
@@ -106,14 +178,28 @@ def normalize_index(frame: pd.DataFrame, where: str, index_code: str | None) -> 
             codes = sorted(frame["ts_code"].astype(str).unique())[:10]
             raise DataError(f"{where}: no rows for index {index_code!r}; codes present: {codes}")
         frame = chosen
-    out = pd.DataFrame({"trade_date": parse_trade_date(frame["trade_date"], where)})
+    files = frame[FILE_COLUMN] if FILE_COLUMN in frame.columns else None
+    out = pd.DataFrame({"trade_date": parse_trade_date(frame["trade_date"], where, files)})
+    out["ts_code"] = index_code
+    if files is not None:
+        out[FILE_COLUMN] = files.to_numpy()
     out["close"] = pd.to_numeric(frame["close"], errors="coerce").to_numpy(np.float64)
+    bad = ~(out["close"] > 0)
+    if bad.any():
+        row = out.loc[bad].iloc[0]
+        raise DataError(
+            f"{_source(row, where)}: column 'close' must be a positive number, got "
+            f"{frame['close'].iloc[int(np.flatnonzero(bad)[0])]!r} (index {_row_text(row)})"
+        )
+    _check_dates_in_order(out, "ts_code", where)
     out = out.sort_values("trade_date", ignore_index=True)
     if out["trade_date"].duplicated().any():
-        day = out.loc[out["trade_date"].duplicated(), "trade_date"].iloc[0]
-        raise DataError(f"{where}: duplicate index rows for trade_date {day:%Y%m%d}")
-    if not (out["close"] > 0).all():
-        raise DataError(f"{where}: column 'close' has non-positive or non-numeric index levels")
+        row = out.loc[out["trade_date"].duplicated()].iloc[0]
+        raise DataError(
+            f"{_source(row, where)}: duplicate index rows for trade_date "
+            f"{row['trade_date']:%Y%m%d} (index {index_code})"
+        )
+    out = out.loc[:, ["trade_date", "close"]]
     out["pct_chg"] = (out["close"].pct_change() * 100).astype(np.float32)
     out["close"] = out["close"].astype(np.float32)
     return out
@@ -158,6 +244,39 @@ def select_universe(
     return type(market)(daily, market.index, basic, market.source)
 
 
+def apply_universe_rules(market: Market, exclude_st: bool, min_list_days: int) -> Market:
+    """Drop ST names and each stock's first `min_list_days` calendar days after listing.
+
+    Names are the stock_basic snapshot (not point-in-time); list_date comes from stock_basic.
+    """
+    if not exclude_st and min_list_days <= 0:
+        return market
+    daily, basic = market.daily, market.stock_basic
+    keep = np.ones(len(daily), dtype=bool)
+    if exclude_st:
+        st = basic.loc[basic["name"].astype(str).str.upper().str.contains("ST"), "ts_code"]
+        is_st = daily["ts_code"].isin(st).to_numpy()
+        keep &= ~is_st
+        n_st = daily.loc[is_st, "ts_code"].nunique()
+        log.info("data.exclude_st: dropped %d ST stock(s), %d bar(s)", n_st, int(is_st.sum()))
+    if min_list_days > 0:
+        listed = pd.to_datetime(
+            basic.set_index("ts_code")["list_date"], format="%Y%m%d", errors="coerce"
+        )
+        since = daily["ts_code"].astype(str).map(listed)
+        young = (daily["trade_date"] - since).dt.days < min_list_days
+        keep &= ~young.to_numpy()
+        log.info("data.min_list_days=%d: dropped %d bar(s)", min_list_days, int(young.sum()))
+    if not keep.any():
+        raise DataError(
+            f"{market.source}: no bars left after data.exclude_st={exclude_st} and "
+            f"data.min_list_days={min_list_days}"
+        )
+    out = daily.loc[keep].reset_index(drop=True)
+    out["ts_code"] = out["ts_code"].cat.remove_unused_categories()
+    return type(market)(out, market.index, basic, market.source)
+
+
 def select_window(market: Market, start: str | None, end: str | None) -> Market:
     """Keep bars with start <= trade_date <= end; an empty result is an error."""
     if not start and not end:
@@ -183,7 +302,35 @@ def check_index_covers(daily: pd.DataFrame, index: pd.DataFrame, where: str) -> 
     stock_days = pd.Index(daily["trade_date"].unique())
     missing = stock_days.difference(pd.Index(index["trade_date"]))
     if len(missing):
+        first = missing.min()
+        row = daily.loc[daily["trade_date"] == first].iloc[0]
         raise DataError(
-            f"{where}: the index does not cover {len(missing)} stock trading day(s), "
-            f"e.g. {missing.min():%Y%m%d}; give an index file spanning the stock dates"
+            f"{where}: column 'trade_date' of the index does not cover {len(missing)} stock "
+            f"trading day(s), e.g. {first:%Y%m%d} (stock row {_row_text(row)}); "
+            "give an index spanning the stock dates"
         )
+
+
+def log_suspensions(daily: pd.DataFrame, index: pd.DataFrame, where: str) -> int:
+    """Count trading days inside each stock's first..last bar that have no bar (suspensions).
+
+    They are left absent: rolling features count a stock's own trading rows.
+
+    Returns:
+        The number of missing stock-days.
+    """
+    days = index["trade_date"].to_numpy()
+    codes = daily["ts_code"].to_numpy()
+    dates = daily["trade_date"].to_numpy()
+    span = pd.DataFrame({"code": codes, "date": dates}).groupby("code", observed=True)["date"]
+    first = np.searchsorted(days, span.min().to_numpy())
+    last = np.searchsorted(days, span.max().to_numpy())
+    missing = int((last - first + 1).sum() - len(daily))
+    if missing > 0:
+        log.info(
+            "%s: %d stock-day(s) without a bar inside the stocks' trading spans (suspensions); "
+            "left absent, features count each stock's trading rows",
+            where,
+            missing,
+        )
+    return missing

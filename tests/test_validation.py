@@ -1,0 +1,219 @@
+"""Every bad input in the README's table gives exactly the message the table shows.
+
+Each case writes a small, otherwise valid dataset (bars.csv, index.csv) with one defect, runs the
+real loading or configuration code and returns what the user sees (the `error:` line, or the log
+line for a problem that is repaired). The README rows are parsed and compared word for word.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hydra.errors import HydraException
+
+from ashare_autotune.config import AppConfig, DataConfig
+from ashare_autotune.data import load_market
+from ashare_autotune.data.synthetic import make_synthetic_market
+from ashare_autotune.data.tushare import TushareClient, load_tushare, resolve_token
+from ashare_autotune.errors import UserError, config_error_text
+from tests.conftest import ROOT
+from tests.test_entrypoint import _train_cli
+
+Compose = Callable[..., AppConfig]
+
+
+def _bars() -> tuple[pd.DataFrame, pd.DataFrame]:
+    market = make_synthetic_market(n_stocks=4, n_days=30, seed=11)
+    daily = market.daily.copy()
+    daily["ts_code"] = daily["ts_code"].astype(str)
+    daily["trade_date"] = daily["trade_date"].dt.strftime("%Y%m%d")
+    index = market.index.assign(trade_date=market.index["trade_date"].dt.strftime("%Y%m%d"))
+    return daily, index
+
+
+def _load(
+    tmp: Path,
+    daily: pd.DataFrame | None = None,
+    index: pd.DataFrame | None = None,
+    **cfg: object,
+) -> str:
+    """Write bars.csv/index.csv (defaults: valid) and load them; returns the error message."""
+    good_daily, good_index = _bars()
+    (good_daily if daily is None else daily).to_csv(tmp / "bars.csv", index=False)
+    (good_index if index is None else index).to_csv(tmp / "index.csv", index=False)
+    data = {"source": "files", "daily": str(tmp / "bars.csv"), "index": str(tmp / "index.csv")}
+    return _error(lambda: load_market(DataConfig(**(data | cfg))))
+
+
+def _error(action: Callable[[], object]) -> str:
+    try:
+        action()
+    except UserError as exc:
+        return str(exc)
+    except HydraException as exc:
+        return config_error_text(exc)
+    raise AssertionError("no error raised")
+
+
+def _edit(column: str, row: int, value: object) -> pd.DataFrame:
+    daily, _ = _bars()
+    daily[column] = daily[column].astype(object)
+    daily.loc[row, column] = value
+    return daily
+
+
+def _swap_rows(a: int, b: int) -> pd.DataFrame:
+    daily, _ = _bars()
+    order = list(range(len(daily)))
+    order[a], order[b] = order[b], order[a]
+    return daily.iloc[order]
+
+
+def _per_stock_dir(tmp: Path, drop: str) -> str:
+    daily, index = _bars()
+    (tmp / "bars").mkdir()
+    for k, (code, rows) in enumerate(daily.groupby("ts_code")):
+        rows.drop(columns=[drop] if k == 1 else []).to_csv(tmp / "bars" / f"{code}.csv")
+    index.to_csv(tmp / "index.csv", index=False)
+    cfg = DataConfig(source="files", daily=str(tmp / "bars"), index=str(tmp / "index.csv"))
+    return _error(lambda: load_market(cfg))
+
+
+def _logged(caplog: pytest.LogCaptureFixture, pattern: str, load: Callable[[], str]) -> str:
+    with caplog.at_level(logging.INFO):
+        assert load() == "", "the problem is repaired, not an error"
+    return next(r.getMessage() for r in caplog.records if re.search(pattern, r.getMessage()))
+
+
+def _no_error(action: Callable[[], object]) -> str:
+    action()
+    return ""
+
+
+def _zero_volume(tmp: Path) -> str:
+    daily = _edit("vol", 5, 0.0)
+    daily.to_csv(tmp / "bars.csv", index=False)
+    _bars()[1].to_csv(tmp / "index.csv", index=False)
+    cfg = DataConfig(source="files", daily=str(tmp / "bars.csv"), index=str(tmp / "index.csv"))
+    return _no_error(lambda: load_market(cfg))
+
+
+def _suspension(tmp: Path) -> str:
+    daily, index = _bars()
+    daily.drop(index=[7, 8]).to_csv(tmp / "bars.csv", index=False)
+    index.to_csv(tmp / "index.csv", index=False)
+    cfg = DataConfig(source="files", daily=str(tmp / "bars.csv"), index=str(tmp / "index.csv"))
+    return _no_error(lambda: load_market(cfg))
+
+
+def _rejected_token(tmp: Path) -> str:
+    def reject() -> object:
+        raise Exception("抱歉，您的token不对，请确认。")
+
+    cfg = DataConfig(source="tushare", start="20230101", end="20230110", cache_dir=str(tmp))
+    return _error(lambda: load_tushare(cfg, TushareClient(reject), today="20230110"))
+
+
+def _missing_token(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.delenv("TUSHARE_TOKEN", raising=False)
+    return _error(lambda: resolve_token(tmp / ".env"))
+
+
+def _cases(
+    tmp: Path, compose: Compose, caplog: pytest.LogCaptureFixture, mp: pytest.MonkeyPatch
+) -> dict[str, Callable[[], str]]:
+    daily, index = _bars()
+    first_day = index["trade_date"].iloc[3]
+    return {
+        "missing-column": lambda: _load(tmp, daily.drop(columns=["close"])),
+        "non-numeric-price": lambda: _load(tmp, _edit("close", 3, "--")),
+        "missing-price": lambda: _load(tmp, _edit("open", 4, None)),
+        "non-positive-price": lambda: _load(tmp, _edit("low", 6, 0.0)),
+        "bad-date": lambda: _load(tmp, _edit("trade_date", 2, "2023-13-45")),
+        "duplicate-row": lambda: _load(tmp, pd.concat([daily, daily.iloc[[9]]])),
+        "dates-out-of-order": lambda: _load(tmp, _swap_rows(10, 12)),
+        "index-not-covering": lambda: _load(tmp, None, index[index["trade_date"] != first_day]),
+        "empty-selection": lambda: _load(tmp, start="20300101"),
+        "file-not-found": lambda: _error(
+            lambda: load_market(DataConfig(source="files", daily=str(tmp / "nope.csv"), index="x"))
+        ),
+        "directory-file-lacks-column": lambda: _per_stock_dir(tmp, "vol"),
+        "zero-volume": lambda: _logged(caplog, "zero volume", lambda: _zero_volume(tmp)),
+        "suspended-days": lambda: _logged(caplog, "without a bar", lambda: _suspension(tmp)),
+        "unknown-key": lambda: _error(lambda: compose("tuning.n_trails=3")),
+        "wrong-type": lambda: _error(lambda: compose("tuning.n_trials=abc")),
+        "split-not-summing-to-1": lambda: _error(lambda: compose("split.train=0.7")),
+        "precision-outside-0-1": lambda: _error(lambda: compose("threshold.target_precision=1.5")),
+        "n-trials-below-1": lambda: _error(lambda: compose("tuning.n_trials=0")),
+        "min-days-above-max-days": lambda: _error(lambda: compose("label.min_days=6")),
+        "bad-adjust": lambda: _error(lambda: compose("data=tushare", "data.adjust=raw")),
+        "missing-token": lambda: _missing_token(tmp, mp),
+        "rejected-token": lambda: _rejected_token(tmp),
+    }
+
+
+CASE_IDS = [
+    "missing-column",
+    "non-numeric-price",
+    "missing-price",
+    "non-positive-price",
+    "bad-date",
+    "duplicate-row",
+    "dates-out-of-order",
+    "index-not-covering",
+    "empty-selection",
+    "file-not-found",
+    "directory-file-lacks-column",
+    "zero-volume",
+    "suspended-days",
+    "unknown-key",
+    "wrong-type",
+    "split-not-summing-to-1",
+    "precision-outside-0-1",
+    "n-trials-below-1",
+    "min-days-above-max-days",
+    "bad-adjust",
+    "missing-token",
+    "rejected-token",
+]
+
+
+def readme_messages() -> dict[str, str]:
+    """The bad-input table of README.md: case id -> the message the user sees."""
+    rows = re.findall(
+        r"^\| `([a-z0-9-]+)` \|[^|]*\| `(.*)` \|$", (ROOT / "README.md").read_text(), re.M
+    )
+    return dict(rows)
+
+
+def test_the_readme_table_has_one_row_per_tested_case() -> None:
+    assert list(readme_messages()) == CASE_IDS
+
+
+@pytest.mark.parametrize("case", CASE_IDS)
+def test_a_bad_input_gives_the_message_in_the_readme(
+    case: str,
+    tmp_path: Path,
+    compose_app: Compose,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    message = _cases(tmp_path, compose_app, caplog, monkeypatch)[case]()
+    assert "\n" not in message
+    assert message.replace(str(tmp_path), "<dir>") == readme_messages()[case]
+
+
+def test_a_wrong_type_on_the_command_line_is_one_line_without_traceback(
+    tmp_path: Path, tracking_uri: str
+) -> None:
+    done = _train_cli(tmp_path, tracking_uri, "tuning.n_trials=abc")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: config key 'tuning.n_trials': "
+        "Value 'abc' of type 'str' could not be converted to Integer"
+    ]

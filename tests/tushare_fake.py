@@ -1,0 +1,144 @@
+"""A fake Tushare pro API: the endpoints the project calls, answering Tushare-shaped frames.
+
+The truth is a seeded synthetic market (continuous, i.e. backward-adjusted, prices). The fake
+serves raw prices the way Tushare does: after a stock's split its raw prices drop and its
+adj_factor rises, so raw * adj_factor is the continuous series. Rows per call are capped like
+the real server (`cap`), `limit`/`offset` page through them, and `fail` injects errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ashare_autotune.data.synthetic import make_synthetic_market
+
+PRICES = ("open", "high", "low", "close")
+
+
+@dataclass
+class Call:
+    """One request the fake received."""
+
+    api: str
+    params: dict[str, Any]
+
+
+@dataclass
+class FakePro:
+    """Tushare pro API look-alike over a synthetic market.
+
+    Attributes:
+        daily_truth: continuous bars (the hfq series, with adj_factor) by ts_code, trade_date.
+        calls: every request, in order.
+        fail: api -> callables run before answering; each may raise (consumed in order).
+        cap: the server's maximum rows per call.
+    """
+
+    daily_truth: pd.DataFrame
+    index: pd.DataFrame
+    basic: pd.DataFrame
+    calendar: pd.DataFrame
+    cap: int = 6000
+    calls: list[Call] = field(default_factory=list)
+    fail: dict[str, list[Callable[[], None]]] = field(default_factory=dict)
+
+    # -- endpoints -------------------------------------------------------------------------
+    def trade_cal(self, exchange: str = "", start_date: str = "", end_date: str = "", **kw: Any):
+        self._enter("trade_cal", exchange=exchange, start_date=start_date, end_date=end_date, **kw)
+        cal = self.calendar[self.calendar["cal_date"].between(start_date, end_date)]
+        return self._page(cal.iloc[::-1], kw)  # Tushare lists the newest first
+
+    def daily(self, trade_date: str = "", **kw: Any) -> pd.DataFrame:
+        self._enter("daily", trade_date=trade_date, **kw)
+        day = self.daily_truth[self.daily_truth["trade_date"] == trade_date]
+        raw = day.drop(columns=["adj_factor"]).copy()
+        for col in (*PRICES, "pre_close"):
+            raw[col] = (day[col] / day["adj_factor"]).round(2)
+        raw["change"] = (raw["close"] - raw["pre_close"]).round(2)
+        raw["pct_chg"] = (raw["change"] / raw["pre_close"] * 100).round(4)
+        return self._page(raw, kw)
+
+    def adj_factor(self, trade_date: str = "", **kw: Any) -> pd.DataFrame:
+        self._enter("adj_factor", trade_date=trade_date, **kw)
+        day = self.daily_truth[self.daily_truth["trade_date"] == trade_date]
+        return self._page(day.loc[:, ["ts_code", "trade_date", "adj_factor"]], kw)
+
+    def index_daily(
+        self, ts_code: str = "", start_date: str = "", end_date: str = "", **kw: Any
+    ) -> pd.DataFrame:
+        self._enter("index_daily", ts_code=ts_code, start_date=start_date, end_date=end_date, **kw)
+        rows = self.index[
+            (self.index["ts_code"] == ts_code)
+            & self.index["trade_date"].between(start_date, end_date)
+        ]
+        return self._page(rows.iloc[::-1], kw)
+
+    def stock_basic(self, list_status: str = "L", fields: str = "", **kw: Any) -> pd.DataFrame:
+        self._enter("stock_basic", list_status=list_status, fields=fields, **kw)
+        rows = self.basic[self.basic["list_status"] == list_status]
+        return self._page(rows.loc[:, fields.split(",")] if fields else rows, kw)
+
+    # -- plumbing --------------------------------------------------------------------------
+    def _enter(self, api: str, **params: Any) -> None:
+        self.calls.append(Call(api, params))
+        plan = self.fail.get(api)
+        if plan:
+            plan.pop(0)()
+
+    def _page(self, frame: pd.DataFrame, kw: dict[str, Any]) -> pd.DataFrame:
+        offset = int(kw.get("offset") or 0)
+        limit = min(int(kw.get("limit") or self.cap), self.cap)
+        return frame.iloc[offset : offset + limit].reset_index(drop=True)
+
+    def api_calls(self, api: str) -> list[Call]:
+        """The requests made to one endpoint."""
+        return [c for c in self.calls if c.api == api]
+
+
+def raise_(exc: BaseException) -> Callable[[], None]:
+    """A failure plan entry that raises `exc`."""
+
+    def _raise() -> None:
+        raise exc
+
+    return _raise
+
+
+def make_fake_pro(n_stocks: int = 8, n_days: int = 40, seed: int = 3, cap: int = 6000) -> FakePro:
+    """A fake over a seeded synthetic market; stock 0 splits 2-for-1 in the middle, the last
+    stock is an ST name and one stock is delisted (list_status D)."""
+    market = make_synthetic_market(n_stocks=n_stocks, n_days=n_days, seed=seed)
+    daily = market.daily.copy()
+    daily["ts_code"] = daily["ts_code"].astype(str)
+    daily["trade_date"] = daily["trade_date"].dt.strftime("%Y%m%d")
+    dates = sorted(daily["trade_date"].unique())
+    codes = sorted(daily["ts_code"].unique())
+    split_day = dates[len(dates) // 2]
+    daily["adj_factor"] = np.where(
+        (daily["ts_code"] == codes[0]) & (daily["trade_date"] >= split_day), 2.0, 1.0
+    )
+    daily["adj_factor"] = np.where(daily["ts_code"] == codes[1], 3.5, daily["adj_factor"])
+    for col in (*PRICES, "pre_close", "change", "pct_chg", "vol", "amount"):
+        daily[col] = daily[col].astype(np.float64)
+    # Continuous prices on the raw tick (0.01 after dividing by the factor), as Tushare's are.
+    for col in (*PRICES, "pre_close"):
+        daily[col] = (daily[col] / daily["adj_factor"]).round(2) * daily["adj_factor"]
+    index = market.index.assign(
+        ts_code="000001.SH", trade_date=market.index["trade_date"].dt.strftime("%Y%m%d")
+    )
+    basic = market.stock_basic.copy()
+    basic["symbol"] = basic["ts_code"].str[:6]
+    basic["list_status"] = "L"
+    basic["delist_date"] = None
+    basic.loc[basic["ts_code"] == codes[-1], "name"] = "*ST合成"
+    basic.loc[basic["ts_code"] == codes[2], ["list_status", "delist_date"]] = ["D", dates[-1]]
+    all_days = pd.date_range(dates[0], dates[-1], freq="D").strftime("%Y%m%d")
+    calendar = pd.DataFrame(
+        {"exchange": "SSE", "cal_date": all_days, "is_open": all_days.isin(dates).astype(int)}
+    )
+    return FakePro(daily, index, basic, calendar, cap=cap)
