@@ -7,9 +7,9 @@ import logging
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from ashare_autotune.config import register_configs, to_app_config
+from ashare_autotune.config import AppConfig, register_configs, to_app_config
 from ashare_autotune.errors import report_user_errors
-from ashare_autotune.pipeline import run_training
+from ashare_autotune.pipeline import run_training, run_worker
 
 log = logging.getLogger(__name__)
 register_configs()
@@ -20,6 +20,8 @@ register_configs()
 def main(cfg: DictConfig) -> float:
     """Train, tune, pick the threshold and register; returns test precision for sweeps."""
     app = to_app_config(cfg)
+    if app.tuning.mode == "worker":
+        return _work(app, OmegaConf.to_yaml(cfg, resolve=True))
     result = run_training(app, config_yaml=OmegaConf.to_yaml(cfg, resolve=True))
     verdict = ("champion: " if result.champion else "not champion: ") + result.promotion_reason
     log.info(
@@ -33,6 +35,18 @@ def main(cfg: DictConfig) -> float:
         result.metrics["test_auc"],
     )
     return result.metrics["test_precision"]
+
+
+def _work(app: AppConfig, config_yaml: str) -> float:
+    done = run_worker(app, config_yaml=config_yaml)
+    log.info(
+        "worker done: %d trial(s) run here; study %s now holds %d finished trial(s) (run %s)",
+        done.n_trials_run,
+        done.study_name,
+        done.n_trials_total,
+        done.run_id,
+    )
+    return float(done.n_trials_run)
 
 
 if __name__ == "__main__":
