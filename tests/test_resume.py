@@ -20,8 +20,9 @@ from mlflow import MlflowClient
 
 from ashare_autotune import tracking
 from ashare_autotune.config import AppConfig
+from ashare_autotune.errors import UserError
 from ashare_autotune.pipeline import PARENT_RUN_ATTR, run_training
-from ashare_autotune.tuning import FINISHED_STATES
+from ashare_autotune.tuning import FINISHED_STATES, open_or_create_study, run_study
 from tests.conftest import ROOT
 
 N_TRIALS = 5
@@ -167,3 +168,20 @@ def test_rerun_of_a_full_study_repairs_missing_and_duplicate_trial_runs(
     assert second.run_id == first.run_id
     assert trial_runs(first.run_id, first.experiment_id) == [0, 1, 2]
     assert client.get_run(copy.info.run_id).info.lifecycle_stage == "deleted"
+
+
+def test_losing_the_study_database_mid_study_is_one_clear_error(
+    compose_app: Callable[..., AppConfig], tmp_path: Path
+) -> None:
+    db = tmp_path / "study.db"
+    app = compose_app("tuning.n_trials=3")
+    study, _ = open_or_create_study(app.tuning, "lost", f"sqlite:///{db}")
+
+    def objective(trial: optuna.Trial) -> float:
+        trial.suggest_float("x", 0, 1)
+        with sqlite3.connect(db) as con:  # the database goes away under the running study
+            con.execute("DROP TABLE trial_values")
+        return 0.5
+
+    with pytest.raises(UserError, match="a database stopped working during study 'lost'"):
+        run_study(study, objective, app.tuning)

@@ -62,9 +62,9 @@ def run_training(app: AppConfig, config_yaml: str | None = None) -> TrainResult:
     """
     if app.tuning.mode == "worker":
         raise ConfigError("tuning.mode=worker: use run_worker(), it registers nothing")
+    experiment_id = tracking.setup(app.mlflow.tracking_uri, app.mlflow.experiment_name)
     market = load_market(app.data)
     ds = build_dataset(market, app.features.names, app.label, app.split)
-    experiment_id = tracking.setup(app.mlflow.tracking_uri, app.mlflow.experiment_name)
     study, storage, resume = _open_study(app, market)
     study_name = study.study_name
     with tracking.parent_run(experiment_id, app.mlflow.run_name or study_name, resume) as run:
@@ -141,9 +141,9 @@ def run_worker(app: AppConfig, config_yaml: str | None = None) -> WorkerResult:
         app: the validated configuration (`tuning.mode=worker`).
         config_yaml: the resolved config as YAML, logged as an artifact when given.
     """
+    experiment_id = tracking.setup(app.mlflow.tracking_uri, app.mlflow.experiment_name)
     market = load_market(app.data)
     ds = build_dataset(market, app.features.names, app.label, app.split)
-    experiment_id = tracking.setup(app.mlflow.tracking_uri, app.mlflow.experiment_name)
     study, storage, resume = _open_study(app, market)
     name = study.study_name
     with tracking.parent_run(experiment_id, app.mlflow.run_name or name, resume) as run:

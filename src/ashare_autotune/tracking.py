@@ -40,9 +40,14 @@ def setup(tracking_uri: str, experiment_name: str) -> str:
     """
     mlflow.set_tracking_uri(tracking_uri)
     project_run = os.environ.get("MLFLOW_RUN_ID")
-    if project_run:
-        return mlflow.get_run(project_run).info.experiment_id
-    return mlflow.set_experiment(experiment_name).experiment_id
+    try:
+        if project_run:
+            return mlflow.get_run(project_run).info.experiment_id
+        return mlflow.set_experiment(experiment_name).experiment_id
+    except mlflow.exceptions.MlflowException as exc:
+        # An unreachable server or database is the user's to fix: one line, not a traceback.
+        message = " ".join(str(getattr(exc, "message", exc)).split())[:400]
+        raise UserError(f"mlflow.tracking_uri={tracking_uri!r} is not usable: {message}") from None
 
 
 def default_study_storage(tracking_uri: str) -> str:

@@ -7,7 +7,8 @@ import os
 import socket
 import warnings
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -225,14 +226,44 @@ def run_study(
         )
         return study
     log.info("study %s: running %d trial(s)", study.study_name, remaining)
-    study.optimize(
-        objective,
-        n_trials=remaining,
-        timeout=cfg.timeout,
-        callbacks=list(callbacks),
-        show_progress_bar=cfg.show_progress_bar,
-    )
+    with storage_errors_reported(study):
+        study.optimize(
+            objective,
+            n_trials=remaining,
+            timeout=cfg.timeout,
+            callbacks=list(callbacks),
+            show_progress_bar=cfg.show_progress_bar,
+        )
     return study
+
+
+@contextmanager
+def storage_errors_reported(study: optuna.Study) -> Iterator[None]:
+    """Turn a lost study database (server down, disk full) into a one-line `UserError`."""
+    try:
+        yield
+    except Exception as exc:
+        cause = _storage_cause(exc)
+        if cause is None:
+            raise
+        raise UserError(
+            f"a database stopped working during study {study.study_name!r}: "
+            f"{_first_line(cause)}. Finished trials are kept in the study; fix the database and "
+            "run the same command again to resume"
+        ) from exc
+
+
+def _storage_cause(exc: BaseException | None) -> BaseException | None:
+    """The database error behind `exc` (Optuna may raise another error while handling it)."""
+    chain: list[BaseException] = []
+    while exc is not None and len(chain) < 20:
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    for kind in (sqlalchemy.exc.OperationalError, optuna.exceptions.StorageInternalError):
+        found = next((e for e in chain if isinstance(e, kind)), None)
+        if found is not None:
+            return found
+    return None
 
 
 def run_more_trials(
@@ -250,13 +281,14 @@ def run_more_trials(
             ran.append(trial.number)
 
     log.info("study %s: worker running %d trial(s)", study.study_name, cfg.n_trials)
-    study.optimize(
-        objective,
-        n_trials=cfg.n_trials,
-        timeout=cfg.timeout,
-        callbacks=[*callbacks, count],
-        show_progress_bar=cfg.show_progress_bar,
-    )
+    with storage_errors_reported(study):
+        study.optimize(
+            objective,
+            n_trials=cfg.n_trials,
+            timeout=cfg.timeout,
+            callbacks=[*callbacks, count],
+            show_progress_bar=cfg.show_progress_bar,
+        )
     return len(ran)
 
 
