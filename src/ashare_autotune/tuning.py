@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import warnings
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -121,18 +122,31 @@ def make_storage(cfg: TuningConfig, url: str) -> optuna.storages.RDBStorage:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=cfg.max_retry)
-        try:
-            return optuna.storages.RDBStorage(
-                url,
-                engine_kwargs=_engine_kwargs(url),
-                heartbeat_interval=cfg.heartbeat_interval,
-                grace_period=cfg.grace_period,
-                heartbeat_stale_trial_callback=retry,
-            )
-        except (sqlalchemy.exc.SQLAlchemyError, ValueError, ImportError) as exc:
-            raise UserError(
-                f"tuning.storage={redact_uri(url)!r} cannot be opened: {_first_line(exc)}"
-            ) from None
+        for attempt in range(SCHEMA_RACE_ATTEMPTS):
+            try:
+                return optuna.storages.RDBStorage(
+                    url,
+                    engine_kwargs=_engine_kwargs(url),
+                    heartbeat_interval=cfg.heartbeat_interval,
+                    grace_period=cfg.grace_period,
+                    heartbeat_stale_trial_callback=retry,
+                )
+            except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as exc:
+                # Workers starting together on an empty database race to create Optuna's
+                # tables: the loser sees "already exists" and simply tries again.
+                if attempt == SCHEMA_RACE_ATTEMPTS - 1:
+                    raise _storage_error(url, exc) from None
+                time.sleep(0.5 + attempt)
+            except (sqlalchemy.exc.SQLAlchemyError, ValueError, ImportError) as exc:
+                raise _storage_error(url, exc) from None
+    raise AssertionError("unreachable")
+
+
+SCHEMA_RACE_ATTEMPTS = 5
+
+
+def _storage_error(url: str, exc: BaseException) -> UserError:
+    return UserError(f"tuning.storage={redact_uri(url)!r} cannot be opened: {_first_line(exc)}")
 
 
 def _engine_kwargs(url: str) -> dict[str, Any]:
