@@ -8,7 +8,8 @@ cd /  # the postgres user cannot read every working directory
 apt-get update -qq
 apt-get install -y -qq postgresql >/dev/null
 version=$(ls /usr/lib/postgresql | sort -n | tail -1)
-pg_lsclusters -h | awk '{print $2}' | grep -qx main || pg_createcluster "$version" main
+clusters="$(pg_lsclusters -h | awk '{print $2}')"
+grep -qx main <<<"$clusters" || pg_createcluster "$version" main
 pg_ctlcluster "$version" main start 2>/dev/null || pg_ctlcluster "$version" main status >/dev/null
 for _ in $(seq 30); do pg_isready -q -h 127.0.0.1 && break; sleep 1; done
 pg_isready -h 127.0.0.1

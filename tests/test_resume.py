@@ -4,6 +4,7 @@ MLflow run per finished trial under the study's parent run, and registers the be
 
 from __future__ import annotations
 
+import errno
 import signal
 import sqlite3
 import subprocess
@@ -22,6 +23,7 @@ from ashare_autotune import tracking
 from ashare_autotune.config import AppConfig
 from ashare_autotune.errors import UserError
 from ashare_autotune.pipeline import PARENT_RUN_ATTR, run_training
+from ashare_autotune.train import disk_full
 from ashare_autotune.tuning import FINISHED_STATES, open_or_create_study, run_study
 from tests.conftest import ROOT
 
@@ -185,3 +187,23 @@ def test_losing_the_study_database_mid_study_is_one_clear_error(
 
     with pytest.raises(UserError, match="a database stopped working during study 'lost'"):
         run_study(study, objective, app.tuning)
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (OSError(errno.ENOSPC, "No space left on device", "mlruns/1/x.ubj"), "mlruns/1/x.ubj"),
+        (RuntimeError("(sqlite3.OperationalError) database or disk is full"), "SQLite"),
+    ],
+)
+def test_a_full_disk_anywhere_in_the_error_chain_is_recognised(
+    error: Exception, said: str
+) -> None:
+    try:
+        try:
+            raise error
+        except Exception as inner:
+            raise RuntimeError("while logging the model") from inner
+    except RuntimeError as outer:
+        assert said in (disk_full(outer) or "")
+    assert disk_full(RuntimeError("database is locked")) is None
