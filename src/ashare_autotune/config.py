@@ -103,6 +103,13 @@ class TuningConfig:
     pruner: str = "median"  # none | median | hyperband
     show_progress_bar: bool = False
     space: dict[str, ParamSpec] = field(default_factory=dict)
+    # all: run the study to n_trials, then threshold + register | worker: run n_trials more
+    # trials in the shared study, no registration | finalize: no trials, threshold + register
+    mode: str = "all"
+    heartbeat_interval: int = 20  # seconds between a running trial's heartbeats
+    grace_period: int = 60  # a RUNNING trial without a heartbeat this long is failed and retried
+    max_retry: int = 3  # retries of one trial left stale by a killed process
+    parent_wait: float = 60.0  # seconds a worker waits for the study's parent MLflow run
 
 
 @dataclass
@@ -219,6 +226,7 @@ def validate(app: AppConfig) -> None:
         "must be one of none, median, hyperband",
     )
     _check(bool(tu.space), "tuning.space", tu.space, "the search space is empty")
+    _validate_resume(tu)
     for name, spec in tu.space.items():
         _validate_param(name, spec)
     _validate_promotion(app.registry)
@@ -226,6 +234,27 @@ def validate(app: AppConfig) -> None:
     _check(m.max_bin >= 2, "model.max_bin", m.max_bin, "must be >= 2")
     _check(m.num_boost_round >= 1, "model.num_boost_round", m.num_boost_round, "must be >= 1")
     _check(m.n_jobs >= 1, "model.n_jobs", m.n_jobs, "must be >= 1")
+
+
+TUNING_MODES = ("all", "worker", "finalize")
+
+
+def _validate_resume(tu: TuningConfig) -> None:
+    _check(tu.mode in TUNING_MODES, "tuning.mode", tu.mode, f"must be one of {TUNING_MODES}")
+    _check(
+        tu.heartbeat_interval >= 1,
+        "tuning.heartbeat_interval",
+        tu.heartbeat_interval,
+        "must be >= 1",
+    )
+    _check(
+        tu.grace_period > tu.heartbeat_interval,
+        "tuning.grace_period",
+        tu.grace_period,
+        f"must be > tuning.heartbeat_interval={tu.heartbeat_interval}",
+    )
+    _check(tu.max_retry >= 0, "tuning.max_retry", tu.max_retry, "must be >= 0")
+    _check(tu.parent_wait >= 0, "tuning.parent_wait", tu.parent_wait, "must be >= 0")
 
 
 PROMOTION_METRICS = tuple(

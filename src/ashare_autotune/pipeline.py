@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+import optuna
 
 from ashare_autotune import registry, tracking
 from ashare_autotune.config import AppConfig, config_fingerprint
 from ashare_autotune.data import Market, load_market
 from ashare_autotune.dataset import Dataset, build_dataset
+from ashare_autotune.errors import ConfigError, UserError
 from ashare_autotune.evaluate import classification_metrics
 from ashare_autotune.promotion import Decision, decide_promotion
 from ashare_autotune.threshold import ThresholdChoice, pick_threshold
@@ -20,8 +23,11 @@ from ashare_autotune.tuning import (
     build_matrices,
     finished_trials,
     fit_final,
+    load_existing_study,
     make_objective,
-    open_study,
+    open_or_create_study,
+    redact_uri,
+    run_more_trials,
     run_study,
 )
 
@@ -54,13 +60,13 @@ def run_training(app: AppConfig, config_yaml: str | None = None) -> TrainResult:
         app: the validated configuration.
         config_yaml: the resolved config as YAML, logged as an artifact when given.
     """
+    if app.tuning.mode == "worker":
+        raise ConfigError("tuning.mode=worker: use run_worker(), it registers nothing")
+    experiment_id = tracking.setup(app.mlflow.tracking_uri, app.mlflow.experiment_name)
     market = load_market(app.data)
     ds = build_dataset(market, app.features.names, app.label, app.split)
-    experiment_id = tracking.setup(app.mlflow.tracking_uri, app.mlflow.experiment_name)
-    study_name = app.tuning.study_name or _default_study_name(app, market)
-    storage = app.tuning.storage or tracking.default_study_storage(app.mlflow.tracking_uri)
-    study = open_study(app.tuning, study_name, storage)
-    resume = study.user_attrs.get(PARENT_RUN_ATTR)
+    study, storage, resume = _open_study(app, market)
+    study_name = study.study_name
     with tracking.parent_run(experiment_id, app.mlflow.run_name or study_name, resume) as run:
         study.set_user_attr(PARENT_RUN_ATTR, run.info.run_id)
         _log_setup(app, market, ds, study_name, storage, config_yaml)
@@ -69,8 +75,12 @@ def run_training(app: AppConfig, config_yaml: str | None = None) -> TrainResult:
         matrices = build_matrices(
             x_train, y_train, x_val, y_val, app.model.max_bin, app.model.n_jobs
         )
-        objective = make_objective(matrices, app.model, app.tuning.space)
-        run_study(study, objective, app.tuning, [tracking.trial_callback(run)])
+        callback = tracking.trial_callback(run)
+        if app.tuning.mode == "all":
+            objective = make_objective(matrices, app.model, app.tuning.space)
+            run_study(study, objective, app.tuning, [callback])
+        _check_has_best_trial(study, storage)
+        tracking.reconcile_trial_runs(run, study, callback)
         booster = fit_final(matrices, app.model, study.best_params, best_rounds(study))
         del matrices
         val_proba = booster.inplace_predict(x_val)
@@ -111,6 +121,80 @@ def run_training(app: AppConfig, config_yaml: str | None = None) -> TrainResult:
     )
 
 
+@dataclass
+class WorkerResult:
+    """What one worker process added to a shared study."""
+
+    run_id: str
+    study_name: str
+    n_trials_run: int
+    n_trials_total: int
+
+
+def run_worker(app: AppConfig, config_yaml: str | None = None) -> WorkerResult:
+    """Run `tuning.n_trials` more trials in the shared study, each logged under its parent run.
+
+    Several workers (processes or machines) may run at once on one `tuning.storage` database;
+    none picks a threshold or registers (`tuning.mode=finalize` does, once they are done).
+
+    Args:
+        app: the validated configuration (`tuning.mode=worker`).
+        config_yaml: the resolved config as YAML, logged as an artifact when given.
+    """
+    experiment_id = tracking.setup(app.mlflow.tracking_uri, app.mlflow.experiment_name)
+    market = load_market(app.data)
+    ds = build_dataset(market, app.features.names, app.label, app.split)
+    study, storage, resume = _open_study(app, market)
+    name = study.study_name
+    with tracking.parent_run(experiment_id, app.mlflow.run_name or name, resume) as run:
+        if resume != run.info.run_id:
+            study.set_user_attr(PARENT_RUN_ATTR, run.info.run_id)
+        _log_setup(app, market, ds, name, storage, config_yaml)
+        x_train, y_train = ds.segment("train")
+        x_val, y_val = ds.segment("val")
+        matrices = build_matrices(
+            x_train, y_train, x_val, y_val, app.model.max_bin, app.model.n_jobs
+        )
+        objective = make_objective(matrices, app.model, app.tuning.space)
+        ran = run_more_trials(study, objective, app.tuning, [tracking.trial_callback(run)])
+    return WorkerResult(run.info.run_id, name, ran, finished_trials(study))
+
+
+def _open_study(app: AppConfig, market: Market) -> tuple[optuna.Study, str, str | None]:
+    """(study, storage URL, the study's parent MLflow run id if it has one)."""
+    tu = app.tuning
+    name = tu.study_name or _default_study_name(app, market)
+    storage = tu.storage or tracking.default_study_storage(app.mlflow.tracking_uri)
+    if tu.mode == "finalize":
+        study = load_existing_study(tu, name, storage)
+        return study, storage, study.user_attrs.get(PARENT_RUN_ATTR)
+    study, created = open_or_create_study(tu, name, storage)
+    parent = study.user_attrs.get(PARENT_RUN_ATTR)
+    if parent is None and not created and tu.mode == "worker":
+        parent = _wait_for_parent(study, tu.parent_wait)
+    return study, storage, parent
+
+
+def _wait_for_parent(study: optuna.Study, timeout: float) -> str | None:
+    """Wait for the worker that created the study to record its parent run id."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        parent = study.user_attrs.get(PARENT_RUN_ATTR)
+        if parent:
+            return parent
+        time.sleep(0.5)
+    log.warning("study %s has no parent run after %.0f s: starting one", study.study_name, timeout)
+    return None
+
+
+def _check_has_best_trial(study: optuna.Study, storage: str) -> None:
+    if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        raise UserError(
+            f"study {study.study_name!r} in {redact_uri(storage)} has no complete trial "
+            "(all pruned or failed): nothing to register; run more trials"
+        )
+
+
 def _default_study_name(app: AppConfig, market: Market) -> str:
     """Same config and same data -> same study, so a rerun resumes rather than restarts."""
     data = market.describe()
@@ -142,21 +226,13 @@ def _log_setup(
     tracking.set_tags(
         {
             "study_name": study_name,
-            "optuna_storage": _redact(storage),
+            "optuna_storage": redact_uri(storage),
             **{f"data_{k}": v for k, v in market.describe().items()},
             **{f"split_{k}": v for k, v in summary.items()},
         }
     )
     if config_yaml:
         tracking.log_text(config_yaml, "config/resolved_config.yaml")
-
-
-def _redact(uri: str) -> str:
-    """Drop a password from a database URI before it is logged."""
-    if "@" in uri and "://" in uri:
-        scheme, rest = uri.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return uri
 
 
 def _segment_metrics(

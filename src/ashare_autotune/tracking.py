@@ -14,6 +14,7 @@ from typing import Any
 
 import mlflow
 import numpy as np
+import optuna
 import pandas as pd
 import xgboost as xgb
 from mlflow.entities import Run
@@ -24,6 +25,7 @@ from optuna_integration.mlflow import MLflowCallback
 import ashare_autotune
 from ashare_autotune.errors import UserError
 from ashare_autotune.pyfunc_model import BOOSTER_ARTIFACT, META_ARTIFACT
+from ashare_autotune.tuning import FINISHED_STATES
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +40,14 @@ def setup(tracking_uri: str, experiment_name: str) -> str:
     """
     mlflow.set_tracking_uri(tracking_uri)
     project_run = os.environ.get("MLFLOW_RUN_ID")
-    if project_run:
-        return mlflow.get_run(project_run).info.experiment_id
-    return mlflow.set_experiment(experiment_name).experiment_id
+    try:
+        if project_run:
+            return mlflow.get_run(project_run).info.experiment_id
+        return mlflow.set_experiment(experiment_name).experiment_id
+    except mlflow.exceptions.MlflowException as exc:
+        # An unreachable server or database is the user's to fix: one line, not a traceback.
+        message = " ".join(str(getattr(exc, "message", exc)).split())[:400]
+        raise UserError(f"mlflow.tracking_uri={tracking_uri!r} is not usable: {message}") from None
 
 
 def default_study_storage(tracking_uri: str) -> str:
@@ -109,6 +116,47 @@ def child_runs(parent_run_id: str, experiment_id: str) -> pd.DataFrame:
         experiment_ids=[experiment_id],
         filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
     )
+
+
+def reconcile_trial_runs(parent: Run, study: optuna.Study, callback: MLflowCallback) -> None:
+    """Leave exactly one finished MLflow run per finished trial under `parent`.
+
+    A process killed between a trial's end and the end of its MLflow run leaves the run
+    RUNNING (or the trial without a run): such runs and any duplicate of a trial number are
+    deleted, and every finished trial without a run is logged again through `callback`.
+    Only call this when no other worker is running trials for the study.
+    """
+    done = study.get_trials(deepcopy=False, states=FINISHED_STATES)
+    finished = {t.number: t for t in done}
+    kept: set[int] = set()
+    client = mlflow.MlflowClient()
+    runs = child_runs(parent.info.run_id, parent.info.experiment_id)
+    for run in runs.sort_values("start_time").to_dict("records") if len(runs) else []:
+        number = _trial_number(run)
+        if number is None:
+            continue
+        if run["status"] != "FINISHED" or number in kept:
+            client.delete_run(run["run_id"])
+            log.warning("deleted MLflow run %s: partial or duplicate of trial %d", *_id(run))
+        else:
+            kept.add(number)
+    missing = sorted(set(finished) - kept)
+    for number in missing:
+        callback(study, finished[number])
+    if missing:
+        log.warning(
+            "logged %d finished trial(s) that had no MLflow run: %s", len(missing), missing
+        )
+
+
+def _trial_number(run: dict[str, Any]) -> int | None:
+    """The Optuna trial number of an MLflowCallback run (named after it), else None."""
+    name = run.get("tags.number") or run.get("tags.mlflow.runName")
+    return int(name) if isinstance(name, str) and name.isdigit() else None
+
+
+def _id(run: dict[str, Any]) -> tuple[str, int]:
+    return run["run_id"], int(_trial_number(run) or -1)
 
 
 def log_params(params: dict[str, Any]) -> None:

@@ -1,0 +1,209 @@
+"""A study survives SIGKILL: rerunning the same command fails the trial the dead process left
+RUNNING (heartbeat), retries it, stops at exactly `tuning.n_trials` finished trials, leaves one
+MLflow run per finished trial under the study's parent run, and registers the best of them all."""
+
+from __future__ import annotations
+
+import errno
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import mlflow
+import optuna
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from ashare_autotune import tracking
+from ashare_autotune.config import AppConfig
+from ashare_autotune.errors import UserError
+from ashare_autotune.pipeline import PARENT_RUN_ATTR, run_training
+from ashare_autotune.train import disk_full
+from ashare_autotune.tuning import FINISHED_STATES, open_or_create_study, run_study
+from tests.conftest import ROOT
+
+N_TRIALS = 5
+MODEL = "resume-model"
+# A few hundred rounds without early stopping or pruning: long enough to be killed mid-trial.
+SLOWER_TRIALS = (
+    "model.num_boost_round=150",
+    "model.early_stopping_rounds=150",
+    "tuning.pruner=none",
+)
+
+
+def cli_env(tracking_uri: str) -> dict[str, str]:
+    """The test's environment with the tracking store set and no inherited MLflow run."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    return env | {"MLFLOW_TRACKING_URI": tracking_uri, "PYTHONPATH": str(ROOT / "src")}
+
+
+def train_command(tmp_path: Path, *overrides: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "ashare_autotune.train",
+        "debug=default",
+        f"hydra.run.dir={tmp_path / 'hydra'}",
+        *overrides,
+    ]
+
+
+TRIALS_SQL = """SELECT t.number, t.state,
+(SELECT COUNT(*) FROM trial_params p WHERE p.trial_id = t.trial_id)
+* (SELECT COUNT(*) FROM trial_heartbeats h WHERE h.trial_id = t.trial_id) FROM trials t"""
+
+
+SPACE_SIZE = len(yaml.safe_load((ROOT / "conf/tuning/default.yaml").read_text())["space"])
+
+
+def trial_states(db: Path) -> dict[int, tuple[str, int]]:
+    """Trial number -> (state, parameters sampled so far, or 0 before its first heartbeat),
+    read straight from the Optuna SQLite file (empty before it exists)."""
+    if not db.exists():
+        return {}
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as con:
+            return {n: (state, k) for n, state, k in con.execute(TRIALS_SQL).fetchall()}
+    except sqlite3.OperationalError:  # tables not created yet, or a writer holds the lock
+        return {}
+
+
+def kill_mid_trial(proc: subprocess.Popen, db: Path, min_finished: int) -> int:
+    """SIGKILL `proc` while a trial trains (parameters sampled, heartbeat beating) after
+    `min_finished` trials finished; returns the killed trial's number."""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        states = trial_states(db)
+        running = [n for n, (s, k) in states.items() if s == "RUNNING" and k >= SPACE_SIZE]
+        done = sum(s in ("COMPLETE", "PRUNED") for s, _ in states.values())
+        if running and done >= min_finished:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            return running[0]
+        time.sleep(0.05)
+    proc.kill()
+    pytest.fail(f"no trial was running after {min_finished} finished (exit {proc.poll()})")
+
+
+def trial_runs(parent_run_id: str, experiment_id: str) -> list[int]:
+    """Trial numbers of the finished trial runs nested under the parent, one entry per run."""
+    runs = tracking.child_runs(parent_run_id, experiment_id)
+    done = runs[runs["tags.state"].isin(["COMPLETE", "PRUNED"])]
+    return sorted(done["tags.number"].astype(int))
+
+
+@pytest.mark.slow
+def test_sigkilled_study_resumes_to_n_trials_and_registers_the_best(
+    tmp_path: Path, tracking_uri: str
+) -> None:
+    cmd = train_command(
+        tmp_path,
+        f"tuning.n_trials={N_TRIALS}",
+        "tuning.study_name=resume",
+        "tuning.heartbeat_interval=1",
+        "tuning.grace_period=2",
+        f"registry.model_name={MODEL}",
+        *SLOWER_TRIALS,
+    )
+    db = tmp_path / "optuna.db"
+    with open(tmp_path / "first.log", "w") as out:
+        first = subprocess.Popen(
+            cmd, cwd=tmp_path, env=cli_env(tracking_uri), stdout=out, stderr=out
+        )
+        killed = kill_mid_trial(first, db, min_finished=2)
+    assert first.returncode == -signal.SIGKILL
+    assert trial_states(db)[killed][0] == "RUNNING"
+    time.sleep(2)  # past the grace period: the killed trial's heartbeat is now stale
+
+    rerun = subprocess.run(
+        cmd, cwd=tmp_path, env=cli_env(tracking_uri), capture_output=True, text=True, timeout=300
+    )
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+
+    study = optuna.load_study(study_name="resume", storage=f"sqlite:///{db}")
+    finished = [t for t in study.trials if t.state in FINISHED_STATES]
+    assert len(finished) == N_TRIALS
+    assert study.trials[killed].state == optuna.trial.TrialState.FAIL
+    retry = [t for t in finished if t.system_attrs.get("failed_trial") == killed]
+    assert len(retry) == 1 and retry[0].params == study.trials[killed].params
+    # The resumed sampler does not replay the first process's start-up points.
+    assert len({tuple(sorted(t.params.items())) for t in finished}) == N_TRIALS
+
+    parent = mlflow.get_run(study.user_attrs[PARENT_RUN_ATTR])
+    assert trial_runs(parent.info.run_id, parent.info.experiment_id) == sorted(
+        t.number for t in finished
+    )
+    assert parent.data.metrics["best_trial_val_auc"] == pytest.approx(
+        max(t.value for t in finished if t.value is not None)
+    )
+    versions = MlflowClient().search_model_versions(f"name='{MODEL}'")
+    assert len(versions) == 1
+    _, meta = tracking.load_pick_model(f"models:/{MODEL}/{versions[0].version}")
+    assert meta["params"] == study.best_params
+
+
+def test_rerun_of_a_full_study_repairs_missing_and_duplicate_trial_runs(
+    compose_app: Callable[..., AppConfig], tracking_uri: str
+) -> None:
+    app = compose_app("tuning.n_trials=3", "tuning.study_name=repair", "registry.register=false")
+    first = run_training(app)
+    client = MlflowClient()
+    runs = tracking.child_runs(first.run_id, first.experiment_id)
+    by_number = dict(zip(runs["tags.number"].astype(int), runs["run_id"], strict=True))
+    client.delete_run(by_number[0])  # as if killed before trial 0's run was logged
+    copy = client.create_run(
+        first.experiment_id,
+        run_name="1",
+        tags={"mlflow.parentRunId": first.run_id, "number": "1", "state": "COMPLETE"},
+    )  # a second, unfinished run for trial 1: as if killed while it was being logged
+
+    second = run_training(app)
+
+    assert second.run_id == first.run_id
+    assert trial_runs(first.run_id, first.experiment_id) == [0, 1, 2]
+    assert client.get_run(copy.info.run_id).info.lifecycle_stage == "deleted"
+
+
+def test_losing_the_study_database_mid_study_is_one_clear_error(
+    compose_app: Callable[..., AppConfig], tmp_path: Path
+) -> None:
+    db = tmp_path / "study.db"
+    app = compose_app("tuning.n_trials=3")
+    study, _ = open_or_create_study(app.tuning, "lost", f"sqlite:///{db}")
+
+    def objective(trial: optuna.Trial) -> float:
+        trial.suggest_float("x", 0, 1)
+        with sqlite3.connect(db) as con:  # the database goes away under the running study
+            con.execute("DROP TABLE trial_values")
+        return 0.5
+
+    with pytest.raises(UserError, match="a database stopped working during study 'lost'"):
+        run_study(study, objective, app.tuning)
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (OSError(errno.ENOSPC, "No space left on device", "mlruns/1/x.ubj"), "mlruns/1/x.ubj"),
+        (RuntimeError("(sqlite3.OperationalError) database or disk is full"), "SQLite"),
+    ],
+)
+def test_a_full_disk_anywhere_in_the_error_chain_is_recognised(
+    error: Exception, said: str
+) -> None:
+    try:
+        try:
+            raise error
+        except Exception as inner:
+            raise RuntimeError("while logging the model") from inner
+    except RuntimeError as outer:
+        assert said in (disk_full(outer) or "")
+    assert disk_full(RuntimeError("database is locked")) is None
