@@ -89,7 +89,7 @@ def test_tushare_token_from_environment_or_dotenv(
     env_file = tmp_path / ".env"
     if dotenv is not None:
         env_file.write_text(dotenv)
-    app = compose_app("data.source=tushare")
+    app = compose_app("data=tushare")
     assert doctor.token_row(app, env_file).status == status
     assert doctor.token_row(compose_app(), env_file).status == "SKIP"
 
@@ -101,7 +101,7 @@ def test_memory_fails_when_the_universe_needs_more_than_is_free(compose_app: obj
 
 def test_cli_prints_the_table_and_exits_1_on_a_failure(tmp_path: Path, tracking_uri: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "ashare_autotune.doctor", "debug=default", "data.source=tushare"],
+        [sys.executable, "-m", "ashare_autotune.doctor", "debug=default", "data=tushare"],
         cwd=tmp_path,
         env=cli_env(tracking_uri) | {"TUSHARE_TOKEN": ""},
         capture_output=True,

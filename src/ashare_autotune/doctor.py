@@ -118,21 +118,17 @@ def storage_row(app: AppConfig) -> Row:
 
 
 def token_row(app: AppConfig, env_file: Path = Path(".env")) -> Row:
-    """The Tushare token from the environment or a .env file (only for data=tushare)."""
+    """The Tushare token, found as `data=tushare` finds it (only for data=tushare)."""
+    from ashare_autotune.data.tushare import TOKEN_ENV, resolve_token
+
     if app.data.source != "tushare":
         return Row("Tushare token", "SKIP", f"not needed for data={app.data.source}")
-    if os.environ.get("TUSHARE_TOKEN", "").strip():
-        return Row("Tushare token", "OK", "TUSHARE_TOKEN is set in the environment")
-    if env_file.is_file():
-        for line in env_file.read_text(encoding="utf-8").splitlines():
-            key, _, value = line.partition("=")
-            if key.strip() == "TUSHARE_TOKEN" and value.strip().strip("'\""):
-                return Row("Tushare token", "OK", f"TUSHARE_TOKEN found in {env_file.resolve()}")
-    return Row(
-        "Tushare token",
-        "FAIL",
-        "TUSHARE_TOKEN is not set in the environment nor in .env (copy .env.example to .env)",
-    )
+    try:
+        resolve_token(env_file)
+    except UserError as exc:
+        return Row("Tushare token", "FAIL", str(exc))
+    where = "the environment" if os.environ.get(TOKEN_ENV, "").strip() else env_file.resolve()
+    return Row("Tushare token", "OK", f"{TOKEN_ENV} found in {where}")
 
 
 def data_rows(app: AppConfig) -> list[Row]:
