@@ -50,6 +50,10 @@ PNG_PLOTS = (
     "feature_importance_gain.png",
     "calibration.png",
 )
+# An <img> showing the artifact: a loaded blob of the PNG's width, laid out and visible.
+VISIBLE_IMAGE = """w => [...document.images].some(i => i.src.startsWith('blob:') && i.complete
+    && i.naturalWidth === w && i.offsetParent !== null && i.getBoundingClientRect().height > 50
+    && getComputedStyle(i).visibility !== 'hidden' && getComputedStyle(i).opacity !== '0')"""
 STARTUP_SECONDS = 90
 TIMEOUT_MS = 30_000
 
@@ -143,14 +147,18 @@ def _close_assistant(page) -> None:  # noqa: ANN001 (playwright Page)
 
 def _check_overview(page, page_url: str, run: mlflow.entities.Run, tmp_path: Path) -> None:  # noqa: ANN001
     page.goto(page_url, wait_until="load")
-    page.get_by_text("test_topk_precision", exact=True).first.wait_for()
+    search = page.get_by_placeholder("Search metrics")
+    search.wait_for()
     _close_assistant(page)
-    text = page.inner_text("body")
-    for key in TRADING_METRICS:
-        assert key in text, f"{key} not shown on the run page"
+    for key in TRADING_METRICS:  # typed into the metrics search, as a person would
+        search.fill(key)
+        page.get_by_text(key, exact=True).first.wait_for()
         value = run.data.metrics[key]
-        assert f"{value}" in text or f"{value:.4g}" in text, f"{key}={value} not shown"
+        shown = page.get_by_text(str(value), exact=True)
+        assert shown.count() >= 1, f"{key}={value} not shown on the run page"
+    text = page.inner_text("body")
     assert "Datasets" in text and f"train {run.data.tags['split_train_start']}" in text
+    search.fill("test_")
     shot = tmp_path / "ui_run_overview.png"
     page.screenshot(path=str(shot), full_page=True)
     _keep(shot)
@@ -166,10 +174,7 @@ def _check_png(page, page_url: str, run: mlflow.entities.Run, name: str, tmp_pat
         run_id=run.info.run_id, artifact_path=f"plots/{name}"
     )
     # the artifact viewer shows the file as a blob image: rendered, at the file's own width
-    page.wait_for_function(
-        "w => [...document.images].some(i => i.src.startsWith('blob:') && i.naturalWidth === w)",
-        arg=_png_width(local),
-    )
+    page.wait_for_function(VISIBLE_IMAGE, arg=_png_width(local))
     if name in ("pr_curve.png", "precision_recall_vs_threshold.png", "calibration.png"):
         shot = tmp_path / f"ui_{name}"
         page.screenshot(path=str(shot))

@@ -54,7 +54,7 @@ def write_study_plots(study: optuna.Study, out_dir: Path) -> list[Path]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
             axes = make(study, matplotlib_backend=True)
-        written.append(_save(axes.figure, out_dir / f"{name}.png"))
+        written.append(_save(axes.figure, out_dir / f"{name}.png", tight=True))
         figures.append(make(study, matplotlib_backend=False))
     written.append(_write_html(figures, out_dir / "optuna_study.html", study.study_name))
     return written
@@ -135,7 +135,7 @@ def pr_curve_figure(
     choice: ThresholdChoice,
 ) -> Figure:
     """Precision against recall on validation and test, the chosen threshold marked on both."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), layout="constrained")
     for name, y, proba in (("validation", y_val, val_proba), ("test", y_test, test_proba)):
         precision, recall, _ = _curve(y, proba)
         keep = recall > 0
@@ -157,7 +157,7 @@ def pr_curve_figure(
 def threshold_figure(y_val: np.ndarray, val_proba: np.ndarray, choice: ThresholdChoice) -> Figure:
     """Validation precision and recall as the threshold moves, with the target line."""
     precision, recall, grid = _curve(y_val, val_proba)
-    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), layout="constrained")
     ax.plot(grid, precision, label="precision")
     ax.plot(grid, recall, label="recall")
     ax.axhline(
@@ -184,18 +184,22 @@ def threshold_figure(y_val: np.ndarray, val_proba: np.ndarray, choice: Threshold
 def feature_gain_figure(gain: dict[str, float]) -> Figure:
     """Horizontal bars of total gain per feature, largest on top."""
     items = sorted(gain.items(), key=lambda kv: kv[1])
-    fig, ax = plt.subplots(figsize=(6.4, max(3.0, 0.28 * len(items) + 1)))
+    fig, ax = plt.subplots(figsize=(6.4, max(3.0, 0.28 * len(items) + 1)), layout="constrained")
     ax.barh([k for k, _ in items], [v for _, v in items])
     ax.set_xlabel("total gain")
     ax.set_title("Feature importance (gain)")
-    fig.tight_layout()
     return fig
 
 
 def calibration_figure(y_test: np.ndarray, test_proba: np.ndarray, n_bins: int = 10) -> Figure:
     """Reliability diagram on test (observed positive rate per probability bin) and a histogram."""
     fig, (top, bottom) = plt.subplots(
-        2, 1, figsize=(6.4, 6.4), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+        2,
+        1,
+        figsize=(6.4, 6.4),
+        sharex=True,
+        gridspec_kw={"height_ratios": [3, 1]},
+        layout="constrained",
     )
     observed, predicted = calibration_curve(y_test, test_proba, n_bins=n_bins, strategy="quantile")
     lo = float(min(predicted.min(), observed.min(), np.min(test_proba)))
@@ -212,7 +216,8 @@ def calibration_figure(y_test: np.ndarray, test_proba: np.ndarray, n_bins: int =
     return fig
 
 
-def _save(fig: Figure, path: Path) -> Path:
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+def _save(fig: Figure, path: Path, tight: bool = False) -> Path:
+    # Our figures are laid out when made; Optuna's put the legend outside the axes ("tight").
+    fig.savefig(path, dpi=DPI, bbox_inches="tight" if tight else None)
     plt.close(fig)
     return path

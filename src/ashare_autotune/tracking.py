@@ -28,6 +28,7 @@ from ashare_autotune.pyfunc_model import BOOSTER_ARTIFACT, META_ARTIFACT
 log = logging.getLogger(__name__)
 
 TRIAL_METRIC = "val_auc"
+SCHEMA_SAMPLE_ROWS = 10_000
 PACKAGE_DIR = Path(ashare_autotune.__file__).parent
 
 
@@ -229,7 +230,12 @@ def log_dataset(
         context: the role, e.g. "training", "validation", "testing".
         tags: facts to show next to it (date range, stocks, rows).
     """
+    from mlflow.types.utils import _infer_schema
+
     dataset = mlflow.data.from_pandas(frame, source=_dataset_source(source), name=name)
+    # MLflow would infer the schema value by value over every row (87 s for 2M x 18 floats):
+    # the column types are the same on a sample, so fill the cached property from one.
+    dataset.__dict__["schema"] = _infer_schema(frame.head(SCHEMA_SAMPLE_ROWS))
     mlflow.log_input(dataset, context=context, tags={k: str(v) for k, v in tags.items()})
 
 
