@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import struct
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +19,8 @@ import mlflow
 import pytest
 
 from tests.conftest import ROOT, TrainedModel
-from tests.test_serving import _free_port
+from tests.test_reports import PLOTS
+from tests.test_serving import _free_port, _stop, _wait_until_up
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = [
@@ -42,19 +40,11 @@ TRADING_METRICS = (
     "test_hit_rate_down",
     "test_picks_per_day",
 )
-PNG_PLOTS = (
-    "optimization_history.png",
-    "param_importances.png",
-    "pr_curve.png",
-    "precision_recall_vs_threshold.png",
-    "feature_importance_gain.png",
-    "calibration.png",
-)
+PNG_PLOTS = sorted(name for name in PLOTS if name.endswith(".png"))
 # An <img> showing the artifact: a loaded blob of the PNG's width, laid out and visible.
 VISIBLE_IMAGE = """w => [...document.images].some(i => i.src.startsWith('blob:') && i.complete
     && i.naturalWidth === w && i.offsetParent !== null && i.getBoundingClientRect().height > 50
     && getComputedStyle(i).visibility !== 'hidden' && getComputedStyle(i).opacity !== '0')"""
-STARTUP_SECONDS = 90
 TIMEOUT_MS = 30_000
 
 pytestmark = [
@@ -79,30 +69,10 @@ def ui_url(trained_model: TrainedModel, tmp_path: Path) -> Iterator[str]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(proc, url, log)
+        _wait_until_up(proc, url, log, path="/health")
         yield url
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=20)
-
-
-def _wait_until_up(proc: subprocess.Popen, url: str, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"mlflow server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.5)
-    pytest.fail(f"mlflow server not up after {STARTUP_SECONDS}s:\n{log.read_text()[-3000:]}")
+        _stop(proc)
 
 
 def _png_width(path: str) -> int:

@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import logging
-import tempfile
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import optuna
-import pandas as pd
-import xgboost as xgb
 
-from ashare_autotune import plots, registry, tracking, trading
+from ashare_autotune import registry, reports, tracking
 from ashare_autotune.config import AppConfig, config_fingerprint
 from ashare_autotune.data import Market, load_market
 from ashare_autotune.dataset import Dataset, build_dataset
 from ashare_autotune.evaluate import classification_metrics
 from ashare_autotune.promotion import Decision, decide_promotion
-from ashare_autotune.threshold import ThresholdChoice, pick_threshold
+from ashare_autotune.threshold import ThresholdChoice
 from ashare_autotune.tuning import (
-    Matrices,
     best_rounds,
     build_matrices,
     finished_trials,
@@ -30,7 +24,6 @@ from ashare_autotune.tuning import (
     make_walk_forward_objective,
     open_study,
     run_study,
-    window_rounds,
 )
 
 log = logging.getLogger(__name__)
@@ -81,7 +74,7 @@ def run_training(
         matrices = build_matrices(
             x_train, y_train, x_val, y_val, app.model.max_bin, app.model.n_jobs
         )
-        windows = _window_matrices(ds, app, matrices)
+        windows = reports.walk_forward_matrices(ds, app, matrices)
         objective = (
             make_walk_forward_objective(windows, app.model, app.tuning.space)
             if windows
@@ -89,22 +82,22 @@ def run_training(
         )
         run_study(study, objective, app.tuning, [tracking.trial_callback(run)])
         booster = fit_final(matrices, app.model, study.best_params, best_rounds(study))
-        wf_metrics = _walk_forward_report(ds, windows, app, study) if windows else {}
+        wf_metrics = reports.walk_forward_report(ds, windows, app, study) if windows else {}
         del matrices, windows
         val_proba = booster.inplace_predict(x_val)
-        choice = _choose_threshold(app, y_val, val_proba)
+        choice = reports.choose_threshold(app, y_val, val_proba)
         x_test, y_test = ds.segment("test")
         test_proba = booster.inplace_predict(x_test)
         metrics = _segment_metrics(study.best_value, y_val, val_proba, y_test, test_proba, choice)
         metrics |= wf_metrics
         if wf_metrics:  # same quantity as the trials' val_auc (the objective): sort together
             metrics["val_auc"] = wf_metrics["val_wf_auc"]
-        _log_datasets(market, ds, x_train, x_val, x_test)
+        reports.log_datasets(market, ds, x_train, x_val, x_test)
         del x_train
-        metrics |= _trading_view(app, market, ds, test_proba, choice.threshold)
+        metrics |= reports.trading_view(app, market, ds, test_proba, choice.threshold)
         tracking.log_metrics(metrics)
         _log_threshold(choice)
-        _log_plots(study, booster, choice, (y_val, val_proba), (y_test, test_proba))
+        reports.log_plots(study, booster, choice, (y_val, val_proba), (y_test, test_proba))
         meta = _model_meta(app, market, ds, study.best_params, choice, metrics)
         info = tracking.log_pick_model(booster, meta, x_val.dropna().head(5))
         tracking.log_metrics(
@@ -204,158 +197,6 @@ def _segment_metrics(
         metrics["test_n_picks"],
     )
     return metrics
-
-
-def _choose_threshold(app: AppConfig, y_val: np.ndarray, val_proba: np.ndarray) -> ThresholdChoice:
-    th = app.threshold
-    return pick_threshold(
-        y_val, val_proba, th.target_precision, th.low, th.high, th.step, th.min_picks
-    )
-
-
-def _window_matrices(ds: Dataset, app: AppConfig, last: Matrices) -> list[Matrices]:
-    """Matrices of every walk-forward window (the last one is `last`); [] for a single split."""
-    windows = []
-    for k in range(len(ds.windows) - 1):
-        window = ds.window(k)
-        windows.append(
-            build_matrices(
-                *window.segment("train"),
-                *window.segment("val"),
-                app.model.max_bin,
-                app.model.n_jobs,
-            )
-        )
-    return [*windows, last] if ds.windows else []
-
-
-def _walk_forward_report(
-    ds: Dataset, windows: list[Matrices], app: AppConfig, study: optuna.Study
-) -> dict[str, float]:
-    """Refit the best parameters in every window; its threshold, val and test metrics.
-
-    Metrics are `val_w<k>_<metric>` / `test_w<k>_<metric>` (k from 1, oldest first) and the
-    means over windows `val_wf_<metric>` / `test_wf_<metric>`; `val_auc` becomes the mean
-    validation AUC, the quantity the trials' `val_auc` (the objective) measures. The table goes
-    to `walk_forward/windows.csv` and `.md`.
-    """
-    rows = []
-    for k, matrices in enumerate(windows, start=1):
-        window = ds.window(k - 1)
-        booster = fit_final(matrices, app.model, study.best_params, window_rounds(study, k))
-        x_val, y_val = window.segment("val")
-        x_test, y_test = window.segment("test")
-        val_proba = booster.inplace_predict(x_val)
-        choice = _choose_threshold(app, y_val, val_proba)
-        row: dict[str, Any] = {"window": k, "threshold": choice.threshold}
-        row["feasible"] = choice.feasible
-        for seg, y, proba in (
-            ("val", y_val, val_proba),
-            ("test", y_test, booster.inplace_predict(x_test)),
-        ):
-            row[f"{seg}_start"], row[f"{seg}_end"] = window.date_range(seg)
-            row |= classification_metrics(y, proba, choice.threshold, seg)
-        rows.append(row)
-    table = pd.DataFrame(rows)
-    tracking.log_text(table.to_csv(index=False), "walk_forward/windows.csv")
-    tracking.log_text(_windows_markdown(table), "walk_forward/windows.md")
-    metrics: dict[str, float] = {}
-    for _, row in table.iterrows():
-        k = int(row["window"])
-        metrics[f"val_w{k}_threshold"] = float(row["threshold"])
-        for seg in ("val", "test"):
-            for m in ("auc", "precision", "recall", "n_picks", "base_rate"):
-                metrics[f"{seg}_w{k}_{m}"] = float(row[f"{seg}_{m}"])
-    for seg in ("val", "test"):
-        for m in ("auc", "precision", "recall"):
-            metrics[f"{seg}_wf_{m}"] = float(table[f"{seg}_{m}"].mean())
-    metrics["val_wf_feasible_windows"] = float(table["feasible"].sum())
-    return metrics
-
-
-def _windows_markdown(table: pd.DataFrame) -> str:
-    lines = [
-        "| window | val dates | val AUC | test dates | test rows | test base rate | threshold "
-        "| test AUC | test precision | test recall | test picks |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for _, r in table.iterrows():
-        lines.append(
-            f"| {int(r['window'])} | {r['val_start']}..{r['val_end']} | {r['val_auc']:.3f} | "
-            f"{r['test_start']}..{r['test_end']} | {int(r['test_n_rows']):,} | "
-            f"{r['test_base_rate']:.3f} | {r['threshold']:.3f}"
-            f"{'' if r['feasible'] else ' (target not met)'} | {r['test_auc']:.3f} | "
-            f"{r['test_precision']:.3f} | {r['test_recall']:.4f} | {int(r['test_n_picks'])} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def _log_datasets(
-    market: Market, ds: Dataset, x_train: pd.DataFrame, x_val: pd.DataFrame, x_test: pd.DataFrame
-) -> None:
-    """The three segments' feature frames as MLflow dataset inputs, with their date ranges."""
-    data = market.describe()
-    for seg, context, frame in (
-        ("train", "training", x_train),
-        ("val", "validation", x_val),
-        ("test", "testing", x_test),
-    ):
-        start, end = ds.date_range(seg)
-        rows = ds.segment_rows(seg, ["ts_code"])
-        tracking.log_dataset(
-            frame,
-            name=f"{seg} {start}..{end}",
-            source=str(data["source"]),
-            context=context,
-            tags={
-                "start": start,
-                "end": end,
-                "n_stocks": rows["ts_code"].nunique(),
-                "n_rows": len(frame),
-                "data_source": data["source"],
-                "data_range": f"{data['start']}..{data['end']}",
-            },
-        )
-
-
-def _trading_view(
-    app: AppConfig, market: Market, ds: Dataset, test_proba: np.ndarray, threshold: float
-) -> dict[str, float]:
-    """Per-day picks, top-k precision, forward returns and regime hit rates on test; logs the
-    daily table (`trading/test_daily.csv`) and a summary (`trading/test_summary.md`)."""
-    rows = ds.segment_rows("test", ["ts_code", "trade_date", "label"])
-    rows = trading.attach_forward_returns(rows, market, app.label.max_days)
-    regime = trading.market_regime(market.index)
-    table = trading.daily_table(rows, test_proba, threshold, app.trading.top_k, regime)
-    metrics = trading.trading_metrics(rows, test_proba, threshold, table, "test")
-    tracking.log_text(table.to_csv(index=False), "trading/test_daily.csv")
-    tracking.log_text(trading.summary_markdown(metrics, table, "test"), "trading/test_summary.md")
-    log.info(
-        "trading view (test): top-%d precision %.4f, picks %.2f/day, fwd return picks %.3f%% vs "
-        "universe %.3f%%",
-        app.trading.top_k,
-        metrics["test_topk_precision"],
-        metrics["test_picks_per_day"],
-        100 * metrics["test_mean_fwd_return_picks"],
-        100 * metrics["test_mean_fwd_return_universe"],
-    )
-    return metrics
-
-
-def _log_plots(
-    study: optuna.Study,
-    booster: xgb.Booster,
-    choice: ThresholdChoice,
-    val: tuple[np.ndarray, np.ndarray],
-    test: tuple[np.ndarray, np.ndarray],
-) -> None:
-    """Study and model plots under the run's `plots/` artifacts."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp)
-        plots.write_study_plots(study, out)
-        gain = booster.get_score(importance_type="gain")
-        plots.write_model_plots(*val, *test, choice, gain, out)
-        tracking.log_artifacts(out, "plots")
 
 
 def _log_threshold(choice: ThresholdChoice) -> None:
