@@ -51,10 +51,11 @@ def write_study_plots(study: optuna.Study, out_dir: Path) -> list[Path]:
         log.info("parameter importances need >= 2 completed trials, the study has 1: skipped")
     written, figures = [], []
     for name, make in makers.items():
-        with warnings.catch_warnings():
+        # rc_context: Optuna switches matplotlib to its ggplot style globally; keep that local
+        with warnings.catch_warnings(), plt.rc_context():
             warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
             axes = make(study, matplotlib_backend=True)
-        written.append(_save(axes.figure, out_dir / f"{name}.png", tight=True))
+            written.append(_save(axes.figure, out_dir / f"{name}.png", tight=True))
         figures.append(make(study, matplotlib_backend=False))
     written.append(_write_html(figures, out_dir / "optuna_study.html", study.study_name))
     return written
@@ -119,10 +120,21 @@ def write_model_plots(
 
 
 def _curve(y: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Precision, recall and thresholds at probability quantiles (bounded point count)."""
+    """Precision, recall and thresholds on a bounded grid: probability quantiles (the bulk),
+    evenly spaced probabilities and the highest scores (the sparse top tail, where a strict
+    precision target puts the threshold)."""
     y = np.asarray(y, dtype=np.int64)
     proba = np.asarray(proba, dtype=np.float64)
-    grid = np.unique(np.quantile(proba, np.linspace(0, 1, CURVE_POINTS)))
+    top = np.sort(proba)[-CURVE_POINTS // 4 :]
+    grid = np.unique(
+        np.concatenate(
+            [
+                np.quantile(proba, np.linspace(0, 1, CURVE_POINTS)),
+                np.linspace(proba.min(), proba.max(), CURVE_POINTS),
+                top,
+            ]
+        )
+    )
     precision, recall, _ = precision_recall_at(y, proba, grid)
     return precision, recall, grid
 
