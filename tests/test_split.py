@@ -10,7 +10,7 @@ from ashare_autotune.config import LabelConfig, SplitConfig
 from ashare_autotune.data import Market
 from ashare_autotune.dataset import build_dataset
 from ashare_autotune.errors import DataError
-from ashare_autotune.split import split_by_time
+from ashare_autotune.split import split_by_time, walk_forward_windows
 
 
 def test_segments_are_ordered_sized_and_separated_by_the_embargo() -> None:
@@ -41,3 +41,29 @@ def test_no_label_window_crosses_a_segment_boundary(
 def test_too_short_a_history_is_a_clear_error() -> None:
     with pytest.raises(DataError, match="too few for a train/val/test split"):
         split_by_time(0, 30, (0.6, 0.2, 0.2), embargo=5)
+
+
+def test_walk_forward_windows_are_embargoed_and_their_tests_consecutive() -> None:
+    windows = walk_forward_windows(0, 999, (0.6, 0.2, 0.2), embargo=5, n_windows=3)
+    assert len(windows) == 3
+    for w in windows:
+        assert w.val[0] - w.train[1] == 5 and w.test[0] - w.val[1] == 5
+        assert w.train[1] - w.train[0] == windows[0].train[1] - windows[0].train[0]
+    assert windows[0].train[0] == 0 and windows[-1].test[1] == 1000
+    for before, after in zip(windows, windows[1:], strict=False):
+        assert after.test[0] == before.test[1]  # consecutive, non-overlapping test periods
+        assert after.train[0] > before.train[0]  # the window rolls forward
+
+
+def test_walk_forward_dataset_uses_the_last_window_as_its_plan(small_market: Market) -> None:
+    split = SplitConfig(kind="walk_forward", n_windows=2)
+    ds = build_dataset(small_market, None, LabelConfig(), split)
+    assert len(ds.windows) == 2 and ds.plan == ds.windows[-1]
+    first = ds.window(0)
+    assert first.date_range("test")[1] < ds.date_range("test")[0]
+    assert len(first.segment("train")[0]) > 0
+
+
+def test_too_few_days_for_the_walk_forward_windows_is_a_clear_error() -> None:
+    with pytest.raises(DataError, match="walk-forward windows"):
+        walk_forward_windows(0, 99, (0.6, 0.2, 0.2), embargo=5, n_windows=6)

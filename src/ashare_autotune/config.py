@@ -66,6 +66,8 @@ class SplitConfig:
     val: float = 0.2
     test: float = 0.2
     embargo: int = 5  # trading days; defaults to label.max_days in conf/split
+    kind: str = "single"  # single | walk_forward
+    n_windows: int = 3  # walk_forward: rolling windows; the fractions are those of one window
 
 
 @dataclass
@@ -124,6 +126,13 @@ class ThresholdConfig:
 
 
 @dataclass
+class TradingConfig:
+    """The trading view of the test segment."""
+
+    top_k: int = 10  # the k highest-probability stocks of each day
+
+
+@dataclass
 class MlflowConfig:
     """Tracking server and experiment."""
 
@@ -155,6 +164,7 @@ class AppConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     tuning: TuningConfig = field(default_factory=TuningConfig)
     threshold: ThresholdConfig = field(default_factory=ThresholdConfig)
+    trading: TradingConfig = field(default_factory=TradingConfig)
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
 
@@ -217,6 +227,14 @@ def validate(app: AppConfig) -> None:
         "must be > 0 and no larger than high - low",
     )
     _check(th.min_picks >= 1, "threshold.min_picks", th.min_picks, "must be >= 1")
+    _check(app.trading.top_k >= 1, "trading.top_k", app.trading.top_k, "must be >= 1")
+    _check(
+        sp.kind in {"single", "walk_forward"},
+        "split.kind",
+        sp.kind,
+        "must be single or walk_forward",
+    )
+    _check(sp.n_windows >= 2, "split.n_windows", sp.n_windows, "must be >= 2")
     _check(tu.n_trials >= 1, "tuning.n_trials", tu.n_trials, "must be >= 1")
     _check(tu.timeout is None or tu.timeout > 0, "tuning.timeout", tu.timeout, "must be > 0")
     _check(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -12,7 +12,7 @@ from ashare_autotune.config import LabelConfig, SplitConfig
 from ashare_autotune.data import Market
 from ashare_autotune.features import build_features
 from ashare_autotune.labels import day_numbers, make_labels, trading_calendar
-from ashare_autotune.split import SplitPlan, split_by_time
+from ashare_autotune.split import SplitPlan, split_by_time, walk_forward_windows
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +27,19 @@ class Dataset:
         feature_names: the model's input columns, in order.
         plan: the train/val/test day ranges.
         calendar: the trading calendar behind the day numbers.
+        windows: walk-forward windows, oldest first (empty for a single split); `plan` is then
+            the last window.
     """
 
     frame: pd.DataFrame
     feature_names: list[str]
     plan: SplitPlan
     calendar: pd.DatetimeIndex
+    windows: list[SplitPlan] = field(default_factory=list)
+
+    def window(self, k: int) -> Dataset:
+        """The same rows seen through walk-forward window `k` (no copy of the frame)."""
+        return replace(self, plan=self.windows[k], windows=[])
 
     def segment(self, name: str) -> tuple[pd.DataFrame, np.ndarray]:
         """Features and labels of one segment ("train", "val" or "test")."""
@@ -40,9 +47,10 @@ class Dataset:
         rows = self.frame.loc[mask]
         return rows[self.feature_names], rows["label"].to_numpy()
 
-    def segment_rows(self, name: str) -> pd.DataFrame:
-        """All columns of one segment's rows."""
-        return self.frame.loc[self.plan.masks(self.frame["day"].to_numpy())[name]]
+    def segment_rows(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
+        """One segment's rows: all columns, or only `columns`."""
+        mask = self.plan.masks(self.frame["day"].to_numpy())[name]
+        return self.frame.loc[mask] if columns is None else self.frame.loc[mask, columns]
 
     def date_range(self, name: str) -> tuple[str, str]:
         """First and last trading day (YYYYMMDD) of a segment."""
@@ -106,12 +114,16 @@ def build_dataset(
         split: fractions and embargo.
     """
     frame, names, calendar = labelled_rows(market, feature_names, label)
-    plan = split_by_time(
-        int(frame["day"].min()),
-        int(frame["day"].max()),
-        (split.train, split.val, split.test),
-        split.embargo,
-    )
-    ds = Dataset(frame=frame, feature_names=names, plan=plan, calendar=calendar)
+    days = int(frame["day"].min()), int(frame["day"].max())
+    fractions = (split.train, split.val, split.test)
+    windows = []
+    if split.kind == "walk_forward":
+        windows = walk_forward_windows(*days, fractions, split.embargo, split.n_windows)
+        plan = windows[-1]
+    else:
+        plan = split_by_time(*days, fractions, split.embargo)
+    ds = Dataset(frame=frame, feature_names=names, plan=plan, calendar=calendar, windows=windows)
+    for k in range(len(windows)):
+        log.info("walk-forward window %d: %s", k + 1, ds.window(k).summary())
     log.info("split: %s", ds.summary())
     return ds

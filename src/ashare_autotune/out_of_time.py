@@ -17,6 +17,7 @@ from ashare_autotune.evaluate import classification_metrics
 from ashare_autotune.inference_config import EvaluateConfig
 from ashare_autotune.labels import day_numbers
 from ashare_autotune.loaded_model import LoadedModel, load_model
+from ashare_autotune.trading import pick_returns
 
 log = logging.getLogger(__name__)
 
@@ -91,14 +92,9 @@ def window_metrics(rows: pd.DataFrame, scores: pd.DataFrame, threshold: float) -
     metrics = classification_metrics(
         rows["label"].to_numpy(), scores["probability"].to_numpy(), threshold, SEGMENT
     )
-    fwd = rows["fwd_return"].to_numpy(np.float64)
-    picked = scores["pick"].to_numpy(bool)
-    picks_mean = float(np.nanmean(fwd[picked])) if picked.any() else float("nan")
-    universe_mean = float(np.nanmean(fwd))
+    returns = pick_returns(rows["fwd_return"].to_numpy(np.float64), scores["pick"].to_numpy(bool))
+    metrics |= {f"{SEGMENT}_{k}": v for k, v in returns.items()}
     metrics |= {
-        f"{SEGMENT}_mean_fwd_return_picks": picks_mean,
-        f"{SEGMENT}_mean_fwd_return_universe": universe_mean,
-        f"{SEGMENT}_excess_fwd_return": picks_mean - universe_mean,
         f"{SEGMENT}_n_days": float(rows["trade_date"].nunique()),
         f"{SEGMENT}_n_stocks": float(rows["ts_code"].nunique()),
     }

@@ -4,27 +4,30 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import optuna
 
-from ashare_autotune import registry, tracking
+from ashare_autotune import registry, reports, tracking
 from ashare_autotune.config import AppConfig, config_fingerprint
 from ashare_autotune.data import Market, load_market
 from ashare_autotune.dataset import Dataset, build_dataset
 from ashare_autotune.errors import ConfigError, UserError
 from ashare_autotune.evaluate import classification_metrics
 from ashare_autotune.promotion import Decision, decide_promotion
-from ashare_autotune.threshold import ThresholdChoice, pick_threshold
+from ashare_autotune.threshold import ThresholdChoice
 from ashare_autotune.tuning import (
+    Matrices,
     best_rounds,
     build_matrices,
     finished_trials,
     fit_final,
     load_existing_study,
     make_objective,
+    make_walk_forward_objective,
     open_or_create_study,
     redact_uri,
     run_more_trials,
@@ -53,12 +56,15 @@ class TrainResult:
     promotion_reason: str = ""
 
 
-def run_training(app: AppConfig, config_yaml: str | None = None) -> TrainResult:
+def run_training(
+    app: AppConfig, config_yaml: str | None = None, run_tags: dict[str, str] | None = None
+) -> TrainResult:
     """Load data, build features/labels/split, tune, pick the threshold, evaluate, register.
 
     Args:
         app: the validated configuration.
         config_yaml: the resolved config as YAML, logged as an artifact when given.
+        run_tags: extra tags for the parent run (e.g. the Hydra overrides of a sweep job).
     """
     if app.tuning.mode == "worker":
         raise ConfigError("tuning.mode=worker: use run_worker(), it registers nothing")
@@ -70,30 +76,35 @@ def run_training(app: AppConfig, config_yaml: str | None = None) -> TrainResult:
     with tracking.parent_run(experiment_id, app.mlflow.run_name or study_name, resume) as run:
         study.set_user_attr(PARENT_RUN_ATTR, run.info.run_id)
         _log_setup(app, market, ds, study_name, storage, config_yaml)
+        tracking.set_tags(run_tags or {})
         x_train, y_train = ds.segment("train")
         x_val, y_val = ds.segment("val")
         matrices = build_matrices(
             x_train, y_train, x_val, y_val, app.model.max_bin, app.model.n_jobs
         )
+        windows = reports.walk_forward_matrices(ds, app, matrices)
         callback = tracking.trial_callback(run)
         if app.tuning.mode == "all":
-            objective = make_objective(matrices, app.model, app.tuning.space)
-            run_study(study, objective, app.tuning, [callback])
+            run_study(study, _objective(app, matrices, windows), app.tuning, [callback])
         _check_has_best_trial(study, storage)
         tracking.reconcile_trial_runs(run, study, callback)
         booster = fit_final(matrices, app.model, study.best_params, best_rounds(study))
-        del matrices
+        wf_metrics = reports.walk_forward_report(ds, windows, app, study) if windows else {}
+        del matrices, windows
         val_proba = booster.inplace_predict(x_val)
-        th = app.threshold
-        choice = pick_threshold(
-            y_val, val_proba, th.target_precision, th.low, th.high, th.step, th.min_picks
-        )
+        choice = reports.choose_threshold(app, y_val, val_proba)
         x_test, y_test = ds.segment("test")
-        metrics = _segment_metrics(
-            study.best_value, y_val, val_proba, x_test, y_test, booster, choice
-        )
+        test_proba = booster.inplace_predict(x_test)
+        metrics = _segment_metrics(study.best_value, y_val, val_proba, y_test, test_proba, choice)
+        metrics |= wf_metrics
+        if wf_metrics:  # same quantity as the trials' val_auc (the objective): sort together
+            metrics["val_auc"] = wf_metrics["val_wf_auc"]
+        reports.log_datasets(market, ds, x_train, x_val, x_test)
+        del x_train
+        metrics |= reports.trading_view(app, market, ds, test_proba, choice.threshold)
         tracking.log_metrics(metrics)
         _log_threshold(choice)
+        reports.log_plots(study, booster, choice, (y_val, val_proba), (y_test, test_proba))
         meta = _model_meta(app, market, ds, study.best_params, choice, metrics)
         info = tracking.log_pick_model(booster, meta, x_val.dropna().head(5))
         tracking.log_metrics(
@@ -155,9 +166,18 @@ def run_worker(app: AppConfig, config_yaml: str | None = None) -> WorkerResult:
         matrices = build_matrices(
             x_train, y_train, x_val, y_val, app.model.max_bin, app.model.n_jobs
         )
-        objective = make_objective(matrices, app.model, app.tuning.space)
+        objective = _objective(app, matrices, reports.walk_forward_matrices(ds, app, matrices))
         ran = run_more_trials(study, objective, app.tuning, [tracking.trial_callback(run)])
     return WorkerResult(run.info.run_id, name, ran, finished_trials(study))
+
+
+def _objective(
+    app: AppConfig, matrices: Matrices, windows: list[Matrices]
+) -> Callable[[optuna.Trial], float]:
+    """Validation AUC of one split, or its mean over the walk-forward windows."""
+    if windows:
+        return make_walk_forward_objective(windows, app.model, app.tuning.space)
+    return make_objective(matrices, app.model, app.tuning.space)
 
 
 def _open_study(app: AppConfig, market: Market) -> tuple[optuna.Study, str, str | None]:
@@ -239,12 +259,10 @@ def _segment_metrics(
     best_val_auc: float,
     y_val: np.ndarray,
     val_proba: np.ndarray,
-    x_test: Any,
     y_test: np.ndarray,
-    booster: Any,
+    test_proba: np.ndarray,
     choice: ThresholdChoice,
 ) -> dict[str, float]:
-    test_proba = booster.inplace_predict(x_test)
     metrics = {
         "best_trial_val_auc": float(best_val_auc),
         "threshold": choice.threshold,

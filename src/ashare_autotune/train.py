@@ -10,6 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from ashare_autotune.config import AppConfig, register_configs, to_app_config
@@ -60,9 +62,13 @@ def disk_full(exc: BaseException | None) -> str | None:
 def main(cfg: DictConfig) -> float:
     """Train, tune, pick the threshold and register; returns test precision for sweeps."""
     app = to_app_config(cfg)
+    config_yaml = OmegaConf.to_yaml(cfg, resolve=True)
     if app.tuning.mode == "worker":
-        return _work(app, OmegaConf.to_yaml(cfg, resolve=True))
-    result = run_training(app, config_yaml=OmegaConf.to_yaml(cfg, resolve=True))
+        return _work(app, config_yaml)
+    tags = hydra_tags()
+    if tags.get("hydra_job") and not app.mlflow.run_name:  # multirun: name jobs by overrides
+        app.mlflow.run_name = sweep_run_name(HydraConfig.get().overrides.task, tags["hydra_job"])
+    result = run_training(app, config_yaml=config_yaml, run_tags=tags)
     verdict = ("champion: " if result.champion else "not champion: ") + result.promotion_reason
     log.info(
         "done: run %s, %d trials, model version %s (%s); test precision %.4f recall %.4f AUC %.4f",
@@ -87,6 +93,22 @@ def _work(app: AppConfig, config_yaml: str) -> float:
         done.run_id,
     )
     return float(done.n_trials_run)
+
+
+def hydra_tags() -> dict[str, str]:
+    """The command-line overrides of this job (and its number in a `-m` sweep), as run tags."""
+    hc = HydraConfig.get()
+    tags = {"hydra_overrides": " ".join(hc.overrides.task)}
+    if hc.mode == RunMode.MULTIRUN:
+        tags["hydra_job"] = str(hc.job.num)
+        tags["hydra_sweep_dir"] = str(hc.sweep.dir)
+    return tags
+
+
+def sweep_run_name(overrides: list[str], job: str) -> str:
+    """A readable parent-run name for a sweep job: its overrides, without where it logs to."""
+    shown = [o for o in overrides if not o.lstrip("+~").startswith(("mlflow.", "hydra."))]
+    return " ".join(shown) or f"job {job}"
 
 
 if __name__ == "__main__":

@@ -77,6 +77,24 @@ def suggest_params(trial: optuna.Trial, space: dict[str, ParamSpec]) -> dict[str
     return params
 
 
+def train_early_stopping(
+    params: dict[str, Any],
+    matrices: Matrices,
+    model: ModelConfig,
+    callbacks: Sequence[xgb.callback.TrainingCallback] = (),
+) -> xgb.Booster:
+    """Train on `matrices.train`, early-stopping on validation AUC (`booster.best_score`)."""
+    return xgb.train(
+        params,
+        matrices.train,
+        num_boost_round=model.num_boost_round,
+        evals=[(matrices.val, "val")],
+        early_stopping_rounds=model.early_stopping_rounds,
+        callbacks=list(callbacks),
+        verbose_eval=False,
+    )
+
+
 def make_objective(
     matrices: Matrices, model: ModelConfig, space: dict[str, ParamSpec]
 ) -> Callable[[optuna.Trial], float]:
@@ -84,15 +102,8 @@ def make_objective(
 
     def objective(trial: optuna.Trial) -> float:
         params = base_params(model) | suggest_params(trial, space)
-        booster = xgb.train(
-            params,
-            matrices.train,
-            num_boost_round=model.num_boost_round,
-            evals=[(matrices.val, "val")],
-            early_stopping_rounds=model.early_stopping_rounds,
-            callbacks=[XGBoostPruningCallback(trial, OBSERVATION_KEY)],
-            verbose_eval=False,
-        )
+        pruning = XGBoostPruningCallback(trial, OBSERVATION_KEY)
+        booster = train_early_stopping(params, matrices, model, [pruning])
         trial.set_user_attr("best_iteration", int(booster.best_iteration))
         return float(booster.best_score)
 
@@ -318,3 +329,32 @@ def fit_final(
     return xgb.train(
         base_params(model) | params, matrices.train, num_boost_round=rounds, verbose_eval=False
     )
+
+
+def make_walk_forward_objective(
+    windows: Sequence[Matrices], model: ModelConfig, space: dict[str, ParamSpec]
+) -> Callable[[optuna.Trial], float]:
+    """An objective returning the mean best validation AUC over walk-forward windows.
+
+    Each window early-stops on its own validation set; its AUC and best iteration are kept as
+    trial user attributes `val_w<k>_auc` / `best_iteration_w<k>` (k from 1). No pruning: the
+    windows' learning curves would be reported on the same steps.
+    """
+
+    def objective(trial: optuna.Trial) -> float:
+        params = base_params(model) | suggest_params(trial, space)
+        aucs = []
+        for k, matrices in enumerate(windows, start=1):
+            booster = train_early_stopping(params, matrices, model)
+            aucs.append(float(booster.best_score))
+            trial.set_user_attr(f"val_w{k}_auc", aucs[-1])
+            trial.set_user_attr(f"best_iteration_w{k}", int(booster.best_iteration))
+        trial.set_user_attr("best_iteration", int(booster.best_iteration))  # the last window's
+        return float(np.mean(aucs))
+
+    return objective
+
+
+def window_rounds(study: optuna.Study, k: int) -> int:
+    """Boosting rounds of the best trial in walk-forward window `k` (from 1)."""
+    return int(study.best_trial.user_attrs.get(f"best_iteration_w{k}", 0)) + 1

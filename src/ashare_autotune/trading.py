@@ -1,0 +1,212 @@
+"""The trading view of a scored segment: would the picks have made money, day by day?
+
+Pure functions: a frame of scored rows in, metrics and a per-day table out. Forward returns are
+`out_of_time.forward_returns` (buy at the close of T, sell at the end of the label horizon).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ashare_autotune.data import Market
+from ashare_autotune.labels import trading_calendar
+
+REGIMES = ("up", "down")
+
+
+def attach_forward_returns(rows: pd.DataFrame, market: Market, days: int) -> pd.DataFrame:
+    """`rows` with a `fwd_return` column (close[T] to the last close within T+1..T+days).
+
+    Args:
+        rows: labelled rows with ts_code and trade_date (e.g. one segment of a `Dataset`).
+        market: the bars the rows were built from.
+        days: the label horizon (label.max_days).
+    """
+    from ashare_autotune.out_of_time import forward_returns  # reuse, one definition
+
+    calendar = trading_calendar(market.daily, market.index)
+    fwd = market.daily[["ts_code", "trade_date"]].copy()
+    fwd["fwd_return"] = forward_returns(market.daily, calendar, days)
+    first, last = rows["trade_date"].min(), rows["trade_date"].max()
+    fwd = fwd.loc[fwd["trade_date"].between(first, last)]
+    return rows.merge(fwd, on=["ts_code", "trade_date"], how="left", validate="one_to_one")
+
+
+def market_regime(index: pd.DataFrame) -> pd.Series:
+    """ "up" on days the index closed higher than the day before, else "down", by trade_date.
+
+    The regime is the pick day's own move, known at the close when the picks are made.
+    """
+    change = index.set_index("trade_date")["close"].astype(np.float64).pct_change()
+    regime = np.where(change > 0, "up", "down")
+    return pd.Series(regime, index=change.index, name="regime").loc[change.notna()]
+
+
+def pick_returns(fwd_return: np.ndarray, picked: np.ndarray) -> dict[str, float]:
+    """Mean forward return of the picks, of the whole universe, and the difference.
+
+    Args:
+        fwd_return: forward return per row (NaN where unknown).
+        picked: boolean pick flag per row.
+    """
+    fwd = np.asarray(fwd_return, dtype=np.float64)
+    picked = np.asarray(picked, dtype=bool)
+    picks = float(np.nanmean(fwd[picked])) if np.isfinite(fwd[picked]).any() else float("nan")
+    universe = float(np.nanmean(fwd)) if np.isfinite(fwd).any() else float("nan")
+    return {
+        "mean_fwd_return_picks": picks,
+        "mean_fwd_return_universe": universe,
+        "excess_fwd_return": picks - universe,
+    }
+
+
+def daily_table(
+    rows: pd.DataFrame, proba: np.ndarray, threshold: float, top_k: int, regime: pd.Series
+) -> pd.DataFrame:
+    """One row per trading day: picks, hits, top-k precision and forward returns.
+
+    Args:
+        rows: trade_date, label (0/1) and fwd_return per scored row.
+        proba: the model's probability per row.
+        threshold: a row is a pick when proba >= threshold.
+        top_k: the k highest-probability stocks of each day form the top-k list.
+        regime: "up"/"down" by trade_date (see `market_regime`).
+
+    Returns:
+        Columns trade_date, regime, n_stocks, n_picks, pick_hits, pick_precision,
+        pick_fwd_return, topk_n, topk_precision, topk_fwd_return, universe_fwd_return,
+        universe_base_rate; sorted by trade_date.
+    """
+    frame = pd.DataFrame(
+        {
+            "trade_date": rows["trade_date"].to_numpy(),
+            "label": rows["label"].to_numpy(np.float64),
+            "fwd": rows["fwd_return"].to_numpy(np.float64),
+            "proba": np.asarray(proba, dtype=np.float64),
+        }
+    )
+    frame["pick"] = frame["proba"] >= threshold
+    rank = frame.groupby("trade_date")["proba"].rank(method="first", ascending=False)
+    frame["topk"] = rank <= top_k
+    by_day = frame.groupby("trade_date", sort=True)
+    table = pd.DataFrame(
+        {
+            "n_stocks": by_day.size(),
+            "n_picks": by_day["pick"].sum(),
+            "pick_hits": frame.loc[frame["pick"]].groupby("trade_date")["label"].sum(),
+            "pick_fwd_return": frame.loc[frame["pick"]].groupby("trade_date")["fwd"].mean(),
+            "topk_n": by_day["topk"].sum(),
+            "topk_precision": frame.loc[frame["topk"]].groupby("trade_date")["label"].mean(),
+            "topk_fwd_return": frame.loc[frame["topk"]].groupby("trade_date")["fwd"].mean(),
+            "universe_fwd_return": by_day["fwd"].mean(),
+            "universe_base_rate": by_day["label"].mean(),
+        }
+    )
+    table["pick_hits"] = table["pick_hits"].fillna(0).astype(np.int64)
+    table["n_picks"] = table["n_picks"].astype(np.int64)
+    table["topk_n"] = table["topk_n"].astype(np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        table["pick_precision"] = np.where(
+            table["n_picks"] > 0, table["pick_hits"] / table["n_picks"].clip(lower=1), np.nan
+        )
+    table.index.name = "trade_date"
+    table = table.reset_index()
+    table.insert(1, "regime", table["trade_date"].map(regime).fillna("unknown").to_numpy())
+    return table
+
+
+def trading_metrics(
+    rows: pd.DataFrame, proba: np.ndarray, threshold: float, table: pd.DataFrame, prefix: str
+) -> dict[str, float]:
+    """Summary metrics of the trading view, named `<prefix>_<metric>`.
+
+    Args:
+        rows: fwd_return per scored row.
+        proba: the model's probability per row.
+        threshold: the pick threshold.
+        table: the `daily_table` of the same rows.
+        prefix: the segment, e.g. "test".
+
+    Returns:
+        topk_precision (mean over days) and its std, mean forward returns of the threshold picks,
+        the top-k and the universe, picks per day, the share of days with a pick, and per regime
+        the hit rate of the picks and of the top-k.
+    """
+    picked = np.asarray(proba) >= threshold
+    out = pick_returns(rows["fwd_return"].to_numpy(np.float64), picked)
+    out |= {
+        "topk_precision": _mean(table["topk_precision"]),
+        "topk_precision_std": float(table["topk_precision"].std(ddof=0)),
+        "topk_mean_fwd_return": _mean(table["topk_fwd_return"]),
+        "topk_excess_fwd_return": _mean(table["topk_fwd_return"] - table["universe_fwd_return"]),
+        "picks_per_day": _mean(table["n_picks"]),
+        "days_with_picks": _mean(table["n_picks"] > 0),
+        "n_days": float(len(table)),
+    }
+    for regime in REGIMES:
+        day = table.loc[table["regime"] == regime]
+        picks = int(day["n_picks"].sum())
+        out[f"n_days_{regime}"] = float(len(day))
+        out[f"hit_rate_{regime}"] = float(day["pick_hits"].sum() / picks) if picks else np.nan
+        out[f"topk_hit_rate_{regime}"] = _weighted(day["topk_precision"], day["topk_n"])
+    return {f"{prefix}_{k}": v for k, v in out.items()}
+
+
+def _mean(values: pd.Series) -> float:
+    values = pd.Series(values, dtype=np.float64).dropna()
+    return float(values.mean()) if len(values) else float("nan")
+
+
+def _weighted(values: pd.Series, weights: pd.Series) -> float:
+    ok = values.notna() & (weights > 0)
+    total = float(weights[ok].sum())
+    return float((values[ok] * weights[ok]).sum() / total) if total else float("nan")
+
+
+def summary_markdown(metrics: dict[str, float], table: pd.DataFrame, prefix: str) -> str:
+    """A small markdown report: the headline metrics and a breakdown by market regime."""
+    m = {k.removeprefix(f"{prefix}_"): v for k, v in metrics.items() if k.startswith(prefix)}
+    lines = [
+        f"# Trading view of the {prefix} segment",
+        "",
+        "| metric | value |",
+        "|---|---|",
+    ]
+    for key in (
+        "topk_precision",
+        "topk_mean_fwd_return",
+        "mean_fwd_return_picks",
+        "mean_fwd_return_universe",
+        "excess_fwd_return",
+        "picks_per_day",
+        "days_with_picks",
+        "n_days",
+    ):
+        lines.append(f"| {key} | {_fmt(key, m.get(key, float('nan')))} |")
+    lines += [
+        "",
+        "| regime | days | picks | pick hit rate | top-k hit rate | "
+        "mean fwd return picks | mean fwd return universe |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for regime in REGIMES:
+        day = table.loc[table["regime"] == regime]
+        picks_fwd = _weighted(day["pick_fwd_return"], day["n_picks"])
+        lines.append(
+            f"| {regime} | {len(day)} | {int(day['n_picks'].sum())} | "
+            f"{_fmt('rate', m.get(f'hit_rate_{regime}', np.nan))} | "
+            f"{_fmt('rate', m.get(f'topk_hit_rate_{regime}', np.nan))} | "
+            f"{_fmt('return', picks_fwd)} | {_fmt('return', _mean(day['universe_fwd_return']))} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(key: str, value: float) -> str:
+    if value is None or not np.isfinite(value):
+        return "-"
+    if "return" in key:
+        return f"{value:.3%}"
+    if key.startswith(("n_", "picks_per")):
+        return f"{value:.1f}"
+    return f"{value:.4f}"
