@@ -3,6 +3,7 @@ answers Tushare-shaped frames (pagination, retries, resume, adjustment, cache hi
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import numpy as np
@@ -144,6 +145,32 @@ def test_an_interrupted_download_resumes_at_the_first_missing_day(
     assert [c.params["trade_date"] for c in fake.api_calls("daily")] == days[5:]
     clean = load_tushare(_cfg(tmp_path / "clean", fake), _client(fake, cfg), today=TODAY)
     pd.testing.assert_frame_equal(market.daily, clean.daily)
+
+
+def test_a_full_disk_keeps_the_cached_days_leaves_no_partial_file_and_resumes(
+    tmp_path: Path, fake: FakePro, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    days = _trading_days(fake)
+    cfg = _cfg(tmp_path, fake)
+    cache = TushareCache(Path(cfg.cache_dir))
+    real_to_parquet = pd.DataFrame.to_parquet
+
+    def fill_up_on_day_6(frame: pd.DataFrame, path: Path, **kw: object) -> None:
+        if days[5] in Path(path).name:
+            Path(path).write_bytes(b"PAR1 the first bytes of a file")  # then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real_to_parquet(frame, path, **kw)
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", fill_up_on_day_6)
+    with pytest.raises(DataError, match=rf"disk full .*{days[5]}\.parquet.*kept"):
+        load_tushare(cfg, _client(fake, cfg), today=TODAY)
+    assert cache.cached_days() == set(days[:5])
+    assert not list(Path(cfg.cache_dir).rglob("*.tmp"))
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", real_to_parquet)
+    fake.calls.clear()
+    load_tushare(cfg, _client(fake, cfg), today=TODAY)
+    assert [c.params["trade_date"] for c in fake.api_calls("daily")] == days[5:]
 
 
 def test_pagination_follows_limit_and_offset_until_a_short_page(

@@ -9,6 +9,7 @@ The token is read from TUSHARE_TOKEN or `.env` and lives only inside the pro API
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import time
@@ -196,8 +197,17 @@ def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
     """Write to a hidden temporary file next to `path`, then rename: readers never see half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    frame.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    try:
+        frame.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)  # no partial file left behind, whatever the failure
+        if exc.errno == errno.ENOSPC:
+            raise DataError(
+                f"disk full while writing the Tushare cache file {path}: the files already "
+                "cached are kept; free space and run the same command again to resume"
+            ) from None
+        raise
 
 
 def _tidy_bars(frame: pd.DataFrame, numeric: tuple[str, ...]) -> pd.DataFrame:
