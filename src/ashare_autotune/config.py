@@ -92,6 +92,7 @@ class TuningConfig:
     storage: str | None = None  # None: optuna.db next to the MLflow SQLite DB
     seed: int = 42
     pruner: str = "median"  # none | median | hyperband
+    prune_every: int = 10  # boosting rounds between reports to the pruner
     show_progress_bar: bool = False
     space: dict[str, ParamSpec] = field(default_factory=dict)
 
@@ -209,6 +210,7 @@ def validate(app: AppConfig) -> None:
         tu.pruner,
         "must be one of none, median, hyperband",
     )
+    _check(tu.prune_every >= 1, "tuning.prune_every", tu.prune_every, "must be >= 1")
     _check(bool(tu.space), "tuning.space", tu.space, "the search space is empty")
     for name, spec in tu.space.items():
         _validate_param(name, spec)

@@ -37,8 +37,8 @@ class Dataset:
     def segment(self, name: str) -> tuple[pd.DataFrame, np.ndarray]:
         """Features and labels of one segment ("train", "val" or "test")."""
         mask = self.plan.masks(self.frame["day"].to_numpy())[name]
-        rows = self.frame.loc[mask]
-        return rows[self.feature_names], rows["label"].to_numpy()
+        # one copy of the segment's feature columns, not a copy of all columns and then another
+        return self.frame.loc[mask, self.feature_names], self.frame["label"].to_numpy()[mask]
 
     def segment_rows(self, name: str) -> pd.DataFrame:
         """All columns of one segment's rows."""
@@ -76,12 +76,14 @@ def labelled_rows(
         (frame with ts_code, trade_date, the features, label, day, close; the feature names;
         the trading calendar).
     """
-    features = build_features(market.daily, market.index, market.stock_basic, feature_names)
-    names = [c for c in features.columns if c not in ("ts_code", "trade_date")]
     calendar = trading_calendar(market.daily, market.index)
     y = make_labels(market.daily, calendar, label.min_days, label.max_days, label.min_return)
     keep = y.notna().to_numpy()
-    frame = features.loc[keep].reset_index(drop=True)
+    # features of the labelled rows only: no full-panel frame to copy and drop from
+    frame = build_features(
+        market.daily, market.index, market.stock_basic, feature_names, rows=keep
+    )
+    names = [c for c in frame.columns if c not in ("ts_code", "trade_date")]
     frame["label"] = y.to_numpy()[keep].astype(np.int8)
     frame["day"] = day_numbers(frame["trade_date"], calendar).astype(np.int32)
     frame["close"] = market.daily["close"].to_numpy()[keep]

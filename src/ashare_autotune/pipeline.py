@@ -69,7 +69,8 @@ def run_training(app: AppConfig, config_yaml: str | None = None) -> TrainResult:
         matrices = build_matrices(
             x_train, y_train, x_val, y_val, app.model.max_bin, app.model.n_jobs
         )
-        objective = make_objective(matrices, app.model, app.tuning.space)
+        del x_train, y_train  # quantised into matrices.train; the frame is not needed again
+        objective = make_objective(matrices, app.model, app.tuning.space, app.tuning.prune_every)
         run_study(study, objective, app.tuning, [tracking.trial_callback(run)])
         booster = fit_final(matrices, app.model, study.best_params, best_rounds(study))
         del matrices

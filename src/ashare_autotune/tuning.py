@@ -11,7 +11,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import xgboost as xgb
-from optuna_integration import XGBoostPruningCallback
+from optuna_integration.xgboost import XGBoostPruningCallback
 
 from ashare_autotune.config import ModelConfig, ParamSpec, TuningConfig
 
@@ -68,10 +68,35 @@ def suggest_params(trial: optuna.Trial, space: dict[str, ParamSpec]) -> dict[str
     return params
 
 
+class PeriodicPruningCallback(XGBoostPruningCallback):
+    """optuna-integration's pruning callback, consulted every `period` boosting rounds.
+
+    Each report is a write to the study's storage and each pruning check reads it; with a
+    SQLite study that cost more per round than boosting a small universe (benchmarks/README.md).
+    """
+
+    def __init__(self, trial: optuna.Trial, observation_key: str, period: int) -> None:
+        super().__init__(trial, observation_key)
+        self._period = period
+
+    def after_iteration(self, model: Any, epoch: int, evals_log: dict) -> bool:
+        """Report (and maybe prune) on rounds period-1, 2*period-1, ...; else do nothing."""
+        if (epoch + 1) % self._period:
+            return False
+        return super().after_iteration(model, epoch, evals_log)
+
+
 def make_objective(
-    matrices: Matrices, model: ModelConfig, space: dict[str, ParamSpec]
+    matrices: Matrices, model: ModelConfig, space: dict[str, ParamSpec], prune_every: int = 1
 ) -> Callable[[optuna.Trial], float]:
-    """An objective that trains with early stopping on validation and returns its best AUC."""
+    """An objective that trains with early stopping on validation and returns its best AUC.
+
+    Args:
+        matrices: the study's training and validation matrices.
+        model: fixed booster settings.
+        space: the search space.
+        prune_every: report to the pruner every this many boosting rounds.
+    """
 
     def objective(trial: optuna.Trial) -> float:
         params = base_params(model) | suggest_params(trial, space)
@@ -81,7 +106,7 @@ def make_objective(
             num_boost_round=model.num_boost_round,
             evals=[(matrices.val, "val")],
             early_stopping_rounds=model.early_stopping_rounds,
-            callbacks=[XGBoostPruningCallback(trial, OBSERVATION_KEY)],
+            callbacks=[PeriodicPruningCallback(trial, OBSERVATION_KEY, prune_every)],
             verbose_eval=False,
         )
         trial.set_user_attr("best_iteration", int(booster.best_iteration))
