@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import resource
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
+SHARED_DATA = ROOT.parent / "shared" / "data"  # ../shared/data, as the README says
 
 
 def add_data_args(parser: argparse.ArgumentParser) -> None:
@@ -60,19 +62,33 @@ def load() -> list[float]:
 
 
 class Phases:
-    """Wall time per named phase, accumulated over calls."""
+    """Wall time per named phase, accumulated over calls, and the peak RSS seen in each
+    (sampled every `interval` seconds by a background thread; "other" is outside any phase)."""
 
-    def __init__(self) -> None:
+    def __init__(self, interval: float = 0.05) -> None:
         self.seconds: dict[str, float] = {}
         self.calls: dict[str, int] = {}
+        self.peak_gb: dict[str, float] = {}
+        self._stack: list[str] = []
+        self._process = psutil.Process()
+        threading.Thread(target=self._sample, args=(interval,), daemon=True).start()
+
+    def _sample(self, interval: float) -> None:
+        while True:
+            name = self._stack[-1] if self._stack else "other"
+            rss = self._process.memory_info().rss / 1e9
+            self.peak_gb[name] = max(self.peak_gb.get(name, 0.0), rss)
+            time.sleep(interval)
 
     @contextmanager
     def timed(self, name: str) -> Iterator[None]:
         """Add the wall time of the block to phase `name`."""
         start = time.perf_counter()
+        self._stack.append(name)
         try:
             yield
         finally:
+            self._stack.pop()
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
             self.calls[name] = self.calls.get(name, 0) + 1
 
@@ -87,6 +103,9 @@ class Phases:
 
     def rounded(self) -> dict[str, float]:
         return {k: round(v, 2) for k, v in self.seconds.items()}
+
+    def peaks(self) -> dict[str, float]:
+        return {k: round(v, 2) for k, v in self.peak_gb.items()}
 
 
 def write_result(result: dict[str, Any], out: Path | None) -> None:

@@ -169,6 +169,7 @@ def main() -> None:
             "test_auc": round(test_auc, 5),
             "best_params": study.best_params,
             "peak_rss_gb": round(peak_rss_gb(), 3),
+            "peak_rss_by_phase_gb": phases.peaks(),
             "load_start": load_start,
             "load_end": load(),
         },

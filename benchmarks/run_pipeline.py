@@ -32,7 +32,7 @@ from benchmarks.common import write_result as write_json
 # pipeline-level functions whose wall time is reported as a phase
 PHASES = {
     "build_dataset": "features_labels_split",
-    "build_matrices": "matrices",
+    "build_matrices_in_batches": "matrices",
     "run_study": "study",
     "fit_final": "final_fit",
     "register_and_promote": "registration",
@@ -106,6 +106,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "best_params": result.best_params,
         "champion": result.champion,
         "peak_rss_gb": round(peak_rss_gb(), 3),
+        "peak_rss_by_phase_gb": phases.peaks(),
         "load_start": load_start,
         "load_end": load(),
         "overrides": args.override,

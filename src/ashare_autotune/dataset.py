@@ -40,6 +40,10 @@ class Dataset:
         # one copy of the segment's feature columns, not a copy of all columns and then another
         return self.frame.loc[mask, self.feature_names], self.frame["label"].to_numpy()[mask]
 
+    def masks(self) -> dict[str, np.ndarray]:
+        """Boolean row masks of `frame` for "train", "val" and "test"."""
+        return self.plan.masks(self.frame["day"].to_numpy())
+
     def segment_rows(self, name: str) -> pd.DataFrame:
         """All columns of one segment's rows."""
         return self.frame.loc[self.plan.masks(self.frame["day"].to_numpy())[name]]

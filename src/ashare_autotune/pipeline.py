@@ -17,7 +17,7 @@ from ashare_autotune.promotion import Decision, decide_promotion
 from ashare_autotune.threshold import ThresholdChoice, pick_threshold
 from ashare_autotune.tuning import (
     best_rounds,
-    build_matrices,
+    build_matrices_in_batches,
     finished_trials,
     fit_final,
     make_objective,
@@ -64,12 +64,17 @@ def run_training(app: AppConfig, config_yaml: str | None = None) -> TrainResult:
     with tracking.parent_run(experiment_id, app.mlflow.run_name or study_name, resume) as run:
         study.set_user_attr(PARENT_RUN_ATTR, run.info.run_id)
         _log_setup(app, market, ds, study_name, storage, config_yaml)
-        x_train, y_train = ds.segment("train")
-        x_val, y_val = ds.segment("val")
-        matrices = build_matrices(
-            x_train, y_train, x_val, y_val, app.model.max_bin, app.model.n_jobs
+        matrices = build_matrices_in_batches(
+            ds.frame,
+            ds.feature_names,
+            "label",
+            ds.masks(),
+            app.model.max_bin,
+            app.model.n_jobs,
+            watch_rows=app.tuning.watch_rows,
+            seed=app.tuning.seed,
         )
-        del x_train, y_train  # quantised into matrices.train; the frame is not needed again
+        x_val, y_val = ds.segment("val")
         objective = make_objective(matrices, app.model, app.tuning.space, app.tuning.prune_every)
         run_study(study, objective, app.tuning, [tracking.trial_callback(run)])
         booster = fit_final(matrices, app.model, study.best_params, best_rounds(study))

@@ -12,6 +12,7 @@ import optuna
 import pandas as pd
 import xgboost as xgb
 from optuna_integration.xgboost import XGBoostPruningCallback
+from sklearn.metrics import roc_auc_score
 
 from ashare_autotune.config import ModelConfig, ParamSpec, TuningConfig
 
@@ -26,6 +27,10 @@ class Matrices:
 
     train: xgb.QuantileDMatrix
     val: xgb.QuantileDMatrix
+    # A sample of the validation rows watched every round (early stopping, pruning) when the
+    # validation segment is large; None: watch all of it. Computing AUC over millions of rows
+    # every round cost several times more than the boosting round itself (benchmarks/README.md).
+    watch: xgb.QuantileDMatrix | None = None
 
 
 def build_matrices(
@@ -40,6 +45,82 @@ def build_matrices(
     dtrain = xgb.QuantileDMatrix(x_train, y_train, max_bin=max_bin, nthread=n_jobs)
     dval = xgb.QuantileDMatrix(x_val, y_val, ref=dtrain, max_bin=max_bin, nthread=n_jobs)
     return Matrices(train=dtrain, val=dval)
+
+
+class RowBatches(xgb.DataIter):
+    """Rows of a frame's feature columns, a batch at a time, for a `QuantileDMatrix`.
+
+    XGBoost quantises the batches as they come, so a segment of a large panel becomes a matrix
+    without first being copied out of the panel in full (0.4 GB at whole-market scale).
+    """
+
+    def __init__(
+        self,
+        frame: pd.DataFrame,
+        columns: list[str],
+        rows: np.ndarray,
+        label: np.ndarray,
+        batch_rows: int,
+    ) -> None:
+        self._frame, self._columns = frame, [frame.columns.get_loc(c) for c in columns]
+        self._rows, self._label, self._batch_rows = rows, label, batch_rows
+        self._at = 0
+        super().__init__()
+
+    def next(self, input_data: Callable[..., None]) -> bool:
+        """Hand XGBoost the next batch; False when every row was given."""
+        if self._at >= len(self._rows):
+            return False
+        batch = slice(self._at, self._at + self._batch_rows)
+        input_data(
+            data=self._frame.iloc[self._rows[batch], self._columns], label=self._label[batch]
+        )
+        self._at += self._batch_rows
+        return True
+
+    def reset(self) -> None:
+        """Start again from the first row (XGBoost reads the batches twice)."""
+        self._at = 0
+
+
+def build_matrices_in_batches(
+    frame: pd.DataFrame,
+    columns: list[str],
+    label: str,
+    segments: dict[str, np.ndarray],
+    max_bin: int,
+    n_jobs: int,
+    batch_rows: int = 1 << 20,
+    watch_rows: int | None = None,
+    seed: int = 0,
+) -> Matrices:
+    """Like `build_matrices`, from a panel's rows in batches instead of copies of the segments.
+
+    Args:
+        frame: the labelled panel.
+        columns: the feature columns, in model order.
+        label: the label column.
+        segments: boolean row masks with keys "train" and "val".
+        max_bin: histogram bins (must equal the booster's).
+        n_jobs: threads.
+        batch_rows: rows per batch.
+        watch_rows: when validation has more rows, also build `watch` from a seeded sample
+            of this many of them.
+        seed: seed of that sample.
+    """
+    y = frame[label].to_numpy()
+
+    def quantise(rows: np.ndarray, ref: xgb.QuantileDMatrix | None) -> xgb.QuantileDMatrix:
+        batches = RowBatches(frame, columns, rows, y[rows], batch_rows)
+        return xgb.QuantileDMatrix(batches, ref=ref, max_bin=max_bin, nthread=n_jobs)
+
+    dtrain = quantise(np.flatnonzero(segments["train"]), None)
+    val_rows = np.flatnonzero(segments["val"])
+    watch = None
+    if watch_rows is not None and len(val_rows) > watch_rows:
+        sample = np.random.default_rng(seed).choice(val_rows, watch_rows, replace=False)
+        watch = quantise(np.sort(sample), dtrain)
+    return Matrices(train=dtrain, val=quantise(val_rows, dtrain), watch=watch)
 
 
 def base_params(model: ModelConfig) -> dict[str, Any]:
@@ -104,15 +185,24 @@ def make_objective(
             params,
             matrices.train,
             num_boost_round=model.num_boost_round,
-            evals=[(matrices.val, "val")],
+            evals=[(matrices.watch or matrices.val, "val")],
             early_stopping_rounds=model.early_stopping_rounds,
             callbacks=[PeriodicPruningCallback(trial, OBSERVATION_KEY, prune_every)],
             verbose_eval=False,
         )
         trial.set_user_attr("best_iteration", int(booster.best_iteration))
-        return float(booster.best_score)
+        if matrices.watch is None:
+            return float(booster.best_score)
+        trial.set_user_attr("watch_auc", float(booster.best_score))
+        return validation_auc(booster, matrices.val)
 
     return objective
+
+
+def validation_auc(booster: xgb.Booster, dval: xgb.DMatrix) -> float:
+    """AUC over all of `dval` of the booster up to its best iteration."""
+    proba = booster.predict(dval, iteration_range=(0, booster.best_iteration + 1))
+    return float(roc_auc_score(dval.get_label(), proba))
 
 
 def make_pruner(name: str) -> optuna.pruners.BasePruner:
