@@ -69,6 +69,7 @@ class Phases:
         self.seconds: dict[str, float] = {}
         self.calls: dict[str, int] = {}
         self.peak_gb: dict[str, float] = {}
+        self.end_gb: dict[str, float] = {}  # RSS when the phase last ended
         self._stack: list[str] = []
         self._process = psutil.Process()
         threading.Thread(target=self._sample, args=(interval,), daemon=True).start()
@@ -89,6 +90,7 @@ class Phases:
             yield
         finally:
             self._stack.pop()
+            self.end_gb[name] = round(self._process.memory_info().rss / 1e9, 2)
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
             self.calls[name] = self.calls.get(name, 0) + 1
 

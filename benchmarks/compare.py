@@ -49,17 +49,20 @@ def data_args(args: argparse.Namespace) -> list[str]:
     ]
 
 
-def run_job(module: str, argv: list[str], out: Path) -> dict[str, Any]:
+def run_job(
+    module: str, argv: list[str], out: Path, env: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Run `python -m module argv --out out` in its own process; add its wall time and peak RSS.
 
     Args:
         module: benchmarks.naive_reference or benchmarks.run_pipeline.
         argv: its options.
         out: where it writes its JSON result.
+        env: extra environment variables for the job.
     """
     before, start = load(), time.perf_counter()
     cmd = [sys.executable, "-m", module, *argv, f"--out={out}"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=os.environ | (env or {}))
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
@@ -69,6 +72,7 @@ def run_job(module: str, argv: list[str], out: Path) -> dict[str, Any]:
     result["process_peak_rss_gb"] = round(usage.ru_maxrss * 1024 / 1e9, 3)
     result["features_s"] = result["phases_s"].get("features")
     result["load_before"], result["load_after"] = before, load()
+    result["env"] = env or {}
     return result
 
 
@@ -98,6 +102,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_data_args(parser)
     parser.add_argument("--ref-trials", type=int, help="reference trials (default: --trials)")
+    parser.add_argument(
+        "--ref-env",
+        nargs="*",
+        default=[],
+        help="NAME=VALUE for the reference only, e.g. OMP_WAIT_POLICY=PASSIVE (ours sets it)",
+    )
     parser.add_argument("--workdir", type=Path, help="keep our job's stores here (see progress)")
     parser.add_argument("override", nargs="*", help="Hydra overrides for our pipeline")
     args = parser.parse_args()
@@ -108,6 +118,7 @@ def main() -> None:
             "benchmarks.naive_reference",
             [*common, f"--trials={args.ref_trials or args.trials}"],
             Path(tmp) / "ref.json",
+            dict(item.split("=", 1) for item in args.ref_env),
         )
         if args.out:  # the reference's result survives even if our job is stopped
             write_result(ref, args.out.with_name(f"{args.out.stem}.reference.json"))

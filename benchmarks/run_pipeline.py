@@ -33,21 +33,22 @@ from benchmarks.common import write_result as write_json
 PHASES = {
     "build_dataset": "features_labels_split",
     "build_matrices_in_batches": "matrices",
+    "build_matrices": "matrices",
     "run_study": "study",
     "fit_final": "final_fit",
     "register_and_promote": "registration",
 }
 
 
-def compose_app(overrides: list[str], workdir: Path) -> AppConfig:
-    """The real config with `overrides`, MLflow and Optuna stores inside `workdir`."""
+def compose_app(overrides: list[str], workdir: Path, conf_dir: Path) -> AppConfig:
+    """The config in `conf_dir` with `overrides`, MLflow and Optuna stores inside `workdir`."""
     register_configs()
     GlobalHydra.instance().clear()
     stores = [
         f"mlflow.tracking_uri=sqlite:///{workdir / 'mlflow.db'}",
         f"tuning.storage=sqlite:///{workdir / 'optuna.db'}",
     ]
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
         cfg = compose("config", overrides=stores + overrides)
     return to_app_config(cfg)
 
@@ -64,7 +65,8 @@ def instrument(phases: Phases, facts: dict[str, Any]) -> None:
 
     pipeline.load_market = phases.wrap("data", load_and_count)
     for attr, name in PHASES.items():
-        setattr(pipeline, attr, phases.wrap(name, getattr(pipeline, attr)))
+        if hasattr(pipeline, attr):  # older checkouts (measured for comparison) may lack one
+            setattr(pipeline, attr, phases.wrap(name, getattr(pipeline, attr)))
     tracking.log_pick_model = phases.wrap("log_model", tracking.log_pick_model)
     dataset.build_features = phases.wrap("features", dataset.build_features)
     xgboost.train = phases.wrap("boosting", xgboost.train)
@@ -79,7 +81,8 @@ def trial_states(app: AppConfig, study_name: str) -> dict[str, int]:
 
 def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Run the job once in `workdir` and collect its measurements."""
-    app = compose_app([f"tuning.n_trials={args.trials}", *args.override], workdir)
+    overrides = [f"tuning.n_trials={args.trials}", *args.override]
+    app = compose_app(overrides, workdir, args.conf_dir.resolve())
     app.data = DataConfig(**(dataclasses.asdict(app.data) | data_overrides(args)))
     app.model.n_jobs = args.n_jobs
     phases, facts = Phases(), {}
@@ -107,6 +110,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "champion": result.champion,
         "peak_rss_gb": round(peak_rss_gb(), 3),
         "peak_rss_by_phase_gb": phases.peaks(),
+        "rss_at_phase_end_gb": phases.end_gb,
         "load_start": load_start,
         "load_end": load(),
         "overrides": args.override,
@@ -118,6 +122,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_data_args(parser)
     parser.add_argument("--workdir", type=Path, help="keep the MLflow/Optuna stores here")
+    parser.add_argument("--conf-dir", type=Path, default=ROOT / "conf", help="Hydra config dir")
     parser.add_argument("override", nargs="*", help="Hydra overrides, e.g. tuning.pruner=none")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)

@@ -76,10 +76,16 @@ def _panel(n: int = 600) -> pd.DataFrame:
     return frame
 
 
+def _segments(frame: pd.DataFrame, masks: dict[str, np.ndarray]) -> list[tuple]:
+    return [(frame, np.flatnonzero(masks[name])) for name in ("train", "val")]
+
+
 def test_batched_matrices_hold_the_segment_rows_labels_and_feature_names() -> None:
     frame = _panel()
     masks = {"train": frame["day"].to_numpy() < 60, "val": frame["day"].to_numpy() >= 70}
-    m = build_matrices_in_batches(frame, ["c", "a"], "label", masks, 32, 1, batch_rows=50)
+    m = build_matrices_in_batches(
+        *_segments(frame, masks), ["c", "a"], "label", 32, 1, batch_rows=50
+    )
     assert m.train.feature_names == ["c", "a"] and m.val.feature_names == ["c", "a"]
     assert m.train.num_row() == masks["train"].sum() and m.val.num_row() == masks["val"].sum()
     np.testing.assert_array_equal(m.train.get_label(), frame.loc[masks["train"], "label"])
@@ -89,7 +95,7 @@ def test_batched_matrices_hold_the_segment_rows_labels_and_feature_names() -> No
 def test_batched_matrices_in_one_batch_train_the_same_model_as_segment_copies() -> None:
     frame = _panel()
     masks = {"train": frame["day"].to_numpy() < 60, "val": frame["day"].to_numpy() >= 70}
-    batched = build_matrices_in_batches(frame, ["a", "b"], "label", masks, 32, 1)
+    batched = build_matrices_in_batches(*_segments(frame, masks), ["a", "b"], "label", 32, 1)
     train, val = frame.loc[masks["train"]], frame.loc[masks["val"]]
     copied = build_matrices(
         train[["a", "b"]], train["label"], val[["a", "b"]], val["label"], 32, 1
@@ -105,7 +111,9 @@ def test_large_validation_is_watched_on_a_sample_and_scored_on_all_rows() -> Non
     frame = _panel(2000)
     days = frame["day"].to_numpy()
     masks = {"train": days < 60, "val": days >= 70}
-    m = build_matrices_in_batches(frame, ["a", "b"], "label", masks, 32, 1, watch_rows=100)
+    m = build_matrices_in_batches(
+        *_segments(frame, masks), ["a", "b"], "label", 32, 1, watch_rows=100
+    )
     assert m.watch is not None and m.watch.num_row() == 100
     assert set(m.watch.get_label()) <= set(m.val.get_label())
     model = ModelConfig(max_bin=32, num_boost_round=30, early_stopping_rounds=5, n_jobs=1)
@@ -127,5 +135,7 @@ def test_small_validation_is_watched_in_full() -> None:
     frame = _panel()
     days = frame["day"].to_numpy()
     masks = {"train": days < 60, "val": days >= 70}
-    m = build_matrices_in_batches(frame, ["a"], "label", masks, 32, 1, watch_rows=10_000)
+    m = build_matrices_in_batches(
+        *_segments(frame, masks), ["a"], "label", 32, 1, watch_rows=10_000
+    )
     assert m.watch is None

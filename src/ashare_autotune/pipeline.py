@@ -56,6 +56,7 @@ def run_training(app: AppConfig, config_yaml: str | None = None) -> TrainResult:
     """
     market = load_market(app.data)
     ds = build_dataset(market, app.features.names, app.label, app.split)
+    market = market.without_bars()  # the rows the job needs are in ds.frame now
     experiment_id = tracking.setup(app.mlflow.tracking_uri, app.mlflow.experiment_name)
     study_name = app.tuning.study_name or _default_study_name(app, market)
     storage = app.tuning.storage or tracking.default_study_storage(app.mlflow.tracking_uri)
@@ -64,21 +65,23 @@ def run_training(app: AppConfig, config_yaml: str | None = None) -> TrainResult:
     with tracking.parent_run(experiment_id, app.mlflow.run_name or study_name, resume) as run:
         study.set_user_attr(PARENT_RUN_ATTR, run.info.run_id)
         _log_setup(app, market, ds, study_name, storage, config_yaml)
+        train = ds.split_off("train")  # quantised below, then freed: ds keeps val and test
         matrices = build_matrices_in_batches(
-            ds.frame,
+            (train, np.arange(len(train))),
+            (ds.frame, np.flatnonzero(ds.masks()["val"])),
             ds.feature_names,
             "label",
-            ds.masks(),
             app.model.max_bin,
             app.model.n_jobs,
             watch_rows=app.tuning.watch_rows,
             seed=app.tuning.seed,
         )
-        x_val, y_val = ds.segment("val")
+        del train
         objective = make_objective(matrices, app.model, app.tuning.space, app.tuning.prune_every)
         run_study(study, objective, app.tuning, [tracking.trial_callback(run)])
         booster = fit_final(matrices, app.model, study.best_params, best_rounds(study))
         del matrices
+        x_val, y_val = ds.segment("val")
         val_proba = booster.inplace_predict(x_val)
         th = app.threshold
         choice = pick_threshold(

@@ -19,6 +19,8 @@ from ashare_autotune.config import ModelConfig, ParamSpec, TuningConfig
 log = logging.getLogger(__name__)
 
 OBSERVATION_KEY = "val-auc"
+# a frame and the positions of one segment's rows in it
+Segment = tuple[pd.DataFrame, np.ndarray]
 
 
 @dataclass
@@ -84,10 +86,10 @@ class RowBatches(xgb.DataIter):
 
 
 def build_matrices_in_batches(
-    frame: pd.DataFrame,
+    train: Segment,
+    val: Segment,
     columns: list[str],
     label: str,
-    segments: dict[str, np.ndarray],
     max_bin: int,
     n_jobs: int,
     batch_rows: int = 1 << 20,
@@ -97,10 +99,10 @@ def build_matrices_in_batches(
     """Like `build_matrices`, from a panel's rows in batches instead of copies of the segments.
 
     Args:
-        frame: the labelled panel.
+        train: the frame holding the training rows and their positions in it.
+        val: the frame holding the validation rows and their positions in it.
         columns: the feature columns, in model order.
         label: the label column.
-        segments: boolean row masks with keys "train" and "val".
         max_bin: histogram bins (must equal the booster's).
         n_jobs: threads.
         batch_rows: rows per batch.
@@ -108,19 +110,19 @@ def build_matrices_in_batches(
             of this many of them.
         seed: seed of that sample.
     """
-    y = frame[label].to_numpy()
 
-    def quantise(rows: np.ndarray, ref: xgb.QuantileDMatrix | None) -> xgb.QuantileDMatrix:
-        batches = RowBatches(frame, columns, rows, y[rows], batch_rows)
+    def quantise(seg: Segment, ref: xgb.QuantileDMatrix | None) -> xgb.QuantileDMatrix:
+        frame, rows = seg
+        y = frame[label].to_numpy()[rows]
+        batches = RowBatches(frame, columns, rows, y, batch_rows)
         return xgb.QuantileDMatrix(batches, ref=ref, max_bin=max_bin, nthread=n_jobs)
 
-    dtrain = quantise(np.flatnonzero(segments["train"]), None)
-    val_rows = np.flatnonzero(segments["val"])
+    dtrain = quantise(train, None)
     watch = None
-    if watch_rows is not None and len(val_rows) > watch_rows:
-        sample = np.random.default_rng(seed).choice(val_rows, watch_rows, replace=False)
-        watch = quantise(np.sort(sample), dtrain)
-    return Matrices(train=dtrain, val=quantise(val_rows, dtrain), watch=watch)
+    if watch_rows is not None and len(val[1]) > watch_rows:
+        sample = np.random.default_rng(seed).choice(val[1], watch_rows, replace=False)
+        watch = quantise((val[0], np.sort(sample)), dtrain)
+    return Matrices(train=dtrain, val=quantise(val, dtrain), watch=watch)
 
 
 def base_params(model: ModelConfig) -> dict[str, Any]:
