@@ -53,6 +53,7 @@ def _train_cli(tmp_path: Path, tracking_uri: str, *overrides: str) -> subprocess
         ("split.train=0.7", "split"),
         ("threshold.target_precision=1.5", "threshold.target_precision"),
         ("tuning.n_trials=0", "tuning.n_trials"),
+        ("tuning.prune_every=0", "tuning.prune_every"),
         ("label.min_days=6", "label.min_days"),
     ],
 )

@@ -117,3 +117,26 @@ def test_unknown_feature_name_is_a_config_error(small_market: Market) -> None:
         build_features(
             small_market.daily, small_market.index, small_market.stock_basic, ["mom_5", "nope"]
         )
+
+
+def test_rows_mask_returns_those_rows_computed_from_the_whole_panel(
+    small_market: Market,
+) -> None:
+    """Asking for some rows only must not change their values: windows and industry means
+    still see every row."""
+    full = _features(small_market)
+    rows = np.random.default_rng(3).random(len(full)) < 0.3
+    part = build_features(
+        small_market.daily, small_market.index, small_market.stock_basic, rows=rows
+    )
+    pd.testing.assert_frame_equal(part, full.loc[rows].reset_index(drop=True))
+
+
+def test_a_subset_of_names_gives_those_columns_with_the_same_values(
+    small_market: Market,
+) -> None:
+    full = _features(small_market)
+    names = ["ind_mom_5", "mkt_ret_1", "rsi_14"]
+    part = build_features(small_market.daily, small_market.index, small_market.stock_basic, names)
+    assert list(part.columns) == ["ts_code", "trade_date", *names]
+    pd.testing.assert_frame_equal(part[names], full[names])

@@ -103,6 +103,8 @@ class TuningConfig:
     storage: str | None = None  # None: optuna.db next to the MLflow SQLite DB
     seed: int = 42
     pruner: str = "median"  # none | median | hyperband
+    prune_every: int = 10  # boosting rounds between reports to the pruner
+    watch_rows: int | None = 200_000  # validation rows watched per round (None: all)
     show_progress_bar: bool = False
     space: dict[str, ParamSpec] = field(default_factory=dict)
     # all: run the study to n_trials, then threshold + register | worker: run n_trials more
@@ -242,6 +244,13 @@ def validate(app: AppConfig) -> None:
         "tuning.pruner",
         tu.pruner,
         "must be one of none, median, hyperband",
+    )
+    _check(tu.prune_every >= 1, "tuning.prune_every", tu.prune_every, "must be >= 1")
+    _check(
+        tu.watch_rows is None or tu.watch_rows >= 1000,
+        "tuning.watch_rows",
+        tu.watch_rows,
+        "must be null or >= 1000",
     )
     _check(bool(tu.space), "tuning.space", tu.space, "the search space is empty")
     _validate_resume(tu)

@@ -11,7 +11,7 @@ import pandas as pd
 from ashare_autotune.config import LabelConfig, SplitConfig
 from ashare_autotune.data import Market
 from ashare_autotune.features import build_features
-from ashare_autotune.labels import day_numbers, make_labels, trading_calendar
+from ashare_autotune.labels import day_numbers, forward_returns, make_labels, trading_calendar
 from ashare_autotune.split import SplitPlan, split_by_time, walk_forward_windows
 
 log = logging.getLogger(__name__)
@@ -44,8 +44,21 @@ class Dataset:
     def segment(self, name: str) -> tuple[pd.DataFrame, np.ndarray]:
         """Features and labels of one segment ("train", "val" or "test")."""
         mask = self.plan.masks(self.frame["day"].to_numpy())[name]
-        rows = self.frame.loc[mask]
-        return rows[self.feature_names], rows["label"].to_numpy()
+        # one copy of the segment's feature columns, not a copy of all columns and then another
+        return self.frame.loc[mask, self.feature_names], self.frame["label"].to_numpy()[mask]
+
+    def masks(self) -> dict[str, np.ndarray]:
+        """Boolean row masks of `frame` for "train", "val" and "test"."""
+        return self.plan.masks(self.frame["day"].to_numpy())
+
+    def split_off(self, name: str) -> pd.DataFrame:
+        """Move one segment's rows out of `frame` and return them, so they can be freed once
+        used (train, once quantised: 0.4 GB at whole-market scale); `summary` and `segment`
+        no longer see them."""
+        mask = self.masks()[name]
+        part = self.frame.loc[mask].reset_index(drop=True)
+        self.frame = self.frame.loc[~mask].reset_index(drop=True)
+        return part
 
     def segment_rows(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
         """One segment's rows: all columns, or only `columns`."""
@@ -81,18 +94,23 @@ def labelled_rows(
         label: the label definition.
 
     Returns:
-        (frame with ts_code, trade_date, the features, label, day, close; the feature names;
+        (frame with ts_code, trade_date, the features, label, day, close, fwd_return (close[T]
+        to the last close of the label horizon); the feature names;
         the trading calendar).
     """
-    features = build_features(market.daily, market.index, market.stock_basic, feature_names)
-    names = [c for c in features.columns if c not in ("ts_code", "trade_date")]
     calendar = trading_calendar(market.daily, market.index)
     y = make_labels(market.daily, calendar, label.min_days, label.max_days, label.min_return)
     keep = y.notna().to_numpy()
-    frame = features.loc[keep].reset_index(drop=True)
+    # features of the labelled rows only: no full-panel frame to copy and drop from
+    frame = build_features(
+        market.daily, market.index, market.stock_basic, feature_names, rows=keep
+    )
+    names = [c for c in frame.columns if c not in ("ts_code", "trade_date")]
     frame["label"] = y.to_numpy()[keep].astype(np.int8)
     frame["day"] = day_numbers(frame["trade_date"], calendar).astype(np.int32)
     frame["close"] = market.daily["close"].to_numpy()[keep]
+    fwd = forward_returns(market.daily, calendar, label.max_days)
+    frame["fwd_return"] = fwd[keep].astype(np.float32)  # the trading view's, kept like close
     log.info(
         "labelled rows: %d of %d (%d dropped without a full horizon)",
         keep.sum(),

@@ -62,3 +62,29 @@ def make_labels(
     label = np.where(best >= close * (1 + min_return), 1.0, 0.0)
     label[~observed] = np.nan
     return pd.Series(label.astype(np.float32), index=daily.index, name="label")
+
+
+def forward_returns(daily: pd.DataFrame, calendar: pd.DatetimeIndex, days: int) -> np.ndarray:
+    """Return from close[T] to the stock's last close within T+1..T+days trading days.
+
+    That is the return of buying at the close of T and selling at the end of the label horizon
+    (earlier when the stock is suspended on the last days); NaN when it has no later close there.
+
+    Args:
+        daily: bars sorted by (ts_code, trade_date) with close.
+        calendar: the market trading days.
+        days: the horizon in trading days (the label's max_days).
+    """
+    codes = daily["ts_code"].cat.codes.to_numpy()
+    close = daily["close"].to_numpy(np.float64)
+    day = day_numbers(daily["trade_date"], calendar)
+    n = len(close)
+    last = np.full(n, np.nan)
+    for k in range(1, days + 1):  # a later row overrides: the last close inside the window
+        ahead = np.arange(k, n + k)
+        ok = ahead < n
+        ok[ok] &= codes[ahead[ok]] == codes[ok]
+        target = np.where(ok, ahead, 0)
+        inside = ok & (day[target] - day <= days)
+        last = np.where(inside, close[target], last)
+    return last / close - 1

@@ -15,7 +15,7 @@ from ashare_autotune.dataset import labelled_rows
 from ashare_autotune.errors import ConfigError, DataError
 from ashare_autotune.evaluate import classification_metrics
 from ashare_autotune.inference_config import EvaluateConfig
-from ashare_autotune.labels import day_numbers
+from ashare_autotune.labels import day_numbers, forward_returns  # noqa: F401 (re-export)
 from ashare_autotune.loaded_model import LoadedModel, load_model
 from ashare_autotune.trading import pick_returns
 
@@ -36,32 +36,6 @@ class EvaluationResult:
     table: str
 
 
-def forward_returns(daily: pd.DataFrame, calendar: pd.DatetimeIndex, days: int) -> np.ndarray:
-    """Return from close[T] to the stock's last close within T+1..T+days trading days.
-
-    That is the return of buying at the close of T and selling at the end of the label horizon
-    (earlier when the stock is suspended on the last days); NaN when it has no later close there.
-
-    Args:
-        daily: bars sorted by (ts_code, trade_date) with close.
-        calendar: the market trading days.
-        days: the horizon in trading days (the label's max_days).
-    """
-    codes = daily["ts_code"].cat.codes.to_numpy()
-    close = daily["close"].to_numpy(np.float64)
-    day = day_numbers(daily["trade_date"], calendar)
-    n = len(close)
-    last = np.full(n, np.nan)
-    for k in range(1, days + 1):  # a later row overrides: the last close inside the window
-        ahead = np.arange(k, n + k)
-        ok = ahead < n
-        ok[ok] &= codes[ahead[ok]] == codes[ok]
-        target = np.where(ok, ahead, 0)
-        inside = ok & (day[target] - day <= days)
-        last = np.where(inside, close[target], last)
-    return last / close - 1
-
-
 def window_rows(
     market: Market, model: LoadedModel, label: LabelConfig, start: str, end: str | None
 ) -> pd.DataFrame:
@@ -69,10 +43,7 @@ def window_rows(
 
     Raises `DataError` when the window holds no row with a fully observed label.
     """
-    frame, _, calendar = labelled_rows(market, model.features, label)
-    fwd = market.daily[["ts_code", "trade_date"]].copy()
-    fwd["fwd_return"] = forward_returns(market.daily, calendar, label.max_days)
-    frame = frame.merge(fwd, on=["ts_code", "trade_date"], how="left", validate="one_to_one")
+    frame, _, _ = labelled_rows(market, model.features, label)
     inside = frame["trade_date"] >= pd.Timestamp(start)
     if end:
         inside &= frame["trade_date"] <= pd.Timestamp(end)

@@ -22,7 +22,7 @@ from ashare_autotune.threshold import ThresholdChoice
 from ashare_autotune.tuning import (
     Matrices,
     best_rounds,
-    build_matrices,
+    build_matrices_in_batches,
     finished_trials,
     fit_final,
     load_existing_study,
@@ -71,18 +71,14 @@ def run_training(
     experiment_id = tracking.setup(app.mlflow.tracking_uri, app.mlflow.experiment_name)
     market = load_market(app.data)
     ds = build_dataset(market, app.features.names, app.label, app.split)
+    market = market.without_bars()  # the rows the job needs are in ds.frame now
     study, storage, resume = _open_study(app, market)
     study_name = study.study_name
     with tracking.parent_run(experiment_id, app.mlflow.run_name or study_name, resume) as run:
         study.set_user_attr(PARENT_RUN_ATTR, run.info.run_id)
         _log_setup(app, market, ds, study_name, storage, config_yaml)
         tracking.set_tags(run_tags or {})
-        x_train, y_train = ds.segment("train")
-        x_val, y_val = ds.segment("val")
-        matrices = build_matrices(
-            x_train, y_train, x_val, y_val, app.model.max_bin, app.model.n_jobs
-        )
-        windows = reports.walk_forward_matrices(ds, app, matrices)
+        matrices, windows = _study_matrices(app, market, ds)
         callback = tracking.trial_callback(run)
         if app.tuning.mode == "all":
             run_study(study, _objective(app, matrices, windows), app.tuning, [callback])
@@ -91,6 +87,7 @@ def run_training(
         booster = fit_final(matrices, app.model, study.best_params, best_rounds(study))
         wf_metrics = reports.walk_forward_report(ds, windows, app, study) if windows else {}
         del matrices, windows
+        x_val, y_val = ds.segment("val")
         val_proba = booster.inplace_predict(x_val)
         choice = reports.choose_threshold(app, y_val, val_proba)
         x_test, y_test = ds.segment("test")
@@ -99,8 +96,6 @@ def run_training(
         metrics |= wf_metrics
         if wf_metrics:  # same quantity as the trials' val_auc (the objective): sort together
             metrics["val_auc"] = wf_metrics["val_wf_auc"]
-        reports.log_datasets(market, ds, x_train, x_val, x_test)
-        del x_train
         metrics |= reports.trading_view(app, market, ds, test_proba, choice.threshold)
         tracking.log_metrics(metrics)
         _log_threshold(choice)
@@ -155,20 +150,39 @@ def run_worker(app: AppConfig, config_yaml: str | None = None) -> WorkerResult:
     experiment_id = tracking.setup(app.mlflow.tracking_uri, app.mlflow.experiment_name)
     market = load_market(app.data)
     ds = build_dataset(market, app.features.names, app.label, app.split)
+    market = market.without_bars()  # the rows the job needs are in ds.frame now
     study, storage, resume = _open_study(app, market)
     name = study.study_name
     with tracking.parent_run(experiment_id, app.mlflow.run_name or name, resume) as run:
         if resume != run.info.run_id:
             study.set_user_attr(PARENT_RUN_ATTR, run.info.run_id)
         _log_setup(app, market, ds, name, storage, config_yaml)
-        x_train, y_train = ds.segment("train")
-        x_val, y_val = ds.segment("val")
-        matrices = build_matrices(
-            x_train, y_train, x_val, y_val, app.model.max_bin, app.model.n_jobs
-        )
-        objective = _objective(app, matrices, reports.walk_forward_matrices(ds, app, matrices))
+        matrices, windows = _study_matrices(app, market, ds)
+        objective = _objective(app, matrices, windows)
         ran = run_more_trials(study, objective, app.tuning, [tracking.trial_callback(run)])
     return WorkerResult(run.info.run_id, name, ran, finished_trials(study))
+
+
+def _study_matrices(
+    app: AppConfig, market: Market, ds: Dataset
+) -> tuple[Matrices, list[Matrices]]:
+    """Quantise train/validation once per study (and every walk-forward window, oldest first,
+    the split's own last); log the segments as dataset inputs. The train rows then leave `ds`,
+    so they are freed once quantised (benchmarks/README.md)."""
+    earlier = reports.walk_forward_matrices(ds, app)  # needs the train rows still in ds
+    train = ds.split_off("train")
+    reports.log_datasets(market, ds, train)
+    matrices = build_matrices_in_batches(
+        (train, np.arange(len(train))),
+        (ds.frame, np.flatnonzero(ds.masks()["val"])),
+        ds.feature_names,
+        "label",
+        app.model.max_bin,
+        app.model.n_jobs,
+        watch_rows=app.tuning.watch_rows,
+        seed=app.tuning.seed,
+    )
+    return matrices, ([*earlier, matrices] if ds.windows else [])
 
 
 def _objective(
@@ -177,7 +191,7 @@ def _objective(
     """Validation AUC of one split, or its mean over the walk-forward windows."""
     if windows:
         return make_walk_forward_objective(windows, app.model, app.tuning.space)
-    return make_objective(matrices, app.model, app.tuning.space)
+    return make_objective(matrices, app.model, app.tuning.space, app.tuning.prune_every)
 
 
 def _open_study(app: AppConfig, market: Market) -> tuple[optuna.Study, str, str | None]:

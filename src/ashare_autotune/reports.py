@@ -41,16 +41,13 @@ def choose_threshold(app: AppConfig, y_val: np.ndarray, val_proba: np.ndarray) -
     )
 
 
-def walk_forward_matrices(ds: Dataset, app: AppConfig, last: Matrices) -> list[Matrices]:
-    """Quantised matrices of every walk-forward window, built once per study.
+def walk_forward_matrices(ds: Dataset, app: AppConfig) -> list[Matrices]:
+    """Quantised matrices of every walk-forward window but the last (the split's own, which
+    the caller builds), oldest first; [] for a single split. Built once per study.
 
     Args:
-        ds: the dataset and its windows.
+        ds: the dataset and its windows (with its train rows still in `ds.frame`).
         app: the configuration (model.max_bin, model.n_jobs).
-        last: the matrices already built for `ds.plan`, the last window.
-
-    Returns:
-        One `Matrices` per window, oldest first; [] for a single split.
     """
     windows = []
     for k in range(len(ds.windows) - 1):
@@ -63,7 +60,7 @@ def walk_forward_matrices(ds: Dataset, app: AppConfig, last: Matrices) -> list[M
                 app.model.n_jobs,
             )
         )
-    return [*windows, last] if ds.windows else []
+    return windows
 
 
 def walk_forward_report(
@@ -139,24 +136,21 @@ def _windows_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def log_datasets(
-    market: Market, ds: Dataset, x_train: pd.DataFrame, x_val: pd.DataFrame, x_test: pd.DataFrame
-) -> None:
-    """Log the three segments' feature frames as MLflow dataset inputs with their date ranges.
+def log_datasets(market: Market, ds: Dataset, train: pd.DataFrame) -> None:
+    """Log the three segments' labelled rows as MLflow dataset inputs with their date ranges.
 
     Args:
         market: the loaded market (its source and range).
-        ds: the dataset (segment date ranges and stocks).
-        x_train, x_val, x_test: the segments' feature frames (MLflow keeps digest, schema, rows).
+        ds: the dataset (segment date ranges; its validation and test rows).
+        train: the training rows, already split off `ds` (`Dataset.split_off`).
     """
     data = market.describe()
-    for seg, context, frame in (
-        ("train", "training", x_train),
-        ("val", "validation", x_val),
-        ("test", "testing", x_test),
+    for seg, context, frame in (  # the labelled rows as they are: no copy of the train rows
+        ("train", "training", train),
+        ("val", "validation", ds.segment_rows("val")),
+        ("test", "testing", ds.segment_rows("test")),
     ):
         start, end = ds.date_range(seg)
-        rows = ds.segment_rows(seg, ["ts_code"])
         tracking.log_dataset(
             frame,
             name=f"{seg} {start}..{end}",
@@ -165,7 +159,7 @@ def log_datasets(
             tags={
                 "start": start,
                 "end": end,
-                "n_stocks": rows["ts_code"].nunique(),
+                "n_stocks": frame["ts_code"].nunique(),
                 "n_rows": len(frame),
                 "data_source": data["source"],
                 "data_range": f"{data['start']}..{data['end']}",
@@ -180,7 +174,7 @@ def trading_view(
 
     Args:
         app: the configuration (trading.top_k, label.max_days).
-        market: the bars (forward returns) and the index (market regime).
+        market: the market index (its regime per day).
         ds: the dataset whose test segment was scored.
         test_proba: the final model's probability per test row.
         threshold: the chosen pick threshold.
@@ -188,8 +182,7 @@ def trading_view(
     Returns:
         The `test_*` trading metrics (see `trading.trading_metrics`).
     """
-    rows = ds.segment_rows("test", ["ts_code", "trade_date", "label"])
-    rows = trading.attach_forward_returns(rows, market, app.label.max_days)
+    rows = ds.segment_rows("test", ["ts_code", "trade_date", "label", "fwd_return"])
     regime = trading.market_regime(market.index)
     table = trading.daily_table(rows, test_proba, threshold, app.trading.top_k, regime)
     metrics = trading.trading_metrics(rows, test_proba, threshold, table, "test")

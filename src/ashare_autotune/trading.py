@@ -9,28 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ashare_autotune.data import Market
-from ashare_autotune.labels import trading_calendar
-
 REGIMES = ("up", "down")
-
-
-def attach_forward_returns(rows: pd.DataFrame, market: Market, days: int) -> pd.DataFrame:
-    """`rows` with a `fwd_return` column (close[T] to the last close within T+1..T+days).
-
-    Args:
-        rows: labelled rows with ts_code and trade_date (e.g. one segment of a `Dataset`).
-        market: the bars the rows were built from.
-        days: the label horizon (label.max_days).
-    """
-    from ashare_autotune.out_of_time import forward_returns  # reuse, one definition
-
-    calendar = trading_calendar(market.daily, market.index)
-    fwd = market.daily[["ts_code", "trade_date"]].copy()
-    fwd["fwd_return"] = forward_returns(market.daily, calendar, days)
-    first, last = rows["trade_date"].min(), rows["trade_date"].max()
-    fwd = fwd.loc[fwd["trade_date"].between(first, last)]
-    return rows.merge(fwd, on=["ts_code", "trade_date"], how="left", validate="one_to_one")
 
 
 def market_regime(index: pd.DataFrame) -> pd.Series:

@@ -18,7 +18,8 @@ import optuna
 import pandas as pd
 import sqlalchemy
 import xgboost as xgb
-from optuna_integration import XGBoostPruningCallback
+from optuna_integration.xgboost import XGBoostPruningCallback
+from sklearn.metrics import roc_auc_score
 
 from ashare_autotune.config import ModelConfig, ParamSpec, TuningConfig
 from ashare_autotune.errors import UserError
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 OBSERVATION_KEY = "val-auc"
 FINISHED_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+# a frame and the positions of one segment's rows in it
+Segment = tuple[pd.DataFrame, np.ndarray]
 
 
 @dataclass
@@ -35,6 +38,10 @@ class Matrices:
 
     train: xgb.QuantileDMatrix
     val: xgb.QuantileDMatrix
+    # A sample of the validation rows watched every round (early stopping, pruning) when the
+    # validation segment is large; None: watch all of it. Computing AUC over millions of rows
+    # every round cost several times more than the boosting round itself (benchmarks/README.md).
+    watch: xgb.QuantileDMatrix | None = None
 
 
 def build_matrices(
@@ -49,6 +56,82 @@ def build_matrices(
     dtrain = xgb.QuantileDMatrix(x_train, y_train, max_bin=max_bin, nthread=n_jobs)
     dval = xgb.QuantileDMatrix(x_val, y_val, ref=dtrain, max_bin=max_bin, nthread=n_jobs)
     return Matrices(train=dtrain, val=dval)
+
+
+class RowBatches(xgb.DataIter):
+    """Rows of a frame's feature columns, a batch at a time, for a `QuantileDMatrix`.
+
+    XGBoost quantises the batches as they come, so a segment of a large panel becomes a matrix
+    without first being copied out of the panel in full (0.4 GB at whole-market scale).
+    """
+
+    def __init__(
+        self,
+        frame: pd.DataFrame,
+        columns: list[str],
+        rows: np.ndarray,
+        label: np.ndarray,
+        batch_rows: int,
+    ) -> None:
+        self._frame, self._columns = frame, [frame.columns.get_loc(c) for c in columns]
+        self._rows, self._label, self._batch_rows = rows, label, batch_rows
+        self._at = 0
+        super().__init__()
+
+    def next(self, input_data: Callable[..., None]) -> bool:
+        """Hand XGBoost the next batch; False when every row was given."""
+        if self._at >= len(self._rows):
+            return False
+        batch = slice(self._at, self._at + self._batch_rows)
+        input_data(
+            data=self._frame.iloc[self._rows[batch], self._columns], label=self._label[batch]
+        )
+        self._at += self._batch_rows
+        return True
+
+    def reset(self) -> None:
+        """Start again from the first row (XGBoost reads the batches twice)."""
+        self._at = 0
+
+
+def build_matrices_in_batches(
+    train: Segment,
+    val: Segment,
+    columns: list[str],
+    label: str,
+    max_bin: int,
+    n_jobs: int,
+    batch_rows: int = 1 << 20,
+    watch_rows: int | None = None,
+    seed: int = 0,
+) -> Matrices:
+    """Like `build_matrices`, from a panel's rows in batches instead of copies of the segments.
+
+    Args:
+        train: the frame holding the training rows and their positions in it.
+        val: the frame holding the validation rows and their positions in it.
+        columns: the feature columns, in model order.
+        label: the label column.
+        max_bin: histogram bins (must equal the booster's).
+        n_jobs: threads.
+        batch_rows: rows per batch.
+        watch_rows: when validation has more rows, also build `watch` from a seeded sample
+            of this many of them.
+        seed: seed of that sample.
+    """
+
+    def quantise(seg: Segment, ref: xgb.QuantileDMatrix | None) -> xgb.QuantileDMatrix:
+        frame, rows = seg
+        y = frame[label].to_numpy()[rows]
+        batches = RowBatches(frame, columns, rows, y, batch_rows)
+        return xgb.QuantileDMatrix(batches, ref=ref, max_bin=max_bin, nthread=n_jobs)
+
+    dtrain = quantise(train, None)
+    watch = None
+    if watch_rows is not None and len(val[1]) > watch_rows:
+        sample = np.random.default_rng(seed).choice(val[1], watch_rows, replace=False)
+        watch = quantise((val[0], np.sort(sample)), dtrain)
+    return Matrices(train=dtrain, val=quantise(val, dtrain), watch=watch)
 
 
 def base_params(model: ModelConfig) -> dict[str, Any]:
@@ -83,31 +166,73 @@ def train_early_stopping(
     model: ModelConfig,
     callbacks: Sequence[xgb.callback.TrainingCallback] = (),
 ) -> xgb.Booster:
-    """Train on `matrices.train`, early-stopping on validation AUC (`booster.best_score`)."""
+    """Train on `matrices.train`, early-stopping on validation AUC (`booster.best_score`): on
+    `matrices.watch` when the study watches a sample of validation, else on all of it."""
     return xgb.train(
         params,
         matrices.train,
         num_boost_round=model.num_boost_round,
-        evals=[(matrices.val, "val")],
+        evals=[(matrices.val if matrices.watch is None else matrices.watch, "val")],
         early_stopping_rounds=model.early_stopping_rounds,
         callbacks=list(callbacks),
         verbose_eval=False,
     )
 
 
+class PeriodicPruningCallback(XGBoostPruningCallback):
+    """optuna-integration's pruning callback, consulted every `period` boosting rounds.
+
+    Each report is a write to the study's storage and each pruning check reads it; with a
+    SQLite study that cost more per round than boosting a small universe (benchmarks/README.md).
+    """
+
+    def __init__(self, trial: optuna.Trial, observation_key: str, period: int) -> None:
+        super().__init__(trial, observation_key)
+        self._period = period
+
+    def after_iteration(self, model: Any, epoch: int, evals_log: dict) -> bool:
+        """Report (and maybe prune) on rounds period-1, 2*period-1, ...; else do nothing."""
+        if (epoch + 1) % self._period:
+            return False
+        return super().after_iteration(model, epoch, evals_log)
+
+
 def make_objective(
-    matrices: Matrices, model: ModelConfig, space: dict[str, ParamSpec]
+    matrices: Matrices, model: ModelConfig, space: dict[str, ParamSpec], prune_every: int = 1
 ) -> Callable[[optuna.Trial], float]:
-    """An objective that trains with early stopping on validation and returns its best AUC."""
+    """An objective that trains with early stopping on validation and returns its best AUC.
+
+    Args:
+        matrices: the study's training and validation matrices.
+        model: fixed booster settings.
+        space: the search space.
+        prune_every: report to the pruner every this many boosting rounds.
+    """
 
     def objective(trial: optuna.Trial) -> float:
         params = base_params(model) | suggest_params(trial, space)
-        pruning = XGBoostPruningCallback(trial, OBSERVATION_KEY)
+        pruning = PeriodicPruningCallback(trial, OBSERVATION_KEY, prune_every)
         booster = train_early_stopping(params, matrices, model, [pruning])
         trial.set_user_attr("best_iteration", int(booster.best_iteration))
-        return float(booster.best_score)
+        if matrices.watch is not None:
+            trial.set_user_attr("watch_auc", float(booster.best_score))
+        return best_validation_auc(booster, matrices)
 
     return objective
+
+
+def best_validation_auc(booster: xgb.Booster, matrices: Matrices) -> float:
+    """Validation AUC at the best iteration: over all validation rows, also when early
+    stopping watched only a sample of them."""
+    if matrices.watch is None:
+        return float(booster.best_score)
+    return validation_auc(booster, matrices.val)
+
+
+def validation_auc(booster: xgb.Booster, dval: xgb.DMatrix) -> float:
+    """AUC over all of `dval` of the booster up to its best iteration."""
+    proba = booster.predict(dval, iteration_range=(0, booster.best_iteration + 1))
+    return float(roc_auc_score(dval.get_label(), proba))
 
 
 def make_pruner(name: str) -> optuna.pruners.BasePruner:
@@ -346,7 +471,7 @@ def make_walk_forward_objective(
         aucs = []
         for k, matrices in enumerate(windows, start=1):
             booster = train_early_stopping(params, matrices, model)
-            aucs.append(float(booster.best_score))
+            aucs.append(best_validation_auc(booster, matrices))
             trial.set_user_attr(f"val_w{k}_auc", aucs[-1])
             trial.set_user_attr(f"best_iteration_w{k}", int(booster.best_iteration))
         trial.set_user_attr("best_iteration", int(booster.best_iteration))  # the last window's

@@ -1,0 +1,1 @@
+"""Performance benchmarks: the naive reference, our pipeline, and side-by-side comparisons."""

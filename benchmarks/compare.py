@@ -1,0 +1,135 @@
+"""The naive reference and our pipeline side by side, in one run, on the same data.
+
+Each job runs in its own subprocess (so its peak RSS is its own, read from `wait4`), one after
+the other, and the machine's load average is recorded before and after each. Prints a table of
+wall time, time per trial, peak RSS, best validation AUC and test AUC, and our/reference ratios.
+
+    python -m benchmarks.compare --source files --n-stocks 150 --trials 50
+    python -m benchmarks.compare --source synthetic --n-stocks 5000 --n-days 2000 \\
+        --trials 50 --ref-trials 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import add_data_args, load, write_result
+
+ROWS = (
+    ("process wall (s)", "process_wall_s", "{:.1f}"),
+    ("job wall (s)", "wall_s", "{:.1f}"),
+    ("trials", "trials", "{}"),
+    ("time per trial (s)", "per_trial_s", "{:.2f}"),
+    ("features (s)", "features_s", "{:.1f}"),
+    ("features rows/s", "features_rows_per_s", "{:,.0f}"),
+    ("peak RSS (GB)", "process_peak_rss_gb", "{:.2f}"),
+    ("best val AUC", "best_val_auc", "{:.4f}"),
+    ("test AUC", "test_auc", "{:.4f}"),
+    ("load avg before", "load_before", "{}"),
+    ("load avg after", "load_after", "{}"),
+)
+
+
+def data_args(args: argparse.Namespace) -> list[str]:
+    """The data options, passed identically to both jobs."""
+    return [
+        f"--source={args.source}",
+        f"--n-stocks={args.n_stocks}",
+        f"--n-days={args.n_days}",
+        f"--data-dir={args.data_dir}",
+        f"--n-jobs={args.n_jobs}",
+    ]
+
+
+def run_job(
+    module: str, argv: list[str], out: Path, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Run `python -m module argv --out out` in its own process; add its wall time and peak RSS.
+
+    Args:
+        module: benchmarks.naive_reference or benchmarks.run_pipeline.
+        argv: its options.
+        out: where it writes its JSON result.
+        env: extra environment variables for the job.
+    """
+    before, start = load(), time.perf_counter()
+    cmd = [sys.executable, "-m", module, *argv, f"--out={out}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=os.environ | (env or {}))
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{module} failed with exit status {proc.returncode}: {' '.join(cmd)}")
+    result = json.loads(out.read_text(encoding="utf-8"))
+    result["process_wall_s"] = round(time.perf_counter() - start, 2)
+    result["process_peak_rss_gb"] = round(usage.ru_maxrss * 1024 / 1e9, 3)
+    result["features_s"] = result["phases_s"].get("features")
+    result["load_before"], result["load_after"] = before, load()
+    result["env"] = env or {}
+    return result
+
+
+def ratios(ref: dict[str, Any], ours: dict[str, Any]) -> dict[str, float]:
+    """Reference / ours for times and memory (higher is better for us), and AUC differences."""
+    return {
+        "per_trial_speedup": round(ref["per_trial_s"] / ours["per_trial_s"], 2),
+        "wall_speedup": round(ref["process_wall_s"] / ours["process_wall_s"], 2),
+        "features_speedup": round(ref["features_s"] / ours["features_s"], 2),
+        "peak_rss_ratio": round(ref["process_peak_rss_gb"] / ours["process_peak_rss_gb"], 2),
+        "best_val_auc_diff": round(ours["best_val_auc"] - ref["best_val_auc"], 4),
+        "test_auc_diff": round(ours["test_auc"] - ref["test_auc"], 4),
+    }
+
+
+def table(ref: dict[str, Any], ours: dict[str, Any]) -> str:
+    """A markdown table of both jobs."""
+    lines = ["| | naive reference | pipeline |", "|---|---|---|"]
+    for label, key, fmt in ROWS:
+        cells = [fmt.format(job[key]) if job.get(key) is not None else "-" for job in (ref, ours)]
+        lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Run both jobs on the same data and print the comparison."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_data_args(parser)
+    parser.add_argument("--ref-trials", type=int, help="reference trials (default: --trials)")
+    parser.add_argument(
+        "--ref-env",
+        nargs="*",
+        default=[],
+        help="NAME=VALUE for the reference only, e.g. OMP_WAIT_POLICY=PASSIVE (ours sets it)",
+    )
+    parser.add_argument("--workdir", type=Path, help="keep our job's stores here (see progress)")
+    parser.add_argument("override", nargs="*", help="Hydra overrides for our pipeline")
+    args = parser.parse_args()
+    common = data_args(args)
+    workdir = [f"--workdir={args.workdir}"] if args.workdir else []
+    with tempfile.TemporaryDirectory(prefix="compare-") as tmp:
+        ref = run_job(
+            "benchmarks.naive_reference",
+            [*common, f"--trials={args.ref_trials or args.trials}"],
+            Path(tmp) / "ref.json",
+            dict(item.split("=", 1) for item in args.ref_env),
+        )
+        if args.out:  # the reference's result survives even if our job is stopped
+            write_result(ref, args.out.with_name(f"{args.out.stem}.reference.json"))
+        ours = run_job(
+            "benchmarks.run_pipeline",
+            [*common, f"--trials={args.trials}", *workdir, *args.override],
+            Path(tmp) / "ours.json",
+        )
+    print(table(ref, ours))
+    write_result({"reference": ref, "pipeline": ours, "ratios": ratios(ref, ours)}, args.out)
+
+
+if __name__ == "__main__":
+    main()

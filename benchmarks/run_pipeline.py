@@ -1,0 +1,142 @@
+"""Our whole training job (data, features, study, threshold, registration), timed by phase.
+
+Runs `ashare_autotune.pipeline.run_training` with the real config (conf/, plus Hydra overrides)
+against a fresh SQLite MLflow store and Optuna storage in a temporary directory, and reports the
+wall time of each phase, the time spent inside `xgboost.train` (the boosting floor), peak RSS,
+the best trial's validation AUC and the test AUC.
+
+    python -m benchmarks.run_pipeline --source synthetic --n-stocks 5000 --trials 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+import xgboost
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from ashare_autotune import dataset, pipeline, tracking
+from ashare_autotune.config import AppConfig, DataConfig, register_configs, to_app_config
+from benchmarks.common import ROOT, Phases, add_data_args, data_overrides, load, peak_rss_gb
+from benchmarks.common import write_result as write_json
+
+# pipeline-level functions whose wall time is reported as a phase
+PHASES = {
+    "build_dataset": "features_labels_split",
+    "build_matrices_in_batches": "matrices",
+    "build_matrices": "matrices",
+    "run_study": "study",
+    "fit_final": "final_fit",
+    "register_and_promote": "registration",
+}
+
+
+def compose_app(overrides: list[str], workdir: Path, conf_dir: Path) -> AppConfig:
+    """The config in `conf_dir` with `overrides`, MLflow and Optuna stores inside `workdir`."""
+    register_configs()
+    GlobalHydra.instance().clear()
+    stores = [
+        f"mlflow.tracking_uri=sqlite:///{workdir / 'mlflow.db'}",
+        f"tuning.storage=sqlite:///{workdir / 'optuna.db'}",
+    ]
+    with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
+        cfg = compose("config", overrides=stores + overrides)
+    return to_app_config(cfg)
+
+
+def instrument(phases: Phases, facts: dict[str, Any]) -> None:
+    """Time the pipeline's phases and every `xgboost.train` call (trials and the final fit);
+    `facts` receives the market's rows and stocks."""
+    load_market = pipeline.load_market
+
+    def load_and_count(cfg: DataConfig) -> Any:
+        market = load_market(cfg)
+        facts.update(rows=len(market.daily), stocks=market.n_stocks)
+        return market
+
+    pipeline.load_market = phases.wrap("data", load_and_count)
+    for attr, name in PHASES.items():
+        if hasattr(pipeline, attr):  # older checkouts (measured for comparison) may lack one
+            setattr(pipeline, attr, phases.wrap(name, getattr(pipeline, attr)))
+    tracking.log_pick_model = phases.wrap("log_model", tracking.log_pick_model)
+    dataset.build_features = phases.wrap("features", dataset.build_features)
+    xgboost.train = phases.wrap("boosting", xgboost.train)
+
+
+def trial_states(app: AppConfig, study_name: str) -> dict[str, int]:
+    """How many trials of the study completed, were pruned or failed."""
+    study = optuna.load_study(study_name=study_name, storage=app.tuning.storage)
+    states = [t.state.name.lower() for t in study.get_trials(deepcopy=False)]
+    return {s: states.count(s) for s in sorted(set(states))}
+
+
+def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Run the job once in `workdir` and collect its measurements."""
+    overrides = [f"tuning.n_trials={args.trials}", *args.override]
+    app = compose_app(overrides, workdir, args.conf_dir.resolve())
+    app.data = DataConfig(**(dataclasses.asdict(app.data) | data_overrides(args)))
+    app.model.n_jobs = args.n_jobs
+    phases, facts = Phases(), {}
+    instrument(phases, facts)
+    load_start, start = load(), time.perf_counter()
+    result = pipeline.run_training(app)
+    wall = time.perf_counter() - start
+    seconds = phases.seconds
+    boosting = seconds["boosting"]
+    return {
+        "job": "pipeline",
+        **facts,
+        "trials": result.n_trials,
+        "trial_states": trial_states(app, result.study_name),
+        "wall_s": round(wall, 2),
+        "per_trial_s": round(seconds["study"] / max(result.n_trials, 1), 3),
+        "phases_s": phases.rounded(),
+        "features_rows_per_s": round(facts["rows"] / seconds["features"]),
+        "boosting_share": round(boosting / wall, 3),
+        "overhead_share": round(1 - boosting / wall, 3),
+        "best_val_auc": round(result.metrics["best_trial_val_auc"], 5),
+        "val_auc": round(result.metrics["val_auc"], 5),
+        "test_auc": round(result.metrics["test_auc"], 5),
+        "best_params": result.best_params,
+        "champion": result.champion,
+        "peak_rss_gb": round(peak_rss_gb(), 3),
+        "peak_rss_by_phase_gb": phases.peaks(),
+        "rss_at_phase_end_gb": phases.end_gb,
+        "load_start": load_start,
+        "load_end": load(),
+        "overrides": args.override,
+    }
+
+
+def main() -> None:
+    """Parse options, run the job in a temporary directory, print (or write) the result."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_data_args(parser)
+    parser.add_argument("--workdir", type=Path, help="keep the MLflow/Optuna stores here")
+    parser.add_argument("--conf-dir", type=Path, default=ROOT / "conf", help="Hydra config dir")
+    parser.add_argument("override", nargs="*", help="Hydra overrides, e.g. tuning.pruner=none")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if args.workdir:  # kept afterwards: watch progress in its optuna.db while it runs
+        args.workdir.mkdir(parents=True, exist_ok=True)
+        os.chdir(args.workdir)
+        result = run(args, args.workdir.resolve())
+    else:
+        with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+            os.chdir(tmp)  # MLflow artifacts (./mlruns) land in the temporary directory
+            result = run(args, Path(tmp))
+    write_json(result, args.out)
+
+
+if __name__ == "__main__":
+    main()
