@@ -15,6 +15,8 @@ import pandas as pd
 import pytest
 
 from ashare_autotune.config import AppConfig
+from ashare_autotune.data import load_market
+from ashare_autotune.dataset import build_dataset
 from ashare_autotune.pipeline import run_training
 from tests.conftest import TrainedModel
 
@@ -131,4 +133,10 @@ def test_walk_forward_maximises_the_mean_validation_auc_over_windows(
         assert trial["metrics.val_auc"] == pytest.approx(np.mean(per_window))
     table = pd.read_csv(io.StringIO(_read_artifact(result.run_id, "walk_forward/windows.csv")))
     assert list(table["window"]) == [1, 2]
+    # every window is scored on all of its rows (none freed with the last window's train rows)
+    ds = build_dataset(load_market(app.data), None, app.label, app.split)
+    for k in (1, 2):
+        masks = ds.window(k - 1).masks()
+        row = table.iloc[k - 1]
+        assert (row["val_n_rows"], row["test_n_rows"]) == (masks["val"].sum(), masks["test"].sum())
     assert table["test_start"].iloc[1] > table["test_end"].iloc[0]

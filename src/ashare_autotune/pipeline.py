@@ -167,10 +167,12 @@ def _study_matrices(
     app: AppConfig, market: Market, ds: Dataset
 ) -> tuple[Matrices, list[Matrices]]:
     """Quantise train/validation once per study (and every walk-forward window, oldest first,
-    the split's own last); log the segments as dataset inputs. The train rows then leave `ds`,
-    so they are freed once quantised (benchmarks/README.md)."""
+    the split's own last); log the segments as dataset inputs. With a single split the train
+    rows then leave `ds`, so they are freed once quantised (benchmarks/README.md)."""
     earlier = reports.walk_forward_matrices(ds, app)  # needs the train rows still in ds
-    train = ds.split_off("train")
+    # Walk-forward re-scores every window after the study, on rows inside this train range:
+    # keep them. A single split never reads its train rows again: free them once quantised.
+    train = ds.segment_rows("train") if ds.windows else ds.split_off("train")
     reports.log_datasets(market, ds, train)
     matrices = build_matrices_in_batches(
         (train, np.arange(len(train))),
