@@ -68,11 +68,7 @@ def run_training(
     """
     if app.tuning.mode == "worker":
         raise ConfigError("tuning.mode=worker: use run_worker(), it registers nothing")
-    experiment_id = tracking.setup(app.mlflow.tracking_uri, app.mlflow.experiment_name)
-    market = load_market(app.data)
-    ds = build_dataset(market, app.features.names, app.label, app.split)
-    market = market.without_bars()  # the rows the job needs are in ds.frame now
-    study, storage, resume = _open_study(app, market)
+    experiment_id, market, ds, (study, storage, resume) = _prepare(app)
     study_name = study.study_name
     with tracking.parent_run(experiment_id, app.mlflow.run_name or study_name, resume) as run:
         study.set_user_attr(PARENT_RUN_ATTR, run.info.run_id)
@@ -147,11 +143,7 @@ def run_worker(app: AppConfig, config_yaml: str | None = None) -> WorkerResult:
         app: the validated configuration (`tuning.mode=worker`).
         config_yaml: the resolved config as YAML, logged as an artifact when given.
     """
-    experiment_id = tracking.setup(app.mlflow.tracking_uri, app.mlflow.experiment_name)
-    market = load_market(app.data)
-    ds = build_dataset(market, app.features.names, app.label, app.split)
-    market = market.without_bars()  # the rows the job needs are in ds.frame now
-    study, storage, resume = _open_study(app, market)
+    experiment_id, market, ds, (study, storage, resume) = _prepare(app)
     name = study.study_name
     with tracking.parent_run(experiment_id, app.mlflow.run_name or name, resume) as run:
         if resume != run.info.run_id:
@@ -161,6 +153,18 @@ def run_worker(app: AppConfig, config_yaml: str | None = None) -> WorkerResult:
         objective = _objective(app, matrices, windows)
         ran = run_more_trials(study, objective, app.tuning, [tracking.trial_callback(run)])
     return WorkerResult(run.info.run_id, name, ran, finished_trials(study))
+
+
+def _prepare(
+    app: AppConfig,
+) -> tuple[str, Market, Dataset, tuple[optuna.Study, str, str | None]]:
+    """Check the tracking store (before any work), load the data, build the dataset and open
+    the study: (experiment id, market without its bars, dataset, `_open_study`'s answer)."""
+    experiment_id = tracking.setup(app.mlflow.tracking_uri, app.mlflow.experiment_name)
+    market = load_market(app.data)
+    ds = build_dataset(market, app.features.names, app.label, app.split)
+    market = market.without_bars()  # the rows the job needs are in ds.frame now
+    return experiment_id, market, ds, _open_study(app, market)
 
 
 def _study_matrices(
