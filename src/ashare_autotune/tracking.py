@@ -286,7 +286,9 @@ def log_dataset(
     )
     # MLflow would infer the schema value by value over every row (87 s for 2M x 18 floats):
     # the column types are the same on a sample, so fill the cached property from one.
-    dataset.__dict__["schema"] = _infer_schema(sample)
+    with warnings.catch_warnings():  # its hint about integer columns is for model signatures
+        warnings.simplefilter("ignore", UserWarning)
+        dataset.__dict__["schema"] = _infer_schema(sample)
     mlflow.log_input(dataset, context=context, tags={k: str(v) for k, v in tags.items()})
 
 
