@@ -3,8 +3,10 @@ SQLite MLflow tracking store per test (migrated once per session, then copied)."
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,32 @@ from ashare_autotune.pipeline import TrainResult, run_training
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
 SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def cli_env(tracking_uri: str) -> dict[str, str]:
+    """The environment for a command-line run: this checkout's code, the given tracking store,
+    no MLflow run or experiment inherited from the test process."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    # `mlflow run --env-manager local` runs `python` from PATH: make it this interpreter, as it
+    # is in an activated venv, even when the tests were started as `.venv/bin/python -m pytest`.
+    path = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return env | {
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "PYTHONPATH": str(ROOT / "src"),
+        "PATH": path,
+    }
+
+
+def train_command(tmp_path: Path, *overrides: str) -> list[str]:
+    """`python -m ashare_autotune.train debug=default` with Hydra's output under tmp_path."""
+    return [
+        sys.executable,
+        "-m",
+        "ashare_autotune.train",
+        "debug=default",
+        f"hydra.run.dir={tmp_path / 'hydra'}",
+        *overrides,
+    ]
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.test_resume import cli_env
+from tests.conftest import ROOT, cli_env
 
 SCRIPT = ROOT / "scripts" / "run_background.sh"
 # Long enough to still be alive while the test checks the guard (it is stopped well before).

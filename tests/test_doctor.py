@@ -10,7 +10,7 @@ import mlflow
 import pytest
 
 from ashare_autotune import doctor
-from tests.test_resume import cli_env
+from tests.conftest import cli_env
 
 
 def rows_by_check(rows: list[doctor.Row]) -> dict[str, doctor.Row]:

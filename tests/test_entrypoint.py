@@ -3,7 +3,6 @@ configuration failing fast with a message that names the key (no traceback)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -14,36 +13,17 @@ import pytest
 
 from ashare_autotune.config import AppConfig
 from ashare_autotune.errors import ConfigError
-from tests.conftest import ROOT
-
-
-def _env(tracking_uri: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("MLFLOW_RUN", "MLFLOW_EXPERIMENT"))
-    }
-    # `mlflow run --env-manager local` runs `python` from PATH: make it this interpreter, as it
-    # is in an activated venv, even when the tests were started as `.venv/bin/python -m pytest`.
-    path = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    return env | {
-        "MLFLOW_TRACKING_URI": tracking_uri,
-        "PYTHONPATH": str(ROOT / "src"),
-        "PATH": path,
-    }
+from tests.conftest import ROOT, cli_env, train_command
 
 
 def _train_cli(tmp_path: Path, tracking_uri: str, *overrides: str) -> subprocess.CompletedProcess:
-    cmd = [
-        sys.executable,
-        "-m",
-        "ashare_autotune.train",
-        "debug=default",
-        f"hydra.run.dir={tmp_path / 'hydra'}",
-        *overrides,
-    ]
     return subprocess.run(
-        cmd, cwd=tmp_path, env=_env(tracking_uri), capture_output=True, text=True, timeout=300
+        train_command(tmp_path, *overrides),
+        cwd=tmp_path,
+        env=cli_env(tracking_uri),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -55,6 +35,9 @@ def _train_cli(tmp_path: Path, tracking_uri: str, *overrides: str) -> subprocess
         ("tuning.n_trials=0", "tuning.n_trials"),
         ("tuning.prune_every=0", "tuning.prune_every"),
         ("label.min_days=6", "label.min_days"),
+        ("tuning.mode=both", "tuning.mode"),
+        ("tuning.grace_period=10", "tuning.grace_period"),  # not above heartbeat_interval=20
+        ("tuning.max_retry=-1", "tuning.max_retry"),
     ],
 )
 def test_bad_config_values_name_the_key(
@@ -97,7 +80,7 @@ def test_mlflow_run_uses_the_project_run_as_the_only_parent(
         f"overrides={overrides}",
     ]
     done = subprocess.run(
-        cmd, cwd=tmp_path, env=_env(tracking_uri), capture_output=True, text=True, timeout=300
+        cmd, cwd=tmp_path, env=cli_env(tracking_uri), capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr[-3000:]
     exp = mlflow.get_experiment_by_name("ashare-autotune")

@@ -11,27 +11,12 @@ import pytest
 from mlflow import MlflowClient
 
 from ashare_autotune.config import AppConfig
-from ashare_autotune.errors import ConfigError, UserError
+from ashare_autotune.errors import UserError
 from ashare_autotune.pipeline import PARENT_RUN_ATTR, run_training, run_worker
 from ashare_autotune.tuning import FINISHED_STATES
 from tests.test_resume import trial_runs
 
 MODEL = "modes-model"
-
-
-@pytest.mark.parametrize(
-    ("override", "key"),
-    [
-        ("tuning.mode=both", "tuning.mode"),
-        ("tuning.grace_period=10", "tuning.grace_period"),  # not above heartbeat_interval=20
-        ("tuning.max_retry=-1", "tuning.max_retry"),
-    ],
-)
-def test_bad_resume_settings_name_the_key(
-    compose_app: Callable[..., AppConfig], override: str, key: str
-) -> None:
-    with pytest.raises(ConfigError, match=f"'{key}'"):
-        compose_app(override)
 
 
 def test_workers_add_their_trials_and_finalize_registers_the_best(

@@ -11,7 +11,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from tests.test_entrypoint import _env
+from tests.conftest import cli_env
 
 
 @pytest.mark.slow
@@ -29,7 +29,7 @@ def test_two_job_multirun_gives_two_tagged_parents_with_their_trials(
         f"hydra.sweep.dir={tmp_path / 'multirun'}",
     ]
     done = subprocess.run(
-        cmd, cwd=tmp_path, env=_env(tracking_uri), capture_output=True, text=True, timeout=300
+        cmd, cwd=tmp_path, env=cli_env(tracking_uri), capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr[-3000:]
     experiments = [e for e in mlflow.search_experiments() if e.name != "Default"]

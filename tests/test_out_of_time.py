@@ -19,8 +19,8 @@ from ashare_autotune.inference_config import (
     register_inference_configs,
     to_evaluate_config,
 )
-from ashare_autotune.labels import trading_calendar
-from ashare_autotune.out_of_time import forward_returns, run_evaluation
+from ashare_autotune.labels import forward_returns, trading_calendar
+from ashare_autotune.out_of_time import run_evaluation
 from tests.conftest import CONF_DIR, TrainedModel
 
 

@@ -8,7 +8,6 @@ import errno
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +24,7 @@ from ashare_autotune.errors import UserError
 from ashare_autotune.pipeline import PARENT_RUN_ATTR, run_training
 from ashare_autotune.train import disk_full
 from ashare_autotune.tuning import FINISHED_STATES, open_or_create_study, run_study
-from tests.conftest import ROOT
+from tests.conftest import ROOT, cli_env, train_command
 
 N_TRIALS = 5
 MODEL = "resume-model"
@@ -35,25 +34,6 @@ SLOWER_TRIALS = (
     "model.early_stopping_rounds=150",
     "tuning.pruner=none",
 )
-
-
-def cli_env(tracking_uri: str) -> dict[str, str]:
-    """The test's environment with the tracking store set and no inherited MLflow run."""
-    import os
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    return env | {"MLFLOW_TRACKING_URI": tracking_uri, "PYTHONPATH": str(ROOT / "src")}
-
-
-def train_command(tmp_path: Path, *overrides: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "ashare_autotune.train",
-        "debug=default",
-        f"hydra.run.dir={tmp_path / 'hydra'}",
-        *overrides,
-    ]
 
 
 TRIALS_SQL = """SELECT t.number, t.state,

@@ -25,7 +25,8 @@ from mlflow import MlflowClient
 from ashare_autotune import tracking
 from ashare_autotune.pipeline import PARENT_RUN_ATTR
 from ashare_autotune.tuning import FINISHED_STATES
-from tests.test_resume import cli_env, train_command, trial_runs
+from tests.conftest import cli_env, train_command
+from tests.test_resume import trial_runs
 
 ADMIN_URI = os.environ.get(
     "ASHARE_TEST_POSTGRES", "postgresql://ashare:ashare@127.0.0.1:5432/postgres"

@@ -15,7 +15,6 @@ from ashare_autotune.dataset import labelled_rows
 from ashare_autotune.errors import ConfigError, DataError
 from ashare_autotune.evaluate import classification_metrics
 from ashare_autotune.inference_config import EvaluateConfig
-from ashare_autotune.labels import day_numbers, forward_returns  # noqa: F401 (re-export)
 from ashare_autotune.loaded_model import LoadedModel, load_model
 from ashare_autotune.trading import pick_returns
 

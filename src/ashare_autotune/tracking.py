@@ -294,7 +294,7 @@ def log_dataset(
 
 def _frame_digest(frame: pd.DataFrame, sample: pd.DataFrame) -> str:
     """MLflow's digest (the first rows' hashes, the row count, the columns) without its
-    `frame.map(type)` over every cell: 2 GB of Python objects for the whole market's rows."""
+    `frame.map(type)` over every cell: 1.5 GB of Python objects for the whole market's rows."""
     from mlflow.data.digest_utils import get_normalized_md5_digest
 
     parts = [pd.util.hash_pandas_object(sample).to_numpy(), np.int64(len(frame))]
