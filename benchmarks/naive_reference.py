@@ -166,6 +166,7 @@ def main() -> None:
             "phases_s": phases.rounded(),
             "features_rows_per_s": round(len(market.daily) / phases.seconds["features"]),
             "best_val_auc": round(study.best_value, 5),
+            "val_auc": round(study.best_value, 5),  # its final model is the best trial's
             "test_auc": round(test_auc, 5),
             "best_params": study.best_params,
             "peak_rss_gb": round(peak_rss_gb(), 3),

@@ -35,7 +35,8 @@ PHASES = {
     "build_matrices_in_batches": "matrices",
     "build_matrices": "matrices",
     "run_study": "study",
-    "fit_final": "final_fit",
+    "fit_best": "final_fit",
+    "fit_final": "final_fit",  # before trial_rows
     "register_and_promote": "registration",
 }
 

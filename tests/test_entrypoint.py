@@ -33,7 +33,8 @@ def _train_cli(tmp_path: Path, tracking_uri: str, *overrides: str) -> subprocess
         ("split.train=0.7", "split"),
         ("threshold.target_precision=1.5", "threshold.target_precision"),
         ("tuning.n_trials=0", "tuning.n_trials"),
-        ("tuning.prune_every=0", "tuning.prune_every"),
+        ("tuning.eval_every=0", "tuning.eval_every"),
+        ("tuning.trial_rows=10", "tuning.trial_rows"),
         ("label.min_days=6", "label.min_days"),
         ("tuning.mode=both", "tuning.mode"),
         ("tuning.grace_period=10", "tuning.grace_period"),  # not above heartbeat_interval=20

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -11,61 +12,97 @@ import optuna
 import pandas as pd
 import pytest
 import xgboost as xgb
+from optuna_integration.xgboost import XGBoostPruningCallback
 from sklearn.metrics import roc_auc_score
 
 from ashare_autotune.config import ModelConfig, ParamSpec
 from ashare_autotune.tuning import (
     OBSERVATION_KEY,
-    PeriodicPruningCallback,
+    Matrices,
     base_params,
     build_matrices,
     build_matrices_in_batches,
+    fit_best,
     make_objective,
+    train_early_stopping,
 )
 
 
-def _train_with_pruning(period: int, rounds: int) -> optuna.trial.FrozenTrial:
+def _matrices(n: int = 400, noise: float = 1.0) -> Matrices:
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(400, 3)).astype(np.float32)
-    y = (x[:, 0] + rng.normal(size=400) > 0).astype(np.int8)
-    dtrain, dval = xgb.DMatrix(x[:300], y[:300]), xgb.DMatrix(x[300:], y[300:])
+    x = rng.normal(size=(n, 3)).astype(np.float32)
+    y = (x[:, 0] + noise * rng.normal(size=n) > 0).astype(np.int8)
+    cut = n * 3 // 4
+    return Matrices(train=xgb.DMatrix(x[:cut], y[:cut]), val=xgb.DMatrix(x[cut:], y[cut:]))
+
+
+PARAMS = {"objective": "binary:logistic", "eval_metric": "auc", "nthread": 1, "max_depth": 2}
+
+
+def _train_with_pruning(eval_every: int, rounds: int) -> optuna.trial.FrozenTrial:
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.NopPruner())
     trial = study.ask()
-    xgb.train(
-        {"objective": "binary:logistic", "eval_metric": "auc", "nthread": 1, "max_depth": 2},
-        dtrain,
-        num_boost_round=rounds,
-        evals=[(dval, "val")],
-        callbacks=[PeriodicPruningCallback(trial, OBSERVATION_KEY, period)],
-        verbose_eval=False,
-    )
+    model = ModelConfig(num_boost_round=rounds, early_stopping_rounds=rounds, n_jobs=1)
+    pruning = XGBoostPruningCallback(trial, OBSERVATION_KEY)
+    train_early_stopping(PARAMS, _matrices(), model, eval_every, [pruning])
     study.tell(trial, 0.5)
     return study.trials[0]
 
 
-def test_pruning_callback_reports_every_period_rounds() -> None:
-    trial = _train_with_pruning(period=10, rounds=35)
-    assert sorted(trial.intermediate_values) == [9, 19, 29]
+def test_validation_is_evaluated_every_eval_every_rounds_and_at_the_last() -> None:
+    trial = _train_with_pruning(eval_every=10, rounds=35)
+    assert sorted(trial.intermediate_values) == [9, 19, 29, 34]
     assert all(0.5 <= v <= 1 for v in trial.intermediate_values.values())
 
 
-def test_pruning_callback_with_period_one_reports_every_round() -> None:
-    trial = _train_with_pruning(period=1, rounds=5)
+def test_eval_every_one_reports_every_round() -> None:
+    trial = _train_with_pruning(eval_every=1, rounds=5)
     assert sorted(trial.intermediate_values) == [0, 1, 2, 3, 4]
 
 
-def _omp_policy_after_import(env: dict[str, str]) -> str:
-    code = "import os, ashare_autotune; print(os.environ['OMP_WAIT_POLICY'])"
+def test_evaluating_every_round_early_stops_exactly_as_xgboost_does() -> None:
+    m = _matrices(600, noise=3.0)
+    params = PARAMS | {"max_depth": 6, "learning_rate": 0.5}
+    model = ModelConfig(num_boost_round=200, early_stopping_rounds=7, n_jobs=1)
+    ours = train_early_stopping(params, m, model, eval_every=1)
+    theirs = xgb.train(
+        params, m.train, 200, evals=[(m.val, "val")], early_stopping_rounds=7, verbose_eval=False
+    )
+    assert ours.num_boosted_rounds() < 200  # it did stop early
+    assert ours.num_boosted_rounds() == theirs.num_boosted_rounds()
+    assert ours.best_iteration == theirs.best_iteration
+    assert ours.best_score == pytest.approx(theirs.best_score)
+
+
+def test_early_stopping_patience_is_counted_in_rounds_between_evaluations() -> None:
+    m = _matrices(600, noise=3.0)
+    params = PARAMS | {"max_depth": 6, "learning_rate": 0.5}
+    model = ModelConfig(num_boost_round=200, early_stopping_rounds=10, n_jobs=1)
+    booster = train_early_stopping(params, m, model, eval_every=5)
+    last = booster.num_boosted_rounds() - 1
+    assert last < 199 and last - booster.best_iteration == 10
+    assert (booster.best_iteration + 1) % 5 == 0  # the best is one of the evaluated rounds
+    proba = booster.predict(m.val, iteration_range=(0, booster.best_iteration + 1))
+    assert booster.best_score == pytest.approx(roc_auc_score(m.val.get_label(), proba))
+
+
+def _openmp_env_after_import(env: dict[str, str]) -> tuple[str | None, str | None]:
+    code = (
+        "import os, ashare_autotune\n"
+        "print(os.environ.get('OMP_WAIT_POLICY'), os.environ.get('GOMP_SPINCOUNT'))"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
-    return out.stdout.strip()
+    policy, spin = out.stdout.split()
+    return (None if policy == "None" else policy), (None if spin == "None" else spin)
 
 
-def test_importing_the_package_makes_openmp_waiters_sleep_unless_the_user_chose() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    assert _omp_policy_after_import(env) == "PASSIVE"
-    assert _omp_policy_after_import(env | {"OMP_WAIT_POLICY": "ACTIVE"}) == "ACTIVE"
+def test_importing_the_package_shortens_openmp_spinning_unless_the_user_chose() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    assert _openmp_env_after_import(env) == (None, "10000")
+    assert _openmp_env_after_import(env | {"GOMP_SPINCOUNT": "5"}) == (None, "5")
+    assert _openmp_env_after_import(env | {"OMP_WAIT_POLICY": "PASSIVE"}) == ("PASSIVE", None)
 
 
 def _panel(n: int = 600) -> pd.DataFrame:
@@ -105,9 +142,9 @@ def test_batched_matrices_in_one_batch_train_the_same_model_as_segment_copies() 
     np.testing.assert_array_equal(preds[0], preds[1])
 
 
-def test_large_validation_is_watched_on_a_sample_and_scored_on_all_rows() -> None:
-    """Early stopping and pruning see `watch_rows` sampled rows; the trial's value is the AUC
-    over the whole validation segment at the best iteration."""
+def test_large_validation_is_evaluated_on_a_sample_which_gives_the_trial_its_value() -> None:
+    """Early stopping, pruning and the trial's value use `watch_rows` sampled validation rows:
+    the value is the sample's AUC at the best iteration."""
     frame = _panel(2000)
     days = frame["day"].to_numpy()
     masks = {"train": days < 60, "val": days >= 70}
@@ -115,20 +152,21 @@ def test_large_validation_is_watched_on_a_sample_and_scored_on_all_rows() -> Non
         *_segments(frame, masks), ["a", "b"], "label", 32, 1, watch_rows=100
     )
     assert m.watch is not None and m.watch.num_row() == 100
-    assert set(m.watch.get_label()) <= set(m.val.get_label())
+    assert m.val.num_row() == masks["val"].sum()
     model = ModelConfig(max_bin=32, num_boost_round=30, early_stopping_rounds=5, n_jobs=1)
     space = {"max_depth": ParamSpec(type="int", low=2, high=3)}
     study = optuna.create_study(direction="maximize")
-    study.optimize(make_objective(m, model, space), n_trials=1)
+    study.optimize(make_objective(m, model, space, eval_every=2), n_trials=1)
     trial = study.trials[0]
     booster = xgb.train(
         base_params(model) | trial.params,
         m.train,
         num_boost_round=trial.user_attrs["best_iteration"] + 1,
     )
-    expected = roc_auc_score(frame.loc[masks["val"], "label"], booster.predict(m.val))
-    assert trial.value == pytest.approx(expected)
-    assert "watch_auc" in trial.user_attrs
+    on_sample = roc_auc_score(m.watch.get_label(), booster.predict(m.watch))
+    on_all = roc_auc_score(m.val.get_label(), booster.predict(m.val))
+    assert trial.value == pytest.approx(on_sample)
+    assert on_sample != pytest.approx(on_all)  # it really is the sample's
 
 
 def test_small_validation_is_watched_in_full() -> None:
@@ -139,3 +177,57 @@ def test_small_validation_is_watched_in_full() -> None:
         *_segments(frame, masks), ["a"], "label", 32, 1, watch_rows=10_000
     )
     assert m.watch is None
+
+
+def _large_train_matrices(trial_rows: int | None) -> tuple[pd.DataFrame, dict, Matrices]:
+    frame = _panel(3000)
+    days = frame["day"].to_numpy()
+    masks = {"train": days < 60, "val": days >= 70}
+    m = build_matrices_in_batches(
+        *_segments(frame, masks), ["a", "b"], "label", 32, 1, trial_rows=trial_rows
+    )
+    return frame, masks, m
+
+
+def test_large_train_gives_the_trials_a_seeded_sample_of_its_rows() -> None:
+    frame, masks, m = _large_train_matrices(trial_rows=500)
+    assert m.trial_train is not None and m.trial_train.num_row() == 500
+    assert m.train.num_row() == masks["train"].sum()  # the final model still gets all rows
+    assert set(m.trial_train.get_label()) <= set(frame.loc[masks["train"], "label"])
+    again = _large_train_matrices(trial_rows=500)[2]
+    np.testing.assert_array_equal(m.trial_train.get_label(), again.trial_train.get_label())
+    assert _large_train_matrices(trial_rows=10_000)[2].trial_train is None
+
+
+def test_trials_train_on_the_sample_and_the_final_model_on_all_rows() -> None:
+    _, _, m = _large_train_matrices(trial_rows=500)
+    model = ModelConfig(max_bin=32, num_boost_round=60, early_stopping_rounds=10, n_jobs=1)
+    params = base_params(model) | {"max_depth": 3, "learning_rate": 0.3}
+    trial_booster = train_early_stopping(params, m, model, eval_every=5)
+    on_sample = xgb.train(params, m.trial_train, trial_booster.num_boosted_rounds())
+    np.testing.assert_array_equal(trial_booster.predict(m.val), on_sample.predict(m.val))
+
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial({"max_depth": 3, "learning_rate": 0.3})
+    space = {
+        "max_depth": ParamSpec(type="int", low=2, high=3),
+        "learning_rate": ParamSpec(type="float", low=0.1, high=0.3),
+    }
+    study.optimize(make_objective(m, model, space, eval_every=5), n_trials=1)
+    final = fit_best(m, model, study, eval_every=5)
+    full = dataclasses.replace(m, trial_train=None)
+    stopped = train_early_stopping(params, full, model, eval_every=5)
+    assert final.num_boosted_rounds() == stopped.best_iteration + 1  # cut at its best round
+    refit = xgb.train(params, m.train, final.num_boosted_rounds())
+    np.testing.assert_array_equal(final.predict(m.val), refit.predict(m.val))
+
+
+def test_without_a_sample_the_final_model_is_the_best_trial_refitted_for_its_rounds() -> None:
+    _, _, m = _large_train_matrices(trial_rows=None)
+    model = ModelConfig(max_bin=32, num_boost_round=60, early_stopping_rounds=10, n_jobs=1)
+    study = optuna.create_study(direction="maximize")
+    study.optimize(
+        make_objective(m, model, {"max_depth": ParamSpec(type="int", low=2, high=3)}, 5), 2
+    )
+    final = fit_best(m, model, study, eval_every=5)
+    assert final.num_boosted_rounds() == study.best_trial.user_attrs["best_iteration"] + 1

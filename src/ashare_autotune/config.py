@@ -77,7 +77,7 @@ class ModelConfig:
     tree_method: str = "hist"
     max_bin: int = 128
     num_boost_round: int = 500
-    early_stopping_rounds: int = 50
+    early_stopping_rounds: int = 20
     n_jobs: int = 2
     seed: int = 42
 
@@ -103,8 +103,9 @@ class TuningConfig:
     storage: str | None = None  # None: optuna.db next to the MLflow SQLite DB
     seed: int = 42
     pruner: str = "median"  # none | median | hyperband
-    prune_every: int = 10  # boosting rounds between reports to the pruner
-    watch_rows: int | None = 200_000  # validation rows watched per round (None: all)
+    eval_every: int = 10  # rounds between validation AUCs (early stopping, pruning look at them)
+    watch_rows: int | None = 500_000  # validation rows evaluated (None: all)
+    trial_rows: int | None = 1_000_000  # training rows the trials train on (None: all)
     show_progress_bar: bool = False
     space: dict[str, ParamSpec] = field(default_factory=dict)
     # all: run the study to n_trials, then threshold + register | worker: run n_trials more
@@ -245,7 +246,13 @@ def validate(app: AppConfig) -> None:
         tu.pruner,
         "must be one of none, median, hyperband",
     )
-    _check(tu.prune_every >= 1, "tuning.prune_every", tu.prune_every, "must be >= 1")
+    _check(tu.eval_every >= 1, "tuning.eval_every", tu.eval_every, "must be >= 1")
+    _check(
+        tu.trial_rows is None or tu.trial_rows >= 1000,
+        "tuning.trial_rows",
+        tu.trial_rows,
+        "must be null or >= 1000",
+    )
     _check(
         tu.watch_rows is None or tu.watch_rows >= 1000,
         "tuning.watch_rows",

@@ -21,10 +21,9 @@ from ashare_autotune.promotion import Decision, decide_promotion
 from ashare_autotune.threshold import ThresholdChoice
 from ashare_autotune.tuning import (
     Matrices,
-    best_rounds,
     build_matrices_in_batches,
     finished_trials,
-    fit_final,
+    fit_best,
     load_existing_study,
     make_objective,
     make_walk_forward_objective,
@@ -80,7 +79,7 @@ def run_training(
             run_study(study, _objective(app, matrices, windows), app.tuning, [callback])
         _check_has_best_trial(study, storage)
         tracking.reconcile_trial_runs(run, study, callback)
-        booster = fit_final(matrices, app.model, study.best_params, best_rounds(study))
+        booster = fit_best(matrices, app.model, study, app.tuning.eval_every)
         wf_metrics = reports.walk_forward_report(ds, windows, app, study) if windows else {}
         del matrices, windows
         x_val, y_val = ds.segment("val")
@@ -186,6 +185,8 @@ def _study_matrices(
         app.model.max_bin,
         app.model.n_jobs,
         watch_rows=app.tuning.watch_rows,
+        # walk-forward windows are each trained in full: the sample is for one large split
+        trial_rows=None if ds.windows else app.tuning.trial_rows,
         seed=app.tuning.seed,
     )
     return matrices, ([*earlier, matrices] if ds.windows else [])
@@ -196,8 +197,10 @@ def _objective(
 ) -> Callable[[optuna.Trial], float]:
     """Validation AUC of one split, or its mean over the walk-forward windows."""
     if windows:
-        return make_walk_forward_objective(windows, app.model, app.tuning.space)
-    return make_objective(matrices, app.model, app.tuning.space, app.tuning.prune_every)
+        return make_walk_forward_objective(
+            windows, app.model, app.tuning.space, app.tuning.eval_every
+        )
+    return make_objective(matrices, app.model, app.tuning.space, app.tuning.eval_every)
 
 
 def _open_study(app: AppConfig, market: Market) -> tuple[optuna.Study, str, str | None]:

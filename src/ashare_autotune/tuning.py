@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
@@ -19,14 +20,13 @@ import pandas as pd
 import sqlalchemy
 import xgboost as xgb
 from optuna_integration.xgboost import XGBoostPruningCallback
-from sklearn.metrics import roc_auc_score
 
 from ashare_autotune.config import ModelConfig, ParamSpec, TuningConfig
 from ashare_autotune.errors import UserError
 
 log = logging.getLogger(__name__)
 
-OBSERVATION_KEY = "val-auc"
+OBSERVATION_KEY = "val-auc"  # EVAL_NAME-metric
 FINISHED_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 # a frame and the positions of one segment's rows in it
 Segment = tuple[pd.DataFrame, np.ndarray]
@@ -42,6 +42,9 @@ class Matrices:
     # validation segment is large; None: watch all of it. Computing AUC over millions of rows
     # every round cost several times more than the boosting round itself (benchmarks/README.md).
     watch: xgb.QuantileDMatrix | None = None
+    # A sample of the training rows the trials train on when train is large; None: all of it.
+    # The final model is refitted on all of `train` (`fit_best`).
+    trial_train: xgb.QuantileDMatrix | None = None
 
 
 def build_matrices(
@@ -103,6 +106,7 @@ def build_matrices_in_batches(
     n_jobs: int,
     batch_rows: int = 1 << 20,
     watch_rows: int | None = None,
+    trial_rows: int | None = None,
     seed: int = 0,
 ) -> Matrices:
     """Like `build_matrices`, from a panel's rows in batches instead of copies of the segments.
@@ -117,7 +121,9 @@ def build_matrices_in_batches(
         batch_rows: rows per batch.
         watch_rows: when validation has more rows, also build `watch` from a seeded sample
             of this many of them.
-        seed: seed of that sample.
+        trial_rows: when train has more rows, also build `trial_train` from a seeded sample
+            of this many of them.
+        seed: seed of the samples.
     """
 
     def quantise(seg: Segment, ref: xgb.QuantileDMatrix | None) -> xgb.QuantileDMatrix:
@@ -126,12 +132,21 @@ def build_matrices_in_batches(
         batches = RowBatches(frame, columns, rows, y, batch_rows)
         return xgb.QuantileDMatrix(batches, ref=ref, max_bin=max_bin, nthread=n_jobs)
 
+    def sample(
+        seg: Segment, n: int | None, ref: xgb.QuantileDMatrix
+    ) -> xgb.QuantileDMatrix | None:
+        if n is None or len(seg[1]) <= n:
+            return None
+        rows = np.random.default_rng(seed).choice(seg[1], n, replace=False)
+        return quantise((seg[0], np.sort(rows)), ref)
+
     dtrain = quantise(train, None)
-    watch = None
-    if watch_rows is not None and len(val[1]) > watch_rows:
-        sample = np.random.default_rng(seed).choice(val[1], watch_rows, replace=False)
-        watch = quantise((val[0], np.sort(sample)), dtrain)
-    return Matrices(train=dtrain, val=quantise(val, dtrain), watch=watch)
+    return Matrices(
+        train=dtrain,
+        val=quantise(val, dtrain),
+        watch=sample(val, watch_rows, dtrain),
+        trial_train=sample(train, trial_rows, dtrain),
+    )
 
 
 def base_params(model: ModelConfig) -> dict[str, Any]:
@@ -164,75 +179,113 @@ def train_early_stopping(
     params: dict[str, Any],
     matrices: Matrices,
     model: ModelConfig,
+    eval_every: int = 1,
     callbacks: Sequence[xgb.callback.TrainingCallback] = (),
 ) -> xgb.Booster:
-    """Train on `matrices.train`, early-stopping on validation AUC (`booster.best_score`): on
-    `matrices.watch` when the study watches a sample of validation, else on all of it."""
+    """Train on `matrices.trial_train` (all of `matrices.train` when it is None), early-stopping
+    on validation AUC (`booster.best_iteration`, `booster.best_score`): on `matrices.watch` when
+    the study watches a sample of validation, else on all of it.
+
+    Args:
+        params: booster parameters.
+        matrices: the study's matrices.
+        model: rounds and early-stopping patience (in boosting rounds).
+        eval_every: evaluate validation every this many rounds (and at the last round);
+            early stopping and `callbacks` see only these evaluations.
+        callbacks: callbacks acting on the evaluations, e.g. Optuna's pruning callback.
+    """
+    stop = xgb.callback.EarlyStopping(
+        rounds=-(-model.early_stopping_rounds // eval_every),  # in evaluations
+        metric_name="auc",
+        data_name=EVAL_NAME,
+        maximize=True,
+    )
+    evaluate = PeriodicEvaluation(
+        matrices.val if matrices.watch is None else matrices.watch,
+        eval_every,
+        model.num_boost_round,
+        [stop, *callbacks],
+    )
     return xgb.train(
         params,
-        matrices.train,
+        matrices.train if matrices.trial_train is None else matrices.trial_train,
         num_boost_round=model.num_boost_round,
-        evals=[(matrices.val if matrices.watch is None else matrices.watch, "val")],
-        early_stopping_rounds=model.early_stopping_rounds,
-        callbacks=list(callbacks),
+        callbacks=[evaluate],
         verbose_eval=False,
     )
 
 
-class PeriodicPruningCallback(XGBoostPruningCallback):
-    """optuna-integration's pruning callback, consulted every `period` boosting rounds.
+EVAL_NAME = "val"
 
-    Each report is a write to the study's storage and each pruning check reads it; with a
-    SQLite study that cost more per round than boosting a small universe (benchmarks/README.md).
+
+class PeriodicEvaluation(xgb.callback.TrainingCallback):
+    """Evaluate a matrix every `period` boosting rounds and only then run `then` on the result.
+
+    `xgboost.train` evaluates its `evals` after every round; on a small universe that cost more
+    than the round itself (benchmarks/README.md). This evaluates on rounds period-1, 2*period-1,
+    ... and the last, appends the scores to the evaluation log as `xgboost.train` would, and
+    hands that log to `then` (XGBoost's `EarlyStopping`, Optuna's pruning callback) on those
+    rounds only. With period 1 it is what `xgboost.train(evals=[(dmatrix, "val")])` does.
     """
 
-    def __init__(self, trial: optuna.Trial, observation_key: str, period: int) -> None:
-        super().__init__(trial, observation_key)
-        self._period = period
+    def __init__(
+        self,
+        dmatrix: xgb.DMatrix,
+        period: int,
+        num_rounds: int,
+        then: Sequence[xgb.callback.TrainingCallback],
+    ) -> None:
+        self._dmatrix, self._period, self._num_rounds = dmatrix, period, num_rounds
+        self._then = list(then)
+        super().__init__()
+
+    def before_training(self, model: Any) -> Any:
+        """Let `then` set up (XGBoost's early stopping notes the starting round)."""
+        for callback in self._then:
+            model = callback.before_training(model)
+        return model
+
+    def after_training(self, model: Any) -> Any:
+        """Let `then` finish."""
+        for callback in self._then:
+            model = callback.after_training(model)
+        return model
 
     def after_iteration(self, model: Any, epoch: int, evals_log: dict) -> bool:
-        """Report (and maybe prune) on rounds period-1, 2*period-1, ...; else do nothing."""
-        if (epoch + 1) % self._period:
+        """On an evaluation round, log the scores and return whether any of `then` stops."""
+        if (epoch + 1) % self._period and epoch + 1 != self._num_rounds:
             return False
-        return super().after_iteration(model, epoch, evals_log)
+        result = model.eval(self._dmatrix, EVAL_NAME, epoch)  # "[epoch]\tval-auc:0.61..."
+        for item in result.split("\t")[1:]:
+            key, value = item.rsplit(":", 1)
+            metric = key.split("-", 1)[1]
+            evals_log.setdefault(EVAL_NAME, {}).setdefault(metric, []).append(float(value))
+        stops = [callback.after_iteration(model, epoch, evals_log) for callback in self._then]
+        return any(stops)
 
 
 def make_objective(
-    matrices: Matrices, model: ModelConfig, space: dict[str, ParamSpec], prune_every: int = 1
+    matrices: Matrices, model: ModelConfig, space: dict[str, ParamSpec], eval_every: int = 1
 ) -> Callable[[optuna.Trial], float]:
-    """An objective that trains with early stopping on validation and returns its best AUC.
+    """An objective that trains with early stopping on validation and returns its best AUC
+    (on `matrices.watch` when validation is watched on a sample: scoring every trial on all
+    of a whole-market validation segment cost ~0.8 s a trial, benchmarks/README.md).
 
     Args:
         matrices: the study's training and validation matrices.
         model: fixed booster settings.
         space: the search space.
-        prune_every: report to the pruner every this many boosting rounds.
+        eval_every: evaluate validation (early stopping, pruning) every this many rounds.
     """
 
     def objective(trial: optuna.Trial) -> float:
         params = base_params(model) | suggest_params(trial, space)
-        pruning = PeriodicPruningCallback(trial, OBSERVATION_KEY, prune_every)
-        booster = train_early_stopping(params, matrices, model, [pruning])
+        pruning = XGBoostPruningCallback(trial, OBSERVATION_KEY)
+        booster = train_early_stopping(params, matrices, model, eval_every, [pruning])
         trial.set_user_attr("best_iteration", int(booster.best_iteration))
-        if matrices.watch is not None:
-            trial.set_user_attr("watch_auc", float(booster.best_score))
-        return best_validation_auc(booster, matrices)
+        return float(booster.best_score)
 
     return objective
-
-
-def best_validation_auc(booster: xgb.Booster, matrices: Matrices) -> float:
-    """Validation AUC at the best iteration: over all validation rows, also when early
-    stopping watched only a sample of them."""
-    if matrices.watch is None:
-        return float(booster.best_score)
-    return validation_auc(booster, matrices.val)
-
-
-def validation_auc(booster: xgb.Booster, dval: xgb.DMatrix) -> float:
-    """AUC over all of `dval` of the booster up to its best iteration."""
-    proba = booster.predict(dval, iteration_range=(0, booster.best_iteration + 1))
-    return float(roc_auc_score(dval.get_label(), proba))
 
 
 def make_pruner(name: str) -> optuna.pruners.BasePruner:
@@ -456,8 +509,37 @@ def fit_final(
     )
 
 
+def fit_best(
+    matrices: Matrices, model: ModelConfig, study: optuna.Study, eval_every: int
+) -> xgb.Booster:
+    """The final model: the best trial's parameters refitted on all training rows.
+
+    When the trials trained on all of them, for the best trial's number of rounds. When they
+    trained on a sample (`Matrices.trial_train`), the best number of rounds on all rows is not
+    the sample's: the refit early-stops on validation as a trial does and is cut at its best
+    round.
+    """
+    if matrices.trial_train is None:
+        return fit_final(matrices, model, study.best_params, best_rounds(study))
+    full = dataclasses.replace(matrices, trial_train=None)
+    params = base_params(model) | study.best_params
+    booster = train_early_stopping(params, full, model, eval_every)
+    log.info(
+        "trials trained on %d of %d training rows; the final model, on all of them, stopped "
+        "at %d rounds (validation AUC %.4f)",
+        matrices.trial_train.num_row(),
+        matrices.train.num_row(),
+        booster.best_iteration + 1,
+        booster.best_score,
+    )
+    return booster[: booster.best_iteration + 1]
+
+
 def make_walk_forward_objective(
-    windows: Sequence[Matrices], model: ModelConfig, space: dict[str, ParamSpec]
+    windows: Sequence[Matrices],
+    model: ModelConfig,
+    space: dict[str, ParamSpec],
+    eval_every: int = 1,
 ) -> Callable[[optuna.Trial], float]:
     """An objective returning the mean best validation AUC over walk-forward windows.
 
@@ -470,8 +552,8 @@ def make_walk_forward_objective(
         params = base_params(model) | suggest_params(trial, space)
         aucs = []
         for k, matrices in enumerate(windows, start=1):
-            booster = train_early_stopping(params, matrices, model)
-            aucs.append(best_validation_auc(booster, matrices))
+            booster = train_early_stopping(params, matrices, model, eval_every)
+            aucs.append(float(booster.best_score))
             trial.set_user_attr(f"val_w{k}_auc", aucs[-1])
             trial.set_user_attr(f"best_iteration_w{k}", int(booster.best_iteration))
         trial.set_user_attr("best_iteration", int(booster.best_iteration))  # the last window's
