@@ -78,8 +78,8 @@ def run_job(
 
 
 def create_store(workdir: Path) -> None:
-    """Create the MLflow SQLite store (schema, no runs) our job will use, in its own process:
-    on a new store MLflow spends ~2 s creating and migrating its tables."""
+    """Create the MLflow SQLite store (schema, no runs) our job will use, in its own process,
+    so that our job finds its tables made and migrated, as on every run after a user's first."""
     workdir.mkdir(parents=True, exist_ok=True)
     code = (
         "import sys, mlflow\n"

@@ -26,7 +26,9 @@ from ashare_autotune.errors import UserError
 
 log = logging.getLogger(__name__)
 
-OBSERVATION_KEY = "val-auc"  # EVAL_NAME-metric
+# Validation is evaluated as `EVAL_NAME` with `EVAL_METRIC`; XGBoost logs it as "val-auc".
+EVAL_NAME, EVAL_METRIC = "val", "auc"
+OBSERVATION_KEY = f"{EVAL_NAME}-{EVAL_METRIC}"
 FINISHED_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 # a frame and the positions of one segment's rows in it
 Segment = tuple[pd.DataFrame, np.ndarray]
@@ -153,7 +155,7 @@ def base_params(model: ModelConfig) -> dict[str, Any]:
     """XGBoost parameters fixed for every trial (no scale_pos_weight, by design)."""
     return {
         "objective": "binary:logistic",
-        "eval_metric": "auc",
+        "eval_metric": EVAL_METRIC,
         "tree_method": model.tree_method,
         "max_bin": model.max_bin,
         "nthread": model.n_jobs,
@@ -196,7 +198,7 @@ def train_early_stopping(
     """
     stop = xgb.callback.EarlyStopping(
         rounds=-(-model.early_stopping_rounds // eval_every),  # in evaluations
-        metric_name="auc",
+        metric_name=EVAL_METRIC,
         data_name=EVAL_NAME,
         maximize=True,
     )
@@ -213,9 +215,6 @@ def train_early_stopping(
         callbacks=[evaluate],
         verbose_eval=False,
     )
-
-
-EVAL_NAME = "val"
 
 
 class PeriodicEvaluation(xgb.callback.TrainingCallback):
