@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import resource
@@ -59,6 +60,33 @@ def peak_rss_gb() -> float:
 def load() -> list[float]:
     """The machine's 1/5/15-minute load averages (2 shared cores: > 2 means contention)."""
     return [round(x, 2) for x in os.getloadavg()]
+
+
+class CollectorTime:
+    """Seconds spent in Python's garbage collector, and its collections, by generation, from
+    now on (`gc.callbacks`)."""
+
+    def __init__(self) -> None:
+        self.seconds = [0.0, 0.0, 0.0]
+        self.collections = [0, 0, 0]
+        self._start = 0.0
+        gc.callbacks.append(self._on_collect)
+
+    def _on_collect(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+            return
+        generation = info["generation"]
+        self.seconds[generation] += time.perf_counter() - self._start
+        self.collections[generation] += 1
+
+    def summary(self) -> dict[str, Any]:
+        """Total seconds, and seconds and collections per generation."""
+        return {
+            "total_s": round(sum(self.seconds), 2),
+            "seconds_by_generation": [round(s, 3) for s in self.seconds],
+            "collections_by_generation": list(self.collections),
+        }
 
 
 class Phases:

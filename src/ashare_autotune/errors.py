@@ -45,11 +45,15 @@ def run_cli(main: Callable[[], Any]) -> Any:
     """Run a Hydra app so that a configuration mistake (unknown key, wrong type, missing value)
     found by Hydra or OmegaConf is one `error:` line naming the key, exit status 2.
 
-    `HYDRA_FULL_ERROR=1` set by the user keeps Hydra's full report.
+    `HYDRA_FULL_ERROR=1` set by the user keeps Hydra's full report. The modules imported by
+    then stay out of the garbage collector's way (`runtime.settle_imports`).
     """
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    from ashare_autotune.runtime import settle_imports
+
+    settle_imports()
     if os.environ.get("HYDRA_FULL_ERROR") == "1":
         return main()
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing its report
