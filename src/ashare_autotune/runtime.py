@@ -11,7 +11,7 @@ def settle_imports() -> None:
 
     After the imports (mlflow, xgboost, optuna, pandas, matplotlib) ~300,000 objects are alive,
     and they live as long as the process. Every full collection walks all of them: ~0.1-0.3 s
-    each, ~1 s over a short job, and ~1.3 s more in the passes the interpreter makes as it exits
+    each, ~1 s over a short job, and ~1.4 s more in the passes the interpreter makes as it exits
     (benchmarks/README.md). `gc.freeze` moves what is alive now out of the collector's sight;
     it runs once more at exit, when nothing left will be needed. Objects created later, the
     job's data included, are collected as usual. Call it once, after the imports, from an
