@@ -42,12 +42,17 @@ def data_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """DataConfig fields for the chosen data: synthetic size, or the first n stocks by code."""
     if args.source == "synthetic":
         return {"source": "synthetic", "n_stocks": args.n_stocks, "n_days": args.n_days}
+    return files_data(args.data_dir, args.n_stocks)
+
+
+def files_data(data_dir: Path, n_stocks: int) -> dict[str, Any]:
+    """DataConfig fields for the first `n_stocks` stocks by code of the files in `data_dir`."""
     return {
         "source": "files",
-        "daily": str(args.data_dir / "daily.parquet"),
-        "index": str(args.data_dir / "index_daily.parquet"),
-        "stock_basic": str(args.data_dir / "stock_basic.csv"),
-        "ts_codes": first_codes(args.data_dir, args.n_stocks),
+        "daily": str(data_dir / "daily.parquet"),
+        "index": str(data_dir / "index_daily.parquet"),
+        "stock_basic": str(data_dir / "stock_basic.csv"),
+        "ts_codes": first_codes(data_dir, n_stocks),
         "n_stocks": None,
     }
 

@@ -33,16 +33,9 @@ def _matrices(n_stocks: int, n_jobs: int) -> Any:
     from ashare_autotune.data import load_market
     from ashare_autotune.dataset import build_dataset
     from ashare_autotune.tuning import build_matrices_in_batches
-    from benchmarks.common import first_codes
+    from benchmarks.common import files_data
 
-    d = SHARED_DATA
-    cfg = DataConfig(
-        source="files",
-        daily=str(d / "daily.parquet"),
-        index=str(d / "index_daily.parquet"),
-        stock_basic=str(d / "stock_basic.csv"),
-        ts_codes=first_codes(d, n_stocks),
-    )
+    cfg = DataConfig(**files_data(SHARED_DATA, n_stocks))
     ds = build_dataset(load_market(cfg), None, LabelConfig(), SplitConfig())
     train = ds.split_off("train")
     return build_matrices_in_batches(

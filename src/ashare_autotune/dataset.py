@@ -43,7 +43,7 @@ class Dataset:
 
     def segment(self, name: str) -> tuple[pd.DataFrame, np.ndarray]:
         """Features and labels of one segment ("train", "val" or "test")."""
-        mask = self.plan.masks(self.frame["day"].to_numpy())[name]
+        mask = self.masks()[name]
         # one copy of the segment's feature columns, not a copy of all columns and then another
         return self.frame.loc[mask, self.feature_names], self.frame["label"].to_numpy()[mask]
 
@@ -62,7 +62,7 @@ class Dataset:
 
     def segment_rows(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
         """One segment's rows: all columns, or only `columns`."""
-        mask = self.plan.masks(self.frame["day"].to_numpy())[name]
+        mask = self.masks()[name]
         return self.frame.loc[mask] if columns is None else self.frame.loc[mask, columns]
 
     def date_range(self, name: str) -> tuple[str, str]:
@@ -73,7 +73,7 @@ class Dataset:
     def summary(self) -> dict[str, float | int | str]:
         """Rows, base rate and date range per segment, for logs and MLflow params."""
         out: dict[str, float | int | str] = {}
-        masks = self.plan.masks(self.frame["day"].to_numpy())
+        masks = self.masks()
         label = self.frame["label"].to_numpy()
         for name, mask in masks.items():
             start, end = self.date_range(name)

@@ -178,8 +178,8 @@ def _compute(
     codes, stocks = _stock_codes(daily)
     pos = group_position(codes)
     close = daily["close"].to_numpy(np.float64)
-    ret_1 = close / lagged(close, pos, 1) - 1
-    mom_5 = close / lagged(close, pos, 5) - 1
+    ret_1 = _momentum(close, pos, 1)
+    mom_5 = _momentum(close, pos, 5)
     lazy: dict[str, Callable[[], np.ndarray]] = {
         "ret_1": ret_1.copy,
         "mom_5": mom_5.copy,

@@ -49,13 +49,9 @@ def make_labels(
     best = np.full(n, -np.inf)
     # The next max_days rows of a stock hold every close it has inside the window.
     for k in range(1, max_days + 1):
-        ahead = np.full(n, -1, dtype=np.int64)
-        ahead[: n - k] = np.arange(k, n)
-        ok = ahead >= 0
-        ok[ok] &= codes[ahead[ok]] == codes[ok]
-        gap = np.where(ok, day[np.where(ok, ahead, 0)] - day, -1)
-        inside = ok & (gap >= min_days) & (gap <= max_days)
-        best = np.where(inside, np.fmax(best, close[np.where(ok, ahead, 0)]), best)
+        target, gap = _rows_ahead(codes, day, k)
+        inside = (gap >= min_days) & (gap <= max_days)
+        best = np.where(inside, np.fmax(best, close[target]), best)
     last_day = pd.Series(day).groupby(codes).transform("max").to_numpy()
     observed = (day + max_days <= len(calendar) - 1) & (last_day >= day + max_days)
     observed &= np.isfinite(best)
@@ -81,10 +77,24 @@ def forward_returns(daily: pd.DataFrame, calendar: pd.DatetimeIndex, days: int) 
     n = len(close)
     last = np.full(n, np.nan)
     for k in range(1, days + 1):  # a later row overrides: the last close inside the window
-        ahead = np.arange(k, n + k)
-        ok = ahead < n
-        ok[ok] &= codes[ahead[ok]] == codes[ok]
-        target = np.where(ok, ahead, 0)
-        inside = ok & (day[target] - day <= days)
+        target, gap = _rows_ahead(codes, day, k)
+        inside = (gap >= 0) & (gap <= days)  # gap -1: no later row of the stock
         last = np.where(inside, close[target], last)
     return last / close - 1
+
+
+def _rows_ahead(codes: np.ndarray, day: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each row, the row k rows later when it is the same stock's, and how many trading
+    days later it is: (its position, 0 when there is none; the gap, -1 when there is none).
+
+    Args:
+        codes: the stock of each row, rows sorted by (stock, day).
+        day: the trading-day number of each row.
+        k: how many rows ahead.
+    """
+    n = len(codes)
+    ahead = np.arange(k, n + k)
+    ok = ahead < n
+    ok[ok] &= codes[ahead[ok]] == codes[ok]
+    target = np.where(ok, ahead, 0)
+    return target, np.where(ok, day[target] - day, -1)
