@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ashare_autotune.labels import make_labels, trading_calendar
+from ashare_autotune.labels import forward_returns, make_labels, trading_calendar
 
 
 def _bars(closes: dict[str, list[float | None]]) -> tuple[pd.DataFrame, pd.DatetimeIndex]:
@@ -64,6 +64,17 @@ def test_stock_that_stops_trading_inside_the_horizon_is_dropped() -> None:
     b = y[daily["ts_code"] == "B"]
     assert b.isna().all() == False  # noqa: E712 - day 0 has T+5 = day 5, which B has
     assert b.iloc[0] == 0 and b.iloc[1:].isna().all()
+
+
+def test_a_stock_never_looks_at_the_next_stocks_rows() -> None:
+    # A trades on days 0 and 7 only; B lists on day 3 and comes right after A's rows.
+    daily, cal = _bars(
+        {"A": [100.0] + [None] * 6 + [100.0] + [None] * 4, "B": [None] * 3 + [200.0] * 9}
+    )
+    y = make_labels(daily, cal, 3, 5, 0.04)
+    assert np.isnan(y.iloc[0])  # A has no close in T+3..T+5 (B's 200 on day 3 is not A's)
+    fwd = forward_returns(daily, cal, days=5)
+    assert np.isnan(fwd[0]) and np.isnan(fwd[1])  # nothing of A ahead within 5 days
 
 
 @pytest.mark.parametrize(("min_days", "max_days"), [(1, 1), (3, 5), (2, 10)])

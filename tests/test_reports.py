@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ashare_autotune import tracking
 from ashare_autotune.config import AppConfig
 from ashare_autotune.data import load_market
 from ashare_autotune.dataset import build_dataset
@@ -92,6 +93,27 @@ def test_training_data_is_a_dataset_input_with_its_range(parent: mlflow.entities
     assert int(train_tags["n_stocks"]) == 40
     assert train_tags["data_source"].startswith("synthetic")
     assert '"num_rows": ' + tags["split_train_rows"] in train.dataset.profile
+
+
+def test_dataset_schema_is_the_one_mlflow_infers_with_missing_values_past_the_first_rows() -> None:
+    from mlflow.types.utils import _infer_schema
+
+    n = 400
+    frame = pd.DataFrame(
+        {
+            "ts_code": pd.Categorical(["000001.SZ", "600000.SH"] * (n // 2)),
+            "trade_date": pd.date_range("2020-01-01", periods=n),
+            "feature": np.arange(n, dtype=np.float32),
+            "complete": np.ones(n, dtype=np.float32),
+            "label": np.zeros(n, dtype=np.int8),
+            "note": ["a"] * n,
+            "late": pd.Series([None] * (n - 1) + [b"x"], dtype=object),  # binary: the last row
+        }
+    )
+    frame.loc[n - 1, ["ts_code", "trade_date", "feature", "note"]] = [np.nan, pd.NaT, np.nan, None]
+    expected = _infer_schema(frame)
+    assert tracking.sample_schema(frame) == expected
+    assert not expected.inputs[2].required and expected.inputs[3].required  # what is compared
 
 
 def test_parent_and_trials_share_one_metric_convention_and_sort_together(

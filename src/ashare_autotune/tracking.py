@@ -20,6 +20,7 @@ import xgboost as xgb
 from mlflow.entities import Run
 from mlflow.models import infer_signature
 from mlflow.models.model import ModelInfo
+from mlflow.types import ColSpec, Schema
 from optuna_integration.mlflow import MLflowCallback
 
 import ashare_autotune
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 TRIAL_METRIC = "val_auc"
 SCHEMA_SAMPLE_ROWS = 10_000
+SCHEMA_TYPE_ROWS = 100  # rows a dtype's column type is read from
 PACKAGE_DIR = Path(ashare_autotune.__file__).parent
 
 
@@ -278,18 +280,34 @@ def log_dataset(
         context: the role, e.g. "training", "validation", "testing".
         tags: facts to show next to it (date range, stocks, rows).
     """
-    from mlflow.types.utils import _infer_schema
-
     sample = frame.head(SCHEMA_SAMPLE_ROWS)
     dataset = mlflow.data.from_pandas(
         frame, source=_dataset_source(source), name=name, digest=_frame_digest(frame, sample)
     )
     # MLflow would infer the schema value by value over every row (87 s for 2M x 18 floats):
     # the column types are the same on a sample, so fill the cached property from one.
+    dataset.__dict__["schema"] = sample_schema(sample)
+    mlflow.log_input(dataset, context=context, tags={k: str(v) for k, v in tags.items()})
+
+
+def sample_schema(sample: pd.DataFrame) -> Schema:
+    """MLflow's schema of `sample`, as `_infer_schema` gives it, at a fraction of the cost.
+
+    MLflow tests each value in Python for a missing one (0.13 s a segment on 10,000 rows):
+    pandas finds them instead. A column's type comes from its dtype, so from the first rows,
+    except for object columns, whose values decide it: those are inferred on all of `sample`.
+    """
+    from mlflow.types.utils import _infer_schema
+
+    by_value = [c for c in sample.columns if sample[c].dtype.kind == "O"]
+    parts = [sample.head(SCHEMA_TYPE_ROWS).drop(columns=by_value), sample[by_value]]
     with warnings.catch_warnings():  # its hint about integer columns is for model signatures
         warnings.simplefilter("ignore", UserWarning)
-        dataset.__dict__["schema"] = _infer_schema(sample)
-    mlflow.log_input(dataset, context=context, tags={k: str(v) for k, v in tags.items()})
+        types = {
+            c.name: c.type for part in parts if part.shape[1] for c in _infer_schema(part).inputs
+        }
+    missing = sample.isna().any()
+    return Schema([ColSpec(types[c], c, required=not missing[c]) for c in sample.columns])
 
 
 def _frame_digest(frame: pd.DataFrame, sample: pd.DataFrame) -> str:

@@ -39,11 +39,12 @@ class Matrices:
     """Training and validation matrices, built once per study and shared by every trial."""
 
     train: xgb.QuantileDMatrix
-    val: xgb.QuantileDMatrix
-    # A sample of the validation rows watched every round (early stopping, pruning) when the
-    # validation segment is large; None: watch all of it. Computing AUC over millions of rows
-    # every round cost several times more than the boosting round itself (benchmarks/README.md).
-    watch: xgb.QuantileDMatrix | None = None
+    # The validation rows evaluated every `eval_every` rounds (early stopping, pruning, the
+    # trial's value). `build_matrices_in_batches` makes it a plain DMatrix of all of them, or
+    # of a seeded sample when there are many: AUC over millions of rows every round cost
+    # several times more than the round itself, and XGBoost predicts new trees faster on raw
+    # features than on quantised bins, with the same predictions (benchmarks/README.md).
+    val: xgb.DMatrix
     # A sample of the training rows the trials train on when train is large; None: all of it.
     # The final model is refitted on all of `train` (`fit_best`).
     trial_train: xgb.QuantileDMatrix | None = None
@@ -111,7 +112,8 @@ def build_matrices_in_batches(
     trial_rows: int | None = None,
     seed: int = 0,
 ) -> Matrices:
-    """Like `build_matrices`, from a panel's rows in batches instead of copies of the segments.
+    """Like `build_matrices`, from a panel's rows in batches instead of copies of the segments,
+    with validation as a plain DMatrix of the rows evaluated.
 
     Args:
         train: the frame holding the training rows and their positions in it.
@@ -121,12 +123,17 @@ def build_matrices_in_batches(
         max_bin: histogram bins (must equal the booster's).
         n_jobs: threads.
         batch_rows: rows per batch.
-        watch_rows: when validation has more rows, also build `watch` from a seeded sample
-            of this many of them.
+        watch_rows: when validation has more rows, `val` holds a seeded sample of this many.
         trial_rows: when train has more rows, also build `trial_train` from a seeded sample
             of this many of them.
         seed: seed of the samples.
     """
+
+    def sample(rows: np.ndarray, n: int | None) -> np.ndarray:
+        """A seeded sample of `n` of `rows`, in order; all of them when there are not more."""
+        if n is None or len(rows) <= n:
+            return rows
+        return np.sort(np.random.default_rng(seed).choice(rows, n, replace=False))
 
     def quantise(seg: Segment, ref: xgb.QuantileDMatrix | None) -> xgb.QuantileDMatrix:
         frame, rows = seg
@@ -134,20 +141,16 @@ def build_matrices_in_batches(
         batches = RowBatches(frame, columns, rows, y, batch_rows)
         return xgb.QuantileDMatrix(batches, ref=ref, max_bin=max_bin, nthread=n_jobs)
 
-    def sample(
-        seg: Segment, n: int | None, ref: xgb.QuantileDMatrix
-    ) -> xgb.QuantileDMatrix | None:
-        if n is None or len(seg[1]) <= n:
-            return None
-        rows = np.random.default_rng(seed).choice(seg[1], n, replace=False)
-        return quantise((seg[0], np.sort(rows)), ref)
-
     dtrain = quantise(train, None)
+    frame, rows = val[0], sample(val[1], watch_rows)
+    x_val = frame.iloc[rows, [frame.columns.get_loc(c) for c in columns]]
+    dval = xgb.DMatrix(x_val, frame[label].to_numpy()[rows], nthread=n_jobs)
+    trial_sample = sample(train[1], trial_rows)
+    sampled = len(trial_sample) < len(train[1])
     return Matrices(
         train=dtrain,
-        val=quantise(val, dtrain),
-        watch=sample(val, watch_rows, dtrain),
-        trial_train=sample(train, trial_rows, dtrain),
+        val=dval,
+        trial_train=quantise((train[0], trial_sample), dtrain) if sampled else None,
     )
 
 
@@ -185,8 +188,7 @@ def train_early_stopping(
     callbacks: Sequence[xgb.callback.TrainingCallback] = (),
 ) -> xgb.Booster:
     """Train on `matrices.trial_train` (all of `matrices.train` when it is None), early-stopping
-    on validation AUC (`booster.best_iteration`, `booster.best_score`): on `matrices.watch` when
-    the study watches a sample of validation, else on all of it.
+    on the AUC of `matrices.val` (`booster.best_iteration`, `booster.best_score`).
 
     Args:
         params: booster parameters.
@@ -203,7 +205,7 @@ def train_early_stopping(
         maximize=True,
     )
     evaluate = PeriodicEvaluation(
-        matrices.val if matrices.watch is None else matrices.watch,
+        matrices.val,
         eval_every,
         model.num_boost_round,
         [stop, *callbacks],
@@ -267,8 +269,8 @@ def make_objective(
     matrices: Matrices, model: ModelConfig, space: dict[str, ParamSpec], eval_every: int = 1
 ) -> Callable[[optuna.Trial], float]:
     """An objective that trains with early stopping on validation and returns its best AUC
-    (on `matrices.watch` when validation is watched on a sample: scoring every trial on all
-    of a whole-market validation segment cost ~0.8 s a trial, benchmarks/README.md).
+    (on `matrices.val`, a sample when validation is large: scoring every trial on all of a
+    whole-market validation segment cost ~0.8 s a trial, benchmarks/README.md).
 
     Args:
         matrices: the study's training and validation matrices.
