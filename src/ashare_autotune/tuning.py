@@ -58,7 +58,11 @@ def build_matrices(
     max_bin: int,
     n_jobs: int,
 ) -> Matrices:
-    """Quantise train once (max_bin must equal the booster's) and validation on train's cuts."""
+    """Quantise train once (max_bin must equal the booster's) and validation on train's cuts.
+
+    For the walk-forward windows, all alive during the study: quantised, validation takes half
+    the memory of a plain DMatrix, for evaluations ~30% slower (same predictions).
+    """
     dtrain = xgb.QuantileDMatrix(x_train, y_train, max_bin=max_bin, nthread=n_jobs)
     dval = xgb.QuantileDMatrix(x_val, y_val, ref=dtrain, max_bin=max_bin, nthread=n_jobs)
     return Matrices(train=dtrain, val=dval)
