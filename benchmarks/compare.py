@@ -1,8 +1,9 @@
 """The naive reference and our pipeline side by side, in one run, on the same data.
 
 Each job runs in its own subprocess (so its peak RSS is its own, read from `wait4`), one after
-the other, and the machine's load average is recorded before and after each. Prints a table of
-wall time, time per trial, peak RSS, best validation AUC and test AUC, and our/reference ratios.
+the other (the reference first; ours first with `--ours-first`), and the machine's load average
+is recorded before and after each. Prints a table of wall time, time per trial, peak RSS, best
+validation AUC and test AUC, and our/reference ratios.
 
     python -m benchmarks.compare --source files --n-stocks 150 --trials 50
     python -m benchmarks.compare --source synthetic --n-stocks 5000 --n-days 2000 \\
@@ -127,28 +128,44 @@ def main() -> None:
         action="store_true",
         help="create our job's (empty) MLflow store before it starts, as after a user's first run",
     )
+    parser.add_argument(
+        "--ours-first",
+        action="store_true",
+        help="run our job before the reference (alternate to see any order effect)",
+    )
     parser.add_argument("override", nargs="*", help="Hydra overrides for our pipeline")
     args = parser.parse_args()
     common = data_args(args)
     with tempfile.TemporaryDirectory(prefix="compare-") as tmp:
         ours_dir = args.workdir or (Path(tmp) / "ours" if args.existing_store else None)
         workdir = [f"--workdir={ours_dir}"] if ours_dir else []
-        ref = run_job(
-            "benchmarks.naive_reference",
-            [*common, f"--trials={args.ref_trials or args.trials}"],
-            Path(tmp) / "ref.json",
-            dict(item.split("=", 1) for item in args.ref_env),
-        )
-        if args.out:  # the reference's result survives even if our job is stopped
-            write_result(ref, args.out.with_name(f"{args.out.stem}.reference.json"))
-        if args.existing_store:
-            create_store(ours_dir)
-        ours = run_job(
-            "benchmarks.run_pipeline",
-            [*common, f"--trials={args.trials}", *workdir, *args.override],
-            Path(tmp) / "ours.json",
-        )
+
+        def reference() -> dict[str, Any]:
+            result = run_job(
+                "benchmarks.naive_reference",
+                [*common, f"--trials={args.ref_trials or args.trials}"],
+                Path(tmp) / "ref.json",
+                dict(item.split("=", 1) for item in args.ref_env),
+            )
+            if args.out:  # the reference's result survives even if our job is stopped
+                write_result(result, args.out.with_name(f"{args.out.stem}.reference.json"))
+            return result
+
+        def pipeline() -> dict[str, Any]:
+            if args.existing_store:
+                create_store(ours_dir)
+            return run_job(
+                "benchmarks.run_pipeline",
+                [*common, f"--trials={args.trials}", *workdir, *args.override],
+                Path(tmp) / "ours.json",
+            )
+
+        if args.ours_first:
+            ours, ref = pipeline(), reference()
+        else:
+            ref, ours = reference(), pipeline()
     ours["existing_store"] = args.existing_store
+    ours["ran_first"] = args.ours_first
     print(table(ref, ours))
     write_result({"reference": ref, "pipeline": ours, "ratios": ratios(ref, ours)}, args.out)
 
