@@ -19,11 +19,13 @@ from ashare_autotune.config import ModelConfig, ParamSpec
 from ashare_autotune.tuning import (
     OBSERVATION_KEY,
     Matrices,
+    SnapshotPruner,
     base_params,
     build_matrices,
     build_matrices_in_batches,
     fit_best,
     make_objective,
+    make_pruner,
     train_early_stopping,
 )
 
@@ -235,3 +237,72 @@ def test_without_a_sample_the_final_model_is_the_best_trial_refitted_for_its_rou
     )
     final = fit_best(m, model, study, eval_every=5)
     assert final.num_boosted_rounds() == study.best_trial.user_attrs["best_iteration"] + 1
+
+
+def _pruned_study(pruner: optuna.pruners.BasePruner, storage: str) -> optuna.Study:
+    """30 seeded trials reporting a noisy curve every 10 steps (better for larger x)."""
+    study = optuna.create_study(
+        direction="maximize",
+        storage=storage,
+        sampler=optuna.samplers.TPESampler(seed=3),
+        pruner=pruner,
+    )
+
+    def objective(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", 0.0, 1.0)
+        noise = np.random.default_rng(trial.number).normal(0.0, 0.05, 10)
+        value = 0.0
+        for k in range(10):
+            value = x * (1 - 0.8 ** (k + 1)) + noise[k]
+            trial.report(value, 10 * k + 9)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return value
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study.optimize(objective, n_trials=30)
+    return study
+
+
+def test_the_median_pruner_reading_trials_once_per_trial_prunes_exactly_as_optuna_s(
+    tmp_path,
+) -> None:
+    def median() -> optuna.pruners.MedianPruner:
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=20)
+
+    plain = _pruned_study(median(), f"sqlite:///{tmp_path / 'plain.db'}")
+    ours = _pruned_study(make_pruner("median"), f"sqlite:///{tmp_path / 'ours.db'}")
+
+    def outcome(study: optuna.Study) -> list[tuple]:
+        return [(t.state, t.last_step, t.params["x"]) for t in study.trials]
+
+    assert isinstance(ours.pruner, SnapshotPruner)
+    assert outcome(ours) == outcome(plain)
+    assert {optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.COMPLETE} <= {
+        t.state for t in plain.trials
+    }
+
+
+def test_the_snapshot_pruner_reads_the_completed_trials_once_per_trial(tmp_path) -> None:
+    study = optuna.create_study(direction="maximize", storage=f"sqlite:///{tmp_path / 's.db'}")
+    for value in (0.1, 0.2, 0.3):
+        trial = study.ask()
+        trial.report(value, 29)
+        study.tell(trial, value)
+    reads = []
+    get_trials = study.get_trials
+    study.get_trials = lambda *a, **k: reads.append(k) or get_trials(*a, **k)  # type: ignore
+    pruner = SnapshotPruner(optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0))
+
+    trial = study.ask()
+    decisions = []
+    for step, value in ((9, 0.0), (19, 0.01), (29, 0.05)):
+        trial.report(value, step)
+        decisions.append(pruner.prune(study, study._storage.get_trial(trial._trial_id)))
+
+    assert len(reads) == 1
+    assert decisions == [False, False, True]  # its best, 0.05, < the median at 29, 0.2
+    nxt = study.ask()
+    nxt.report(0.0, 29)
+    pruner.prune(study, study._storage.get_trial(nxt._trial_id))
+    assert len(reads) == 2

@@ -115,6 +115,7 @@ class TuningConfig:
     grace_period: int = 60  # a RUNNING trial without a heartbeat this long is failed and retried
     max_retry: int = 3  # retries of one trial left stale by a killed process
     parent_wait: float = 60.0  # seconds a worker waits for the study's parent MLflow run
+    sqlite_wal: bool = True  # a SQLite storage in write-ahead-log mode (`sqlite_wal`)
 
 
 @dataclass
@@ -142,6 +143,7 @@ class MlflowConfig:
     tracking_uri: str = "sqlite:///mlflow.db"
     experiment_name: str = "ashare-autotune"
     run_name: str | None = None
+    sqlite_wal: bool = True  # a SQLite tracking DB in write-ahead-log mode (`sqlite_wal`)
 
 
 @dataclass

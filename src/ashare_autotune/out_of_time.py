@@ -118,7 +118,9 @@ def _log_run(
     last: str,
     table: str,
 ) -> str:
-    experiment_id = tracking.setup(cfg.mlflow.tracking_uri, cfg.mlflow.experiment_name)
+    experiment_id = tracking.setup(
+        cfg.mlflow.tracking_uri, cfg.mlflow.experiment_name, cfg.mlflow.sqlite_wal
+    )
     name = cfg.mlflow.run_name or f"evaluate-{model.display.replace(' ', '-')}-{first}-{last}"
     with tracking.parent_run(experiment_id, name) as run:
         in_sample = first <= model.data_range[1]  # only with allow_overlap=true

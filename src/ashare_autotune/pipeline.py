@@ -159,7 +159,9 @@ def _prepare(
 ) -> tuple[str, Market, Dataset, tuple[optuna.Study, str, str | None]]:
     """Check the tracking store (before any work), load the data, build the dataset and open
     the study: (experiment id, market without its bars, dataset, `_open_study`'s answer)."""
-    experiment_id = tracking.setup(app.mlflow.tracking_uri, app.mlflow.experiment_name)
+    experiment_id = tracking.setup(
+        app.mlflow.tracking_uri, app.mlflow.experiment_name, app.mlflow.sqlite_wal
+    )
     market = load_market(app.data)
     ds = build_dataset(market, app.features.names, app.label, app.split)
     market = market.without_bars()  # the rows the job needs are in ds.frame now

@@ -24,6 +24,7 @@ from mlflow.types import ColSpec, Schema
 from optuna_integration.mlflow import MLflowCallback
 
 import ashare_autotune
+import ashare_autotune.sqlite_wal
 from ashare_autotune.errors import UserError
 from ashare_autotune.pyfunc_model import BOOSTER_ARTIFACT, META_ARTIFACT
 from ashare_autotune.tuning import FINISHED_STATES
@@ -36,11 +37,14 @@ SCHEMA_TYPE_ROWS = 100  # rows a dtype's column type is read from
 PACKAGE_DIR = Path(ashare_autotune.__file__).parent
 
 
-def setup(tracking_uri: str, experiment_name: str) -> str:
+def setup(tracking_uri: str, experiment_name: str, sqlite_wal: bool = True) -> str:
     """Point MLflow at the tracking store and experiment; returns the experiment id.
 
-    Under `mlflow run` the run MLflow Projects created decides the experiment.
+    Under `mlflow run` the run MLflow Projects created decides the experiment. With
+    `sqlite_wal`, a SQLite store is used in write-ahead-log mode (`ashare_autotune.sqlite_wal`).
     """
+    if sqlite_wal:
+        ashare_autotune.sqlite_wal.enable(tracking_uri)
     mlflow.set_tracking_uri(tracking_uri)
     project_run = os.environ.get("MLFLOW_RUN_ID")
     try:
