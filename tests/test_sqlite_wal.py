@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -88,3 +90,26 @@ def test_the_study_storage_follows_tuning_sqlite_wal(tmp_path: Path, wal: bool) 
     make_storage(TuningConfig(sqlite_wal=wal), f"sqlite:///{db}")
 
     assert _file_mode(db) == ("wal" if wal else "delete")
+
+
+def test_a_process_that_exits_leaves_only_the_database_file(tmp_path: Path) -> None:
+    db = tmp_path / "store.db"
+    # as an entry point: the garbage collector frozen at exit (`runtime.settle_imports`), an
+    # engine alive to the end (MLflow and Optuna cache theirs)
+    code = (
+        "import sys, sqlalchemy\n"
+        "from ashare_autotune import runtime, sqlite_wal\n"
+        "runtime.settle_imports()\n"
+        "url = f'sqlite:///{sys.argv[1]}'\n"
+        "sqlite_wal.enable(url)\n"
+        "engine = sqlalchemy.create_engine(url)\n"
+        "with engine.begin() as con:\n"
+        "    con.exec_driver_sql('CREATE TABLE t (x INTEGER)')\n"
+        "    con.exec_driver_sql('INSERT INTO t VALUES (7)')\n"
+        "assert __import__('os').path.exists(sys.argv[1] + '-wal')\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(db)], check=True)
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["store.db"]
+    assert sqlite3.connect(db).execute("SELECT x FROM t").fetchone() == (7,)
+    assert _file_mode(db) == "wal"
