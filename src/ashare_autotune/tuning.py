@@ -315,16 +315,16 @@ class SnapshotPruner(optuna.pruners.BasePruner):
 
     def __init__(self, pruner: optuna.pruners.PercentilePruner) -> None:
         self._pruner = pruner
-        self._trial: tuple[str, int] | None = None
-        self._view = CompletedTrials(optuna.study.StudyDirection.MAXIMIZE, [])
+        # (study name, trial number) of the trial checked last, and its snapshot
+        self._snapshot: tuple[tuple[str, int], CompletedTrials] | None = None
 
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
         """The wrapped pruner's decision, on this trial's snapshot of the completed trials."""
-        if self._trial != (study.study_name, trial.number):
+        key = (study.study_name, trial.number)
+        if self._snapshot is None or self._snapshot[0] != key:
             complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-            self._trial = (study.study_name, trial.number)
-            self._view = CompletedTrials(study.direction, complete)
-        return self._pruner.prune(self._view, trial)  # type: ignore[arg-type]
+            self._snapshot = (key, CompletedTrials(study.direction, complete))
+        return self._pruner.prune(self._snapshot[1], trial)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
