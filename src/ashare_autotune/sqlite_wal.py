@@ -1,9 +1,9 @@
 """The project's SQLite stores (MLflow's DB, Optuna's storage) in write-ahead-log mode.
 
 In SQLite's default rollback-journal mode every commit creates, syncs and deletes a journal
-file and syncs the database: ~1.3 ms a commit here, and a 150-stock job commits ~2,200 times
+file and syncs the database: ~1.1 ms a commit here, and a 150-stock job commits ~2,200 times
 (trial parameters, pruning reports, one MLflow run per trial). In WAL mode with
-`synchronous=NORMAL` a commit appends to `<db>-wal` and syncs only at checkpoints: ~0.02 ms
+`synchronous=NORMAL` a commit appends to `<db>-wal` and syncs only at checkpoints: ~0.03 ms
 (benchmarks/README.md). A commit survives the process crashing; after a power cut or an
 operating-system crash the last commits may be lost, but the database is never corrupted
 (https://www.sqlite.org/wal.html). Readers such as `mlflow ui` no longer block the job's
