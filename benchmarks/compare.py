@@ -5,7 +5,12 @@ the other (the reference first; ours first with `--ours-first`), and the machine
 is recorded before and after each. Prints a table of wall time, time per trial, peak RSS, best
 validation AUC and test AUC, and our/reference ratios.
 
+The machine is shared and its speed moves from minute to minute, so one pair is one sample.
+`--pairs N` runs N pairs in one go, alternating which job goes first, and adds the median,
+lowest and highest of each ratio over the pairs.
+
     python -m benchmarks.compare --source files --n-stocks 150 --trials 50
+    python -m benchmarks.compare --source files --n-stocks 150 --trials 50 --pairs 6
     python -m benchmarks.compare --source synthetic --n-stocks 5000 --n-days 2000 \\
         --trials 50 --ref-trials 10
 """
@@ -15,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -108,6 +114,31 @@ def ratios(ref: dict[str, Any], ours: dict[str, Any]) -> dict[str, float]:
     }
 
 
+def pair_orders(pairs: int, ours_first: bool) -> list[bool]:
+    """For each pair, whether our job runs first: alternating, starting as `ours_first` says."""
+    return [ours_first != (i % 2 == 1) for i in range(pairs)]
+
+
+def summary(pair_ratios: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Median, lowest and highest of each ratio over the pairs."""
+    return {
+        key: {
+            "median": round(statistics.median(r[key] for r in pair_ratios), 4),
+            "min": min(r[key] for r in pair_ratios),
+            "max": max(r[key] for r in pair_ratios),
+        }
+        for key in pair_ratios[0]
+    }
+
+
+def summary_table(stats: dict[str, dict[str, float]], pairs: int) -> str:
+    """A markdown table of the ratios over the pairs."""
+    lines = [f"| over {pairs} pairs | median | lowest | highest |", "|---|---|---|---|"]
+    for key, s in stats.items():
+        lines.append(f"| {key} | {s['median']:g} | {s['min']:g} | {s['max']:g} |")
+    return "\n".join(lines)
+
+
 def table(ref: dict[str, Any], ours: dict[str, Any]) -> str:
     """A markdown table of both jobs."""
     lines = ["| | naive reference | pipeline |", "|---|---|---|"]
@@ -139,11 +170,39 @@ def main() -> None:
         action="store_true",
         help="run our job before the reference (alternate to see any order effect)",
     )
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=1,
+        help="run this many pairs, alternating which job goes first, and summarise the ratios",
+    )
     parser.add_argument("override", nargs="*", help="Hydra overrides for our pipeline")
     args = parser.parse_args()
+    if args.pairs < 1:
+        parser.error(f"--pairs must be at least 1, not {args.pairs}")
+    results = []
+    for number, ours_first in enumerate(pair_orders(args.pairs, args.ours_first), start=1):
+        if args.pairs > 1:
+            order = "ours first" if ours_first else "reference first"
+            print(f"pair {number} of {args.pairs} ({order})", flush=True)
+        results.append(run_pair(args, ours_first, number))
+        print(table(results[-1]["reference"], results[-1]["pipeline"]), flush=True)
+    if args.pairs == 1:
+        write_result(results[0], args.out)
+        return
+    stats = summary([r["ratios"] for r in results])
+    print(summary_table(stats, args.pairs))
+    write_result({"pairs": results, "summary": stats}, args.out)
+
+
+def run_pair(args: argparse.Namespace, ours_first: bool, number: int) -> dict[str, Any]:
+    """The reference and our job once each, on fresh stores; both results and their ratios."""
     common = data_args(args)
+    suffix = f"_{number}" if args.pairs > 1 else ""
     with tempfile.TemporaryDirectory(prefix="compare-") as tmp:
         ours_dir = args.workdir or (Path(tmp) / "ours" if args.existing_store else None)
+        if ours_dir is not None and args.pairs > 1:
+            ours_dir = ours_dir / f"pair{number}"  # a fresh study in every pair
         workdir = [f"--workdir={ours_dir}"] if ours_dir else []
 
         def reference() -> dict[str, Any]:
@@ -154,7 +213,8 @@ def main() -> None:
                 dict(item.split("=", 1) for item in args.ref_env),
             )
             if args.out:  # the reference's result survives even if our job is stopped
-                write_result(result, args.out.with_name(f"{args.out.stem}.reference.json"))
+                name = f"{args.out.stem}{suffix}.reference.json"
+                write_result(result, args.out.with_name(name))
             return result
 
         def pipeline() -> dict[str, Any]:
@@ -166,14 +226,13 @@ def main() -> None:
                 Path(tmp) / "ours.json",
             )
 
-        if args.ours_first:
+        if ours_first:
             ours, ref = pipeline(), reference()
         else:
             ref, ours = reference(), pipeline()
     ours["existing_store"] = args.existing_store
-    ours["ran_first"] = args.ours_first
-    print(table(ref, ours))
-    write_result({"reference": ref, "pipeline": ours, "ratios": ratios(ref, ours)}, args.out)
+    ours["ran_first"] = ours_first
+    return {"reference": ref, "pipeline": ours, "ratios": ratios(ref, ours)}
 
 
 if __name__ == "__main__":
