@@ -121,14 +121,15 @@ def pair_orders(pairs: int, ours_first: bool) -> list[bool]:
 
 def summary(pair_ratios: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     """Median, lowest and highest of each ratio over the pairs."""
-    return {
-        key: {
-            "median": round(statistics.median(r[key] for r in pair_ratios), 4),
-            "min": min(r[key] for r in pair_ratios),
-            "max": max(r[key] for r in pair_ratios),
+    stats = {}
+    for key in pair_ratios[0]:
+        values = [r[key] for r in pair_ratios]
+        stats[key] = {
+            "median": round(statistics.median(values), 4),
+            "min": min(values),
+            "max": max(values),
         }
-        for key in pair_ratios[0]
-    }
+    return stats
 
 
 def summary_table(stats: dict[str, dict[str, float]], pairs: int) -> str:
