@@ -26,9 +26,12 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from optuna_integration.mlflow import MLflowCallback
 
-from ashare_autotune import dataset, pipeline, reports, tracking
-from ashare_autotune.config import AppConfig, DataConfig, register_configs, to_app_config
+from ashare_autotune import pipeline
+from ashare_autotune.config.schema import AppConfig, DataConfig, register_configs, to_app_config
+from ashare_autotune.modelling import dataset
 from ashare_autotune.runtime import settle_imports
+from ashare_autotune.tracking import reports
+from ashare_autotune.tracking import runs as tracking
 from benchmarks.common import (
     ROOT,
     CollectorTime,

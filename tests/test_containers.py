@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ashare_autotune.config import LabelConfig, SplitConfig
-from ashare_autotune.data import Market
-from ashare_autotune.dataset import build_dataset
+from ashare_autotune.config.schema import LabelConfig, SplitConfig
+from ashare_autotune.data.market import Market
+from ashare_autotune.modelling.dataset import build_dataset
 
 
 def test_market_without_bars_keeps_its_description_and_drops_the_rows(

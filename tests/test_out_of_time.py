@@ -10,17 +10,17 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from ashare_autotune.config import LabelConfig
-from ashare_autotune.data import load_market
-from ashare_autotune.dataset import labelled_rows
-from ashare_autotune.errors import ConfigError, DataError
-from ashare_autotune.inference_config import (
+from ashare_autotune.config.inference import (
     EvaluateConfig,
     register_inference_configs,
     to_evaluate_config,
 )
-from ashare_autotune.labels import forward_returns, trading_calendar
-from ashare_autotune.out_of_time import run_evaluation
+from ashare_autotune.config.schema import LabelConfig
+from ashare_autotune.data.loader import load_market
+from ashare_autotune.errors import ConfigError, DataError
+from ashare_autotune.evaluation.out_of_time import run_evaluation
+from ashare_autotune.modelling.dataset import labelled_rows
+from ashare_autotune.modelling.labels import forward_returns, trading_calendar
 from tests.conftest import CONF_DIR, TrainedModel
 
 

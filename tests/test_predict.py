@@ -14,14 +14,14 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from ashare_autotune.data import load_market
-from ashare_autotune.errors import ConfigError, DataError, UserError
-from ashare_autotune.inference_config import (
+from ashare_autotune.config.inference import (
     PredictConfig,
     register_inference_configs,
     to_predict_config,
 )
-from ashare_autotune.picks import run_predict
+from ashare_autotune.data.loader import load_market
+from ashare_autotune.errors import ConfigError, DataError, UserError
+from ashare_autotune.evaluation.picks import run_predict
 from tests.conftest import CONF_DIR, ROOT, TrainedModel
 
 

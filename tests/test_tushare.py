@@ -10,16 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ashare_autotune.config import DataConfig
-from ashare_autotune.data import load_market
-from ashare_autotune.data.tushare import (
-    RATE_LIMIT_WAIT,
-    TushareCache,
-    TushareClient,
-    load_tushare,
-    resolve_token,
-    update_cache,
-)
+from ashare_autotune.config.schema import DataConfig
+from ashare_autotune.data.cache import TushareCache
+from ashare_autotune.data.loader import load_market
+from ashare_autotune.data.tushare import load_tushare, update_cache
+from ashare_autotune.data.tushare_client import RATE_LIMIT_WAIT, TushareClient, resolve_token
 from ashare_autotune.errors import ConfigError, DataError
 from tests.tushare_fake import FakePro, make_fake_pro, raise_
 

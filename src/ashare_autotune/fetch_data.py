@@ -11,8 +11,10 @@ import hydra
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from ashare_autotune.config import DataConfig, validate_data
-from ashare_autotune.data.tushare import TushareCache, TushareClient, UpdateReport, update_cache
+from ashare_autotune.config.schema import DataConfig, validate_data
+from ashare_autotune.data.cache import TushareCache
+from ashare_autotune.data.tushare import UpdateReport, update_cache
+from ashare_autotune.data.tushare_client import TushareClient
 from ashare_autotune.errors import ConfigError, report_user_errors, run_cli
 
 log = logging.getLogger(__name__)

@@ -11,22 +11,24 @@ from typing import Any
 import numpy as np
 import optuna
 
-from ashare_autotune import registry, reports, tracking
-from ashare_autotune.config import AppConfig, config_fingerprint
-from ashare_autotune.data import Market, load_market
-from ashare_autotune.dataset import Dataset, build_dataset
+from ashare_autotune.config.schema import AppConfig, config_fingerprint
+from ashare_autotune.data.loader import load_market
+from ashare_autotune.data.market import Market
 from ashare_autotune.errors import ConfigError, UserError
-from ashare_autotune.evaluate import classification_metrics
-from ashare_autotune.promotion import Decision, decide_promotion
-from ashare_autotune.threshold import ThresholdChoice
-from ashare_autotune.tuning import (
-    Matrices,
-    build_matrices_in_batches,
+from ashare_autotune.evaluation import walk_forward
+from ashare_autotune.evaluation.metrics import classification_metrics
+from ashare_autotune.evaluation.threshold import ThresholdChoice
+from ashare_autotune.modelling.dataset import Dataset, build_dataset
+from ashare_autotune.tracking import registry, reports
+from ashare_autotune.tracking import runs as tracking
+from ashare_autotune.tracking.promotion import Decision, decide_promotion
+from ashare_autotune.tuning.booster import fit_best
+from ashare_autotune.tuning.matrices import Matrices, build_matrices_in_batches
+from ashare_autotune.tuning.objective import make_objective, make_walk_forward_objective
+from ashare_autotune.tuning.study import (
+    FINISHED_STATES,
     finished_trials,
-    fit_best,
     load_existing_study,
-    make_objective,
-    make_walk_forward_objective,
     open_or_create_study,
     redact_uri,
     run_more_trials,
@@ -78,13 +80,14 @@ def run_training(
         if app.tuning.mode == "all":
             run_study(study, _objective(app, matrices, windows), app.tuning, [callback])
         _check_has_best_trial(study, storage)
-        tracking.reconcile_trial_runs(run, study, callback)
+        done = study.get_trials(deepcopy=False, states=FINISHED_STATES)
+        tracking.reconcile_trial_runs(run, study, done, callback)
         booster = fit_best(matrices, app.model, study, app.tuning.eval_every)
-        wf_metrics = reports.walk_forward_report(ds, windows, app, study) if windows else {}
+        wf_metrics = walk_forward.walk_forward_report(ds, windows, app, study) if windows else {}
         del matrices, windows
         x_val, y_val = ds.segment("val")
         val_proba = booster.inplace_predict(x_val)
-        choice = reports.choose_threshold(app, y_val, val_proba)
+        choice = walk_forward.choose_threshold(app, y_val, val_proba)
         x_test, y_test = ds.segment("test")
         test_proba = booster.inplace_predict(x_test)
         metrics = _segment_metrics(study.best_value, y_val, val_proba, y_test, test_proba, choice)
@@ -174,7 +177,7 @@ def _study_matrices(
     """Quantise train/validation once per study (and every walk-forward window, oldest first,
     the split's own last); log the segments as dataset inputs. With a single split the train
     rows then leave `ds`, so they are freed once quantised (benchmarks/README.md)."""
-    earlier = reports.walk_forward_matrices(ds, app)  # needs the train rows still in ds
+    earlier = walk_forward.walk_forward_matrices(ds, app)  # needs the train rows still in ds
     # Walk-forward re-scores every window after the study, on rows inside this train range:
     # keep them. A single split never reads its train rows again: free them once quantised.
     train = ds.segment_rows("train") if ds.windows else ds.split_off("train")

@@ -7,9 +7,9 @@ import logging
 import hydra
 from omegaconf import DictConfig
 
+from ashare_autotune.config.inference import register_inference_configs, to_predict_config
 from ashare_autotune.errors import report_user_errors, run_cli
-from ashare_autotune.inference_config import register_inference_configs, to_predict_config
-from ashare_autotune.picks import run_predict
+from ashare_autotune.evaluation.picks import run_predict
 
 log = logging.getLogger(__name__)
 register_inference_configs()

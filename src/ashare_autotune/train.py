@@ -14,7 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from ashare_autotune.config import AppConfig, register_configs, to_app_config
+from ashare_autotune.config.schema import AppConfig, register_configs, to_app_config
 from ashare_autotune.errors import report_user_errors, run_cli
 from ashare_autotune.pipeline import run_training, run_worker
 

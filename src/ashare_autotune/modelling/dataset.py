@@ -8,11 +8,16 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from ashare_autotune.config import LabelConfig, SplitConfig
-from ashare_autotune.data import Market
-from ashare_autotune.features import build_features
-from ashare_autotune.labels import day_numbers, forward_returns, make_labels, trading_calendar
-from ashare_autotune.split import SplitPlan, split_by_time, walk_forward_windows
+from ashare_autotune.config.schema import LabelConfig, SplitConfig
+from ashare_autotune.data.market import Market
+from ashare_autotune.modelling.features import build_features
+from ashare_autotune.modelling.labels import (
+    day_numbers,
+    forward_returns,
+    make_labels,
+    trading_calendar,
+)
+from ashare_autotune.modelling.split import SplitPlan, split_by_time, walk_forward_windows
 
 log = logging.getLogger(__name__)
 

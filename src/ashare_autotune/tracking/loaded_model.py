@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ashare_autotune import registry, tracking
-from ashare_autotune.config import LabelConfig
+from ashare_autotune.config.schema import LabelConfig
+from ashare_autotune.tracking import registry
+from ashare_autotune.tracking import runs as tracking
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,7 @@ from optuna_integration.mlflow import MLflowCallback
 import ashare_autotune
 import ashare_autotune.sqlite_wal
 from ashare_autotune.errors import UserError
-from ashare_autotune.pyfunc_model import BOOSTER_ARTIFACT, META_ARTIFACT
-from ashare_autotune.tuning import FINISHED_STATES
+from ashare_autotune.tracking.pyfunc_model import BOOSTER_ARTIFACT, META_ARTIFACT
 
 log = logging.getLogger(__name__)
 
@@ -125,15 +124,19 @@ def child_runs(parent_run_id: str, experiment_id: str) -> pd.DataFrame:
     )
 
 
-def reconcile_trial_runs(parent: Run, study: optuna.Study, callback: MLflowCallback) -> None:
-    """Leave exactly one finished MLflow run per finished trial under `parent`.
+def reconcile_trial_runs(
+    parent: Run,
+    study: optuna.Study,
+    done: list[optuna.trial.FrozenTrial],
+    callback: MLflowCallback,
+) -> None:
+    """Leave exactly one finished MLflow run per finished trial (`done`) under `parent`.
 
     A process killed between a trial's end and the end of its MLflow run leaves the run
     RUNNING (or the trial without a run): such runs and any duplicate of a trial number are
     deleted, and every finished trial without a run is logged again through `callback`.
     Only call this when no other worker is running trials for the study.
     """
-    done = study.get_trials(deepcopy=False, states=FINISHED_STATES)
     finished = {t.number: t for t in done}
     kept: set[int] = set()
     client = mlflow.MlflowClient()
@@ -213,7 +216,7 @@ def log_pick_model(booster: xgb.Booster, meta: dict[str, Any], example: pd.DataF
         meta_path.write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
         return mlflow.pyfunc.log_model(
             name="model",
-            python_model=str(PACKAGE_DIR / "model_code.py"),
+            python_model=str(PACKAGE_DIR / "tracking" / "model_code.py"),
             artifacts={BOOSTER_ARTIFACT: str(booster_path), META_ARTIFACT: str(meta_path)},
             code_paths=[str(PACKAGE_DIR)],
             signature=infer_signature(example, output),

@@ -8,15 +8,17 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from ashare_autotune import registry, tracking
-from ashare_autotune.config import LabelConfig
-from ashare_autotune.data import Market, load_market
-from ashare_autotune.dataset import labelled_rows
+from ashare_autotune.config.inference import EvaluateConfig
+from ashare_autotune.config.schema import LabelConfig
+from ashare_autotune.data.loader import load_market
+from ashare_autotune.data.market import Market
 from ashare_autotune.errors import ConfigError, DataError
-from ashare_autotune.evaluate import classification_metrics
-from ashare_autotune.inference_config import EvaluateConfig
-from ashare_autotune.loaded_model import LoadedModel, load_model
-from ashare_autotune.trading import pick_returns
+from ashare_autotune.evaluation.metrics import classification_metrics
+from ashare_autotune.evaluation.trading import pick_returns
+from ashare_autotune.modelling.dataset import labelled_rows
+from ashare_autotune.tracking import registry
+from ashare_autotune.tracking import runs as tracking
+from ashare_autotune.tracking.loaded_model import LoadedModel, load_model
 
 log = logging.getLogger(__name__)
 

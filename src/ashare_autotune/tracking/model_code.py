@@ -6,6 +6,6 @@ free of pickled Python objects; `code_paths` ships the package next to it.
 
 from mlflow.models import set_model
 
-from ashare_autotune.pyfunc_model import PickModel
+from ashare_autotune.tracking.pyfunc_model import PickModel
 
 set_model(PickModel())

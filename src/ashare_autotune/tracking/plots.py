@@ -20,7 +20,7 @@ import optuna  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from sklearn.calibration import calibration_curve  # noqa: E402
 
-from ashare_autotune.threshold import ThresholdChoice, precision_recall_at  # noqa: E402
+from ashare_autotune.evaluation.threshold import ThresholdChoice, precision_recall_at  # noqa: E402
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from ashare_autotune.config import (
+from ashare_autotune.config.schema import (
     DataConfig,
     LabelConfig,
     MlflowConfig,

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from ashare_autotune import tracking
-from ashare_autotune.data import Market, load_market
+from ashare_autotune.config.inference import PredictConfig
+from ashare_autotune.data.loader import load_market
+from ashare_autotune.data.market import Market
 from ashare_autotune.errors import DataError
-from ashare_autotune.features import build_features
-from ashare_autotune.inference_config import PredictConfig
-from ashare_autotune.loaded_model import LoadedModel, load_model
+from ashare_autotune.modelling.features import build_features
+from ashare_autotune.tracking import runs as tracking
+from ashare_autotune.tracking.loaded_model import LoadedModel, load_model
 
 log = logging.getLogger(__name__)
 

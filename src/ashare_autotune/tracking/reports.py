@@ -1,0 +1,110 @@
+"""What a study's parent run shows besides its headline metrics: the training data as dataset
+inputs, the trading view of the test segment and the plots."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+import xgboost as xgb
+
+from ashare_autotune.config.schema import AppConfig
+from ashare_autotune.data.market import Market
+from ashare_autotune.evaluation import trading
+from ashare_autotune.evaluation.threshold import ThresholdChoice
+from ashare_autotune.modelling.dataset import Dataset
+from ashare_autotune.tracking import plots
+from ashare_autotune.tracking import runs as tracking
+
+log = logging.getLogger(__name__)
+
+
+def log_datasets(market: Market, ds: Dataset, train: pd.DataFrame) -> None:
+    """Log the three segments' labelled rows as MLflow dataset inputs with their date ranges.
+
+    Args:
+        market: the loaded market (its source and range).
+        ds: the dataset (segment date ranges; its validation and test rows).
+        train: the training rows, already split off `ds` (`Dataset.split_off`).
+    """
+    data = market.describe()
+    for seg, context, frame in (  # the labelled rows as they are: no copy of the train rows
+        ("train", "training", train),
+        ("val", "validation", ds.segment_rows("val")),
+        ("test", "testing", ds.segment_rows("test")),
+    ):
+        start, end = ds.date_range(seg)
+        tracking.log_dataset(
+            frame,
+            name=f"{seg} {start}..{end}",
+            source=str(data["source"]),
+            context=context,
+            tags={
+                "start": start,
+                "end": end,
+                "n_stocks": frame["ts_code"].nunique(),
+                "n_rows": len(frame),
+                "data_source": data["source"],
+                "data_range": f"{data['start']}..{data['end']}",
+            },
+        )
+
+
+def trading_view(
+    app: AppConfig, market: Market, ds: Dataset, test_proba: np.ndarray, threshold: float
+) -> dict[str, float]:
+    """The trading view of the test segment; logs its daily table and summary as artifacts.
+
+    Args:
+        app: the configuration (trading.top_k, label.max_days).
+        market: the market index (its regime per day).
+        ds: the dataset whose test segment was scored.
+        test_proba: the final model's probability per test row.
+        threshold: the chosen pick threshold.
+
+    Returns:
+        The `test_*` trading metrics (see `trading.trading_metrics`).
+    """
+    rows = ds.segment_rows("test", ["ts_code", "trade_date", "label", "fwd_return"])
+    regime = trading.market_regime(market.index)
+    table = trading.daily_table(rows, test_proba, threshold, app.trading.top_k, regime)
+    metrics = trading.trading_metrics(rows, test_proba, threshold, table, "test")
+    tracking.log_text(table.to_csv(index=False), "trading/test_daily.csv")
+    tracking.log_text(trading.summary_markdown(metrics, table, "test"), "trading/test_summary.md")
+    log.info(
+        "trading view (test): top-%d precision %.4f, picks %.2f/day, fwd return picks %.3f%% vs "
+        "universe %.3f%%",
+        app.trading.top_k,
+        metrics["test_topk_precision"],
+        metrics["test_picks_per_day"],
+        100 * metrics["test_mean_fwd_return_picks"],
+        100 * metrics["test_mean_fwd_return_universe"],
+    )
+    return metrics
+
+
+def log_plots(
+    study: optuna.Study,
+    booster: xgb.Booster,
+    choice: ThresholdChoice,
+    val: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """Write the study and model plots and log them under the run's `plots/` artifacts.
+
+    Args:
+        study: the finished study.
+        booster: the final model (feature gain).
+        choice: the chosen threshold.
+        val, test: (labels, probabilities) of validation and test.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        plots.write_study_plots(study, out)
+        gain = booster.get_score(importance_type="gain")
+        plots.write_model_plots(*val, *test, choice, gain, out)
+        tracking.log_artifacts(out, "plots")
