@@ -27,7 +27,8 @@ from hydra.core.global_hydra import GlobalHydra
 from optuna_integration.mlflow import MLflowCallback
 
 from ashare_autotune import pipeline
-from ashare_autotune.config.schema import AppConfig, DataConfig, register_configs, to_app_config
+from ashare_autotune.config.loading import register_configs, to_app_config
+from ashare_autotune.config.schema import AppConfig, DataConfig
 from ashare_autotune.modelling import dataset
 from ashare_autotune.runtime import settle_imports
 from ashare_autotune.tracking import reports

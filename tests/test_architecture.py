@@ -118,3 +118,12 @@ def test_package_inits_hold_no_code() -> None:
             continue
         body = ast.parse(init.read_text()).body
         assert len(body) == 1 and isinstance(body[0], ast.Expr), f"{init}: only a docstring"
+
+
+def test_no_module_is_over_400_lines() -> None:
+    long = {
+        name: n
+        for name, p in modules().items()
+        if (n := len(p.read_text().splitlines())) > MAX_LINES
+    }
+    assert not long, f"modules over {MAX_LINES} lines: {long}"

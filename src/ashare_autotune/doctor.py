@@ -20,7 +20,8 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
-from ashare_autotune.config.schema import AppConfig, register_configs, to_app_config
+from ashare_autotune.config.loading import register_configs, to_app_config
+from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.errors import UserError
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"

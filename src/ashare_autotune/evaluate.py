@@ -7,11 +7,11 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from ashare_autotune.config.inference import register_inference_configs, to_evaluate_config
+from ashare_autotune.config.loading import register_configs, to_evaluate_config
 from ashare_autotune.errors import report_user_errors, run_cli
 from ashare_autotune.evaluation.out_of_time import run_evaluation
 
-register_inference_configs()
+register_configs()
 # Absolute: Hydra resolves a relative config_path as a package path when the task function's
 # module is imported rather than run as __main__ (e.g. by a test).
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")

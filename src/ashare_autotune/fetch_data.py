@@ -4,44 +4,22 @@ trading days to the Tushare cache (the incremental update; training reads the sa
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import hydra
-from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from ashare_autotune.config.schema import DataConfig, validate_data
+from ashare_autotune.config.loading import register_configs, to_fetch_config
+from ashare_autotune.config.schema import FetchConfig
 from ashare_autotune.data.cache import TushareCache
 from ashare_autotune.data.tushare import UpdateReport, update_cache
 from ashare_autotune.data.tushare_client import TushareClient
-from ashare_autotune.errors import ConfigError, report_user_errors, run_cli
+from ashare_autotune.errors import report_user_errors, run_cli
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class FetchConfig:
-    """conf/fetch_data.yaml: only the `data` group (data=tushare)."""
-
-    data: DataConfig = field(default_factory=DataConfig)
-
-
-ConfigStore.instance().store(name="fetch_schema", node=FetchConfig)
-
-
-def to_fetch_config(cfg: DictConfig) -> FetchConfig:
-    """Convert and validate a composed conf/fetch_data.yaml."""
-    out = OmegaConf.to_object(cfg)
-    if not isinstance(out, FetchConfig):
-        raise ConfigError("configuration does not follow the FetchConfig schema")
-    validate_data(out.data)
-    if out.data.source != "tushare":
-        raise ConfigError(
-            f"config key 'data.source'={out.data.source!r}: fetch_data downloads from Tushare; "
-            "use data=tushare"
-        )
-    return out
+register_configs()
 
 
 def run_fetch(cfg: FetchConfig, client: TushareClient | None = None) -> UpdateReport:

@@ -7,12 +7,12 @@ import logging
 import hydra
 from omegaconf import DictConfig
 
-from ashare_autotune.config.inference import register_inference_configs, to_predict_config
+from ashare_autotune.config.loading import register_configs, to_predict_config
 from ashare_autotune.errors import report_user_errors, run_cli
 from ashare_autotune.evaluation.picks import run_predict
 
 log = logging.getLogger(__name__)
-register_inference_configs()
+register_configs()
 
 
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="predict")

@@ -1,33 +1,51 @@
-"""Typed configuration schema, registered with Hydra so that unknown keys and bad types fail."""
+"""Every configuration schema (Hydra structured configs), with each default and each check.
+
+The field defaults here are the configuration's defaults: the YAML groups in `conf/` set only
+what differs from them per option (e.g. `data=files`), the search space, and interpolations.
+Each group checks its own fields in `__post_init__`; `AppConfig.__post_init__` holds the rules
+that span groups. A bad value raises `ConfigError` naming the key.
+
+Choice fields hold a `StrEnum` member of `config.choices`: OmegaConf sees a string (its Enum
+nodes reject a value with their own message; `Enum | str` fails on a `tuning.space` entry), and
+`__post_init__` turns it into the member or raises the `ConfigError` naming the choices.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
-from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig, OmegaConf
-
-from ashare_autotune.errors import ConfigError
+from ashare_autotune.config.choices import (
+    FIXED_PARAMS,
+    PROMOTION_METRICS,
+    Adjust,
+    DataSource,
+    ParamType,
+    PicksFormat,
+    Pruner,
+    SplitKind,
+    TuningMode,
+    check,
+    check_date,
+    choose,
+)
 
 
 @dataclass
 class DataConfig:
     """Where the bars come from and which slice of them to use."""
 
-    source: str = "synthetic"  # synthetic | files | tushare
+    source: str = DataSource.synthetic.value
     start: str | None = None  # YYYYMMDD, inclusive
-    end: str | None = None  # YYYYMMDD, inclusive
+    end: str | None = None  # YYYYMMDD, inclusive (tushare: null = today, Asia/Shanghai)
     index_code: str = "000001.SH"
-    n_stocks: int | None = None  # universe size (synthetic: stocks generated)
-    ts_codes: list[str] | None = None  # explicit universe
+    n_stocks: int | None = None  # universe size: a seeded sample (synthetic: stocks generated)
+    ts_codes: list[str] | None = None  # explicit universe, e.g. [000001.SZ,600000.SH]
     seed: int = 42
     # synthetic
     n_days: int = 1000
     first_date: str = "20180102"
-    # files
+    # files (Tushare-style daily bars, parquet or CSV)
     daily: str | None = None
     index: str | None = None
     stock_basic: str | None = None
@@ -35,92 +53,197 @@ class DataConfig:
     exclude_st: bool = False  # drop stocks whose name contains ST (*ST, ST, S*ST)
     min_list_days: int = 0  # drop each stock's bars in its first N calendar days after listing
     # tushare (the token is never a config key: TUSHARE_TOKEN or .env)
-    adjust: str = "qfq"  # qfq | hfq | none
+    adjust: str = Adjust.qfq.value
     cache_dir: str = "data_cache/tushare"
     max_retries: int = 5  # attempts per API call before giving up
     retry_wait: float = 2.0  # seconds before the first retry; doubles on each further one
     progress: bool = True  # show a progress bar while downloading days
 
+    def __post_init__(self) -> None:
+        self.source = choose(DataSource, self.source, "data.source")
+        self.adjust = choose(Adjust, self.adjust, "data.adjust")
+        for key in ("start", "end", "first_date"):
+            check_date(f"data.{key}", getattr(self, key))
+        if self.start and self.end:
+            check(
+                self.start <= self.end, "data.start", self.start, f"is after data.end={self.end!r}"
+            )
+        n = self.n_stocks
+        check(n is None or n >= 1, "data.n_stocks", n, "must be >= 1")
+        check(self.n_days >= 60, "data.n_days", self.n_days, "must be >= 60 trading days")
+        check(
+            self.ts_codes is None or all(str(c).strip() for c in self.ts_codes),
+            "data.ts_codes",
+            self.ts_codes,
+            "must be a list of codes like [000001.SZ,600000.SH]",
+        )
+        check(self.min_list_days >= 0, "data.min_list_days", self.min_list_days, "must be >= 0")
+        check(self.max_retries >= 1, "data.max_retries", self.max_retries, "must be >= 1")
+        check(self.retry_wait >= 0, "data.retry_wait", self.retry_wait, "must be >= 0 seconds")
+        check(bool(self.cache_dir), "data.cache_dir", self.cache_dir, "must be a directory path")
+        if self.source == DataSource.tushare:
+            check(bool(self.start), "data.start", self.start, "is required with data=tushare")
+
 
 @dataclass
 class FeaturesConfig:
-    """Which features to build; empty means all known features."""
+    """Which features to build; empty means every feature in `modelling.features.FEATURES`."""
 
     names: list[str] = field(default_factory=list)
 
 
 @dataclass
 class LabelConfig:
-    """Positive when the highest close over T+min_days..T+max_days gains >= min_return."""
+    """Positive when max(close[T+min_days .. T+max_days]) / close[T] - 1 >= min_return."""
 
     min_days: int = 3
     max_days: int = 5
     min_return: float = 0.04
 
+    def __post_init__(self) -> None:
+        check(self.min_days >= 1, "label.min_days", self.min_days, "must be >= 1")
+        check(
+            self.min_days <= self.max_days,
+            "label.min_days",
+            self.min_days,
+            f"must be <= label.max_days={self.max_days}",
+        )
+        check(0 < self.min_return < 1, "label.min_return", self.min_return, "must be in (0, 1)")
+
 
 @dataclass
 class SplitConfig:
-    """Chronological fractions of the trading calendar and the embargo between segments."""
+    """Chronological fractions of the trading calendar and the embargo between segments.
+
+    Walk-forward: `n_windows` rolling train/val/test windows (the fractions are those of one
+    window), each embargoed like the single split; consecutive test segments cover the end of
+    the data. The study maximises the mean validation AUC across windows; the registered model
+    is the last (most recent) window's.
+    """
 
     train: float = 0.6
     val: float = 0.2
     test: float = 0.2
-    embargo: int = 5  # trading days; defaults to label.max_days in conf/split
-    kind: str = "single"  # single | walk_forward
-    n_windows: int = 3  # walk_forward: rolling windows; the fractions are those of one window
+    embargo: int = 5  # trading days; conf/split sets it to ${label.max_days}
+    kind: str = SplitKind.single.value
+    n_windows: int = 3
+
+    def __post_init__(self) -> None:
+        self.kind = choose(SplitKind, self.kind, "split.kind")
+        for key in ("train", "val", "test"):
+            value = getattr(self, key)
+            check(0 < value < 1, f"split.{key}", value, "must be in (0, 1)")
+        total = self.train + self.val + self.test
+        check(
+            abs(total - 1) < 1e-6,
+            "split",
+            f"{self.train}/{self.val}/{self.test}",
+            f"train+val+test must sum to 1, got {total:g}",
+        )
+        check(self.n_windows >= 2, "split.n_windows", self.n_windows, "must be >= 2")
 
 
 @dataclass
 class ModelConfig:
-    """Fixed XGBoost settings shared by all trials."""
+    """Fixed XGBoost settings shared by every trial (not searched)."""
 
     tree_method: str = "hist"
     max_bin: int = 128
-    num_boost_round: int = 500
+    num_boost_round: int = 500  # upper bound; early stopping on validation AUC picks the count
+    # rounds without a better validation AUC, checked every tuning.eval_every rounds
     early_stopping_rounds: int = 20
     n_jobs: int = 2
     seed: int = 42
+
+    def __post_init__(self) -> None:
+        check(self.max_bin >= 2, "model.max_bin", self.max_bin, "must be >= 2")
+        rounds = self.num_boost_round
+        check(rounds >= 1, "model.num_boost_round", rounds, "must be >= 1")
+        check(self.n_jobs >= 1, "model.n_jobs", self.n_jobs, "must be >= 1")
 
 
 @dataclass
 class ParamSpec:
     """One dimension of the search space."""
 
-    type: str = "float"  # float | int | categorical
+    type: str = ParamType.float.value
     low: float | None = None
     high: float | None = None
     log: bool = False
     choices: list[Any] | None = None
 
+    def check(self, name: str) -> None:
+        """Check this dimension, named `name` in `tuning.space`."""
+        key = f"tuning.space.{name}"
+        self.type = choose(ParamType, self.type, f"{key}.type")
+        check(
+            name not in FIXED_PARAMS, key, name, "is fixed by the project and may not be searched"
+        )
+        if self.type == ParamType.categorical:
+            check(bool(self.choices), f"{key}.choices", self.choices, "needs at least one choice")
+            return
+        lo, hi = self.low, self.high
+        ok = lo is not None and hi is not None and lo <= hi
+        check(ok, f"{key}.low", lo, f"needs low <= high (high={hi})")
+        check(not self.log or (lo or 0) > 0, f"{key}.low", lo, "must be > 0 on a log scale")
+
 
 @dataclass
 class TuningConfig:
-    """The Optuna study."""
+    """The Optuna study: TPE (seeded) maximising validation AUC; the space is in conf/tuning."""
 
     n_trials: int = 50
     timeout: float | None = None  # seconds for the whole study
-    study_name: str | None = None  # None: derived from the experiment and a config hash
-    storage: str | None = None  # None: optuna.db next to the MLflow SQLite DB
+    study_name: str | None = None  # None: <experiment>-<config fingerprint>, so a rerun resumes
+    storage: str | None = None  # None: SQLite optuna.db next to the MLflow SQLite DB
     seed: int = 42
-    pruner: str = "median"  # none | median | hyperband
-    eval_every: int = 10  # rounds between validation AUCs (early stopping, pruning look at them)
-    watch_rows: int | None = 500_000  # validation rows evaluated (None: all)
-    trial_rows: int | None = 1_000_000  # training rows the trials train on (None: all)
+    pruner: str = Pruner.median.value
+    # Validation AUC every eval_every boosting rounds (and at the last); early stopping and the
+    # pruner see only these evaluations.
+    eval_every: int = 10
+    # Those evaluations, and the trial's value, use a seeded sample of at most this many
+    # validation rows (None: all).
+    watch_rows: int | None = 500_000
+    # When train has more rows, the trials train on a seeded sample of this many; the final
+    # model is refitted on all training rows, early-stopping on validation (None: all rows).
+    trial_rows: int | None = 1_000_000
     show_progress_bar: bool = False
     space: dict[str, ParamSpec] = field(default_factory=dict)
-    # all: run the study to n_trials, then threshold + register | worker: run n_trials more
-    # trials in the shared study, no registration | finalize: no trials, threshold + register
-    mode: str = "all"
+    mode: str = TuningMode.all.value
     heartbeat_interval: int = 20  # seconds between a running trial's heartbeats
     grace_period: int = 60  # a RUNNING trial without a heartbeat this long is failed and retried
     max_retry: int = 3  # retries of one trial left stale by a killed process
     parent_wait: float = 60.0  # seconds a worker waits for the study's parent MLflow run
     sqlite_wal: bool = True  # a SQLite storage in write-ahead-log mode (`sqlite_wal`)
 
+    def __post_init__(self) -> None:
+        self.pruner = choose(Pruner, self.pruner, "tuning.pruner")
+        self.mode = choose(TuningMode, self.mode, "tuning.mode")
+        check(self.n_trials >= 1, "tuning.n_trials", self.n_trials, "must be >= 1")
+        t = self.timeout
+        check(t is None or t > 0, "tuning.timeout", t, "must be > 0")
+        check(self.eval_every >= 1, "tuning.eval_every", self.eval_every, "must be >= 1")
+        for key in ("trial_rows", "watch_rows"):
+            n = getattr(self, key)
+            check(n is None or n >= 1000, f"tuning.{key}", n, "must be null or >= 1000")
+        beat = self.heartbeat_interval
+        check(beat >= 1, "tuning.heartbeat_interval", beat, "must be >= 1")
+        check(
+            self.grace_period > beat,
+            "tuning.grace_period",
+            self.grace_period,
+            f"must be > tuning.heartbeat_interval={beat}",
+        )
+        check(self.max_retry >= 0, "tuning.max_retry", self.max_retry, "must be >= 0")
+        check(self.parent_wait >= 0, "tuning.parent_wait", self.parent_wait, "must be >= 0")
+        for name, spec in self.space.items():
+            spec.check(name)
+
 
 @dataclass
 class ThresholdConfig:
-    """Decision threshold: maximise recall subject to precision >= target_precision."""
+    """Decision threshold chosen on validation: maximise recall subject to precision >=
+    target_precision, with at least min_picks picks (so a few lucky picks cannot satisfy it)."""
 
     target_precision: float = 0.60
     low: float = 0.05
@@ -128,27 +251,47 @@ class ThresholdConfig:
     step: float = 0.005
     min_picks: int = 20
 
+    def __post_init__(self) -> None:
+        p = self.target_precision
+        check(0 < p < 1, "threshold.target_precision", p, "must be in (0, 1)")
+        lo, hi = self.low, self.high
+        check(0 <= lo < hi <= 1, "threshold.low", lo, f"must satisfy 0 <= low < high={hi} <= 1")
+        check(
+            0 < self.step < hi - lo + 1e-12,
+            "threshold.step",
+            self.step,
+            "must be > 0 and no larger than high - low",
+        )
+        check(self.min_picks >= 1, "threshold.min_picks", self.min_picks, "must be >= 1")
+
 
 @dataclass
 class TradingConfig:
-    """The trading view of the test segment."""
+    """The trading view of the test segment (test_topk_*, test_hit_rate_*, ...)."""
 
-    top_k: int = 10  # the k highest-probability stocks of each day
+    top_k: int = 10  # each day the k highest-probability stocks form the top-k list
+
+    def __post_init__(self) -> None:
+        check(self.top_k >= 1, "trading.top_k", self.top_k, "must be >= 1")
 
 
 @dataclass
 class MlflowConfig:
-    """Tracking server and experiment."""
+    """Tracking store and experiment (conf/mlflow: MLFLOW_TRACKING_URI wins when set)."""
 
     tracking_uri: str = "sqlite:///mlflow.db"
     experiment_name: str = "ashare-autotune"
     run_name: str | None = None
-    sqlite_wal: bool = True  # a SQLite tracking DB in write-ahead-log mode (`sqlite_wal`)
+    # A SQLite tracking DB in write-ahead-log mode: ~40x cheaper commits, readers (mlflow ui)
+    # do not block the job; false for a DB on a network filesystem (see sqlite_wal.py).
+    sqlite_wal: bool = True
 
 
 @dataclass
 class RegistryConfig:
-    """Model registry settings."""
+    """Model registry. A new version becomes champion only if it meets
+    threshold.target_precision on test (with at least threshold.min_picks picks) and is not
+    worse than the champion on promotion_metrics; otherwise it gets the challenger alias."""
 
     model_name: str = "ashare-autotune-xgb"
     register: bool = True
@@ -157,10 +300,22 @@ class RegistryConfig:
     # Compared with the current champion, most important first; all higher-is-better.
     promotion_metrics: list[str] = field(default_factory=lambda: ["test_precision", "test_recall"])
 
+    def __post_init__(self) -> None:
+        key, metrics = "registry.promotion_metrics", self.promotion_metrics
+        check(bool(metrics), key, metrics, "needs at least one metric")
+        bad = [m for m in metrics if m not in PROMOTION_METRICS]
+        check(not bad, key, bad, f"unknown metric(s); choose from {list(PROMOTION_METRICS)}")
+        check(
+            self.challenger_alias != self.champion_alias,
+            "registry.challenger_alias",
+            self.challenger_alias,
+            "must differ from registry.champion_alias",
+        )
+
 
 @dataclass
 class AppConfig:
-    """The whole training configuration."""
+    """The whole training configuration (conf/config.yaml)."""
 
     data: DataConfig = field(default_factory=DataConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
@@ -173,237 +328,72 @@ class AppConfig:
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
 
-
-def register_configs() -> None:
-    """Register the schema so `conf/config.yaml` can extend it (`- base_config` in defaults)."""
-    ConfigStore.instance().store(name="base_config", node=AppConfig)
-
-
-def to_app_config(cfg: DictConfig) -> AppConfig:
-    """Convert a composed Hydra config into the typed `AppConfig` and validate it."""
-    app = OmegaConf.to_object(cfg)
-    if not isinstance(app, AppConfig):
-        raise ConfigError("configuration does not follow the AppConfig schema")
-    validate(app)
-    return app
-
-
-def _check(ok: bool, key: str, value: Any, why: str) -> None:
-    if not ok:
-        raise ConfigError(f"config key '{key}'={value!r}: {why}")
-
-
-def validate(app: AppConfig) -> None:
-    """Check cross-field rules a type cannot express; raises `ConfigError` naming the key."""
-    lab, sp, th, tu = app.label, app.split, app.threshold, app.tuning
-    validate_data(app.data)
-    validate_label(lab)
-    for key in ("train", "val", "test"):
-        _check(0 < getattr(sp, key) < 1, f"split.{key}", getattr(sp, key), "must be in (0, 1)")
-    total = sp.train + sp.val + sp.test
-    _check(
-        abs(total - 1) < 1e-6,
-        "split",
-        f"{sp.train}/{sp.val}/{sp.test}",
-        f"train+val+test must sum to 1, got {total:g}",
-    )
-    _check(
-        sp.embargo >= lab.max_days,
-        "split.embargo",
-        sp.embargo,
-        f"must be >= label.max_days={lab.max_days} so no label window crosses a boundary",
-    )
-    _check(
-        0 < th.target_precision < 1,
-        "threshold.target_precision",
-        th.target_precision,
-        "must be in (0, 1)",
-    )
-    _check(
-        0 <= th.low < th.high <= 1,
-        "threshold.low",
-        th.low,
-        f"must satisfy 0 <= low < high={th.high} <= 1",
-    )
-    _check(
-        0 < th.step < th.high - th.low + 1e-12,
-        "threshold.step",
-        th.step,
-        "must be > 0 and no larger than high - low",
-    )
-    _check(th.min_picks >= 1, "threshold.min_picks", th.min_picks, "must be >= 1")
-    _check(app.trading.top_k >= 1, "trading.top_k", app.trading.top_k, "must be >= 1")
-    _check(
-        sp.kind in {"single", "walk_forward"},
-        "split.kind",
-        sp.kind,
-        "must be single or walk_forward",
-    )
-    _check(sp.n_windows >= 2, "split.n_windows", sp.n_windows, "must be >= 2")
-    _check(tu.n_trials >= 1, "tuning.n_trials", tu.n_trials, "must be >= 1")
-    _check(tu.timeout is None or tu.timeout > 0, "tuning.timeout", tu.timeout, "must be > 0")
-    _check(
-        tu.pruner in {"none", "median", "hyperband"},
-        "tuning.pruner",
-        tu.pruner,
-        "must be one of none, median, hyperband",
-    )
-    _check(tu.eval_every >= 1, "tuning.eval_every", tu.eval_every, "must be >= 1")
-    _check(
-        tu.trial_rows is None or tu.trial_rows >= 1000,
-        "tuning.trial_rows",
-        tu.trial_rows,
-        "must be null or >= 1000",
-    )
-    _check(
-        tu.watch_rows is None or tu.watch_rows >= 1000,
-        "tuning.watch_rows",
-        tu.watch_rows,
-        "must be null or >= 1000",
-    )
-    _check(bool(tu.space), "tuning.space", tu.space, "the search space is empty")
-    _validate_resume(tu)
-    for name, spec in tu.space.items():
-        _validate_param(name, spec)
-    _validate_promotion(app.registry)
-    m = app.model
-    _check(m.max_bin >= 2, "model.max_bin", m.max_bin, "must be >= 2")
-    _check(m.num_boost_round >= 1, "model.num_boost_round", m.num_boost_round, "must be >= 1")
-    _check(m.n_jobs >= 1, "model.n_jobs", m.n_jobs, "must be >= 1")
-
-
-TUNING_MODES = ("all", "worker", "finalize")
-
-
-def _validate_resume(tu: TuningConfig) -> None:
-    _check(tu.mode in TUNING_MODES, "tuning.mode", tu.mode, f"must be one of {TUNING_MODES}")
-    _check(
-        tu.heartbeat_interval >= 1,
-        "tuning.heartbeat_interval",
-        tu.heartbeat_interval,
-        "must be >= 1",
-    )
-    _check(
-        tu.grace_period > tu.heartbeat_interval,
-        "tuning.grace_period",
-        tu.grace_period,
-        f"must be > tuning.heartbeat_interval={tu.heartbeat_interval}",
-    )
-    _check(tu.max_retry >= 0, "tuning.max_retry", tu.max_retry, "must be >= 0")
-    _check(tu.parent_wait >= 0, "tuning.parent_wait", tu.parent_wait, "must be >= 0")
-
-
-PROMOTION_METRICS = tuple(
-    f"{seg}_{m}" for seg in ("test", "val") for m in ("precision", "recall", "auc", "f1")
-)
-
-
-def _validate_promotion(reg: RegistryConfig) -> None:
-    key = "registry.promotion_metrics"
-    _check(bool(reg.promotion_metrics), key, reg.promotion_metrics, "needs at least one metric")
-    bad = [m for m in reg.promotion_metrics if m not in PROMOTION_METRICS]
-    _check(not bad, key, bad, f"unknown metric(s); choose from {list(PROMOTION_METRICS)}")
-    _check(
-        reg.challenger_alias != reg.champion_alias,
-        "registry.challenger_alias",
-        reg.challenger_alias,
-        "must differ from registry.champion_alias",
-    )
-
-
-def validate_data(d: DataConfig) -> None:
-    """Check the `data` group; raises `ConfigError` naming the key."""
-    _check(
-        d.source in {"synthetic", "files", "tushare"},
-        "data.source",
-        d.source,
-        "must be one of synthetic, files, tushare",
-    )
-    for key in ("start", "end", "first_date"):
-        value = getattr(d, key)
-        _check(
-            value is None or (len(str(value)) == 8 and str(value).isdigit()),
-            f"data.{key}",
-            value,
-            "must be a date written YYYYMMDD",
+    def __post_init__(self) -> None:
+        """The rules that span groups."""
+        check(
+            self.split.embargo >= self.label.max_days,
+            "split.embargo",
+            self.split.embargo,
+            f"must be >= label.max_days={self.label.max_days} so no label window crosses a "
+            "boundary",
         )
-    if d.start and d.end:
-        _check(d.start <= d.end, "data.start", d.start, f"is after data.end={d.end!r}")
-    _check(d.n_stocks is None or d.n_stocks >= 1, "data.n_stocks", d.n_stocks, "must be >= 1")
-    _check(d.n_days >= 60, "data.n_days", d.n_days, "must be >= 60 trading days")
-    _check(
-        d.ts_codes is None or all(str(c).strip() for c in d.ts_codes),
-        "data.ts_codes",
-        d.ts_codes,
-        "must be a list of codes like [000001.SZ,600000.SH]",
-    )
-    _check(d.min_list_days >= 0, "data.min_list_days", d.min_list_days, "must be >= 0")
-    _validate_tushare(d)
+        check(
+            bool(self.tuning.space), "tuning.space", self.tuning.space, "the search space is empty"
+        )
 
 
-def _validate_tushare(d: DataConfig) -> None:
-    _check(d.adjust in {"qfq", "hfq", "none"}, "data.adjust", d.adjust, "must be qfq, hfq or none")
-    _check(d.max_retries >= 1, "data.max_retries", d.max_retries, "must be >= 1")
-    _check(d.retry_wait >= 0, "data.retry_wait", d.retry_wait, "must be >= 0 seconds")
-    _check(bool(d.cache_dir), "data.cache_dir", d.cache_dir, "must be a directory path")
-    if d.source == "tushare":
-        _check(bool(d.start), "data.start", d.start, "is required with data=tushare")
+DEFAULT_MODEL_URI = "models:/ashare-autotune-xgb@champion"
 
 
-def validate_label(lab: LabelConfig) -> None:
-    """Check the `label` group; raises `ConfigError` naming the key."""
-    _check(lab.min_days >= 1, "label.min_days", lab.min_days, "must be >= 1")
-    _check(
-        lab.min_days <= lab.max_days,
-        "label.min_days",
-        lab.min_days,
-        f"must be <= label.max_days={lab.max_days}",
-    )
-    _check(0 < lab.min_return < 1, "label.min_return", lab.min_return, "must be in (0, 1)")
+@dataclass
+class PredictConfig:
+    """Score one trading day with a registered model and write the ranked picks
+    (conf/predict.yaml; features and threshold come from the model)."""
+
+    model_uri: str = DEFAULT_MODEL_URI
+    date: str | None = None  # YYYYMMDD; None: the latest trading day in the data
+    top_k: int | None = None  # keep only the k highest probabilities in the output
+    output_dir: str = "picks"
+    format: str = PicksFormat.csv.value
+    data: DataConfig = field(default_factory=DataConfig)
+    mlflow: MlflowConfig = field(default_factory=MlflowConfig)
+
+    def __post_init__(self) -> None:
+        check_date("date", self.date)
+        check(self.top_k is None or self.top_k >= 1, "top_k", self.top_k, "must be >= 1")
+        self.format = choose(PicksFormat, self.format, "format")
 
 
-def _validate_param(name: str, spec: ParamSpec) -> None:
-    key = f"tuning.space.{name}"
-    _check(
-        spec.type in {"float", "int", "categorical"},
-        f"{key}.type",
-        spec.type,
-        "must be float, int or categorical",
-    )
-    _check(
-        name not in {"scale_pos_weight", "max_bin", "tree_method"},
-        key,
-        name,
-        "is fixed by the project and may not be searched",
-    )
-    if spec.type == "categorical":
-        _check(bool(spec.choices), f"{key}.choices", spec.choices, "needs at least one choice")
-        return
-    _check(
-        spec.low is not None and spec.high is not None and spec.low <= spec.high,
-        f"{key}.low",
-        spec.low,
-        f"needs low <= high (high={spec.high})",
-    )
-    _check(
-        not spec.log or (spec.low or 0) > 0, f"{key}.low", spec.low, "must be > 0 on a log scale"
-    )
+@dataclass
+class EvaluateConfig:
+    """Evaluate a registered model on a window of days it was not trained on
+    (conf/evaluate.yaml; logged as a new MLflow run linked to the model version)."""
+
+    model_uri: str = DEFAULT_MODEL_URI
+    start: str | None = None  # YYYYMMDD; None: the first trading day after the model's data
+    end: str | None = None  # YYYYMMDD; None: the last day with a fully observed label
+    allow_overlap: bool = False  # allow a window inside the model's training data range
+    data: DataConfig = field(default_factory=DataConfig)
+    label: LabelConfig | None = None  # None: the label definition stored with the model
+    mlflow: MlflowConfig = field(default_factory=MlflowConfig)
+
+    def __post_init__(self) -> None:
+        check_date("start", self.start)
+        check_date("end", self.end)
+        if self.start and self.end:
+            check(self.start <= self.end, "start", self.start, f"is after end={self.end!r}")
 
 
-def config_fingerprint(app: AppConfig, data_summary: dict[str, Any] | None = None) -> str:
-    """A short hash of everything that defines the study's objective (data, label, split, space).
+@dataclass
+class FetchConfig:
+    """conf/fetch_data.yaml: only the `data` group, which must be Tushare."""
 
-    Two runs with the same fingerprint optimise the same function, so they may share a study.
+    data: DataConfig = field(default_factory=DataConfig)
 
-    Args:
-        app: the configuration.
-        data_summary: what was actually loaded (date range, rows), so new data is a new study.
-    """
-    parts: dict[str, Any] = {
-        k: asdict(getattr(app, k)) for k in ("data", "features", "label", "split")
-    }
-    parts["loaded"] = data_summary or {}
-    parts["space"] = {k: asdict(v) for k, v in app.tuning.space.items()}
-    parts["model"] = asdict(app.model)
-    blob = json.dumps(parts, sort_keys=True, default=str)
-    return hashlib.sha1(blob.encode()).hexdigest()[:10]
+    def __post_init__(self) -> None:
+        check(
+            self.data.source == DataSource.tushare,
+            "data.source",
+            str(self.data.source),
+            "fetch_data downloads from Tushare; use data=tushare",
+        )

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
+
+from ashare_autotune.evaluation.threshold import ThresholdChoice
+
+log = logging.getLogger(__name__)
 
 
 def classification_metrics(
@@ -31,3 +37,38 @@ def classification_metrics(
         "n_rows": float(len(y_true)),
     }
     return {f"{prefix}_{k}": v for k, v in metrics.items()}
+
+
+def segment_metrics(
+    best_val_auc: float,
+    y_val: np.ndarray,
+    val_proba: np.ndarray,
+    y_test: np.ndarray,
+    test_proba: np.ndarray,
+    choice: ThresholdChoice,
+) -> dict[str, float]:
+    """The final model's metrics: the best trial's validation AUC, the threshold, and the
+    `classification_metrics` of validation and test at that threshold.
+
+    Args:
+        best_val_auc: the study's best value.
+        y_val, val_proba: validation labels and probabilities.
+        y_test, test_proba: test labels and probabilities.
+        choice: the threshold chosen on validation.
+    """
+    metrics = {
+        "best_trial_val_auc": float(best_val_auc),
+        "threshold": choice.threshold,
+        "val_best_precision": choice.best_precision,
+    }
+    metrics |= classification_metrics(y_val, val_proba, choice.threshold, "val")
+    metrics |= classification_metrics(y_test, test_proba, choice.threshold, "test")
+    log.info(
+        "test at threshold %.3f: AUC %.4f precision %.4f recall %.4f picks %d",
+        choice.threshold,
+        metrics["test_auc"],
+        metrics["test_precision"],
+        metrics["test_recall"],
+        metrics["test_n_picks"],
+    )
+    return metrics

@@ -8,8 +8,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from ashare_autotune.config.inference import EvaluateConfig
-from ashare_autotune.config.schema import LabelConfig
+from ashare_autotune.config.schema import EvaluateConfig, LabelConfig
 from ashare_autotune.data.loader import load_market
 from ashare_autotune.data.market import Market
 from ashare_autotune.errors import ConfigError, DataError

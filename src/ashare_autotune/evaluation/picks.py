@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ashare_autotune.config.inference import PredictConfig
+from ashare_autotune.config.schema import PredictConfig
 from ashare_autotune.data.loader import load_market
 from ashare_autotune.data.market import Market
 from ashare_autotune.errors import DataError

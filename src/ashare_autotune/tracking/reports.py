@@ -29,7 +29,7 @@ def log_datasets(market: Market, ds: Dataset, train: pd.DataFrame) -> None:
     Args:
         market: the loaded market (its source and range).
         ds: the dataset (segment date ranges; its validation and test rows).
-        train: the training rows, already split off `ds` (`Dataset.split_off`).
+        train: the training rows (with a single split, no longer in `ds`: `split_off_train`).
     """
     data = market.describe()
     for seg, context, frame in (  # the labelled rows as they are: no copy of the train rows
@@ -108,3 +108,19 @@ def log_plots(
         gain = booster.get_score(importance_type="gain")
         plots.write_model_plots(*val, *test, choice, gain, out)
         tracking.log_artifacts(out, "plots")
+
+
+def log_threshold_status(choice: ThresholdChoice) -> None:
+    """Log and tag whether the threshold met the precision target on validation."""
+    status = (
+        f"threshold {choice.threshold:.3f} meets precision >= {choice.target_precision:.2f} on "
+        f"validation (precision {choice.precision:.4f}, recall {choice.recall:.4f})"
+        if choice.feasible
+        else f"NO threshold reaches precision >= {choice.target_precision:.2f} on validation; "
+        f"best precision reached {choice.best_precision:.4f}. The model is registered "
+        f"as a challenger, not champion"
+    )
+    (log.info if choice.feasible else log.warning)("%s", status)
+    tracking.set_tags(
+        {"threshold_feasible": str(choice.feasible).lower(), "threshold_status": status}
+    )
