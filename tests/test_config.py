@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 from hydra.errors import HydraException
+from omegaconf.errors import OmegaConfBaseException
 
 from ashare_autotune.config import schema
 from ashare_autotune.config.choices import DataSource, ParamType, Pruner, SplitKind, TuningMode
@@ -55,7 +56,7 @@ def _message(compose: Callable[..., AppConfig], override: str) -> str:
         compose(override)
     except ConfigError as exc:
         return str(exc)
-    except HydraException as exc:
+    except (HydraException, OmegaConfBaseException) as exc:
         return config_error_text(exc)
     raise AssertionError(f"{override} was accepted")
 
@@ -84,18 +85,25 @@ def test_an_unknown_top_level_key_with_plus_is_an_error(
     )
 
 
-def test_cli_unknown_key_with_plus_exits_2_with_one_line_naming_it(
-    tmp_path: Path, tracking_uri: str
-) -> None:
-    done = subprocess.run(
-        train_command(tmp_path, "+tuning.n_trails=5"),
+def _train(tmp_path: Path, tracking_uri: str, override: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        train_command(tmp_path, override),
         cwd=tmp_path,
         env=cli_env(tracking_uri),
         capture_output=True,
         text=True,
         timeout=300,
     )
-    assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [
+
+
+def test_cli_unknown_key_with_plus_exits_2_with_one_line_naming_it(
+    tmp_path: Path, tracking_uri: str
+) -> None:
+    plus = _train(tmp_path, tracking_uri, "+tuning.n_trails=5")
+    plain = _train(tmp_path, tracking_uri, "tuning.n_trails=5")
+    assert plus.returncode == plain.returncode == 2
+    assert plus.stdout.strip() == ""
+    assert plus.stderr.strip().splitlines() == [
         "error: config key 'tuning.n_trails': Key 'n_trails' not in 'TuningConfig'"
     ]
+    assert (plus.stdout, plus.stderr) == (plain.stdout, plain.stderr)

@@ -7,7 +7,11 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from ashare_autotune.config.loading import register_configs, to_evaluate_config
+from ashare_autotune.config.loading import (
+    register_configs,
+    reject_unknown_keys,
+    to_evaluate_config,
+)
 from ashare_autotune.errors import report_user_errors, run_cli
 from ashare_autotune.evaluation.out_of_time import run_evaluation
 
@@ -18,6 +22,7 @@ CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="evaluate")
+@reject_unknown_keys
 @report_user_errors
 def main(cfg: DictConfig) -> float:
     """Evaluate the model out of time, log the run and print the table; returns precision."""

@@ -9,7 +9,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from ashare_autotune.config.loading import register_configs, to_fetch_config
+from ashare_autotune.config.loading import register_configs, reject_unknown_keys, to_fetch_config
 from ashare_autotune.config.schema import FetchConfig
 from ashare_autotune.data.cache import TushareCache
 from ashare_autotune.data.tushare import UpdateReport, update_cache
@@ -47,6 +47,7 @@ def summary(report: UpdateReport, cache_dir: str) -> str:
 
 
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="fetch_data")
+@reject_unknown_keys
 @report_user_errors
 def main(cfg: DictConfig) -> None:
     """Download the missing trading days into the cache and print a one-line summary."""

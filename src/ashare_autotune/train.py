@@ -9,7 +9,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from ashare_autotune.config.loading import register_configs, to_app_config
+from ashare_autotune.config.loading import register_configs, reject_unknown_keys, to_app_config
 from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.errors import report_disk_full, report_user_errors, run_cli
 from ashare_autotune.pipeline import run_training, run_worker
@@ -19,6 +19,7 @@ register_configs()
 
 
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="config")
+@reject_unknown_keys
 @report_disk_full
 @report_user_errors
 def main(cfg: DictConfig) -> float:

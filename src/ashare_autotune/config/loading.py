@@ -4,17 +4,22 @@ keys the schema lacks, and the fingerprint that names a study."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
+import sys
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError
 
 from ashare_autotune.config.schema import AppConfig, EvaluateConfig, FetchConfig, PredictConfig
-from ashare_autotune.errors import ConfigError
+from ashare_autotune.errors import ConfigError, config_error_text
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 SCHEMAS = {
     "base_config": AppConfig,  # conf/config.yaml
@@ -65,12 +70,32 @@ def to_schema(cfg: DictConfig, schema: type[T]) -> T:
     return out
 
 
+def reject_unknown_keys(func: F) -> F:
+    """Wrap a Hydra task function so that a key its schema lacks, also one added with `+`, is
+    reported exactly as `errors.run_cli` reports Hydra's own unknown-key error: one `error:`
+    line on stderr, exit status 2, nothing logged (an exception leaving the task function would
+    add Hydra's "Error executing job" line)."""
+
+    @functools.wraps(func)
+    def wrapper(cfg: DictConfig, *args: Any, **kwargs: Any) -> Any:
+        try:
+            check_known_keys(cfg)
+        except ConfigKeyError as exc:
+            print(f"error: {config_error_text(exc)}", file=sys.stderr)
+            sys.exit(2)
+        return func(cfg, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
 def check_known_keys(cfg: DictConfig, prefix: str = "") -> None:
     """Fail on a key the schema lacks, also one added with Hydra's `+` prefix (which opens the
-    schema for it): the same one line as Hydra's own error for a key given without `+`.
+    schema for it), with the error Hydra raises for such a key given without `+`: the entry
+    points report both as the same line, "config key 'tuning.n_trails': Key 'n_trails' not in
+    'TuningConfig'" (`errors.run_cli`), exit 2.
 
     Raises:
-        ConfigError: "config key 'tuning.n_trails': Key 'n_trails' not in 'TuningConfig'".
+        ConfigKeyError: naming the key (`full_key`) and the schema.
     """
     schema = OmegaConf.get_type(cfg)
     fields = (
@@ -78,9 +103,9 @@ def check_known_keys(cfg: DictConfig, prefix: str = "") -> None:
     )
     for key in cfg:
         if fields is not None and key not in fields:
-            raise ConfigError(
-                f"config key '{prefix}{key}': Key '{key}' not in '{schema.__name__}'"
-            )
+            error = ConfigKeyError(f"Key '{key}' not in '{schema.__name__}'")
+            error.full_key = f"{prefix}{key}"
+            raise error
         node = cfg._get_node(key)
         if isinstance(node, DictConfig) and not node._is_none() and not node._is_missing():
             check_known_keys(node, f"{prefix}{key}.")
