@@ -58,7 +58,8 @@ PHASES = {
 # (owner, attribute, phase): fixed costs the job pays besides boosting rounds
 FIXED_COSTS = [
     (tracking, "setup", "mlflow_setup"),
-    (reports, "log_datasets", "dataset_inputs"),
+    (reports, "dataset_inputs", "dataset_inputs"),
+    (tracking, "log_inputs", "dataset_inputs"),
     (reports, "log_plots", "plots"),
     (MLflowCallback, "__call__", "trial_runs"),  # one MLflow run per trial
     (optuna.trial.Trial, "report", "pruning_reports"),  # inside boosting

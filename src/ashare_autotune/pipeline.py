@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 import optuna
+import pandas as pd
 import xgboost as xgb
-from mlflow.entities import Run
+from mlflow.entities import DatasetInput, Run
 from mlflow.models.model import ModelInfo
 
 from ashare_autotune.config.loading import config_fingerprint
@@ -75,11 +76,12 @@ class Job:
 
 @dataclass
 class StudyData:
-    """What the study trains and validates on: one split's matrices, and every walk-forward
-    window's (oldest first, the split's own last; empty for a single split)."""
+    """What the study trains and validates on, and what the run records about the data."""
 
-    matrices: Matrices
-    windows: list[Matrices]
+    matrices: Matrices  # the split's (the last window's with walk-forward)
+    windows: list[Matrices]  # every walk-forward window's, oldest first; [] for a single split
+    inputs: list[DatasetInput]  # train/val/test as MLflow dataset inputs
+    summary: dict[str, Any]  # rows, base rate and dates of each segment (`Dataset.summary`)
 
 
 @dataclass
@@ -104,12 +106,11 @@ def run_training(
     """
     if app.tuning.mode == "worker":
         raise ConfigError("tuning.mode=worker: use run_worker(), it registers nothing")
-    market, ds, job = prepare(app)
+    market, ds, data, job = prepare(app)
     study = job.study
     with tracking.parent_run(job.experiment_id, _run_name(app, job), job.resume_run_id) as run:
         study.set_user_attr(PARENT_RUN_ATTR, run.info.run_id)
-        log_setup(app, market, ds, job, config_yaml, run_tags or {})
-        data, ds = quantise(app, market, ds)  # a single split's ds keeps no train rows from here
+        log_setup(app, market, ds, data, job, config_yaml, run_tags or {})
         booster = tune_and_fit(app, job, run, data)
         result = evaluate(app, market, ds, data, study, booster)
         info, meta = log_results(app, market, ds, study, booster, result)
@@ -151,24 +152,27 @@ def run_worker(app: AppConfig, config_yaml: str | None = None) -> WorkerResult:
         app: the validated configuration (`tuning.mode=worker`).
         config_yaml: the resolved config as YAML, logged as an artifact when given.
     """
-    market, ds, job = prepare(app)
+    market, ds, data, job = prepare(app)
     with tracking.parent_run(job.experiment_id, _run_name(app, job), job.resume_run_id) as run:
         if job.resume_run_id != run.info.run_id:
             job.study.set_user_attr(PARENT_RUN_ATTR, run.info.run_id)
-        log_setup(app, market, ds, job, config_yaml, {})
-        data, ds = quantise(app, market, ds)
+        log_setup(app, market, ds, data, job, config_yaml, {})
         objective = _objective(app, data)
         ran = run_more_trials(job.study, objective, app.tuning, [tracking.trial_callback(run)])
     return WorkerResult(run.info.run_id, job.study.study_name, ran, finished_trials(job.study))
 
 
-def prepare(app: AppConfig) -> tuple[Market, Dataset, Job]:
-    """Check the tracking store (before any work), load the data, build the dataset and open
-    the study.
+def prepare(app: AppConfig) -> tuple[Market, Dataset, StudyData, Job]:
+    """Check the tracking store (before any work), load the data, build the dataset, open the
+    study and quantise the study's matrices.
+
+    Memory, in this order (benchmarks/README.md): the daily bars are freed once the dataset is
+    built; with a single split the train rows then leave the dataset (`split_off_train`) and
+    live only here, until quantised: the caller never holds them.
 
     Returns:
-        (the market without its bars: the rows the job needs are in the dataset now,
-        the dataset, the experiment and study).
+        (the market without its bars, the dataset the job reads from here on (with a single
+        split, without its train rows), the study's matrices, the experiment and study).
     """
     experiment_id = tracking.setup(
         app.mlflow.tracking_uri, app.mlflow.experiment_name, app.mlflow.sqlite_wal
@@ -176,25 +180,31 @@ def prepare(app: AppConfig) -> tuple[Market, Dataset, Job]:
     market = load_market(app.data)
     ds = build_dataset(market, app.features.names, app.label, app.split)
     market = market.without_bars()
-    return market, ds, _open_study(app, market, experiment_id)
+    job = _open_study(app, market, experiment_id)
+    summary = ds.summary()
+    # Walk-forward re-scores every window after the study, on rows inside this train range:
+    # it keeps them. A single split never reads its train rows again.
+    train, ds = (ds.segment_rows("train"), ds) if ds.windows else split_off_train(ds)
+    return market, ds, quantise(app, market, train, ds, summary), job
 
 
-def quantise(app: AppConfig, market: Market, ds: Dataset) -> tuple[StudyData, Dataset]:
-    """Quantise train/validation once per study (and every walk-forward window); log the
-    segments as dataset inputs.
+def quantise(
+    app: AppConfig, market: Market, train: pd.DataFrame, ds: Dataset, summary: dict[str, Any]
+) -> StudyData:
+    """Quantise train/validation once per study (and every walk-forward window, oldest first,
+    the split's own last) and describe the segments as MLflow dataset inputs.
 
-    Returns:
-        (the study's matrices, the dataset the job reads from here on). Walk-forward re-scores
-        every window after the study, on rows inside this train range: the dataset is `ds`.
-        A single split never reads its train rows again: the dataset is `ds` without them, so
-        once the caller drops `ds` they are held only as quantised bins (benchmarks/README.md).
+    Args:
+        app: the configuration (model.max_bin, model.n_jobs, tuning sample sizes and seed).
+        market: the market (its source and range, for the dataset inputs).
+        train: the training rows.
+        ds: the dataset: its validation rows (and with walk-forward, every window's rows).
+        summary: the split's summary, taken while `ds` still held the train rows.
     """
-    earlier = walk_forward.walk_forward_matrices(ds, app)  # needs the train rows
-    train, rest = (ds.segment_rows("train"), ds) if ds.windows else split_off_train(ds)
-    reports.log_datasets(market, rest, train)
+    earlier = walk_forward.walk_forward_matrices(ds, app)  # [] for a single split
     matrices = build_matrices_in_batches(
         (train, np.arange(len(train))),
-        (rest.frame, np.flatnonzero(rest.masks()["val"])),
+        (ds.frame, np.flatnonzero(ds.masks()["val"])),
         ds.feature_names,
         "label",
         app.model.max_bin,
@@ -204,7 +214,8 @@ def quantise(app: AppConfig, market: Market, ds: Dataset) -> tuple[StudyData, Da
         trial_rows=None if ds.windows else app.tuning.trial_rows,
         seed=app.tuning.seed,
     )
-    return StudyData(matrices, [*earlier, matrices] if ds.windows else []), rest
+    windows = [*earlier, matrices] if ds.windows else []
+    return StudyData(matrices, windows, reports.dataset_inputs(market, ds, train), summary)
 
 
 def tune_and_fit(app: AppConfig, job: Job, run: Run, data: StudyData) -> xgb.Booster:
@@ -262,7 +273,7 @@ def log_results(
     tracking.log_metrics(metrics)
     reports.log_threshold_status(choice)
     reports.log_plots(study, booster, choice, result.val, result.test)
-    meta = _model_meta(app, market, ds, study.best_params, choice, metrics)
+    meta = reports.model_meta(app.label, market, ds, study.best_params, choice, metrics)
     example = ds.segment("val")[0].dropna().head(5)
     info = tracking.log_pick_model(booster, meta, example)
     test = {k: v for k, v in metrics.items() if k.startswith("test_")}
@@ -339,11 +350,13 @@ def log_setup(
     app: AppConfig,
     market: Market,
     ds: Dataset,
+    data: StudyData,
     job: Job,
     config_yaml: str | None,
     run_tags: dict[str, str],
 ) -> None:
-    """Log the job's configuration as params, and the study, data and split as tags."""
+    """Log the job's configuration as params, the study, data and split as tags, the resolved
+    config as an artifact and the segments as dataset inputs."""
     params: dict[str, Any] = {}
     for group in ("data", "label", "split", "model", "threshold"):
         for key, value in asdict(getattr(app, group)).items():
@@ -357,36 +370,15 @@ def log_setup(
         }
     )
     tracking.log_params(params)
-    summary = ds.summary()
     tracking.set_tags(
         {
             "study_name": job.study.study_name,
             "optuna_storage": redact_uri(job.storage),
             **{f"data_{k}": v for k, v in market.describe().items()},
-            **{f"split_{k}": v for k, v in summary.items()},
+            **{f"split_{k}": v for k, v in data.summary.items()},
         }
     )
     if config_yaml:
         tracking.log_text(config_yaml, "config/resolved_config.yaml")
     tracking.set_tags(run_tags)
-
-
-def _model_meta(
-    app: AppConfig,
-    market: Market,
-    ds: Dataset,
-    params: dict[str, Any],
-    choice: ThresholdChoice,
-    metrics: dict[str, float],
-) -> dict[str, Any]:
-    return {
-        "features": ds.feature_names,
-        "threshold": choice.threshold,
-        "threshold_feasible": choice.feasible,
-        "target_precision": choice.target_precision,
-        "label": asdict(app.label),
-        "data": market.describe(),
-        "segments": {name: ds.date_range(name) for name in ("train", "val", "test")},
-        "params": params,
-        "metrics": {k: v for k, v in metrics.items() if k.startswith(("val_", "test_"))},
-    }
+    tracking.log_inputs(data.inputs)

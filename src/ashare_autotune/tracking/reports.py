@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optuna
 import pandas as pd
 import xgboost as xgb
+from mlflow.entities import DatasetInput
 
-from ashare_autotune.config.schema import AppConfig
+from ashare_autotune.config.schema import AppConfig, LabelConfig
 from ashare_autotune.data.market import Market
 from ashare_autotune.evaluation import trading
 from ashare_autotune.evaluation.threshold import ThresholdChoice
@@ -23,8 +26,9 @@ from ashare_autotune.tracking import runs as tracking
 log = logging.getLogger(__name__)
 
 
-def log_datasets(market: Market, ds: Dataset, train: pd.DataFrame) -> None:
-    """Log the three segments' labelled rows as MLflow dataset inputs with their date ranges.
+def dataset_inputs(market: Market, ds: Dataset, train: pd.DataFrame) -> list[DatasetInput]:
+    """The three segments' labelled rows as MLflow dataset inputs with their date ranges (to log
+    with `runs.log_inputs`).
 
     Args:
         market: the loaded market (its source and range).
@@ -32,13 +36,14 @@ def log_datasets(market: Market, ds: Dataset, train: pd.DataFrame) -> None:
         train: the training rows (with a single split, no longer in `ds`: `split_off_train`).
     """
     data = market.describe()
+    inputs = []
     for seg, context, frame in (  # the labelled rows as they are: no copy of the train rows
         ("train", "training", train),
         ("val", "validation", ds.segment_rows("val")),
         ("test", "testing", ds.segment_rows("test")),
     ):
         start, end = ds.date_range(seg)
-        tracking.log_dataset(
+        dataset = tracking.dataset_input(
             frame,
             name=f"{seg} {start}..{end}",
             source=str(data["source"]),
@@ -52,6 +57,8 @@ def log_datasets(market: Market, ds: Dataset, train: pd.DataFrame) -> None:
                 "data_range": f"{data['start']}..{data['end']}",
             },
         )
+        inputs.append(dataset)
+    return inputs
 
 
 def trading_view(
@@ -124,3 +131,34 @@ def log_threshold_status(choice: ThresholdChoice) -> None:
     tracking.set_tags(
         {"threshold_feasible": str(choice.feasible).lower(), "threshold_status": status}
     )
+
+
+def model_meta(
+    label: LabelConfig,
+    market: Market,
+    ds: Dataset,
+    params: dict[str, Any],
+    choice: ThresholdChoice,
+    metrics: dict[str, float],
+) -> dict[str, Any]:
+    """The facts stored with the model as meta.json (the pyfunc model and `predict` read them).
+
+    Args:
+        label: the label definition.
+        market: the market (its description: source, range, stocks).
+        ds: the dataset (feature names, segment date ranges).
+        params: the best trial's parameters.
+        choice: the threshold chosen on validation.
+        metrics: the run's metrics (its val_/test_ ones are kept).
+    """
+    return {
+        "features": ds.feature_names,
+        "threshold": choice.threshold,
+        "threshold_feasible": choice.feasible,
+        "target_precision": choice.target_precision,
+        "label": asdict(label),
+        "data": market.describe(),
+        "segments": {name: ds.date_range(name) for name in ("train", "val", "test")},
+        "params": params,
+        "metrics": {k: v for k, v in metrics.items() if k.startswith(("val_", "test_"))},
+    }

@@ -17,10 +17,11 @@ import numpy as np
 import optuna
 import pandas as pd
 import xgboost as xgb
-from mlflow.entities import Run
+from mlflow.entities import DatasetInput, InputTag, Run
 from mlflow.models import infer_signature
 from mlflow.models.model import ModelInfo
 from mlflow.types import ColSpec, Schema
+from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 from optuna_integration.mlflow import MLflowCallback
 
 import ashare_autotune
@@ -275,13 +276,16 @@ def log_artifacts(local_dir: str | Path, artifact_path: str | None = None) -> No
     mlflow.log_artifacts(str(local_dir), artifact_path)
 
 
-def log_dataset(
+def dataset_input(
     frame: pd.DataFrame, name: str, source: str, context: str, tags: dict[str, Any]
-) -> None:
-    """Log a DataFrame as an MLflow dataset input of the active run (digest, schema, rows).
+) -> DatasetInput:
+    """A DataFrame as an MLflow dataset input (digest, schema, rows), to log with `log_inputs`.
+
+    The input holds what MLflow records, not the frame: it can be made while the rows exist
+    and logged later (the training rows are freed once quantised, before the run starts).
 
     Args:
-        frame: the rows (not copied, not stored: MLflow keeps a digest, schema and profile).
+        frame: the rows (not copied, not kept: MLflow records a digest, schema and profile).
         name: the dataset name shown in the UI.
         source: where the data came from (`Market.source`: a path, `files:<path>`, ...).
         context: the role, e.g. "training", "validation", "testing".
@@ -294,7 +298,18 @@ def log_dataset(
     # MLflow would infer the schema value by value over every row (87 s for 2M x 18 floats):
     # the column types are the same on a sample, so fill the cached property from one.
     dataset.__dict__["schema"] = sample_schema(sample)
-    mlflow.log_input(dataset, context=context, tags={k: str(v) for k, v in tags.items()})
+    # what mlflow.log_input records: the dataset, its tags and the context as a tag
+    input_tags = [InputTag(key=k, value=str(v)) for k, v in tags.items()]
+    input_tags.append(InputTag(key=MLFLOW_DATASET_CONTEXT, value=context))
+    return DatasetInput(dataset=dataset._to_mlflow_entity(), tags=input_tags)
+
+
+def log_inputs(inputs: list[DatasetInput]) -> None:
+    """Log dataset inputs (`dataset_input`) to the active run."""
+    run = mlflow.active_run()
+    if run is None:
+        raise RuntimeError("log_inputs needs an active MLflow run")
+    mlflow.MlflowClient().log_inputs(run_id=run.info.run_id, datasets=inputs)
 
 
 def sample_schema(sample: pd.DataFrame) -> Schema:
