@@ -175,3 +175,20 @@ def test_a_close_is_at_the_limit_only_on_the_rounded_limit_price(
 
 def test_a_close_at_the_limit_price_below_the_day_high_is_not_a_limit_close() -> None:
     assert not limit_flags(_day(1.00, 1.10, high=1.11), BASIC)["close_limit_up"].item()
+
+
+def test_without_pre_close_the_previous_close_is_the_reference_and_the_index_is_kept() -> None:
+    daily = pd.DataFrame(
+        {
+            "ts_code": pd.Categorical(["600000.SH"] * 2),
+            "trade_date": pd.to_datetime(["2022-03-01", "2022-03-02"]),
+            "open": np.float32([2.39, 2.50]),
+            "high": np.float32([2.40, 2.63]),
+            "low": np.float32([2.30, 2.50]),
+            "close": np.float32([2.39, 2.63]),
+        },
+        index=[7, 3],
+    )
+    flags = limit_flags(daily, BASIC)
+    assert list(flags.index) == [7, 3]
+    assert list(flags["close_limit_up"]) == [False, True]  # 2.63 = round(2.39 * 1.1, 2)
