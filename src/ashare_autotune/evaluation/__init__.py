@@ -1,0 +1,1 @@
+"""Evaluation of scored rows: metrics, thresholds, trading views and the backtest."""
