@@ -271,6 +271,28 @@ def test_without_costs_or_limits_trade_returns_are_the_plain_forward_returns() -
     assert closed["pnl"].sum() == pytest.approx(gain)
 
 
+def test_a_name_already_held_is_not_bought_again() -> None:
+    bars = market({"A": FLAT, "B": FLAT})
+    scores = signals(("A", 0, 1.0), ("A", 1, 1.0))
+    result = run_backtest(scores, bars, config(top_k=1, max_holdings=2, max_days=3))
+    assert list(result.trades["signal_date"]) == [DAYS[0]]
+    assert result.skipped["held"] == 1
+
+
+def test_the_account_up_to_a_day_does_not_change_when_later_bars_change() -> None:
+    bars = random_market(seed=5)
+    scores = random_scores(bars, seed=6)
+    cfg = BacktestConfig(top_k=3, max_holdings=6, capital=200_000.0, min_days=1, max_days=3)
+    before = run_backtest(scores, bars, cfg).daily
+    later = bars["trade_date"] > DAYS[5]
+    changed = bars.copy()
+    changed.loc[later, ["open", "close"]] *= np.linspace(0.5, 1.5, int(later.sum()))[:, None]
+    changed.loc[later, "open_limit_up"] = ~changed.loc[later, "open_limit_up"]
+    after = run_backtest(scores, changed, cfg).daily
+    pd.testing.assert_frame_equal(before.iloc[:6], after.iloc[:6])
+    assert not before["equity"].equals(after["equity"])
+
+
 def test_threshold_strategy_buys_only_picks_best_score_first_up_to_max_holdings() -> None:
     bars = market({code: FLAT for code in "ABCD"})
     scores = signals(("A", 0, 0.9), ("B", 0, 0.8), ("C", 0, 0.95), ("D", 0, 0.99))

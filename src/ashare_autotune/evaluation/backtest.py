@@ -206,17 +206,19 @@ def _build_panel(bars: pd.DataFrame, window: tuple[pd.Timestamp, pd.Timestamp]) 
     inside = (dates >= window[0].to_datetime64()) & (dates <= window[1].to_datetime64())
     rows = bars.loc[inside]
     dates = dates[inside]
-    if rows.duplicated(["ts_code", "trade_date"]).any():
-        first = rows.loc[rows.duplicated(["ts_code", "trade_date"])].iloc[0]
-        raise DataError(f"bars: two rows for ts_code={first.ts_code}, {first.trade_date}")
     prices = rows[["open", "close"]].to_numpy(np.float64)
     valid = (np.isfinite(prices) & (prices > 0)).all(axis=1)
     if not valid.all():
         bad = rows.iloc[int(np.flatnonzero(~valid)[0])]
         where = f"ts_code={bad.ts_code}, trade_date={bad.trade_date}"
         raise DataError(f"bars: open or close is not a positive price at {where}")
-    days, day = np.unique(dates, return_inverse=True)
-    codes, code = np.unique(rows["ts_code"].to_numpy(str), return_inverse=True)
+    day, days = pd.factorize(dates, sort=True)
+    code, codes = pd.factorize(rows["ts_code"], sort=True)
+    cell = day * len(codes) + code
+    repeated = np.bincount(cell, minlength=len(days) * len(codes))[cell] > 1
+    if repeated.any():
+        first = rows.iloc[int(np.flatnonzero(repeated)[0])]
+        raise DataError(f"bars: two rows for ts_code={first.ts_code}, {first.trade_date}")
     shape = (len(days), len(codes))
 
     def dense(values: np.ndarray, fill: float | bool) -> np.ndarray:
@@ -226,8 +228,8 @@ def _build_panel(bars: pd.DataFrame, window: tuple[pd.Timestamp, pd.Timestamp]) 
 
     close = dense(prices[:, 1], np.nan)
     return Panel(
-        days=days,
-        codes=codes,
+        days=np.asarray(days, dtype="datetime64[ns]"),
+        codes=np.asarray(codes, dtype=object),
         open=dense(prices[:, 0], np.nan),
         close=close,
         last_close=pd.DataFrame(close).ffill().to_numpy(),
@@ -244,16 +246,16 @@ def _build_orders(scores: pd.DataFrame, panel: Panel, cfg: BacktestConfig) -> Or
     keep = (dates >= panel.days[0]) & (dates <= panel.days[-1]) & np.isfinite(score)
     if cfg.strategy == Strategy.THRESHOLD:
         keep &= scores["pick"].to_numpy(bool)
-    codes = scores["ts_code"].to_numpy(str)[keep]
+    # stock -> panel column (-1: no bar in the window at all); integers sort fast
+    code = pd.Index(panel.codes).get_indexer(scores["ts_code"])[keep]
     dates, score = dates[keep], score[keep]
-    order = np.lexsort((codes, -score, dates))  # by day, best score first, ties by code
-    codes, dates = codes[order], dates[order]
+    order = np.lexsort((code, -score, dates))  # by day, best score first, ties by code
+    code, dates = code[order], dates[order]
     if cfg.strategy == Strategy.TOP_K:
         first = np.searchsorted(dates, dates, side="left")  # the day's first row
-        rank = np.arange(len(dates)) - first
-        codes, dates = codes[rank < cfg.top_k], dates[rank < cfg.top_k]
+        top = np.arange(len(dates)) - first < cfg.top_k
+        code, dates = code[top], dates[top]
     buy_day = np.searchsorted(panel.days, dates, side="right")  # next market day
-    code = pd.Index(panel.codes).get_indexer(codes)  # -1: no bar in the window at all
     ok = buy_day < len(panel.days)
     return Orders(
         starts=np.searchsorted(buy_day[ok], np.arange(len(panel.days) + 1)),

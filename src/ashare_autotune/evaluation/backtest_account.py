@@ -238,31 +238,30 @@ def trades_frame(account: Account) -> pd.DataFrame:
     """One row per position: closed ones by sale day, then those still open (no sale: costs
     are the buy costs, pnl and return NaN)."""
     still_open = account.open
-    unsold = (still_open, -1, np.full(len(still_open), np.nan), np.zeros(len(still_open)))
-    parts = [*account.closed, unsold]
-    frames = [_trades_part(account.panel, *part) for part in parts]
-    return pd.concat(frames, ignore_index=True)
-
-
-def _trades_part(
-    panel: Panel, pos: Positions, sell_day: int, price: np.ndarray, cost: np.ndarray
-) -> pd.DataFrame:
+    n_open = len(still_open)
+    parts = [*account.closed, (still_open, -1, np.full(n_open, np.nan), np.zeros(n_open))]
+    pos = Positions(
+        **{name: np.concatenate([getattr(p[0], name) for p in parts]) for name in POSITION_FIELDS}
+    )
+    sell_day = np.concatenate([np.full(len(p[0]), p[1]) for p in parts])
+    price = np.concatenate([p[2] for p in parts])
+    cost = np.concatenate([p[3] for p in parts])
     paid = pos.shares * pos.price + pos.cost
     pnl = pos.shares * price - cost - paid
     sold = sell_day >= 0
-    sell_date = panel.days[sell_day] if sold else np.datetime64("NaT", "ns")
+    days = account.panel.days
     return pd.DataFrame(
         {
-            "ts_code": panel.codes[pos.code],
+            "ts_code": account.panel.codes[pos.code],
             "signal_date": pos.signal_date,
-            "buy_date": panel.days[pos.buy_day],
+            "buy_date": days[pos.buy_day],
             "buy_price": pos.price,
             "shares": pos.shares,
-            "sell_date": np.full(len(pos), sell_date),
+            "sell_date": np.where(sold, days[np.maximum(sell_day, 0)], np.datetime64("NaT", "ns")),
             "sell_price": price,
             "costs": pos.cost + cost,
             "pnl": pnl,
             "return": pnl / paid,
-            "holding_days": (sell_day - pos.buy_day).astype(np.float64) if sold else np.nan,
+            "holding_days": np.where(sold, sell_day - pos.buy_day, np.nan),
         }
     )
