@@ -195,8 +195,9 @@ def _window(
     hi = pd.Timestamp(end) if end is not None else bar_days.max()
     if len(bar_days) == 0 or not ((bar_days >= lo) & (bar_days <= hi)).any():
         span = f"{bar_days.min():%Y-%m-%d}..{bar_days.max():%Y-%m-%d}" if len(bars) else "none"
-        keys = f"start={lo:%Y-%m-%d}, end={hi:%Y-%m-%d}" if pd.notna(hi) else f"start={lo}"
-        raise ConfigError(f"backtest window {keys}: no bars in it (bars cover {span})")
+        first = f"start={lo:%Y-%m-%d}" + (" (the first signal day)" if start is None else "")
+        last = f"end={hi:%Y-%m-%d}" if pd.notna(hi) else "end=none"
+        raise ConfigError(f"backtest window {first}, {last}: no bars in it (bars cover {span})")
     return lo, hi
 
 

@@ -10,8 +10,10 @@ would make quantstats download it).
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 from pathlib import Path
+from types import ModuleType
 
 import matplotlib
 
@@ -19,13 +21,30 @@ matplotlib.use("Agg")  # files only, never a window
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import quantstats as qs  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from ashare_autotune.errors import ConfigError, DataError  # noqa: E402
 from ashare_autotune.evaluation.backtest import BacktestResult  # noqa: E402
 
 log = logging.getLogger(__name__)
+
+
+_QUANTSTATS_STYLE: dict[str, object] = {}  # its theme, for its own tear sheet only
+
+
+def _quantstats() -> ModuleType:
+    """quantstats, imported on first use with matplotlib's settings kept: its import sets a
+    seaborn theme for every later figure of the process (the project's plots too)."""
+    if "quantstats" not in sys.modules:
+        with matplotlib.rc_context():
+            before = dict(matplotlib.rcParams)
+            import quantstats  # noqa: F401
+
+            changed = {k: v for k, v in matplotlib.rcParams.items() if v != before.get(k)}
+            _QUANTSTATS_STYLE.update(changed)
+            _QUANTSTATS_STYLE.pop("backend", None)
+    return sys.modules["quantstats"]
+
 
 PERIODS = 252  # trading days a year (A-shares trade about 242-250; 252 is quantstats' default)
 DPI = 110
@@ -83,6 +102,7 @@ def backtest_stats(result: BacktestResult, benchmark: pd.Series) -> dict[str, fl
         bt_turnover (mean daily), bt_win_rate (share of closed trades with pnl > 0),
         bt_mean_holding_days, bt_trades, bt_open_trades, bt_total_costs, bt_final_equity.
     """
+    qs = _quantstats()
     returns = strategy_returns(result)
     bench = pd.Series(benchmark.to_numpy(np.float64), index=returns.index, name="benchmark")
     trades = result.trades
@@ -124,6 +144,7 @@ def backtest_stats(result: BacktestResult, benchmark: pd.Series) -> dict[str, fl
 def monthly_returns(result: BacktestResult) -> pd.DataFrame:
     """Compounded returns by year (rows) and month (columns JAN..DEC, plus EOY), quantstats';
     months outside the backtest are NaN (quantstats fills them with 0)."""
+    qs = _quantstats()
     returns = strategy_returns(result)
     table = qs.stats.monthly_returns(returns, eoy=True, compounded=True)
     traded = set(returns.index.strftime("%Y-%b").str.upper())
@@ -170,6 +191,7 @@ def _plot_equity(returns: pd.Series, bench: pd.Series, name: str, out_dir: Path)
 
 
 def _plot_drawdown(returns: pd.Series, out_dir: Path) -> Path:
+    qs = _quantstats()
     drawdown = qs.stats.to_drawdown_series(returns)
     fig = Figure(figsize=(9, 3.2))
     ax = fig.subplots()
@@ -234,7 +256,8 @@ def write_tearsheet(
 
 
 def _html(returns: pd.Series, bench: pd.Series, path: Path, title: str, name: str) -> None:
-    with warnings.catch_warnings():
+    qs = _quantstats()
+    with warnings.catch_warnings(), matplotlib.rc_context(_QUANTSTATS_STYLE):
         warnings.simplefilter("ignore")
         qs.reports.html(
             returns,
