@@ -347,3 +347,9 @@ def test_missing_input_columns_are_named() -> None:
         run_backtest(scores.drop(columns="pick"), bars, config(strategy="threshold"))
     with pytest.raises(DataError, match="bars: missing column 'one_price_down'"):
         run_backtest(scores, bars.drop(columns="one_price_down"), config())
+
+
+def test_two_score_rows_of_one_stock_and_day_are_an_error_not_two_positions() -> None:
+    bars, scores = market({"A": FLAT}), signals(("A", 0, 1.0), ("A", 0, 0.5))
+    with pytest.raises(DataError, match="scores: two rows for ts_code=A, trade_date=2023-08-21"):
+        run_backtest(scores, bars, config(top_k=2, max_holdings=2))

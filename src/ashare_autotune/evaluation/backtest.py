@@ -256,6 +256,7 @@ def _build_orders(scores: pd.DataFrame, panel: Panel, cfg: BacktestConfig) -> Or
         first = np.searchsorted(dates, dates, side="left")  # the day's first row
         top = np.arange(len(dates)) - first < cfg.top_k
         code, dates = code[top], dates[top]
+    _check_unique_orders(code, dates, panel)
     buy_day = np.searchsorted(panel.days, dates, side="right")  # next market day
     ok = buy_day < len(panel.days)
     return Orders(
@@ -264,3 +265,16 @@ def _build_orders(scores: pd.DataFrame, panel: Panel, cfg: BacktestConfig) -> Or
         signal_day=buy_day[ok] - 1,
         signal_date=dates[ok],
     )
+
+
+def _check_unique_orders(code: np.ndarray, dates: np.ndarray, panel: Panel) -> None:
+    """Two score rows of one stock and day would buy it twice: an error, not a guess."""
+    known = code >= 0
+    key = np.sort(np.searchsorted(panel.days, dates[known]) * len(panel.codes) + code[known])
+    twice = key[1:][key[1:] == key[:-1]]
+    if len(twice):
+        day, column = divmod(int(twice[0]), len(panel.codes))
+        where = (
+            f"ts_code={panel.codes[column]}, trade_date={pd.Timestamp(panel.days[day]):%Y-%m-%d}"
+        )
+        raise DataError(f"scores: two rows for {where}")
