@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy.stats import percentileofscore
 
-from ashare_autotune.errors import ConfigError
+from ashare_autotune.errors import ConfigError, DataError
 from ashare_autotune.modelling.alpha158 import (
     ALPHA158,
     KBAR,
@@ -268,6 +268,12 @@ def test_a_selection_of_names_is_returned_in_the_given_order(panel: pd.DataFrame
 def test_an_unknown_name_is_a_one_line_config_error(panel: pd.DataFrame) -> None:
     with pytest.raises(ConfigError, match="features.alpha158.*'STD7'"):
         alpha158_features(panel, ["STD7"])
+
+
+def test_missing_bar_columns_are_a_one_line_data_error(panel: pd.DataFrame) -> None:
+    with pytest.raises(DataError, match=r"\['amount'\] missing"):
+        alpha158_features(panel.drop(columns="amount"))
+    assert "VWAP0" not in alpha158_features(panel.drop(columns="amount"), ["KMID", "MA5"])
 
 
 def test_real_stocks_match_the_reference_for_every_operator(shared_data: Path) -> None:

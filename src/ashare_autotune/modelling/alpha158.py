@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ashare_autotune.errors import ConfigError, DataError
 from ashare_autotune.modelling.panel import Panel
 
 WINDOWS = (5, 10, 20, 30, 60)
@@ -90,6 +91,10 @@ def alpha158_features(daily: pd.DataFrame, names: list[str] | None = None) -> pd
     """
     names = check_names(names)
     wanted = set(names)
+    needed = ["ts_code", "open", "high", "low", "close", "vol"] + ["amount"] * ("VWAP0" in wanted)
+    missing = [col for col in needed if col not in daily.columns]
+    if missing:
+        raise DataError(f"daily bars: column(s) {missing} missing (needed by alpha158 features)")
     block = np.empty((len(names), len(daily)), dtype=np.float32)
     for name, values in _compute(Panel(daily), wanted):
         if name in wanted:
@@ -103,8 +108,6 @@ def check_names(names: list[str] | None) -> list[str]:
     names = list(ALPHA158 if names is None else names)
     unknown = sorted(set(names) - set(ALPHA158))
     if unknown:
-        from ashare_autotune.errors import ConfigError
-
         raise ConfigError(f"config key 'features.alpha158': unknown feature(s) {unknown}")
     return names
 
