@@ -98,8 +98,8 @@ def alpha158_features(daily: pd.DataFrame, names: list[str] | None = None) -> pd
     block = np.empty((len(names), len(daily)), dtype=np.float32)
     for name, values in _compute(Panel(daily), wanted):
         if name in wanted:
+            values = np.where(np.isfinite(values), values, np.nan)  # +-inf -> NaN, one column
             block[names.index(name)] = values  # float64 -> float32 one column at a time
-    block[~np.isfinite(block)] = np.nan
     return pd.DataFrame(block.T, columns=names, index=daily.index, copy=False)
 
 
@@ -257,14 +257,18 @@ class _Window:
     def _min(self) -> np.ndarray:
         return self.min_l / self.c
 
+    @cached_property
+    def quantiles_c(self) -> list[np.ndarray]:
+        return self.p.quantiles(self.c, self.w, (0.8, 0.2))  # one partition for both
+
     def _qtlu(self) -> np.ndarray:
-        return self._roll(self.c).quantile(0.8).to_numpy() / self.c
+        return self.quantiles_c[0] / self.c
 
     def _qtld(self) -> np.ndarray:
-        return self._roll(self.c).quantile(0.2).to_numpy() / self.c
+        return self.quantiles_c[1] / self.c
 
     def _rank(self) -> np.ndarray:
-        return self._roll(self.c).rank(pct=True).to_numpy()
+        return self.p.rank_last(self.c, self.w)
 
     def _rsv(self) -> np.ndarray:
         return (self.c - self.min_l) / (self.max_h - self.min_l + EPS)

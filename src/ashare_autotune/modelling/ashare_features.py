@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 
 from ashare_autotune.errors import ConfigError, DataError
 from ashare_autotune.modelling.panel import Panel
@@ -74,8 +75,8 @@ def ashare_features(
     names = ashare_feature_names(daily)
     block = np.empty((len(names), len(daily)), dtype=np.float32)
     for name, values in _compute(daily, flags, stock_basic):
+        values = np.where(np.isfinite(values), values, np.nan)  # +-inf -> NaN, one column
         block[names.index(name)] = values
-    block[~np.isfinite(block)] = np.nan
     return pd.DataFrame(block.T, columns=names, index=daily.index, copy=False)
 
 
@@ -95,10 +96,22 @@ def cross_sectional_ranks(
     missing = [n for n in names if n not in frame.columns]
     if missing:
         raise ConfigError(f"config key 'features.cs_rank': unknown feature(s) {missing}")
+    # one (day x stock-slot) matrix per feature, NaN-padded: scipy ranks each day's row at once
     day = pd.factorize(np.asarray(dates))[0]
-    ranks = frame[names].groupby(day, sort=False).rank(pct=True)
-    ranks = ranks.astype(np.float32).set_axis([f"{n}_csrank" for n in names], axis=1)
-    return ranks.set_axis(frame.index, axis=0)
+    order = np.argsort(day, kind="stable")
+    row = day[order]
+    starts = np.r_[0, np.flatnonzero(row[1:] != row[:-1]) + 1] if len(row) else np.array([0])
+    sizes = np.diff(np.r_[starts, len(row)])
+    slot = np.arange(len(row)) - np.repeat(starts, sizes)
+    block = np.empty((len(frame), len(names)), dtype=np.float32)
+    for j, name in enumerate(names):
+        matrix = np.full((len(starts), int(sizes.max(initial=0))), np.nan)
+        matrix[row, slot] = frame[name].to_numpy(np.float64)[order]
+        ranks = rankdata(matrix, axis=1, nan_policy="omit")
+        with np.errstate(invalid="ignore", divide="ignore"):  # a day with no value: NaN
+            ranks /= (~np.isnan(matrix)).sum(axis=1, keepdims=True)  # percentile in (0, 1]
+        block[order, j] = ranks[row, slot]
+    return pd.DataFrame(block, columns=[f"{n}_csrank" for n in names], index=frame.index)
 
 
 def _check_inputs(daily: pd.DataFrame, flags: pd.DataFrame) -> None:

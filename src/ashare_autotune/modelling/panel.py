@@ -8,6 +8,7 @@ stock (a window that does not overlap the previous one is recomputed from scratc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,7 @@ import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 from pandas.api.indexers import BaseIndexer
 
-_ARGMAX_CHUNK = 250_000  # rows per argmax block: a 60-wide float64 copy is 120 MB
+_CHUNK = 125_000  # windows per block reduced at once
 _NUMERIC = ("open", "high", "low", "close", "pre_close", "vol", "amount")
 
 
@@ -76,15 +77,62 @@ class Panel:
         out[self.pos < k] = np.nan
         return out
 
-    def arg_extreme(self, x: np.ndarray, window: int, kind: str) -> np.ndarray:
-        """1-based position of the first max (`kind="max"`) or min over the full window."""
-        out = np.full(len(x), np.nan)
+    def by_window(
+        self,
+        x: np.ndarray,
+        window: int,
+        reduce: Callable[[np.ndarray], np.ndarray],
+        width: int = 1,
+    ) -> np.ndarray:
+        """`reduce` of every full window: (rows, window) oldest first -> (rows, width).
+
+        The windows are strided views over the flat panel, reduced a block of rows at a time
+        (numpy copies a block to reduce it along its rows). Windows that reach before the
+        stock's first row or hold a NaN give NaN.
+
+        Returns:
+            float64 array of shape (len(x), width).
+        """
+        out = np.full((len(x), width), np.nan)
         if len(x) < window:
             return out
-        view = sliding_window_view(x, window)  # row i covers rows i..i+window-1
+        small = x.astype(np.float32)
+        if np.array_equal(small, x, equal_nan=True):
+            x = small  # float32 data: reduce the same values at half the memory traffic
+        view = sliding_window_view(x, window)  # row i: rows i..i+window-1, ends at i+window-1
+        for lo in range(0, len(view), _CHUNK):
+            block = view[lo : lo + _CHUNK]
+            out[lo + window - 1 : lo + window - 1 + len(block)] = reduce(block).reshape(
+                len(block), width
+            )
+        holes = self.roll(np.isnan(x).astype(np.float64), window).sum().to_numpy()
+        out[~(holes == 0)] = np.nan  # also NaN where the window is not full (pos < window - 1)
+        return out
+
+    def arg_extreme(self, x: np.ndarray, window: int, kind: str) -> np.ndarray:
+        """1-based position of the first max (`kind="max"`) or min in the window, oldest = 1."""
         pick = np.argmax if kind == "max" else np.argmin
-        for lo in range(0, len(view), _ARGMAX_CHUNK):
-            block = view[lo : lo + _ARGMAX_CHUNK]
-            out[lo + window - 1 : lo + window - 1 + len(block)] = pick(block, axis=1) + 1
-        out[self.pos < window - 1] = np.nan
+        return self.by_window(x, window, lambda block: pick(block, axis=1) + 1)[:, 0]
+
+    def rank_last(self, x: np.ndarray, window: int) -> np.ndarray:
+        """Average rank (ties share it) of the window's last value, divided by the window size."""
+
+        def rank(block: np.ndarray) -> np.ndarray:
+            last = block[:, -1:]
+            below, equal = (block < last).sum(axis=1), (block == last).sum(axis=1)
+            return (below + (equal + 1) / 2) / window
+
+        return self.by_window(x, window, rank)[:, 0]
+
+    def quantiles(self, x: np.ndarray, window: int, qs: tuple[float, ...]) -> list[np.ndarray]:
+        """Rolling quantiles, linear interpolation between order statistics (pandas' default)."""
+        spots = [q * (window - 1) for q in qs]
+        kth = sorted({k for h in spots for k in (int(h), min(int(h) + 1, window - 1))})
+        # numpy's vectorised sort of short rows is faster than a partition or pandas' skiplist
+        part = self.by_window(x, window, lambda block: np.sort(block, axis=1)[:, kth], len(kth))
+        out = []
+        for h in spots:
+            low = part[:, kth.index(int(h))]
+            high = part[:, kth.index(min(int(h) + 1, window - 1))]
+            out.append(low + (high - low) * (h - int(h)))
         return out
