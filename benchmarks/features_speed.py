@@ -109,8 +109,8 @@ def main() -> None:
     parser.add_argument("--n-stocks", type=int, help="first n stocks by code (default: all)")
     parser.add_argument("--out", type=Path, help="write the result as JSON here")
     args = parser.parse_args()
-    print(f"load average at start: {load()}")
-    result = run(args) | {"load_avg_start_note": "printed at start"}
+    start_load = load()
+    result = {"load_avg_start": start_load} | run(args)
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:
