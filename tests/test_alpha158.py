@@ -189,6 +189,17 @@ def test_flat_prices_give_nan_correlation_and_r_square_as_in_qlib(feats: pd.Data
     assert feats.loc[64:74, "STD5"].eq(0).all()
 
 
+def test_a_nearly_flat_close_counts_as_flat_below_qlibs_2e5_std() -> None:
+    panel = make_panel(lengths=(80,))
+    wiggle = (20.0 + 1e-5 * (np.arange(20) % 2)).astype(np.float32)  # std ~5e-6 < 2e-5
+    for col in ("open", "high", "low", "close"):
+        panel.loc[30:49, col] = wiggle
+    feats = alpha158_features(panel, ["STD5", "RSQR5", "CORR5"])
+    inside = feats.loc[34:49]
+    assert (inside["STD5"] > 0).all()
+    assert inside["RSQR5"].isna().all() and inside["CORR5"].isna().all()
+
+
 def test_kbar_and_price_fields_follow_qlibs_formulas(
     panel: pd.DataFrame, feats: pd.DataFrame
 ) -> None:

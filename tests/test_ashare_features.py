@@ -256,3 +256,18 @@ def test_cross_sectional_rank_ignores_every_other_day(
 def test_ranking_an_unknown_column_is_a_config_error(feats: pd.DataFrame) -> None:
     with pytest.raises(ConfigError, match="features.cs_rank.*'nope'"):
         cross_sectional_ranks(feats, ["nope"], np.zeros(len(feats)))
+
+
+def test_the_projects_market_frames_work_as_loaded() -> None:
+    """Categorical ts_code and datetime trade_date, as the project's loaders return them."""
+    from ashare_autotune.data.synthetic import make_synthetic_market
+    from ashare_autotune.modelling.alpha158 import alpha158_features
+
+    market = make_synthetic_market(n_stocks=6, n_days=120, seed=3)
+    daily = market.daily
+    flags = pd.DataFrame(False, index=daily.index, columns=list(FLAGS))
+    out = ashare_features(daily, flags, market.stock_basic)
+    assert out.index.equals(daily.index) and (out.dtypes == np.float32).all()
+    assert out["listed_trading_days"].notna().all() and out["breadth_up"].between(0, 1).all()
+    alpha = alpha158_features(daily)
+    assert alpha.shape == (len(daily), 158) and alpha["MA60"].notna().sum() > 0
