@@ -4,8 +4,9 @@ The definitions follow qlib's `Alpha158DL.get_feature_config` (9 KBAR, OPEN0 HIG
 29 rolling operators x windows 5/10/20/30/60) and the semantics of qlib's operators: `Std` is
 pandas' sample std (ddof=1), `Corr` is NaN where either side's rolling std is within 2e-5 of 0,
 `Rsquare` is NaN where the close's rolling std is, `Rank` is the average rank over the window
-divided by its length, `IdxMax`/`IdxMin` are the 1-based position of the first extreme counted from
-the oldest row, `Quantile` interpolates linearly, and every `+1e-12` guard is kept.
+divided by its length (qlib since its PR #1228; before, it divided by the length twice),
+`IdxMax`/`IdxMin` are the 1-based position of the first extreme counted from the oldest row,
+`Quantile` interpolates linearly, and every `+1e-12` guard is kept.
 
 Two deliberate differences, both at the edges of the data:
 - qlib evaluates windows with `min_periods=1`; here a value needs the full window of the stock's
@@ -58,9 +59,11 @@ def estimate_vwap(p: Panel) -> np.ndarray:
     raw high, so each day bounds f to [low / vwap_raw, high / vwap_raw]; over trailing rows of
     one factor the bounds intersect. f is the midpoint of the intersection over the longest of
     20, 10, 5 or 1 trailing rows whose bounds still intersect (a corporate action inside the
-    window empties it), so it uses rows up to T only. Over 20 rows the bounds are typically
-    within a few tenths of a percent; a small dividend inside the window may leave them
-    overlapping and bias f by up to its size.
+    window empties it), so it uses rows up to T only. On the 300 real stocks of
+    `../shared/data/daily.parquet` the estimated f moves from one day to the next by less than
+    0.06% on 90% of days and 0.35% on 99% (0.24% of days move by more than 1%: about one
+    corporate action per stock and year); a small dividend inside the window may leave the
+    bounds overlapping and bias f by up to its size until it leaves the window.
 
     Returns:
         adjusted vwap per row (NaN where vol or amount is 0 or missing).
