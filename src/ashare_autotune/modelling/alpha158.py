@@ -4,7 +4,7 @@ The definitions follow qlib's `Alpha158DL.get_feature_config` (9 KBAR, OPEN0 HIG
 29 rolling operators x windows 5/10/20/30/60) and the semantics of qlib's operators: `Std` is
 pandas' sample std (ddof=1), `Corr` is NaN where either side's rolling std is within 2e-5 of 0,
 `Rsquare` is NaN where the close's rolling std is, `Rank` is the average rank over the window
-divided by its length (qlib since its PR #1228; before, it divided by the length twice),
+divided by its length (qlib since its PR #1228; before, percentileofscore / length),
 `IdxMax`/`IdxMin` are the 1-based position of the first extreme counted from the oldest row,
 `Quantile` interpolates linearly, and every `+1e-12` guard is kept.
 
