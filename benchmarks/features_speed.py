@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ashare_autotune.features import build_features
 from ashare_autotune.modelling.alpha158 import alpha158_features
 from ashare_autotune.modelling.ashare_features import ashare_features, cross_sectional_ranks
+from ashare_autotune.modelling.features import build_features
 from benchmarks.common import SHARED_DATA, Phases, load, peak_rss_gb
 
 COLUMNS = ["ts_code", "trade_date", "open", "high", "low", "close", "pre_close", "vol", "amount"]

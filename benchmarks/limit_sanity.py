@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ashare_autotune.labels import make_labels, trading_calendar, unfillable_entries
+from ashare_autotune.modelling.labels import make_labels, trading_calendar, unfillable_entries
 from ashare_autotune.modelling.limits import limit_flags
 from ashare_autotune.modelling.universe import board_of
 from benchmarks.common import SHARED_DATA

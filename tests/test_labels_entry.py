@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ashare_autotune.data.schema import normalize_daily
-from ashare_autotune.labels import (
+from ashare_autotune.modelling.labels import (
     entry_prices,
     forward_returns,
     make_labels,
