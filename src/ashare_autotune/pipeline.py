@@ -18,6 +18,7 @@ from mlflow.models.model import ModelInfo
 
 from ashare_autotune.config.loading import config_fingerprint
 from ashare_autotune.config.schema import AppConfig
+from ashare_autotune.data.indices import index_bars
 from ashare_autotune.data.loader import load_market
 from ashare_autotune.data.market import Market
 from ashare_autotune.errors import ConfigError, UserError
@@ -178,7 +179,11 @@ def prepare(app: AppConfig) -> tuple[Market, Dataset, StudyData, Job]:
         app.mlflow.tracking_uri, app.mlflow.experiment_name, app.mlflow.sqlite_wal
     )
     market = load_market(app.data)
-    ds = build_dataset(market, app.features.names, app.label, app.split)
+    excess = app.label.kind == "excess"
+    bench = (
+        index_bars(app.data, app.label.benchmark, market, "label.benchmark") if excess else None
+    )
+    ds = build_dataset(market, app.features, app.label, app.split, bench)
     market = market.without_bars()
     job = _open_study(app, market, experiment_id)
     summary = ds.summary()

@@ -71,6 +71,33 @@ class ParamType(StrEnum):
     categorical = "categorical"
 
 
+class LabelKind(StrEnum):
+    """The label design (`modelling.label_designs`): max close reaches the gain, the gain comes
+    before the stop-loss, or the gain over the benchmark index."""
+
+    touch = "touch"
+    barrier = "barrier"
+    excess = "excess"
+
+
+class FeatureSet(StrEnum):
+    """A named feature set (`modelling.feature_sets`); full is every other set."""
+
+    basic = "basic"
+    alpha158 = "alpha158"
+    ashare = "ashare"
+    full = "full"
+
+
+class TuningMetric(StrEnum):
+    """The study's objective on validation: AUC, or per-day top-k precision / Rank IC over
+    the day's candidates, averaged over days."""
+
+    auc = "auc"
+    topk_precision = "topk_precision"
+    rank_ic = "rank_ic"
+
+
 class PicksFormat(StrEnum):
     """The file format of the daily picks."""
 

@@ -20,15 +20,19 @@ from ashare_autotune.config.choices import (
     PROMOTION_METRICS,
     Adjust,
     DataSource,
+    LabelKind,
     ParamType,
     PicksFormat,
     Pruner,
     SplitKind,
+    TuningMetric,
     TuningMode,
     check,
     check_date,
     choose,
 )
+from ashare_autotune.config.features import FeaturesConfig
+from ashare_autotune.config.trading import TradingConfig
 
 
 @dataclass
@@ -86,21 +90,20 @@ class DataConfig:
 
 
 @dataclass
-class FeaturesConfig:
-    """Which features to build; empty means every feature in `modelling.features.FEATURES`."""
-
-    names: list[str] = field(default_factory=list)
-
-
-@dataclass
 class LabelConfig:
-    """Positive when max(close[T+min_days .. T+max_days]) / close[T] - 1 >= min_return."""
+    """Positive when max(close[T+min_days .. T+max_days]) / close[T] - 1 >= min_return (`kind`
+    touch; barrier and excess: `modelling.label_designs`)."""
 
     min_days: int = 3
     max_days: int = 5
     min_return: float = 0.04
+    kind: str = LabelKind.touch.value
+    stop_loss: float = 0.03  # barrier: a close this far below the entry first makes it 0
+    benchmark: str | None = None  # excess: the index code subtracted (None: data.index_code)
 
     def __post_init__(self) -> None:
+        self.kind = choose(LabelKind, self.kind, "label.kind")
+        check(0 < self.stop_loss < 1, "label.stop_loss", self.stop_loss, "must be in (0, 1)")
         check(self.min_days >= 1, "label.min_days", self.min_days, "must be >= 1")
         check(
             self.min_days <= self.max_days,
@@ -198,6 +201,7 @@ class TuningConfig:
     storage: str | None = None  # None: SQLite optuna.db next to the MLflow SQLite DB
     seed: int = 42
     pruner: str = Pruner.median.value
+    metric: str = TuningMetric.auc.value  # the objective on validation (per day for top-k, IC)
     # Validation AUC every eval_every boosting rounds (and at the last); early stopping and the
     # pruner see only these evaluations.
     eval_every: int = 10
@@ -218,6 +222,7 @@ class TuningConfig:
 
     def __post_init__(self) -> None:
         self.pruner = choose(Pruner, self.pruner, "tuning.pruner")
+        self.metric = choose(TuningMetric, self.metric, "tuning.metric")
         self.mode = choose(TuningMode, self.mode, "tuning.mode")
         check(self.n_trials >= 1, "tuning.n_trials", self.n_trials, "must be >= 1")
         t = self.timeout
@@ -263,16 +268,6 @@ class ThresholdConfig:
             "must be > 0 and no larger than high - low",
         )
         check(self.min_picks >= 1, "threshold.min_picks", self.min_picks, "must be >= 1")
-
-
-@dataclass
-class TradingConfig:
-    """The trading view of the test segment (test_topk_*, test_hit_rate_*, ...)."""
-
-    top_k: int = 10  # each day the k highest-probability stocks form the top-k list
-
-    def __post_init__(self) -> None:
-        check(self.top_k >= 1, "trading.top_k", self.top_k, "must be >= 1")
 
 
 @dataclass

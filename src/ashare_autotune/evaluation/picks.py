@@ -13,7 +13,7 @@ from ashare_autotune.config.schema import PredictConfig
 from ashare_autotune.data.loader import load_market
 from ashare_autotune.data.market import Market
 from ashare_autotune.errors import DataError
-from ashare_autotune.modelling.features import build_features
+from ashare_autotune.modelling.feature_sets import build_feature_set
 from ashare_autotune.tracking import runs as tracking
 from ashare_autotune.tracking.loaded_model import LoadedModel, load_model
 
@@ -124,7 +124,7 @@ def score_market(
     model: LoadedModel, market: Market, date: str | None, top_k: int | None
 ) -> pd.DataFrame:
     """The ranked picks of one day of `market` with the model's features and threshold."""
-    features = build_features(market.daily, market.index, market.stock_basic, model.features)
+    features = build_feature_set(market, None, list(model.features))
     rows = select_day(features, date)
     day = rows["trade_date"].iloc[0]
     history = int((features["trade_date"].drop_duplicates() <= day).sum())

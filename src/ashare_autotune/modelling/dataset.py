@@ -10,13 +10,9 @@ import pandas as pd
 
 from ashare_autotune.config.schema import LabelConfig, SplitConfig
 from ashare_autotune.data.market import Market
-from ashare_autotune.modelling.features import build_features
-from ashare_autotune.modelling.labels import (
-    day_numbers,
-    forward_returns,
-    make_labels,
-    trading_calendar,
-)
+from ashare_autotune.modelling.feature_sets import FeatureSpec, build_feature_set
+from ashare_autotune.modelling.label_designs import benchmark_closes, make_label
+from ashare_autotune.modelling.labels import day_numbers, forward_returns, trading_calendar
 from ashare_autotune.modelling.split import SplitPlan, split_by_time, walk_forward_windows
 
 log = logging.getLogger(__name__)
@@ -95,14 +91,18 @@ def split_off_train(ds: Dataset) -> tuple[pd.DataFrame, Dataset]:
 
 
 def labelled_rows(
-    market: Market, feature_names: list[str] | None, label: LabelConfig
+    market: Market,
+    features: FeatureSpec,
+    label: LabelConfig,
+    benchmark: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, list[str], pd.DatetimeIndex]:
     """Features and labels of every row whose label horizon is fully observed.
 
     Args:
         market: validated bars, index and stock_basic.
-        feature_names: features to use (None or empty: all).
+        features: the `features` group, or the feature columns (None: basic).
         label: the label definition.
+        benchmark: the excess label's index bars (None: the market's index).
 
     Returns:
         (frame with ts_code, trade_date, the features, label, day, close, fwd_return (close[T]
@@ -110,12 +110,15 @@ def labelled_rows(
         the trading calendar).
     """
     calendar = trading_calendar(market.daily, market.index)
-    y = make_labels(market.daily, calendar, label.min_days, label.max_days, label.min_return)
+    index = market.index if benchmark is None else benchmark
+    bench = benchmark_closes(index, calendar) if label.kind == "excess" else None
+    horizon = (label.min_days, label.max_days)
+    y = make_label(
+        label.kind, market.daily, calendar, horizon, label.min_return, label.stop_loss, bench
+    )
     keep = y.notna().to_numpy()
     # features of the labelled rows only: no full-panel frame to copy and drop from
-    frame = build_features(
-        market.daily, market.index, market.stock_basic, feature_names, rows=keep
-    )
+    frame = build_feature_set(market, None, features, rows=keep)
     names = [c for c in frame.columns if c not in ("ts_code", "trade_date")]
     frame["label"] = y.to_numpy()[keep].astype(np.int8)
     frame["day"] = day_numbers(frame["trade_date"], calendar).astype(np.int32)
@@ -132,17 +135,22 @@ def labelled_rows(
 
 
 def build_dataset(
-    market: Market, feature_names: list[str] | None, label: LabelConfig, split: SplitConfig
+    market: Market,
+    features: FeatureSpec,
+    label: LabelConfig,
+    split: SplitConfig,
+    benchmark: pd.DataFrame | None = None,
 ) -> Dataset:
     """Features, labels and the embargoed time split for a market.
 
     Args:
         market: validated bars, index and stock_basic.
-        feature_names: features to use (None or empty: all).
+        features: the `features` group, or the feature columns (None: basic).
         label: the label definition.
         split: fractions and embargo.
+        benchmark: the excess label's index bars (None: the market's index).
     """
-    frame, names, calendar = labelled_rows(market, feature_names, label)
+    frame, names, calendar = labelled_rows(market, features, label, benchmark)
     days = int(frame["day"].min()), int(frame["day"].max())
     fractions = (split.train, split.val, split.test)
     windows = []
