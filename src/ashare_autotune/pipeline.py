@@ -33,6 +33,7 @@ from ashare_autotune.tracking.registration import register_and_promote
 from ashare_autotune.tuning.booster import fit_best
 from ashare_autotune.tuning.matrices import Matrices, build_matrices_in_batches
 from ashare_autotune.tuning.objective import make_objective, make_walk_forward_objective
+from ashare_autotune.tuning.scoring import TRIAL_METRICS, make_scorer, validation_rows
 from ashare_autotune.tuning.study import (
     FINISHED_STATES,
     finished_trials,
@@ -83,6 +84,7 @@ class StudyData:
     windows: list[Matrices]  # every walk-forward window's, oldest first; [] for a single split
     inputs: list[DatasetInput]  # train/val/test as MLflow dataset inputs
     summary: dict[str, Any]  # rows, base rate and dates of each segment (`Dataset.summary`)
+    signal: pd.DataFrame | None = None  # `matrices.val`'s days when tuning.metric is per day
 
 
 @dataclass
@@ -159,7 +161,8 @@ def run_worker(app: AppConfig, config_yaml: str | None = None) -> WorkerResult:
             job.study.set_user_attr(PARENT_RUN_ATTR, run.info.run_id)
         log_setup(app, market, ds, data, job, config_yaml, {})
         objective = _objective(app, data)
-        ran = run_more_trials(job.study, objective, app.tuning, [tracking.trial_callback(run)])
+        callback = tracking.trial_callback(run, TRIAL_METRICS[app.tuning.metric])
+        ran = run_more_trials(job.study, objective, app.tuning, [callback])
     return WorkerResult(run.info.run_id, job.study.study_name, ran, finished_trials(job.study))
 
 
@@ -207,26 +210,29 @@ def quantise(
         summary: the split's summary, taken while `ds` still held the train rows.
     """
     earlier = walk_forward.walk_forward_matrices(ds, app)  # [] for a single split
+    val, watch, per_day = validation_rows(ds.frame, ds.masks()["val"], app.tuning)
     matrices = build_matrices_in_batches(
         (train, np.arange(len(train))),
-        (ds.frame, np.flatnonzero(ds.masks()["val"])),
+        (ds.frame, val),
         ds.feature_names,
         "label",
         app.model.max_bin,
         app.model.n_jobs,
-        watch_rows=app.tuning.watch_rows,
+        watch_rows=watch,
         # walk-forward windows are each trained in full: the sample is for one large split
         trial_rows=None if ds.windows else app.tuning.trial_rows,
         seed=app.tuning.seed,
     )
     windows = [*earlier, matrices] if ds.windows else []
-    return StudyData(matrices, windows, reports.dataset_inputs(market, ds, train), summary)
+    inputs = reports.dataset_inputs(market, ds, train)
+    return StudyData(matrices, windows, inputs, summary, per_day)
 
 
 def tune_and_fit(app: AppConfig, job: Job, run: Run, data: StudyData) -> xgb.Booster:
     """Run the study to `tuning.n_trials` (mode `all`), leave one MLflow run per finished trial
     and refit the best trial's parameters on all training rows."""
-    callback = tracking.trial_callback(run)
+    job.study.set_user_attr("objective_metric", TRIAL_METRICS[app.tuning.metric])
+    callback = tracking.trial_callback(run, TRIAL_METRICS[app.tuning.metric])
     if app.tuning.mode == "all":
         run_study(job.study, _objective(app, data), app.tuning, [callback])
     _check_has_best_trial(job.study, job.storage)
@@ -253,7 +259,9 @@ def evaluate(
     choice = walk_forward.choose_threshold(app, y_val, val_proba)
     x_test, y_test = ds.segment("test")
     test_proba = booster.inplace_predict(x_test)
-    metrics = segment_metrics(study.best_value, y_val, val_proba, y_test, test_proba, choice)
+    best_auc = study.best_trial.user_attrs.get("val_auc", study.best_value)
+    metrics = segment_metrics(best_auc, y_val, val_proba, y_test, test_proba, choice)
+    metrics[f"best_trial_{TRIAL_METRICS[app.tuning.metric]}"] = study.best_value
     metrics |= wf_metrics
     if wf_metrics:  # same quantity as the trials' val_auc (the objective): sort together
         metrics["val_auc"] = wf_metrics["val_wf_auc"]
@@ -303,11 +311,13 @@ def _run_name(app: AppConfig, job: Job) -> str:
 
 
 def _objective(app: AppConfig, data: StudyData) -> Callable[[optuna.Trial], float]:
-    """Validation AUC of one split, or its mean over the walk-forward windows."""
+    """Validation AUC of one split (or `tuning.metric` per day), or its mean AUC over the
+    walk-forward windows."""
     tu = app.tuning
     if data.windows:
         return make_walk_forward_objective(data.windows, app.model, tu.space, tu.eval_every)
-    return make_objective(data.matrices, app.model, tu.space, tu.eval_every)
+    score = make_scorer(tu.metric, data.matrices.val, data.signal, app.trading.top_k)
+    return make_objective(data.matrices, app.model, tu.space, tu.eval_every, score)
 
 
 def _open_study(app: AppConfig, market: Market, experiment_id: str) -> Job:

@@ -335,6 +335,9 @@ class AppConfig:
         check(
             bool(self.tuning.space), "tuning.space", self.tuning.space, "the search space is empty"
         )
+        per_day = self.tuning.metric != "auc"
+        why = "needs split.kind=single (walk-forward tunes the windows' mean AUC)"
+        check(not per_day or self.split.kind == "single", "tuning.metric", self.tuning.metric, why)
 
 
 DEFAULT_MODEL_URI = "models:/ashare-autotune-xgb@champion"

@@ -63,12 +63,17 @@ def write_study_plots(study: optuna.Study, out_dir: Path) -> list[Path]:
 
 def _history(study: optuna.Study, matplotlib_backend: bool) -> Any:
     vis = optuna.visualization.matplotlib if matplotlib_backend else optuna.visualization
-    return vis.plot_optimization_history(study, target_name="val_auc")
+    return vis.plot_optimization_history(study, target_name=_target(study))
 
 
 def _importances(study: optuna.Study, matplotlib_backend: bool) -> Any:
     vis = optuna.visualization.matplotlib if matplotlib_backend else optuna.visualization
-    return vis.plot_param_importances(study, target_name="val_auc")
+    return vis.plot_param_importances(study, target_name=_target(study))
+
+
+def _target(study: optuna.Study) -> str:
+    """The objective's name (the pipeline records it on the study), val_auc by default."""
+    return str(study.user_attrs.get("objective_metric", "val_auc"))
 
 
 def _write_html(figures: list[Any], path: Path, title: str) -> Path:

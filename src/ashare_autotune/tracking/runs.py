@@ -95,17 +95,18 @@ def _run_exists(run_id: str) -> bool:
     return True
 
 
-def trial_callback(parent: Run) -> MLflowCallback:
-    """optuna-integration's callback logging each trial as a run nested under `parent`."""
+def trial_callback(parent: Run, metric_name: str = TRIAL_METRIC) -> MLflowCallback:
+    """optuna-integration's callback logging each trial as a run nested under `parent`, its
+    value as `metric_name` (the study's objective, e.g. val_auc)."""
     # Deprecated upstream in 4.9 (moving to OptunaHub), removed in 6.0: pinned <5.1 in pyproject.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        return _mlflow_callback(parent)
+        return _mlflow_callback(parent, metric_name)
 
 
-def _mlflow_callback(parent: Run) -> MLflowCallback:
+def _mlflow_callback(parent: Run, metric_name: str) -> MLflowCallback:
     return MLflowCallback(
-        metric_name=TRIAL_METRIC,
+        metric_name=metric_name,
         create_experiment=False,
         tag_trial_user_attrs=True,
         mlflow_kwargs={

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import optuna
+import xgboost as xgb
 from optuna_integration.xgboost import XGBoostPruningCallback
 
 from ashare_autotune.config.schema import ModelConfig, ParamSpec
@@ -28,17 +29,24 @@ def suggest_params(trial: optuna.Trial, space: dict[str, ParamSpec]) -> dict[str
 
 
 def make_objective(
-    matrices: Matrices, model: ModelConfig, space: dict[str, ParamSpec], eval_every: int = 1
+    matrices: Matrices,
+    model: ModelConfig,
+    space: dict[str, ParamSpec],
+    eval_every: int = 1,
+    score: Callable[[xgb.Booster], float] | None = None,
 ) -> Callable[[optuna.Trial], float]:
     """An objective that trains with early stopping on validation and returns its best AUC
     (on `matrices.val`, a sample when validation is large: scoring every trial on all of a
-    whole-market validation segment cost ~0.8 s a trial, benchmarks/README.md).
+    whole-market validation segment cost ~0.8 s a trial, benchmarks/README.md), or `score`
+    of the booster at its best round (`scoring.make_scorer`; the AUC is then kept as the
+    trial's user attribute `val_auc`).
 
     Args:
         matrices: the study's training and validation matrices.
         model: fixed booster settings.
         space: the search space.
         eval_every: evaluate validation (early stopping, pruning) every this many rounds.
+        score: the trial's value of the trained booster (None: its best validation AUC).
     """
 
     def objective(trial: optuna.Trial) -> float:
@@ -46,7 +54,10 @@ def make_objective(
         pruning = XGBoostPruningCallback(trial, OBSERVATION_KEY)
         booster = train_early_stopping(params, matrices, model, eval_every, [pruning])
         trial.set_user_attr("best_iteration", int(booster.best_iteration))
-        return float(booster.best_score)
+        if score is None:
+            return float(booster.best_score)
+        trial.set_user_attr("val_auc", float(booster.best_score))
+        return score(booster)
 
     return objective
 
