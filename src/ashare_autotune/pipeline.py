@@ -18,7 +18,7 @@ from mlflow.models.model import ModelInfo
 
 from ashare_autotune.config.loading import config_fingerprint
 from ashare_autotune.config.schema import AppConfig
-from ashare_autotune.data.indices import index_bars
+from ashare_autotune.data.indices import label_benchmark
 from ashare_autotune.data.loader import load_market
 from ashare_autotune.data.market import Market
 from ashare_autotune.errors import ConfigError, UserError
@@ -30,10 +30,10 @@ from ashare_autotune.tracking import reports
 from ashare_autotune.tracking import runs as tracking
 from ashare_autotune.tracking.promotion import Decision
 from ashare_autotune.tracking.registration import register_and_promote
+from ashare_autotune.tuning import scoring
 from ashare_autotune.tuning.booster import fit_best
 from ashare_autotune.tuning.matrices import Matrices, build_matrices_in_batches
 from ashare_autotune.tuning.objective import make_objective, make_walk_forward_objective
-from ashare_autotune.tuning.scoring import TRIAL_METRICS, make_scorer, validation_rows
 from ashare_autotune.tuning.study import (
     FINISHED_STATES,
     finished_trials,
@@ -161,7 +161,7 @@ def run_worker(app: AppConfig, config_yaml: str | None = None) -> WorkerResult:
             job.study.set_user_attr(PARENT_RUN_ATTR, run.info.run_id)
         log_setup(app, market, ds, data, job, config_yaml, {})
         objective = _objective(app, data)
-        callback = tracking.trial_callback(run, TRIAL_METRICS[app.tuning.metric])
+        callback = tracking.trial_callback(run, scoring.TRIAL_METRICS[app.tuning.metric])
         ran = run_more_trials(job.study, objective, app.tuning, [callback])
     return WorkerResult(run.info.run_id, job.study.study_name, ran, finished_trials(job.study))
 
@@ -182,10 +182,7 @@ def prepare(app: AppConfig) -> tuple[Market, Dataset, StudyData, Job]:
         app.mlflow.tracking_uri, app.mlflow.experiment_name, app.mlflow.sqlite_wal
     )
     market = load_market(app.data)
-    excess = app.label.kind == "excess"
-    bench = (
-        index_bars(app.data, app.label.benchmark, market, "label.benchmark") if excess else None
-    )
+    bench = label_benchmark(app.data, app.label, market)
     ds = build_dataset(market, app.features, app.label, app.split, bench)
     market = market.without_bars()
     job = _open_study(app, market, experiment_id)
@@ -210,7 +207,7 @@ def quantise(
         summary: the split's summary, taken while `ds` still held the train rows.
     """
     earlier = walk_forward.walk_forward_matrices(ds, app)  # [] for a single split
-    val, watch, per_day = validation_rows(ds.frame, ds.masks()["val"], app.tuning)
+    val, watch, per_day = scoring.validation_rows(ds.frame, ds.masks()["val"], app.tuning)
     matrices = build_matrices_in_batches(
         (train, np.arange(len(train))),
         (ds.frame, val),
@@ -231,8 +228,8 @@ def quantise(
 def tune_and_fit(app: AppConfig, job: Job, run: Run, data: StudyData) -> xgb.Booster:
     """Run the study to `tuning.n_trials` (mode `all`), leave one MLflow run per finished trial
     and refit the best trial's parameters on all training rows."""
-    job.study.set_user_attr("objective_metric", TRIAL_METRICS[app.tuning.metric])
-    callback = tracking.trial_callback(run, TRIAL_METRICS[app.tuning.metric])
+    job.study.set_user_attr("objective_metric", scoring.TRIAL_METRICS[app.tuning.metric])
+    callback = tracking.trial_callback(run, scoring.TRIAL_METRICS[app.tuning.metric])
     if app.tuning.mode == "all":
         run_study(job.study, _objective(app, data), app.tuning, [callback])
     _check_has_best_trial(job.study, job.storage)
@@ -259,9 +256,8 @@ def evaluate(
     choice = walk_forward.choose_threshold(app, y_val, val_proba)
     x_test, y_test = ds.segment("test")
     test_proba = booster.inplace_predict(x_test)
-    best_auc = study.best_trial.user_attrs.get("val_auc", study.best_value)
-    metrics = segment_metrics(best_auc, y_val, val_proba, y_test, test_proba, choice)
-    metrics[f"best_trial_{TRIAL_METRICS[app.tuning.metric]}"] = study.best_value
+    metrics = segment_metrics(study.best_value, y_val, val_proba, y_test, test_proba, choice)
+    metrics |= scoring.best_trial_metrics(study, app.tuning.metric)  # the objective's and its AUC
     metrics |= wf_metrics
     if wf_metrics:  # same quantity as the trials' val_auc (the objective): sort together
         metrics["val_auc"] = wf_metrics["val_wf_auc"]
@@ -286,6 +282,7 @@ def log_results(
     tracking.log_metrics(metrics)
     reports.log_threshold_status(choice)
     reports.log_plots(study, booster, choice, result.val, result.test)
+    reports.log_shap(booster, ds, app.tuning.seed)
     meta = reports.model_meta(app.label, market, ds, study.best_params, choice, metrics)
     example = ds.segment("val")[0].dropna().head(5)
     info = tracking.log_pick_model(booster, meta, example)
@@ -316,7 +313,7 @@ def _objective(app: AppConfig, data: StudyData) -> Callable[[optuna.Trial], floa
     tu = app.tuning
     if data.windows:
         return make_walk_forward_objective(data.windows, app.model, tu.space, tu.eval_every)
-    score = make_scorer(tu.metric, data.matrices.val, data.signal, app.trading.top_k)
+    score = scoring.make_scorer(tu.metric, data.matrices.val, data.signal, app.trading.top_k)
     return make_objective(data.matrices, app.model, tu.space, tu.eval_every, score)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ashare_autotune.config.schema import DataConfig
+from ashare_autotune.config.schema import DataConfig, LabelConfig
 from ashare_autotune.data.cache import TushareCache
 from ashare_autotune.data.files import read_table
 from ashare_autotune.data.market import Market
@@ -39,3 +39,10 @@ def index_bars(cfg: DataConfig, code: str | None, market: Market, key: str) -> p
         if len(bars):
             return normalize_index(bars, f"{cfg.cache_dir}/index_daily/{code}", code)
     raise missing
+
+
+def label_benchmark(cfg: DataConfig, label: LabelConfig, market: Market) -> pd.DataFrame | None:
+    """The index bars an `excess` label subtracts (`label.benchmark`); None for other kinds."""
+    if label.kind != "excess":
+        return None
+    return index_bars(cfg, label.benchmark, market, "label.benchmark")

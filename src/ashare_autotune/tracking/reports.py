@@ -18,9 +18,10 @@ from mlflow.entities import DatasetInput
 from ashare_autotune.config.schema import AppConfig, LabelConfig
 from ashare_autotune.data.market import Market
 from ashare_autotune.evaluation import trading
+from ashare_autotune.evaluation.explain import SHAP_ROWS, validation_sample
 from ashare_autotune.evaluation.threshold import ThresholdChoice
 from ashare_autotune.modelling.dataset import Dataset
-from ashare_autotune.tracking import plots
+from ashare_autotune.tracking import plots, shap_report
 from ashare_autotune.tracking import runs as tracking
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,12 @@ def log_plots(
         gain = booster.get_score(importance_type="gain")
         plots.write_model_plots(*val, *test, choice, gain, out)
         tracking.log_artifacts(out, "plots")
+
+
+def log_shap(booster: xgb.Booster, ds: Dataset, seed: int) -> None:
+    """The final model's SHAP summary on a seeded sample of validation rows (`shap_report`)."""
+    table = shap_report.log_shap(booster, validation_sample(ds, SHAP_ROWS, seed), seed)
+    log.info("top features by mean |SHAP|: %s", table.head(5).to_dict("records"))
 
 
 def log_threshold_status(choice: ThresholdChoice) -> None:

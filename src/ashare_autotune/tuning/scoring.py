@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import optuna
 import pandas as pd
 import xgboost as xgb
 
@@ -95,3 +96,11 @@ def make_scorer(
         return float(summarise_signal(daily_signal(frame.assign(score=proba), top_k))[key])
 
     return score
+
+
+def best_trial_metrics(study: optuna.Study, metric: str) -> dict[str, float]:
+    """The best trial's objective (`best_trial_<its trial metric>`) and its validation AUC
+    (`best_trial_val_auc`: the objective itself with `tuning.metric=auc`)."""
+    best = study.best_trial
+    auc = best.user_attrs.get("val_auc", study.best_value)
+    return {"best_trial_val_auc": float(auc), f"best_trial_{TRIAL_METRICS[metric]}": best.value}

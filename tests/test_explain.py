@@ -1,0 +1,56 @@
+"""SHAP from XGBoost's own tree SHAP: contributions that add up to the margin, the planted
+feature on top, and the summary plot and table on the training run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+from ashare_autotune.config.schema import AppConfig
+from ashare_autotune.evaluation.explain import mean_abs_shap, shap_values
+from ashare_autotune.pipeline import run_training
+
+
+def _planted_model() -> tuple[xgb.Booster, pd.DataFrame]:
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame(rng.normal(size=(2000, 4)), columns=["noise_a", "signal", "noise_b", "weak"])
+    y = (x["signal"] + 0.3 * x["weak"] + rng.normal(scale=0.5, size=2000) > 0).astype(int)
+    booster = xgb.train(
+        {"objective": "binary:logistic", "max_depth": 3, "nthread": 1},
+        xgb.DMatrix(x, y),
+        num_boost_round=30,
+    )
+    return booster, x.astype(np.float32)
+
+
+def test_contributions_add_up_to_each_rows_margin() -> None:
+    booster, x = _planted_model()
+    contribs = shap_values(booster, x)
+    assert list(contribs.columns) == list(x.columns) and contribs.dtypes.eq(np.float32).all()
+    bias = booster.predict(xgb.DMatrix(x), pred_contribs=True)[:, -1]
+    margin = booster.predict(xgb.DMatrix(x), output_margin=True)
+    np.testing.assert_allclose(contribs.sum(axis=1) + bias, margin, rtol=1e-4, atol=1e-4)
+
+
+def test_the_planted_features_lead_the_mean_abs_shap_table() -> None:
+    booster, x = _planted_model()
+    table = mean_abs_shap(shap_values(booster, x))
+    assert table["feature"].tolist()[:2] == ["signal", "weak"]
+    assert table["mean_abs_shap"].is_monotonic_decreasing
+
+
+def test_the_training_run_logs_the_shap_plot_and_table(
+    compose_app: Callable[..., AppConfig], tracking_uri: str, tmp_path: Path
+) -> None:
+    result = run_training(compose_app("registry.register=false"))
+    plots = mlflow.artifacts.download_artifacts(run_id=result.run_id, artifact_path="plots")
+    assert (Path(plots) / "shap_summary.png").stat().st_size > 1000
+    table_dir = mlflow.artifacts.download_artifacts(run_id=result.run_id, artifact_path="shap")
+    table = pd.read_csv(Path(table_dir) / "mean_abs.csv")
+    assert list(table.columns) == ["feature", "mean_abs_shap", "mean_shap"]
+    assert len(table) == 18 and (table["mean_abs_shap"] >= 0).all()
