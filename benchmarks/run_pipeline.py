@@ -96,7 +96,7 @@ def instrument(phases: Phases, facts: dict[str, Any]) -> None:
         if hasattr(pipeline, attr):  # older checkouts (measured for comparison) may lack one
             setattr(pipeline, attr, phases.wrap(name, getattr(pipeline, attr)))
     tracking.log_pick_model = phases.wrap("log_model", tracking.log_pick_model)
-    dataset.build_features = phases.wrap("features", dataset.build_features)
+    dataset.build_feature_set = phases.wrap("features", dataset.build_feature_set)
     xgboost.train = phases.wrap("boosting", xgboost.train)
     # fixed costs: outside the study, per trial, and inside `xgboost.train` ("boosting")
     for owner, attr, name in FIXED_COSTS:

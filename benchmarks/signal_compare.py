@@ -1,0 +1,276 @@
+"""Label designs x feature sets on the whole market, one fixed XGBoost setting (issue 17).
+
+For each label kind (touch, barrier, excess) and feature set (basic, full, ashare+basic), on the
+project's own dataset (`modelling.dataset.build_dataset`: its label, entry, universe, split)
+of `market_daily.parquet`: one XGBoost fit with the centre of the search space (no tuning, so
+the comparison is fair and fast), early-stopped on validation AUC, then on validation and test:
+AUC; the daily top-k precision and that label's base rate; IC / Rank IC mean and IR against the
+dataset's forward return (`evaluation.signal`); and the backtest after costs
+(`evaluation.backtest`: top-k a day, A-share rules) against 000905.SH: annualised excess return
+and information ratio. The market, limit flags and index bars are loaded once; the combinations
+run one after the other in this process.
+
+    python -m benchmarks.signal_compare --out benchmarks/results/signal_compare_whole_market.json
+
+Choose defaults from the validation columns; the test columns are reported, not chosen on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import logging
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from sklearn.metrics import roc_auc_score
+
+from ashare_autotune.config.loading import register_configs, to_app_config
+from ashare_autotune.config.schema import AppConfig
+from ashare_autotune.data.indices import label_benchmark
+from ashare_autotune.data.loader import load_market
+from ashare_autotune.data.market import Market
+from ashare_autotune.evaluation.backtest import BacktestConfig, run_backtest
+from ashare_autotune.evaluation.backtest_report import backtest_stats, benchmark_returns
+from ashare_autotune.evaluation.signal import daily_signal, summarise_signal
+from ashare_autotune.modelling.dataset import Dataset, build_dataset
+from ashare_autotune.modelling.limits import limit_flags
+from ashare_autotune.tuning.booster import base_params, train_early_stopping
+from ashare_autotune.tuning.matrices import build_matrices_in_batches
+from benchmarks.common import ROOT, SHARED_DATA, load, peak_rss_gb
+
+log = logging.getLogger("signal_compare")
+
+LABELS = ("touch", "barrier", "excess")
+FEATURE_SETS = {"basic": "[basic]", "full": "[full]", "ashare+basic": "[basic,ashare]"}
+# the centre of conf/tuning/default.yaml's space (geometric for log-scaled dimensions)
+FIXED = {
+    "learning_rate": 0.055,
+    "max_depth": 5,
+    "min_child_weight": 14.1,
+    "subsample": 0.75,
+    "colsample_bytree": 0.7,
+    "reg_lambda": 0.141,
+    "reg_alpha": 0.141,
+    "gamma": 2.5,
+}
+BENCHMARK = "000905.SH"
+MARKET_FILES = ("market_daily.parquet", "market_stock_basic.csv")
+SIGNAL_KEYS = ("topk_precision_mean", "ic_mean", "ic_ir", "rank_ic_mean", "rank_ic_ir")
+BT_KEYS = ("bt_annual_return", "bt_excess_return", "bt_information_ratio", "bt_max_drawdown")
+BT_KEYS += ("bt_turnover", "bt_trades", "bt_total_costs")
+
+
+def compose_app(data_dir: Path, sample: bool, overrides: list[str]) -> AppConfig:
+    """The project's config for the whole-market files (`sample`: the 300-stock sample) plus
+    `overrides`."""
+    register_configs()
+    GlobalHydra.instance().clear()
+    daily, basic = ("daily.parquet", "stock_basic.csv") if sample else MARKET_FILES
+    data = [
+        "data=files",
+        f"data.daily={data_dir / daily}",
+        f"data.index={data_dir / 'index_daily.parquet'}",
+        f"data.stock_basic={data_dir / basic}",
+        f"label.benchmark={BENCHMARK}",
+    ]
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return to_app_config(compose("config", overrides=data + overrides))
+
+
+def fit_fixed(ds: Dataset, app: AppConfig) -> Any:
+    """One booster with `FIXED`, early-stopped on (a sample of) validation AUC."""
+    masks = ds.masks()
+    matrices = build_matrices_in_batches(
+        (ds.frame, np.flatnonzero(masks["train"])),
+        (ds.frame, np.flatnonzero(masks["val"])),
+        ds.feature_names,
+        "label",
+        app.model.max_bin,
+        app.model.n_jobs,
+        watch_rows=app.tuning.watch_rows,
+        seed=app.tuning.seed,
+    )
+    booster = train_early_stopping(
+        base_params(app.model) | FIXED, matrices, app.model, app.tuning.eval_every
+    )
+    return booster[: booster.best_iteration + 1]
+
+
+def fit_ranker(ds: Dataset, app: AppConfig, objective: str) -> Any:
+    """One booster with `FIXED` and an XGBoost ranking objective, each day a query group
+    (label = relevance), early-stopped on validation NDCG@top_k (groups need rows sorted by
+    day: a copy of the train features, so this is for the smaller feature sets)."""
+    masks = ds.masks()
+
+    def by_day(seg: str) -> xgb.DMatrix:
+        rows = np.flatnonzero(masks[seg])
+        rows = rows[np.argsort(ds.frame["day"].to_numpy()[rows], kind="stable")]
+        x = ds.frame.iloc[rows][ds.feature_names]
+        qid = ds.frame["day"].to_numpy()[rows]
+        y = ds.frame["label"].to_numpy()[rows]
+        return xgb.DMatrix(x, y, qid=qid, nthread=app.model.n_jobs)
+
+    dtrain, dval = by_day("train"), by_day("val")
+    metric = f"ndcg@{app.trading.top_k}"
+    params = base_params(app.model) | FIXED | {"objective": objective, "eval_metric": metric}
+    booster = xgb.train(
+        params,
+        dtrain,
+        num_boost_round=app.model.num_boost_round,
+        evals=[(dval, "val")],
+        early_stopping_rounds=app.model.early_stopping_rounds,
+        verbose_eval=False,
+    )
+    return booster[: booster.best_iteration + 1]
+
+
+def predict(booster: Any, ds: Dataset, rows: np.ndarray, batch: int = 1 << 20) -> np.ndarray:
+    """Probabilities of `rows` in batches (no copy of a whole segment's features)."""
+    cols = [ds.frame.columns.get_loc(c) for c in ds.feature_names]
+    parts = [
+        booster.inplace_predict(ds.frame.iloc[rows[lo : lo + batch], cols])
+        for lo in range(0, len(rows), batch)
+    ]
+    return np.concatenate(parts) if parts else np.empty(0, np.float32)
+
+
+def segment_report(
+    ds: Dataset,
+    seg: str,
+    proba: np.ndarray,
+    bars: pd.DataFrame,
+    index_bars: pd.DataFrame,
+    app: AppConfig,
+) -> dict[str, float]:
+    """AUC, base rate, signal summary and backtest statistics of one segment."""
+    rows = np.flatnonzero(ds.masks()[seg])
+    frame = ds.frame.iloc[rows][["ts_code", "trade_date", "label", "fwd_return"]]
+    frame = frame.assign(score=proba).reset_index(drop=True)
+    y = frame["label"].to_numpy()
+    out: dict[str, float] = {
+        "rows": float(len(frame)),
+        "auc": float(roc_auc_score(y, proba)),
+        "base_rate": float(y.mean()),
+    }
+    summary = summarise_signal(daily_signal(frame, app.trading.top_k))
+    out |= {k: summary[k] for k in SIGNAL_KEYS}
+    out["topk_precision_over_base"] = out["topk_precision_mean"] / out["base_rate"]
+    start, end = (pd.Timestamp(d) for d in ds.date_range(seg))
+    window = bars.loc[(bars["trade_date"] >= start) & (bars["trade_date"] <= end)]
+    cfg = BacktestConfig(
+        top_k=app.trading.top_k,
+        min_days=app.label.min_days,
+        max_days=app.label.max_days,
+        min_return=app.label.min_return,
+        benchmark=BENCHMARK,
+    )
+    result = run_backtest(frame[["ts_code", "trade_date", "score"]], window, cfg, start, end)
+    bench = benchmark_returns(index_bars, BENCHMARK, result.daily["trade_date"])
+    stats = backtest_stats(result, bench)
+    return out | {k: float(stats[k]) for k in BT_KEYS}
+
+
+def run_combo(
+    market: Market,
+    bars: pd.DataFrame,
+    index_bars: pd.DataFrame,
+    app: AppConfig,
+    objective: str = "binary:logistic",
+) -> dict[str, Any]:
+    """Dataset, fixed fit and the validation and test reports of one configuration."""
+    start = time.perf_counter()
+    ds = build_dataset(
+        market, app.features, app.label, app.split, label_benchmark(app.data, app.label, market)
+    )
+    built = time.perf_counter() - start
+    binary = objective == "binary:logistic"
+    booster = fit_fixed(ds, app) if binary else fit_ranker(ds, app, objective)
+    fitted = time.perf_counter() - start - built
+    out: dict[str, Any] = {
+        "objective": objective,
+        "features": len(ds.feature_names),
+        "rounds": int(booster.num_boosted_rounds()),
+        "dataset_s": round(built, 1),
+        "fit_s": round(fitted, 1),
+    }
+    for seg in ("val", "test"):
+        proba = predict(booster, ds, np.flatnonzero(ds.masks()[seg]))
+        out[seg] = {
+            k: round(v, 5)
+            for k, v in segment_report(ds, seg, proba, bars, index_bars, app).items()
+        }
+    out["wall_s"] = round(time.perf_counter() - start, 1)
+    out["segments"] = {s: ds.date_range(s) for s in ("train", "val", "test")}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=SHARED_DATA)
+    parser.add_argument("--labels", default=",".join(LABELS))
+    parser.add_argument("--feature-sets", default=",".join(FEATURE_SETS))
+    parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--sample", action="store_true", help="the 300-stock daily.parquet")
+    parser.add_argument(
+        "--rank",
+        default="",
+        help="label:feature_set pairs to also fit with rank:pairwise, e.g. touch:basic",
+    )
+    parser.add_argument("--out", type=Path, help="write the result as JSON here")
+    parser.add_argument("override", nargs="*", help="extra Hydra overrides for every run")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    result: dict[str, Any] = {
+        "script": "benchmarks.signal_compare",
+        "when_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+        "machine": platform.node(),
+        "load_start": load(),
+        "fixed_params": FIXED,
+        "benchmark": BENCHMARK,
+        "overrides": args.override,
+        "data": "daily.parquet (300 stocks)" if args.sample else MARKET_FILES[0],
+        "runs": [],
+    }
+    base = compose_app(args.data_dir, args.sample, [f"model.n_jobs={args.n_jobs}", *args.override])
+    market = load_market(base.data)
+    flags = limit_flags(market.daily, market.stock_basic)
+    bars = market.daily[["ts_code", "trade_date", "open", "close"]].assign(
+        open_limit_up=flags["open_limit_up"].to_numpy(),
+        one_price_down=flags["one_price_down"].to_numpy(),
+    )
+    index_bars = pd.read_parquet(args.data_dir / "index_daily.parquet")
+    index_bars["trade_date"] = pd.to_datetime(index_bars["trade_date"], format="%Y%m%d")
+    for name in args.feature_sets.split(","):
+        for kind in args.labels.split(","):
+            overrides = [f"model.n_jobs={args.n_jobs}", f"label.kind={kind}"]
+            overrides.append(f"features.sets={FEATURE_SETS[name]}")
+            app = compose_app(args.data_dir, args.sample, overrides + args.override)
+            log.info("running label=%s features=%s", kind, name)
+            run = {"label": kind, "feature_set": name} | run_combo(market, bars, index_bars, app)
+            log.info("%s", json.dumps(run))
+            result["runs"].append(run)
+            if f"{kind}:{name}" in args.rank.split(","):
+                rank = run_combo(market, bars, index_bars, app, "rank:pairwise")
+                result["runs"].append({"label": kind, "feature_set": name} | rank)
+                log.info("%s", json.dumps(result["runs"][-1]))
+            gc.collect()
+            if args.out:  # partial results survive an interrupted run
+                args.out.write_text(json.dumps(result, indent=2) + "\n")
+    result |= {"peak_rss_gb": round(peak_rss_gb(), 2), "load_end": load()}
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
