@@ -41,7 +41,7 @@ from ashare_autotune.data.market import Market
 from ashare_autotune.evaluation.backtest import BacktestConfig, run_backtest
 from ashare_autotune.evaluation.backtest_report import backtest_stats, benchmark_returns
 from ashare_autotune.evaluation.signal import daily_signal, summarise_signal
-from ashare_autotune.modelling.dataset import Dataset, build_dataset
+from ashare_autotune.modelling.dataset import Dataset, build_dataset, dataset_labels
 from ashare_autotune.modelling.limits import limit_flags
 from ashare_autotune.tuning.booster import base_params, train_early_stopping
 from ashare_autotune.tuning.matrices import build_matrices_in_batches
@@ -87,7 +87,8 @@ def compose_app(data_dir: Path, sample: bool, overrides: list[str]) -> AppConfig
 
 
 def fit_fixed(ds: Dataset, app: AppConfig) -> Any:
-    """One booster with `FIXED`, early-stopped on (a sample of) validation AUC."""
+    """One booster with `FIXED`, trained as a trial is (on `tuning.trial_rows` of train, a
+    seeded sample, early-stopped on `tuning.watch_rows` of validation's AUC)."""
     masks = ds.masks()
     matrices = build_matrices_in_batches(
         (ds.frame, np.flatnonzero(masks["train"])),
@@ -97,6 +98,7 @@ def fit_fixed(ds: Dataset, app: AppConfig) -> Any:
         app.model.max_bin,
         app.model.n_jobs,
         watch_rows=app.tuning.watch_rows,
+        trial_rows=app.tuning.trial_rows,  # as a trial trains: a seeded sample of train
         seed=app.tuning.seed,
     )
     booster = train_early_stopping(
@@ -179,27 +181,48 @@ def segment_report(
     return out | {k: float(stats[k]) for k in BT_KEYS}
 
 
+def daily_positions(ds: Dataset, market: Market) -> np.ndarray:
+    """The row of `market.daily` each dataset row came from."""
+    keys = pd.MultiIndex.from_arrays([market.daily["ts_code"], market.daily["trade_date"]])
+    rows = pd.MultiIndex.from_arrays([ds.frame["ts_code"], ds.frame["trade_date"]])
+    return keys.get_indexer(rows)
+
+
+def relabel(ds: Dataset, market: Market, app: AppConfig, where: np.ndarray, day: np.ndarray):
+    """The same rows and features with `app.label`'s kind: its labels replace the column, and
+    a row this kind leaves unlabelled is moved out of every segment (day -1), not copied out.
+
+    Args:
+        ds: the dataset built once for this feature set.
+        market: the market it was built from.
+        app: the configuration with the label kind to use.
+        where: each dataset row's row in `market.daily` (`daily_positions`).
+        day: the dataset's original trading-day numbers.
+    """
+    bench = label_benchmark(app.data, app.label, market)
+    y = dataset_labels(market, ds.calendar, app.label, bench)[where]
+    known = ~np.isnan(y)
+    ds.frame["label"] = np.where(known, y, 0).astype(np.int8)
+    ds.frame["day"] = np.where(known, day, -1).astype(np.int32)
+    return int((~known).sum())
+
+
 def run_combo(
-    market: Market,
+    ds: Dataset,
     bars: pd.DataFrame,
     index_bars: pd.DataFrame,
     app: AppConfig,
     objective: str = "binary:logistic",
 ) -> dict[str, Any]:
-    """Dataset, fixed fit and the validation and test reports of one configuration."""
+    """Fixed fit and the validation and test reports of one configuration."""
     start = time.perf_counter()
-    ds = build_dataset(
-        market, app.features, app.label, app.split, label_benchmark(app.data, app.label, market)
-    )
-    built = time.perf_counter() - start
     binary = objective == "binary:logistic"
     booster = fit_fixed(ds, app) if binary else fit_ranker(ds, app, objective)
-    fitted = time.perf_counter() - start - built
+    fitted = time.perf_counter() - start
     out: dict[str, Any] = {
         "objective": objective,
         "features": len(ds.feature_names),
         "rounds": int(booster.num_boosted_rounds()),
-        "dataset_s": round(built, 1),
         "fit_s": round(fitted, 1),
     }
     for seg in ("val", "test"):
@@ -250,17 +273,25 @@ def main() -> None:
     index_bars = pd.read_parquet(args.data_dir / "index_daily.parquet")
     index_bars["trade_date"] = pd.to_datetime(index_bars["trade_date"], format="%Y%m%d")
     for name in args.feature_sets.split(","):
+        overrides = [f"model.n_jobs={args.n_jobs}", f"features.sets={FEATURE_SETS[name]}"]
+        start = time.perf_counter()
+        first = compose_app(args.data_dir, args.sample, overrides + args.override)
+        ds = build_dataset(market, first.features, first.label, first.split)
+        built = round(time.perf_counter() - start, 1)
+        where, day = daily_positions(ds, market), ds.frame["day"].to_numpy().copy()
         for kind in args.labels.split(","):
-            overrides = [f"model.n_jobs={args.n_jobs}", f"label.kind={kind}"]
-            overrides.append(f"features.sets={FEATURE_SETS[name]}")
-            app = compose_app(args.data_dir, args.sample, overrides + args.override)
+            app = compose_app(
+                args.data_dir, args.sample, [*overrides, f"label.kind={kind}", *args.override]
+            )
             log.info("running label=%s features=%s", kind, name)
-            run = {"label": kind, "feature_set": name} | run_combo(market, bars, index_bars, app)
+            dropped = relabel(ds, market, app, where, day)
+            facts = {"label": kind, "feature_set": name, "dataset_s": built, "unlabelled": dropped}
+            run = facts | run_combo(ds, bars, index_bars, app)
             log.info("%s", json.dumps(run))
             result["runs"].append(run)
             if f"{kind}:{name}" in args.rank.split(","):
-                rank = run_combo(market, bars, index_bars, app, "rank:pairwise")
-                result["runs"].append({"label": kind, "feature_set": name} | rank)
+                rank = run_combo(ds, bars, index_bars, app, "rank:pairwise")
+                result["runs"].append(facts | rank)
                 log.info("%s", json.dumps(result["runs"][-1]))
             gc.collect()
             if args.out:  # partial results survive an interrupted run

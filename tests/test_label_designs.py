@@ -58,10 +58,14 @@ def test_barrier_is_one_when_the_gain_comes_before_the_stop() -> None:
     assert touch.iloc[first_a] == 1 and touch.iloc[first_b] == 1  # touch cannot tell them apart
 
 
-def test_barrier_looks_only_inside_the_horizon() -> None:
-    # the fall on T+1 is before min_days=2: only T+2..T+3 count, and +5% comes first there
+def test_the_stop_watches_from_the_first_close_and_the_gain_only_inside_the_horizon() -> None:
+    # the -4% close on T+1 is before min_days=2, yet it stops the position out
     daily, cal = _bars({"B": DOWN_THEN_UP})
-    assert barrier_labels(daily, cal, (2, 3), 0.04, 0.03).iloc[0] == 1
+    assert barrier_labels(daily, cal, (2, 3), 0.04, 0.03).iloc[0] == 0
+    # a +5% close on T+1 is before min_days=2 (cannot be sold yet): only later gains count
+    daily, cal = _bars({"C": [10.0, 10.5, 10.1, 10.2, 10.0, 10.0]})
+    assert barrier_labels(daily, cal, (2, 3), 0.04, 0.03).iloc[0] == 0
+    assert barrier_labels(daily, cal, (1, 3), 0.04, 0.03).iloc[0] == 1
 
 
 def test_barrier_without_either_barrier_is_zero_and_unobserved_rows_are_nan() -> None:

@@ -110,17 +110,12 @@ def labelled_rows(
         the trading calendar).
     """
     calendar = trading_calendar(market.daily, market.index)
-    index = market.index if benchmark is None else benchmark
-    bench = benchmark_closes(index, calendar) if label.kind == "excess" else None
-    horizon = (label.min_days, label.max_days)
-    y = make_label(
-        label.kind, market.daily, calendar, horizon, label.min_return, label.stop_loss, bench
-    )
-    keep = y.notna().to_numpy()
+    y = dataset_labels(market, calendar, label, benchmark)
+    keep = ~np.isnan(y)
     # features of the labelled rows only: no full-panel frame to copy and drop from
     frame = build_feature_set(market, None, features, rows=keep)
     names = [c for c in frame.columns if c not in ("ts_code", "trade_date")]
-    frame["label"] = y.to_numpy()[keep].astype(np.int8)
+    frame["label"] = y[keep].astype(np.int8)
     frame["day"] = day_numbers(frame["trade_date"], calendar).astype(np.int32)
     frame["close"] = market.daily["close"].to_numpy()[keep]
     fwd = forward_returns(market.daily, calendar, label.max_days)
@@ -132,6 +127,29 @@ def labelled_rows(
         (~keep).sum(),
     )
     return frame, names, calendar
+
+
+def dataset_labels(
+    market: Market,
+    calendar: pd.DatetimeIndex,
+    label: LabelConfig,
+    benchmark: pd.DataFrame | None = None,
+) -> np.ndarray:
+    """The label of every row of `market.daily` as the dataset makes it (NaN: no label).
+
+    Args:
+        market: validated bars and index.
+        calendar: the trading calendar.
+        label: the label definition (`label.kind`: `modelling.label_designs`).
+        benchmark: the excess label's index bars (None: the market's index).
+    """
+    index = market.index if benchmark is None else benchmark
+    bench = benchmark_closes(index, calendar) if label.kind == "excess" else None
+    horizon = (label.min_days, label.max_days)
+    y = make_label(
+        label.kind, market.daily, calendar, horizon, label.min_return, label.stop_loss, bench
+    )
+    return y.to_numpy()
 
 
 def build_dataset(
