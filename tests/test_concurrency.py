@@ -65,7 +65,8 @@ def check_one_study(
     for _, out, err in results:
         assert "Traceback" not in out + err, (out + err)[-3000:]
     said = [out + err for _, out, err in results]  # Hydra logs to stdout
-    ran = [r for r, s in zip(results, said) if "done: run" in s and "nothing to run" not in s]
+    done = [("done: run" in s and "nothing to run" not in s) for s in said]
+    ran = [r for r, d in zip(results, done, strict=True) if d]
     assert len(ran) == 1 and ran[0][0] == 0, [s[-2000:] for s in said]
     other = next(r for r in results if r is not ran[0])
     mlflow.set_tracking_uri(uri)
@@ -92,7 +93,9 @@ def check_one_study(
 
 
 def registered_versions() -> list[str]:
-    return sorted(v.version for v in MlflowClient().search_model_versions(f"name='{MODEL}'"))
+    """The versions of the test's registered model, as strings."""
+    versions = MlflowClient().search_model_versions(f"name='{MODEL}'")
+    return sorted(str(v.version) for v in versions)
 
 
 @pytest.mark.slow
@@ -132,7 +135,7 @@ def test_a_killed_runs_study_lock_does_not_block_the_rerun(tmp_path: Path) -> No
         "tuning.n_trials=2",
         "tuning.study_name=killed",
         "tuning.heartbeat_interval=1",
-        "tuning.grace_period=1",
+        "tuning.grace_period=2",
         f"registry.model_name={MODEL}",
         *SLOWER_TRIALS,
     )
@@ -143,7 +146,7 @@ def test_a_killed_runs_study_lock_does_not_block_the_rerun(tmp_path: Path) -> No
     kill_mid_trial(first, db, min_finished=0)
     assert first.returncode == -signal.SIGKILL
     assert Path(study_lock_path(str(db), "killed")).exists()  # left behind, but not held
-    time.sleep(1.5)  # past the grace period: the killed trial is retried
+    time.sleep(2)  # past the grace period: the killed trial is retried
 
     rerun = subprocess.run(
         cmd, cwd=tmp_path, env=cli_env(uri), capture_output=True, text=True, timeout=300
@@ -152,6 +155,7 @@ def test_a_killed_runs_study_lock_does_not_block_the_rerun(tmp_path: Path) -> No
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     study = optuna.load_study(study_name="killed", storage=f"sqlite:///{db}")
     assert len([t for t in study.trials if t.state in FINISHED_STATES]) == 2
+    assert [t.state for t in study.trials].count(optuna.trial.TrialState.FAIL) == 1  # retried
     mlflow.set_tracking_uri(uri)
     assert registered_versions() == ["1"]
 
