@@ -70,9 +70,12 @@ def creating(url: str) -> Iterator[None]:
 
 @contextmanager
 def _file_lock(lock_path: str, db_path: str) -> Iterator[None]:
-    lock = FileLock(lock_path, timeout=CREATE_TIMEOUT)
+    lock: FileLock | None = FileLock(lock_path, timeout=CREATE_TIMEOUT)
     try:
         lock.acquire()
+    except PermissionError as exc:  # a read-only directory: the store reports what it can do
+        log.warning("no creation lock for %s: %s", db_path, exc)
+        lock = None
     except Timeout:
         raise UserError(
             f"{db_path}: another process has been creating this database for over "
@@ -81,13 +84,14 @@ def _file_lock(lock_path: str, db_path: str) -> Iterator[None]:
     try:
         yield
     finally:
-        lock.release()
+        if lock is not None:
+            lock.release()
 
 
 @contextmanager
 def _advisory_lock(url: str) -> Iterator[None]:
     """A blocking PostgreSQL advisory lock for creating tables; the session ends with the block."""
-    engine = sqlalchemy.create_engine(url, poolclass=NullPool)
+    engine = _server_engine(url)
     conn: sqlalchemy.Connection | None = None
     try:
         conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
@@ -100,6 +104,11 @@ def _advisory_lock(url: str) -> Iterator[None]:
         if conn is not None:
             conn.close()  # the session ends: the server releases the lock
         engine.dispose()
+
+
+def _server_engine(url: str) -> sqlalchemy.Engine:
+    """An engine for one lock connection; fails fast when the server does not answer."""
+    return sqlalchemy.create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 10})
 
 
 def lock_key(name: str) -> int:
@@ -189,7 +198,7 @@ def _hold_file(lock_path: str, study_name: str) -> StudyLock:
 
 def _hold_advisory(storage: str, study_name: str) -> StudyLock:
     # A connection of its own, outside any transaction: the lock lives as long as the session.
-    engine = sqlalchemy.create_engine(storage, poolclass=NullPool)
+    engine = _server_engine(storage)
     try:
         conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         got = conn.execute(
