@@ -46,7 +46,10 @@ def _is_postgres(url: str) -> bool:
 
 def _shown(url: str) -> str:
     """The URL without its password, for messages."""
-    return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    try:
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except sqlalchemy.exc.ArgumentError:  # not a database URL: the storage says so later
+        return url.split("@")[-1]
 
 
 @contextmanager
@@ -91,9 +94,10 @@ def _file_lock(lock_path: str, db_path: str) -> Iterator[None]:
 @contextmanager
 def _advisory_lock(url: str) -> Iterator[None]:
     """A blocking PostgreSQL advisory lock for creating tables; the session ends with the block."""
-    engine = _server_engine(url)
+    engine: sqlalchemy.Engine | None = None
     conn: sqlalchemy.Connection | None = None
     try:
+        engine = _server_engine(url)
         conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": lock_key(CREATE_KEY)})
     except sqlalchemy.exc.SQLAlchemyError:
@@ -103,7 +107,8 @@ def _advisory_lock(url: str) -> Iterator[None]:
     finally:
         if conn is not None:
             conn.close()  # the session ends: the server releases the lock
-        engine.dispose()
+        if engine is not None:
+            engine.dispose()
 
 
 def _server_engine(url: str) -> sqlalchemy.Engine:
@@ -169,7 +174,7 @@ def hold_study(storage: str, study_name: str) -> StudyLock:
         return _hold_file(study_lock_path(path, study_name), study_name)
     if _is_postgres(storage):
         return _hold_advisory(storage, study_name)
-    if path is None:
+    if path is None and not storage.startswith("sqlite"):  # in memory: this process's alone
         log.warning(
             "no study lock on %s: only SQLite and PostgreSQL storages are locked; do not start "
             "a second all-in-one run of study %r while this one runs",
@@ -198,14 +203,16 @@ def _hold_file(lock_path: str, study_name: str) -> StudyLock:
 
 def _hold_advisory(storage: str, study_name: str) -> StudyLock:
     # A connection of its own, outside any transaction: the lock lives as long as the session.
-    engine = _server_engine(storage)
+    engine = None
     try:
+        engine = _server_engine(storage)
         conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         got = conn.execute(
             sqlalchemy.text("SELECT pg_try_advisory_lock(:k)"), {"k": lock_key(study_name)}
         ).scalar()
     except sqlalchemy.exc.SQLAlchemyError as exc:
-        engine.dispose()
+        if engine is not None:
+            engine.dispose()
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise UserError(f"tuning.storage={_shown(storage)!r} cannot be opened: {first}") from None
     where = f"its advisory lock in {_shown(storage)}"

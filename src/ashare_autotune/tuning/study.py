@@ -102,7 +102,8 @@ def make_storage(cfg: TuningConfig, url: str) -> optuna.storages.RDBStorage:
                     )
             except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as exc:
                 # Workers starting together on an empty database race to create Optuna's
-                # tables: the loser sees "already exists" and simply tries again.
+                # tables (`creating` serialises it; this is for a lock that could not be had):
+                # the loser sees "already exists" and simply tries again.
                 if attempt == SCHEMA_RACE_ATTEMPTS - 1:
                     raise _storage_error(url, exc) from None
                 time.sleep(0.5 + attempt)
