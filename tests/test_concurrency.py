@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import mlflow
@@ -17,8 +18,9 @@ import optuna
 import pytest
 from mlflow import MlflowClient
 
+from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.errors import UserError
-from ashare_autotune.pipeline import PARENT_RUN_ATTR
+from ashare_autotune.pipeline import PARENT_RUN_ATTR, run_training
 from ashare_autotune.store_locks import hold_study, study_lock_path
 from ashare_autotune.tracking.study_record import REGISTERED_ATTR
 from ashare_autotune.tuning.study import FINISHED_STATES
@@ -230,3 +232,22 @@ def test_a_postgresql_study_is_held_by_one_session_at_a_time(
         hold_study(storage, "shared")
     held.release()  # the session ends: the server releases the lock
     hold_study(storage, "shared").release()
+
+
+def test_a_complete_registered_study_registers_once_until_asked_for_more_trials(
+    compose_app: Callable[..., AppConfig], tracking_uri: str
+) -> None:
+    app = compose_app("tuning.study_name=once", f"registry.model_name={MODEL}")  # 2 trials
+    first = run_training(app)
+
+    again = run_training(app)
+
+    assert registered_versions() == ["1"]
+    assert (again.model_version, again.run_id, again.n_trials) == ("1", first.run_id, 2)
+    assert again.metrics["test_precision"] == pytest.approx(first.metrics["test_precision"])
+    assert again.threshold.threshold == pytest.approx(first.threshold.threshold)
+    more = run_training(
+        compose_app("tuning.study_name=once", "tuning.n_trials=3", f"registry.model_name={MODEL}")
+    )
+    assert (more.model_version, more.n_trials) == ("2", 3)
+    assert registered_versions() == ["1", "2"]
