@@ -12,12 +12,16 @@ from omegaconf import DictConfig, OmegaConf
 
 from ashare_autotune.errors import ConfigError
 
+DATA_SOURCES = ("synthetic", "files", "tushare", "baostock", "akshare")
+# Sources downloaded through a local cache (fetch_data updates them).
+DOWNLOADED_SOURCES = ("tushare", "baostock", "akshare")
+
 
 @dataclass
 class DataConfig:
     """Where the bars come from and which slice of them to use."""
 
-    source: str = "synthetic"  # synthetic | files | tushare
+    source: str = "synthetic"  # synthetic | files | tushare | baostock | akshare
     start: str | None = None  # YYYYMMDD, inclusive
     end: str | None = None  # YYYYMMDD, inclusive
     index_code: str = "000001.SH"
@@ -40,6 +44,9 @@ class DataConfig:
     max_retries: int = 5  # attempts per API call before giving up
     retry_wait: float = 2.0  # seconds before the first retry; doubles on each further one
     progress: bool = True  # show a progress bar while downloading days
+    # tushare extras (each needs more Tushare points than daily bars)
+    daily_basic: bool = False  # fetch daily_basic (turnover, valuation) as optional columns
+    namechange: bool = False  # fetch namechange (point-in-time names, e.g. ST flags)
 
 
 @dataclass
@@ -314,10 +321,10 @@ def _validate_promotion(reg: RegistryConfig) -> None:
 def validate_data(d: DataConfig) -> None:
     """Check the `data` group; raises `ConfigError` naming the key."""
     _check(
-        d.source in {"synthetic", "files", "tushare"},
+        d.source in DATA_SOURCES,
         "data.source",
         d.source,
-        "must be one of synthetic, files, tushare",
+        f"must be one of {', '.join(DATA_SOURCES)}",
     )
     for key in ("start", "end", "first_date"):
         value = getattr(d, key)
@@ -346,8 +353,8 @@ def _validate_tushare(d: DataConfig) -> None:
     _check(d.max_retries >= 1, "data.max_retries", d.max_retries, "must be >= 1")
     _check(d.retry_wait >= 0, "data.retry_wait", d.retry_wait, "must be >= 0 seconds")
     _check(bool(d.cache_dir), "data.cache_dir", d.cache_dir, "must be a directory path")
-    if d.source == "tushare":
-        _check(bool(d.start), "data.start", d.start, "is required with data=tushare")
+    if d.source in DOWNLOADED_SOURCES:
+        _check(bool(d.start), "data.start", d.start, f"is required with data={d.source}")
 
 
 def validate_label(lab: LabelConfig) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
@@ -31,6 +31,8 @@ class Market:
     stock_basic: pd.DataFrame
     source: str
     summary: dict[str, str | int] | None = None  # set by `without_bars`
+    # Point-in-time names (Tushare namechange: ts_code, name, start_date, end_date), or None.
+    namechange: pd.DataFrame | None = None
 
     @property
     def n_stocks(self) -> int:
@@ -41,9 +43,7 @@ class Market:
     def without_bars(self) -> Market:
         """This market with its description but no daily bars (free the panel once the
         features are built: 0.4 GB at whole-market scale)."""
-        return Market(
-            self.daily.iloc[:0].copy(), self.index, self.stock_basic, self.source, self.describe()
-        )
+        return replace(self, daily=self.daily.iloc[:0].copy(), summary=self.describe())
 
     def describe(self) -> dict[str, str | int]:
         """Summary used in logs and MLflow: source, date range, stocks and rows."""
@@ -86,6 +86,10 @@ def load_market(cfg: DataConfig) -> Market:
         from ashare_autotune.data.tushare import load_tushare
 
         market = load_tushare(cfg)
+    elif cfg.source in ("baostock", "akshare"):
+        from ashare_autotune.data.free_sources import load_free_source
+
+        market = load_free_source(cfg)
     else:
         raise ConfigError(f"config key 'data.source'={cfg.source!r}: unknown source")
     market = apply_universe_rules(market, cfg.exclude_st, cfg.min_list_days)
