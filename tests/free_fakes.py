@@ -41,6 +41,7 @@ def make_market(n_stocks: int = 6, n_days: int = 60, seed: int = 3) -> Market:
     """The Tushare fake's market; the fourth stock is suspended on the sixth day."""
     pro = make_fake_pro(n_stocks=n_stocks, n_days=n_days, seed=seed)
     bars = pro.daily_truth.copy()
+    bars["vol"] = bars["vol"].round()  # whole lots, as exchanges report them
     codes = sorted(bars["ts_code"].unique())
     days = sorted(bars["trade_date"].unique())
     gone = (bars["ts_code"] == codes[3]) & (bars["trade_date"] == days[5])
@@ -171,7 +172,10 @@ class FakeBaostock(Recorder):
             "amount": _text(rows["amount"] * 1000, 4),  # CNY
             "adjustflag": [flag] * len(rows),
             # turnover in %; baostock leaves a value it lacks empty
-            "turn": [f"{v:.6f}" if i % 7 else "" for i, v in enumerate(rows["vol"] / 1e5)],
+            "turn": [
+                "" if int(d[-2:]) % 7 == 0 else f"{v:.6f}"
+                for d, v in zip(rows["trade_date"], rows["vol"] / 1e5, strict=True)
+            ],
             "tradestatus": ["1"] * len(rows),
             "pctChg": _text((rows["close"] / pre - 1) * 100, 6),
         }
