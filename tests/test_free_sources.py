@@ -138,6 +138,10 @@ def test_a_re_adjusted_history_is_fetched_again(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(market.daily, _load("baostock", fresh, cfg2).daily)
 
 
+def _succeed() -> None:
+    return None
+
+
 def _network_failure(kind: str):
     if kind == "baostock":
         return lambda: ResultData([], [], "10002007", "网络接收错误。")
@@ -154,9 +158,8 @@ def test_an_interrupted_download_resumes_at_the_first_stock_not_cached(
 ) -> None:
     fake, cfg, _ = _setup(kind, tmp_path)
     api = "query_history_k_data_plus" if kind == "baostock" else "stock_zh_a_hist"
-    ok = lambda: None
     # the index (baostock: the same query) and two stocks succeed, the third stock never does
-    plan = [ok] * (3 if kind == "baostock" else 2) + [_network_failure(kind)] * cfg.max_retries
+    plan = [_succeed] * (3 if kind == "baostock" else 2) + [_network_failure(kind)] * cfg.max_retries
     fake.fail[api] = plan
     with pytest.raises(DataError, match=f"cannot reach the {kind} service: .*failed after 3"):
         _load(kind, fake, cfg)
