@@ -159,7 +159,9 @@ def test_an_interrupted_download_resumes_at_the_first_stock_not_cached(
     fake, cfg, _ = _setup(kind, tmp_path)
     api = "query_history_k_data_plus" if kind == "baostock" else "stock_zh_a_hist"
     # the index (baostock: the same query) and two stocks succeed, the third stock never does
-    plan = [_succeed] * (3 if kind == "baostock" else 2) + [_network_failure(kind)] * cfg.max_retries
+    plan = [_succeed] * (3 if kind == "baostock" else 2) + [
+        _network_failure(kind)
+    ] * cfg.max_retries
     fake.fail[api] = plan
     with pytest.raises(DataError, match=f"cannot reach the {kind} service: .*failed after 3"):
         _load(kind, fake, cfg)
