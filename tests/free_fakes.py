@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +76,9 @@ class Recorder:
         self.offline = False
 
     def record(self, api: str, **params: Any) -> Any:
+        hold = os.environ.get("FAKE_HOLD_FILE")
+        if hold and len(self.calls) == 2:  # mid-download: wait until the test lets go
+            _wait_for(Path(hold))
         entry = {"api": api, **{k: str(v) for k, v in params.items()}}
         self.calls.append(entry)
         if self.call_log:
@@ -82,6 +86,12 @@ class Recorder:
                 fh.write(json.dumps({**entry, "pid": os.getpid()}) + "\n")
         plan = self.fail.get(api)
         return plan.pop(0)() if plan else None
+
+
+def _wait_for(path: Path, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 # -- baostock ----------------------------------------------------------------------------
