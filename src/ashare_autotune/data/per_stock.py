@@ -92,10 +92,12 @@ def tidy_bars(frame: pd.DataFrame, where: str) -> pd.DataFrame:
         log.warning("%s: dropped %d exact duplicate row(s)", where, int(dupes.sum()))
         frame = frame.loc[~dupes]
     if "trade_date" in frame.columns:
-        order = frame["trade_date"].astype(str).str.replace("-", "", regex=False)
-        if not order.is_monotonic_increasing:
+        # as text, a missing date included (the validation below names it)
+        text = frame["trade_date"].map(lambda d: "" if pd.isna(d) else str(d))
+        order = np.asarray(text.str.replace("-", "", regex=False).tolist(), dtype=str)
+        if len(order) and (order[1:] < order[:-1]).any():
             log.warning("%s: rows not in date order; sorted by trade_date", where)
-            frame = frame.iloc[np.argsort(order.to_numpy(), kind="stable")]
+            frame = frame.iloc[np.argsort(order, kind="stable")]
     checked = normalize_daily(frame.reset_index(drop=True), where)
     out = checked.assign(
         ts_code=checked["ts_code"].astype(str),
