@@ -305,3 +305,14 @@ def test_universe_rules_drop_st_names_and_new_listings(
     again = load_market(_cfg(tmp_path, fake, n_stocks=3, seed=1))
     assert sample.n_stocks == 3
     pd.testing.assert_frame_equal(sample.daily, again.daily)
+
+
+def test_a_load_after_an_update_reads_the_index_chunks_in_date_order(
+    tmp_path: Path, fake: FakePro
+) -> None:
+    days = _trading_days(fake)
+    first = _cfg(tmp_path, fake, end=days[19])
+    load_tushare(first, _client(fake, first), today=TODAY)
+    later = _cfg(tmp_path, fake, end=days[-1])
+    market = load_tushare(later, _client(fake, later), today=TODAY)  # two newest-first chunks
+    assert market.index["trade_date"].dt.strftime("%Y%m%d").tolist() == days

@@ -25,6 +25,7 @@ import pyarrow.dataset as pads
 from tqdm.auto import tqdm
 
 from ashare_autotune.config import DataConfig
+from ashare_autotune.data.cache import cache_lock
 from ashare_autotune.data.market import Market
 from ashare_autotune.data.schema import (
     check_index_covers,
@@ -32,6 +33,13 @@ from ashare_autotune.data.schema import (
     normalize_basic,
     normalize_daily,
     normalize_index,
+)
+from ashare_autotune.data.tushare_extras import (
+    join_daily_basic,
+    read_daily_basic,
+    read_namechange,
+    update_daily_basic,
+    update_namechange,
 )
 from ashare_autotune.errors import ConfigError, DataError
 
@@ -281,7 +289,10 @@ class TushareCache:
         if not paths:
             return pd.DataFrame(columns=["ts_code", "trade_date", "close"])
         frame = pads.dataset(paths, format="parquet").to_table().to_pandas()
-        return frame.drop_duplicates("trade_date", keep="last", ignore_index=True)
+        frame = frame.drop_duplicates("trade_date", keep="last", ignore_index=True)
+        # Each chunk is newest first (as Tushare answers): chunks one after another would
+        # read as dates going back, so sort the whole.
+        return frame.sort_values("trade_date", ignore_index=True)
 
     def write_index(self, code: str, first: str, last: str, bars: pd.DataFrame) -> None:
         """Append one chunk of index bars."""
@@ -450,6 +461,10 @@ def update_cache(
             no_index[0],
         )
     update_basic(client, cache, codes)
+    if cfg.daily_basic:
+        update_daily_basic(client, cache, available, cfg.progress)
+    if cfg.namechange:
+        update_namechange(client, cache, available[-1] if available else end)
     return UpdateReport(days, fetched, unavailable, client.calls)
 
 
@@ -525,7 +540,8 @@ def load_tushare(
     """
     cache = TushareCache(Path(cfg.cache_dir).expanduser())
     client = client or TushareClient.from_config(cfg)
-    report = update_cache(cfg, client, cache, today)
+    with cache_lock(cache.root):
+        report = update_cache(cfg, client, cache, today)
     log.info(
         "Tushare cache %s: %d trading days, %d fetched now with %d API call(s)",
         cache.root,
@@ -540,6 +556,8 @@ def load_tushare(
     if raw.empty:
         raise DataError(f"{where}: no bars for data.ts_codes={cfg.ts_codes} in the window")
     raw = raw.sort_values(["ts_code", "trade_date"], kind="stable", ignore_index=True)
+    if cfg.daily_basic:
+        raw = join_daily_basic(raw, read_daily_basic(cache, report.available_days))
     update_basic(client, cache, set(raw["ts_code"].unique()))
     daily = normalize_daily(adjust_prices(raw, cfg.adjust), where)
     index_where = f"{where}/index_daily/{cfg.index_code}"
@@ -548,4 +566,5 @@ def load_tushare(
     basic = normalize_basic(cache.read_basic(), daily["ts_code"], f"{where}/stock_basic")
     check_index_covers(daily, index, index_where)
     log_suspensions(daily, index, where)
-    return Market(daily, index, basic, source=f"tushare:{cfg.adjust}")
+    names = read_namechange(cache) if cfg.namechange else None
+    return Market(daily, index, basic, source=f"tushare:{cfg.adjust}", namechange=names)
