@@ -76,14 +76,14 @@ class Recorder:
         self.offline = False
 
     def record(self, api: str, **params: Any) -> Any:
-        hold = os.environ.get("FAKE_HOLD_FILE")
-        if hold and len(self.calls) == 2:  # mid-download: wait until the test lets go
-            _wait_for(Path(hold))
         entry = {"api": api, **{k: str(v) for k, v in params.items()}}
         self.calls.append(entry)
         if self.call_log:
             with open(self.call_log, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps({**entry, "pid": os.getpid()}) + "\n")
+        hold = os.environ.get("FAKE_HOLD_FILE")
+        if hold and len(self.calls) == 3:  # mid-download: wait until the test lets go
+            _wait_for(Path(hold))
         plan = self.fail.get(api)
         return plan.pop(0)() if plan else None
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from ashare_autotune.config import DataConfig
 from ashare_autotune.data.akshare import AkshareSource, load_akshare
 from ashare_autotune.data.baostock import BaostockSource, load_baostock
 from ashare_autotune.data.client import ServiceError
+from ashare_autotune.data.compare import compare_returns
 from ashare_autotune.errors import DataError
 from tests.free_fakes import FakeAkshare, FakeBaostock, ResultData, adjusted, make_market
 
@@ -239,3 +241,37 @@ def test_service_errors_carry_their_kind() -> None:
     assert error_kind("10004011") == "refused"
     assert error_kind("10001001") == "reconnect"
     assert ServiceError("other", "x").kind == "other"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_load_market_reaches_the_installed_library(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ashare_autotune.data import load_market
+
+    fake, cfg, _ = _setup(kind, tmp_path, n_stocks=3)
+    monkeypatch.setitem(sys.modules, kind, fake)  # `import baostock` / `import akshare`
+    market = load_market(cfg)
+    assert market.source == f"{kind}:qfq"
+    assert market.n_stocks == 3
+    asked = {c.get("code", c.get("symbol")) for c in _stock_calls(fake)}
+    assert len(asked) == 3  # only the sampled stocks are downloaded
+
+
+def test_compare_returns_counts_days_whose_returns_differ() -> None:
+    days = pd.to_datetime(["20230103", "20230104", "20230105", "20230106"])
+    a = pd.DataFrame(
+        {"ts_code": ["A"] * 4 + ["B"] * 4, "trade_date": list(days) * 2,
+         "close": [10, 11, 12, 12.0, 5, 5, 5, 5.0]}
+    )  # fmt: skip
+    b = a.copy()
+    b.loc[2, "close"] = 12.01  # A's return on the 5th and 6th both move
+    b["close"] = b["close"] * np.where(b["ts_code"] == "B", 3.0, 1.0)  # another qfq anchor
+    b = b.drop(index=7)  # B's last day only in a
+    out = compare_returns(a, b, "x", "y")
+    assert (out.common, out.compared, out.only_a, out.only_b) == (7, 5, 1, 0)
+    assert out.differing == 2
+    assert out.examples["ts_code"].tolist() == ["A", "A"]
+    head = out.lines()[0]
+    assert head.startswith("x vs y: 7 common stock-days (1 only in x, 0 only in y)")
+    assert "on 2 of 5 (40.00%)" in head

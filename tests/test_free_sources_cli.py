@@ -20,6 +20,7 @@ from tests.free_fakes import make_market, read_call_log
 KINDS = ("baostock", "akshare")
 DAYS = sorted(make_market().bars["trade_date"].unique())
 LOCK_WAIT = "another process is updating the cache"
+TOKEN = "tk-fake-0123456789"
 
 
 def _command(kind: str, cwd: Path, *overrides: str) -> list[str]:
@@ -38,8 +39,10 @@ def _command(kind: str, cwd: Path, *overrides: str) -> list[str]:
 
 
 def _env(call_log: Path | None = None, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FAKE_", "HYDRA"))}
-    fakes = [str(ROOT / "tests" / d) for d in ("fake_baostock", "fake_akshare")]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FAKE_", "HYDRA", "TUSHARE"))}
+    env |= {"FAKE_TUSHARE_TOKEN": TOKEN, "TUSHARE_TOKEN": TOKEN, "FAKE_TUSHARE_STOCKS": "6"}
+    env["FAKE_TUSHARE_DAYS"] = str(len(DAYS))
+    fakes = [str(ROOT / "tests" / d) for d in ("fake_baostock", "fake_akshare", "fake_tushare")]
     env["PYTHONPATH"] = os.pathsep.join([*fakes, str(ROOT / "src"), str(ROOT)])
     if call_log is not None:
         env["FAKE_CALL_LOG"] = str(call_log)
@@ -96,7 +99,7 @@ def _data_calls(log: Path) -> list[tuple[str, ...]]:
     return [tuple(f"{k}={v}" for k, v in sorted(c.items()) if k != "pid") for c in calls]
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", (*KINDS, "tushare"))
 def test_two_fetches_at_once_leave_the_cache_of_one_run_and_repeat_no_call(
     kind: str, tmp_path: Path
 ) -> None:
@@ -114,7 +117,7 @@ def test_two_fetches_at_once_leave_the_cache_of_one_run_and_repeat_no_call(
         stderr=subprocess.PIPE,
         text=True,
     )
-    _wait_until(lambda: len(read_call_log(log)) >= 2, "the first process to start downloading")
+    _wait_until(lambda: len(read_call_log(log)) >= 3, "the first process to start downloading")
     second = subprocess.Popen(
         _command(kind, together / "b", end),
         cwd=together,
@@ -130,7 +133,12 @@ def test_two_fetches_at_once_leave_the_cache_of_one_run_and_repeat_no_call(
     release.touch()
     outs = [p.communicate(timeout=300) for p in (first, second)]
     assert [first.returncode, second.returncode] == [0, 0], outs
-    assert "fetched 0 stock(s) with 0 call(s)" in outs[1][0]  # the second found it all done
+    nothing = (
+        "fetched 0 new day(s) with 0 API call(s)"
+        if kind == "tushare"
+        else "fetched 0 stock(s) with 0 call(s)"
+    )
+    assert nothing in outs[1][0]  # the second found it all done
 
     single_log = tmp_path / "alone.jsonl"
     done = _run(kind, alone, end, FAKE_CALL_LOG=str(single_log))

@@ -8,6 +8,9 @@ the real server (`cap`), `limit`/`offset` page through them, and `fail` injects 
 
 from __future__ import annotations
 
+import json
+import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -123,6 +126,7 @@ class FakePro:
     # -- plumbing --------------------------------------------------------------------------
     def _enter(self, api: str, **params: Any) -> None:
         self.calls.append(Call(api, params))
+        _share_call(api, params, len(self.calls))
         plan = self.fail.get(api)
         if plan:
             plan.pop(0)()
@@ -135,6 +139,21 @@ class FakePro:
     def api_calls(self, api: str) -> list[Call]:
         """The requests made to one endpoint."""
         return [c for c in self.calls if c.api == api]
+
+
+def _share_call(api: str, params: dict[str, Any], n_calls: int) -> None:
+    """For runs in several processes: append the call to FAKE_CALL_LOG (JSON lines) and, on
+    the third call, wait for FAKE_HOLD_FILE to exist (a download stopped midway on request)."""
+    log = os.environ.get("FAKE_CALL_LOG")
+    if log:
+        entry = {"api": api, **{k: str(v) for k, v in params.items()}, "pid": os.getpid()}
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry) + "\n")
+    hold = os.environ.get("FAKE_HOLD_FILE")
+    if hold and n_calls == 3:
+        deadline = time.monotonic() + 120
+        while not os.path.exists(hold) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 def raise_(exc: BaseException) -> Callable[[], None]:
