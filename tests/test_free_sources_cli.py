@@ -166,3 +166,28 @@ def test_check_compares_daily_returns_of_two_sources(tmp_path: Path) -> None:
     found = re.search(r": (\d+) common stock-days \(0 only in baostock, 0 only in akshare\)", head)
     assert found and int(found.group(1)) > 3 * len(DAYS) // 2, head
     assert "returns differ by more than 0.0001 on" in head
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_same_training_command_works_with_a_free_source(
+    kind: str, tmp_path: Path, tracking_uri: str
+) -> None:
+    cmd = [
+        sys.executable,
+        "-m",
+        "ashare_autotune.train",
+        f"hydra.run.dir={tmp_path / 'hydra'}",
+        "debug=default",
+        f"data={kind}",
+        "data.start=20180102",
+        "data.end=20190401",
+        "data.cache_dir=cache",
+        "data.progress=false",
+    ]
+    env = _env(FAKE_FREE_STOCKS="40", FAKE_FREE_DAYS="300", MLFLOW_TRACKING_URI=tracking_uri)
+    env = {k: v for k, v in env.items() if not k.startswith(("MLFLOW_RUN", "MLFLOW_EXPERIMENT"))}
+    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"{kind}:qfq" in done.stdout + done.stderr  # the run really used the free source
+    assert "done: run" in done.stdout + done.stderr
