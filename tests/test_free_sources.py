@@ -275,3 +275,15 @@ def test_compare_returns_counts_days_whose_returns_differ() -> None:
     head = out.lines()[0]
     assert head.startswith("x vs y: 7 common stock-days (1 only in x, 0 only in y)")
     assert "on 2 of 5 (40.00%)" in head
+
+
+def test_baostock_lists_delisted_stocks_with_industries_but_not_indices(tmp_path: Path) -> None:
+    fake, cfg, _ = _setup("baostock", tmp_path)
+    basic = _load("baostock", fake, cfg).stock_basic.set_index("ts_code")
+    truth = fake.market.basic.set_index("ts_code")
+    delisted = truth.index[truth["list_status"] == "D"]
+    assert len(delisted) and set(delisted) <= set(basic.index)  # no survivorship bias
+    assert "000001.SH" not in basic.index  # the index row (type 2) is not a stock
+    for code in basic.index:
+        assert basic.loc[code, "industry"] == truth.loc[code, "industry"]
+        assert basic.loc[code, "list_date"] == truth.loc[code, "list_date"]

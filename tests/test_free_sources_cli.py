@@ -191,3 +191,11 @@ def test_the_same_training_command_works_with_a_free_source(
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"{kind}:qfq" in done.stdout + done.stderr  # the run really used the free source
     assert "done: run" in done.stdout + done.stderr
+
+
+def test_check_against_the_same_source_is_one_line(tmp_path: Path) -> None:
+    done = _run("baostock", tmp_path, f"data.end={DAYS[5]}", "check=baostock")
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "error: config key 'check'='baostock': must be another of tushare, baostock, akshare"
+    )

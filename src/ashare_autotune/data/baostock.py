@@ -114,12 +114,15 @@ def convert_bars(raw: pd.DataFrame, where: str) -> pd.DataFrame:
 
 def convert_list(basic: pd.DataFrame, industry: pd.DataFrame) -> pd.DataFrame:
     """query_stock_basic + query_stock_industry rows -> the stock list (stocks only, type 1)."""
-    require_source_columns(basic, ("code", "code_name", "ipoDate", "outDate", "type"), "basic")
+    require_source_columns(
+        basic, ("code", "code_name", "ipoDate", "outDate", "type"), "baostock query_stock_basic()"
+    )
     stocks = basic[basic["type"].astype(str) == "1"]
     names = dict(zip(industry.get("code", []), industry.get("industry", []), strict=True))
     out = pd.DataFrame({"ts_code": to_ts_code(stocks["code"]).to_numpy()})
     out["name"] = stocks["code_name"].to_numpy()
-    out["industry"] = [names.get(c) or None for c in stocks["code"]]
+    sector = stocks["code"].map(names)
+    out["industry"] = sector.where(sector.astype(str).str.len() > 0).to_numpy()  # "" = none
     out["list_date"] = _yyyymmdd(stocks["ipoDate"])
     out["delist_date"] = _yyyymmdd(stocks["outDate"])
     return out

@@ -165,7 +165,7 @@ def update_index(
     path = cache.index_path(code)
     span = cache.covered(path)
     if span and span[0] <= start and span[1] >= end:
-        return span[1]
+        return end  # stocks are wanted up to data.end, even when the index reaches further
     old = cache.read(path) if span and span[0] <= start else None
     lo = _next_day(span[1]) if old is not None and span else start
     where = f"{source.name} index {code} {lo}..{end}"
