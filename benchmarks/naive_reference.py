@@ -28,12 +28,13 @@ from omegaconf import OmegaConf
 from sklearn.metrics import roc_auc_score
 from xgboost import XGBClassifier
 
-from ashare_autotune.config import DataConfig, LabelConfig, ParamSpec
-from ashare_autotune.data import Market, load_market
-from ashare_autotune.features import FEATURES
-from ashare_autotune.labels import day_numbers, make_labels, trading_calendar
-from ashare_autotune.split import split_by_time
-from ashare_autotune.tuning import suggest_params
+from ashare_autotune.config.schema import DataConfig, LabelConfig, ParamSpec
+from ashare_autotune.data.loader import load_market
+from ashare_autotune.data.market import Market
+from ashare_autotune.modelling.features import FEATURES
+from ashare_autotune.modelling.labels import day_numbers, make_labels, trading_calendar
+from ashare_autotune.modelling.split import split_by_time
+from ashare_autotune.tuning.objective import suggest_params
 from benchmarks.common import ROOT, Phases, add_data_args, data_overrides, load, peak_rss_gb
 from benchmarks.common import write_result as write_json
 

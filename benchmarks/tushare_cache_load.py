@@ -16,8 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ashare_autotune.config import DataConfig
-from ashare_autotune.data.tushare import TushareCache, TushareClient, load_tushare
+from ashare_autotune.config.schema import DataConfig
+from ashare_autotune.data.cache import TushareCache
+from ashare_autotune.data.tushare import load_tushare
+from ashare_autotune.data.tushare_client import TushareClient
 
 N_STOCKS, N_DAYS = 5000, 2000
 

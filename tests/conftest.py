@@ -16,8 +16,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from ashare_autotune.config import AppConfig, register_configs, to_app_config
-from ashare_autotune.data import Market
+from ashare_autotune.config.loading import register_configs, to_app_config
+from ashare_autotune.config.schema import AppConfig
+from ashare_autotune.data.market import Market
 from ashare_autotune.data.synthetic import make_synthetic_market
 from ashare_autotune.pipeline import TrainResult, run_training
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ashare_autotune.config import LabelConfig, SplitConfig
-from ashare_autotune.data import Market
-from ashare_autotune.dataset import build_dataset
+from ashare_autotune.config.schema import LabelConfig, SplitConfig
+from ashare_autotune.data.market import Market
+from ashare_autotune.modelling.dataset import build_dataset, split_off_train
 
 
 def test_market_without_bars_keeps_its_description_and_drops_the_rows(
@@ -26,8 +26,10 @@ def test_splitting_off_a_segment_moves_its_rows_and_keeps_the_others(
     train, val, test = (
         ds.segment_rows(n).reset_index(drop=True) for n in ("train", "val", "test")
     )
-    moved = ds.split_off("train")
+    before = ds.frame.copy()
+    moved, rest = split_off_train(ds)
     pd.testing.assert_frame_equal(moved, train)
-    assert len(ds.segment_rows("train")) == 0
-    pd.testing.assert_frame_equal(ds.segment_rows("val").reset_index(drop=True), val)
-    pd.testing.assert_frame_equal(ds.segment_rows("test").reset_index(drop=True), test)
+    assert len(rest.segment_rows("train")) == 0
+    pd.testing.assert_frame_equal(rest.segment_rows("val").reset_index(drop=True), val)
+    pd.testing.assert_frame_equal(rest.segment_rows("test").reset_index(drop=True), test)
+    pd.testing.assert_frame_equal(ds.frame, before)  # the dataset given is untouched

@@ -11,7 +11,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from ashare_autotune.config import AppConfig
+from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.errors import ConfigError
 from tests.conftest import ROOT, cli_env, train_command
 

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ashare_autotune.data import Market
-from ashare_autotune.features import FEATURES, build_features
+from ashare_autotune.data.market import Market
+from ashare_autotune.modelling.features import FEATURES, build_features
 
 
 def _features(market: Market) -> pd.DataFrame:

@@ -8,9 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ashare_autotune.config import DataConfig
-from ashare_autotune.data import Market, load_market
-from ashare_autotune.features import build_features
+from ashare_autotune.config.schema import DataConfig
+from ashare_autotune.data.loader import load_market
+from ashare_autotune.data.market import Market
+from ashare_autotune.modelling.features import build_features
 
 
 def _features(market: Market) -> pd.DataFrame:

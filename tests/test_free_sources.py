@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ashare_autotune.config import DataConfig
+from ashare_autotune.config.schema import DataConfig
 from ashare_autotune.data.akshare import AkshareSource, load_akshare
 from ashare_autotune.data.baostock import BaostockSource, load_baostock
 from ashare_autotune.data.client import ServiceError
@@ -247,7 +247,7 @@ def test_service_errors_carry_their_kind() -> None:
 def test_load_market_reaches_the_installed_library(
     kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ashare_autotune.data import load_market
+    from ashare_autotune.data.loader import load_market
 
     fake, cfg, _ = _setup(kind, tmp_path, n_stocks=3)
     monkeypatch.setitem(sys.modules, kind, fake)  # `import baostock` / `import akshare`

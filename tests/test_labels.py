@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ashare_autotune.labels import forward_returns, make_labels, trading_calendar
+from ashare_autotune.modelling.labels import forward_returns, make_labels, trading_calendar
 
 
 def _bars(closes: dict[str, list[float | None]]) -> tuple[pd.DataFrame, pd.DatetimeIndex]:

@@ -10,10 +10,10 @@ import optuna
 import pytest
 from mlflow import MlflowClient
 
-from ashare_autotune.config import AppConfig
+from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.errors import UserError
 from ashare_autotune.pipeline import PARENT_RUN_ATTR, run_training, run_worker
-from ashare_autotune.tuning import FINISHED_STATES
+from ashare_autotune.tuning.study import FINISHED_STATES
 from tests.test_resume import trial_runs
 
 MODEL = "modes-model"

@@ -10,22 +10,18 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from ashare_autotune.config import LabelConfig
-from ashare_autotune.data import load_market
-from ashare_autotune.dataset import labelled_rows
+from ashare_autotune.config.loading import register_configs, to_evaluate_config
+from ashare_autotune.config.schema import EvaluateConfig, LabelConfig
+from ashare_autotune.data.loader import load_market
 from ashare_autotune.errors import ConfigError, DataError
-from ashare_autotune.inference_config import (
-    EvaluateConfig,
-    register_inference_configs,
-    to_evaluate_config,
-)
-from ashare_autotune.labels import forward_returns, trading_calendar
-from ashare_autotune.out_of_time import run_evaluation
+from ashare_autotune.evaluation.out_of_time import run_evaluation
+from ashare_autotune.modelling.dataset import labelled_rows
+from ashare_autotune.modelling.labels import forward_returns, trading_calendar
 from tests.conftest import CONF_DIR, TrainedModel
 
 
 def _evaluate_config(trained: TrainedModel, *overrides: str) -> EvaluateConfig:
-    register_inference_configs()
+    register_configs()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(

@@ -14,7 +14,7 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
-from ashare_autotune.config import AppConfig
+from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.pipeline import TrainResult, run_training
 from tests.conftest import ROOT
 

@@ -8,8 +8,8 @@ import numpy as np
 import optuna
 import pytest
 
-from ashare_autotune.plots import write_model_plots, write_study_plots
-from ashare_autotune.threshold import pick_threshold
+from ashare_autotune.evaluation.threshold import pick_threshold
+from ashare_autotune.tracking.plots import write_model_plots, write_study_plots
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

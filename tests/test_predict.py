@@ -14,20 +14,17 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from ashare_autotune.data import load_market
+from ashare_autotune.config.loading import register_configs, to_predict_config
+from ashare_autotune.config.schema import PredictConfig
+from ashare_autotune.data.loader import load_market
 from ashare_autotune.errors import ConfigError, DataError, UserError
-from ashare_autotune.inference_config import (
-    PredictConfig,
-    register_inference_configs,
-    to_predict_config,
-)
-from ashare_autotune.picks import run_predict
+from ashare_autotune.evaluation.picks import run_predict
 from tests.conftest import CONF_DIR, ROOT, TrainedModel
 
 
 def _predict_config(trained: TrainedModel, out: Path, *overrides: str) -> PredictConfig:
     """Compose conf/predict.yaml like the CLI does."""
-    register_inference_configs()
+    register_configs()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(

@@ -11,12 +11,13 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 
-from ashare_autotune import registry, tracking
-from ashare_autotune.config import AppConfig
+from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.errors import ConfigError
-from ashare_autotune.pipeline import register_and_promote
-from ashare_autotune.promotion import decide_promotion
-from ashare_autotune.threshold import ThresholdChoice
+from ashare_autotune.evaluation.threshold import ThresholdChoice
+from ashare_autotune.tracking import registry
+from ashare_autotune.tracking import runs as tracking
+from ashare_autotune.tracking.promotion import decide_promotion
+from ashare_autotune.tracking.registration import register_and_promote
 
 COMPARE = ["test_precision", "test_recall"]
 
@@ -111,7 +112,9 @@ def _register(app: AppConfig, precision: float, recall: float) -> tuple[str, str
     }
     with mlflow.start_run():
         uri = _log_model(metrics)
-        version, decision = register_and_promote(app, uri, choice, metrics, meta)
+        version, decision = register_and_promote(
+            app.registry, app.threshold, uri, choice, metrics, meta
+        )
     return version, decision.reason
 
 

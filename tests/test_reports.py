@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ashare_autotune import tracking
-from ashare_autotune.config import AppConfig
-from ashare_autotune.data import load_market
-from ashare_autotune.dataset import build_dataset
+from ashare_autotune.config.schema import AppConfig
+from ashare_autotune.data.loader import load_market
+from ashare_autotune.modelling.dataset import build_dataset
 from ashare_autotune.pipeline import run_training
+from ashare_autotune.tracking import runs as tracking
 from tests.conftest import TrainedModel
 
 PLOTS = {

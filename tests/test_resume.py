@@ -18,12 +18,11 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from ashare_autotune import tracking
-from ashare_autotune.config import AppConfig
-from ashare_autotune.errors import UserError
+from ashare_autotune.config.schema import AppConfig
+from ashare_autotune.errors import UserError, disk_full
 from ashare_autotune.pipeline import PARENT_RUN_ATTR, run_training
-from ashare_autotune.train import disk_full
-from ashare_autotune.tuning import FINISHED_STATES, open_or_create_study, run_study
+from ashare_autotune.tracking import runs as tracking
+from ashare_autotune.tuning.study import FINISHED_STATES, open_or_create_study, run_study
 from tests.conftest import ROOT, cli_env, train_command
 
 N_TRIALS = 5

@@ -18,9 +18,9 @@ import mlflow
 import numpy as np
 import pytest
 
-from ashare_autotune.config import DataConfig
-from ashare_autotune.data import load_market
-from ashare_autotune.features import build_features
+from ashare_autotune.config.schema import DataConfig
+from ashare_autotune.data.loader import load_market
+from ashare_autotune.modelling.features import build_features
 from tests.conftest import ROOT, TrainedModel
 
 STARTUP_SECONDS = 90

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ashare_autotune.config import LabelConfig, SplitConfig
-from ashare_autotune.data import Market
-from ashare_autotune.dataset import build_dataset
+from ashare_autotune.config.schema import LabelConfig, SplitConfig
+from ashare_autotune.data.market import Market
 from ashare_autotune.errors import DataError
-from ashare_autotune.split import split_by_time, walk_forward_windows
+from ashare_autotune.modelling.dataset import build_dataset
+from ashare_autotune.modelling.split import split_by_time, walk_forward_windows
 
 
 def test_segments_are_ordered_sized_and_separated_by_the_embargo() -> None:

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
-from ashare_autotune import sqlite_wal, tracking
-from ashare_autotune.config import TuningConfig
-from ashare_autotune.tuning import make_storage
+from ashare_autotune import sqlite_wal
+from ashare_autotune.config.schema import TuningConfig
+from ashare_autotune.tracking import runs as tracking
+from ashare_autotune.tuning.study import make_storage
 
 
 def _modes(engine: sqlalchemy.Engine) -> tuple[str, int]:

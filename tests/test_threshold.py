@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ashare_autotune.threshold import pick_threshold, precision_recall_at
+from ashare_autotune.evaluation.threshold import pick_threshold, precision_recall_at
 
 
 def _scores(n: int = 5000, signal: float = 1.5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ashare_autotune.trading import (
+from ashare_autotune.evaluation.trading import (
     daily_table,
     market_regime,
     pick_returns,

@@ -15,19 +15,16 @@ import xgboost as xgb
 from optuna_integration.xgboost import XGBoostPruningCallback
 from sklearn.metrics import roc_auc_score
 
-from ashare_autotune.config import ModelConfig, ParamSpec
-from ashare_autotune.tuning import (
+from ashare_autotune.config.schema import ModelConfig, ParamSpec
+from ashare_autotune.tuning.booster import (
     OBSERVATION_KEY,
-    Matrices,
-    SnapshotPruner,
     base_params,
-    build_matrices,
-    build_matrices_in_batches,
     fit_best,
-    make_objective,
-    make_pruner,
     train_early_stopping,
 )
+from ashare_autotune.tuning.matrices import Matrices, build_matrices, build_matrices_in_batches
+from ashare_autotune.tuning.objective import make_objective
+from ashare_autotune.tuning.study import SnapshotPruner, make_pruner
 
 
 def _matrices(n: int = 400, noise: float = 1.0) -> Matrices:

@@ -8,18 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from ashare_autotune.config import DataConfig
-from ashare_autotune.data import load_market
-from ashare_autotune.data.tushare import (
-    RATE_LIMIT_WAIT,
-    TushareCache,
-    TushareClient,
-    load_tushare,
-    resolve_token,
-    update_cache,
-)
+from ashare_autotune.config.schema import DataConfig
+from ashare_autotune.data.cache import TushareCache
+from ashare_autotune.data.loader import load_market
+from ashare_autotune.data.tushare import load_tushare, update_cache
+from ashare_autotune.data.tushare_client import RATE_LIMIT_WAIT, TushareClient, resolve_token
 from ashare_autotune.errors import ConfigError, DataError
 from tests.tushare_fake import FakePro, make_fake_pro, raise_
 
@@ -153,21 +150,21 @@ def test_a_full_disk_keeps_the_cached_days_leaves_no_partial_file_and_resumes(
     days = _trading_days(fake)
     cfg = _cfg(tmp_path, fake)
     cache = TushareCache(Path(cfg.cache_dir))
-    real_to_parquet = pd.DataFrame.to_parquet
+    real_write = pq.write_table
 
-    def fill_up_on_day_6(frame: pd.DataFrame, path: Path, **kw: object) -> None:
+    def fill_up_on_day_6(table: pa.Table, path: Path, **kw: object) -> None:
         if days[5] in Path(path).name:
             Path(path).write_bytes(b"PAR1 the first bytes of a file")  # then the disk is full
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        real_to_parquet(frame, path, **kw)
+        real_write(table, path, **kw)
 
-    monkeypatch.setattr(pd.DataFrame, "to_parquet", fill_up_on_day_6)
-    with pytest.raises(DataError, match=rf"disk full .*{days[5]}\.parquet.*kept"):
+    monkeypatch.setattr(pq, "write_table", fill_up_on_day_6)
+    with pytest.raises(DataError, match=rf"disk full .*Tushare cache .*{days[5]}\.parquet.*kept"):
         load_tushare(cfg, _client(fake, cfg), today=TODAY)
     assert cache.cached_days() == set(days[:5])
     assert not list(Path(cfg.cache_dir).rglob("*.tmp"))
 
-    monkeypatch.setattr(pd.DataFrame, "to_parquet", real_to_parquet)
+    monkeypatch.setattr(pq, "write_table", real_write)
     fake.calls.clear()
     load_tushare(cfg, _client(fake, cfg), today=TODAY)
     assert [c.params["trade_date"] for c in fake.api_calls("daily")] == days[5:]

@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ashare_autotune.config import DataConfig
+from ashare_autotune.config.schema import DataConfig
 from ashare_autotune.data.files import load_files
 from ashare_autotune.data.schema import OPTIONAL_NUMERIC
-from ashare_autotune.data.tushare import TushareClient, load_tushare
+from ashare_autotune.data.tushare import load_tushare
+from ashare_autotune.data.tushare_client import TushareClient
 from ashare_autotune.data.tushare_extras import st_flags
 from ashare_autotune.errors import DataError
 from tests.tushare_fake import FakePro, make_fake_pro, raise_

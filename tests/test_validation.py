@@ -16,10 +16,11 @@ import pandas as pd
 import pytest
 from hydra.errors import HydraException
 
-from ashare_autotune.config import AppConfig, DataConfig
-from ashare_autotune.data import load_market
+from ashare_autotune.config.schema import AppConfig, DataConfig
+from ashare_autotune.data.loader import load_market
 from ashare_autotune.data.synthetic import make_synthetic_market
-from ashare_autotune.data.tushare import TushareClient, load_tushare, resolve_token
+from ashare_autotune.data.tushare import load_tushare
+from ashare_autotune.data.tushare_client import TushareClient, resolve_token
 from ashare_autotune.errors import UserError, config_error_text
 from tests.conftest import ROOT
 from tests.test_entrypoint import _train_cli

@@ -22,9 +22,9 @@ import optuna
 import pytest
 from mlflow import MlflowClient
 
-from ashare_autotune import tracking
 from ashare_autotune.pipeline import PARENT_RUN_ATTR
-from ashare_autotune.tuning import FINISHED_STATES
+from ashare_autotune.tracking import runs as tracking
+from ashare_autotune.tuning.study import FINISHED_STATES
 from tests.conftest import cli_env, train_command
 from tests.test_resume import trial_runs
 

@@ -20,7 +20,8 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
-from ashare_autotune.config import AppConfig, register_configs, to_app_config
+from ashare_autotune.config.loading import register_configs, to_app_config
+from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.errors import UserError
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
@@ -106,8 +107,8 @@ def storage_row(app: AppConfig) -> Row:
     """Open the Optuna study storage (`tuning.storage`) and count its studies."""
     import optuna
 
-    from ashare_autotune.tracking import default_study_storage
-    from ashare_autotune.tuning import make_storage
+    from ashare_autotune.tracking.runs import default_study_storage
+    from ashare_autotune.tuning.study import make_storage
 
     url = app.tuning.storage or default_study_storage(app.mlflow.tracking_uri)
     try:
@@ -119,7 +120,7 @@ def storage_row(app: AppConfig) -> Row:
 
 def token_row(app: AppConfig, env_file: Path = Path(".env")) -> Row:
     """The Tushare token, found as `data=tushare` finds it (only for data=tushare)."""
-    from ashare_autotune.data.tushare import TOKEN_ENV, resolve_token
+    from ashare_autotune.data.tushare_client import TOKEN_ENV, resolve_token
 
     if app.data.source != "tushare":
         return Row("Tushare token", "SKIP", f"not needed for data={app.data.source}")
@@ -193,7 +194,7 @@ def memory_row(app: AppConfig) -> Row:
 
 
 def _redact(uri: str) -> str:
-    from ashare_autotune.tuning import redact_uri
+    from ashare_autotune.tuning.study import redact_uri
 
     return redact_uri(uri)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import os
@@ -75,3 +76,37 @@ def config_error_text(exc: BaseException) -> str:
     if key:
         return f"config key '{key}': {first}"
     return " ".join(str(exc).split())
+
+
+def report_disk_full(func: Callable[..., Any]) -> Callable[..., Any]:
+    """A full disk (an OSError ENOSPC, SQLite's "database or disk is full") as one line, exit 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except Exception as exc:
+            where = disk_full(exc)
+            if where is None:
+                raise
+            print(
+                f"error: disk full ({where}). Finished trials are kept in the study database; "
+                "free space and run the same command again to resume",
+                file=sys.stderr,
+            )
+            sys.exit(2)
+
+    return wrapper
+
+
+def disk_full(exc: BaseException | None) -> str | None:
+    """What says the disk is full in `exc` or an error it was raised from, else None."""
+    for _ in range(20):
+        if exc is None:
+            return None
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            return f"{exc.strerror}: {exc.filename or 'writing a file'}"
+        if "database or disk is full" in str(exc):
+            return "SQLite: database or disk is full"
+        exc = exc.__cause__ or exc.__context__
+    return None

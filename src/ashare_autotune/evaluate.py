@@ -1,40 +1,36 @@
-"""Classification metrics of a model's picks at a threshold."""
+"""Hydra entry point: `python -m ashare_autotune.evaluate [overrides]` (out-of-time evaluation)."""
 
 from __future__ import annotations
 
-import numpy as np
-from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from ashare_autotune.config.loading import (
+    register_configs,
+    reject_unknown_keys,
+    to_evaluate_config,
+)
+from ashare_autotune.errors import report_user_errors, run_cli
+from ashare_autotune.evaluation.out_of_time import run_evaluation
+
+register_configs()
+# Absolute: Hydra resolves a relative config_path as a package path when the task function's
+# module is imported rather than run as __main__ (e.g. by a test).
+CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
 
-def classification_metrics(
-    y_true: np.ndarray, proba: np.ndarray, threshold: float, prefix: str
-) -> dict[str, float]:
-    """AUC, precision, recall, F1, pick rate, base rate and number of picks.
-
-    Args:
-        y_true: 0/1 labels.
-        proba: predicted probabilities.
-        threshold: a row is picked when proba >= threshold.
-        prefix: segment name put before each metric (``test`` -> ``test_auc``).
-    """
-    y_true = np.asarray(y_true).astype(np.int64)
-    pick = np.asarray(proba) >= threshold
-    both_classes = 0 < y_true.sum() < len(y_true)
-    metrics = {
-        "auc": float(roc_auc_score(y_true, proba)) if both_classes else float("nan"),
-        "precision": float(precision_score(y_true, pick, zero_division=0)),
-        "recall": float(recall_score(y_true, pick, zero_division=0)),
-        "f1": float(f1_score(y_true, pick, zero_division=0)),
-        "pick_rate": float(pick.mean()) if len(pick) else 0.0,
-        "base_rate": float(y_true.mean()) if len(y_true) else 0.0,
-        "n_picks": float(pick.sum()),
-        "n_rows": float(len(y_true)),
-    }
-    return {f"{prefix}_{k}": v for k, v in metrics.items()}
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="evaluate")
+@reject_unknown_keys
+@report_user_errors
+def main(cfg: DictConfig) -> float:
+    """Evaluate the model out of time, log the run and print the table; returns precision."""
+    result = run_evaluation(to_evaluate_config(cfg))
+    print(result.table)
+    print(f"logged to MLflow run {result.run_id}")
+    return result.metrics["oot_precision"]
 
 
-if __name__ == "__main__":  # `python -m ashare_autotune.evaluate`: out-of-time evaluation CLI
-    from ashare_autotune.errors import run_cli
-    from ashare_autotune.evaluate_cli import main
-
+if __name__ == "__main__":
     run_cli(main)

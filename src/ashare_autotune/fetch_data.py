@@ -6,54 +6,32 @@ daily returns over their common stock-days."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import hydra
-from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig, OmegaConf
+from hydra import compose
+from omegaconf import DictConfig
 
-from ashare_autotune.config import DOWNLOADED_SOURCES, DataConfig, validate_data
-from ashare_autotune.data.cache import cache_lock
+from ashare_autotune.config.fetch import FetchConfig
+from ashare_autotune.config.loading import register_configs, reject_unknown_keys, to_fetch_config
+from ashare_autotune.config.schema import DataConfig
+from ashare_autotune.data.cache import TushareCache
+from ashare_autotune.data.cache_files import cache_lock
+from ashare_autotune.data.compare import compare_returns
+from ashare_autotune.data.free_sources import update_free_source
+from ashare_autotune.data.loader import load_market
 from ashare_autotune.data.per_stock import PerStockReport
-from ashare_autotune.data.tushare import TushareCache, TushareClient, UpdateReport, update_cache
-from ashare_autotune.errors import ConfigError, report_user_errors, run_cli
+from ashare_autotune.data.tushare import UpdateReport, update_cache
+from ashare_autotune.data.tushare_client import TushareClient
+from ashare_autotune.errors import report_user_errors, run_cli
 
 log = logging.getLogger(__name__)
 # What `check` copies from the fetched source so both describe the same stocks and days.
 SHARED_KEYS = ("start", "end", "index_code", "n_stocks", "ts_codes", "seed", "adjust", "progress")
 
 
-@dataclass
-class FetchConfig:
-    """conf/fetch_data.yaml: the `data` group and an optional source to check it against."""
-
-    data: DataConfig = field(default_factory=DataConfig)
-    check: str | None = None  # tushare | baostock | akshare: compare returns with this source
-
-
-ConfigStore.instance().store(name="fetch_schema", node=FetchConfig)
-
-
-def to_fetch_config(cfg: DictConfig) -> FetchConfig:
-    """Convert and validate a composed conf/fetch_data.yaml."""
-    out = OmegaConf.to_object(cfg)
-    if not isinstance(out, FetchConfig):
-        raise ConfigError("configuration does not follow the FetchConfig schema")
-    validate_data(out.data)
-    choices = ", ".join(f"data={s}" for s in DOWNLOADED_SOURCES)
-    if out.data.source not in DOWNLOADED_SOURCES:
-        raise ConfigError(
-            f"config key 'data.source'={out.data.source!r}: fetch_data downloads from a "
-            f"service; use {choices}"
-        )
-    if out.check is not None and (
-        out.check not in DOWNLOADED_SOURCES or out.check == out.data.source
-    ):
-        raise ConfigError(
-            f"config key 'check'={out.check!r}: must be another of {', '.join(DOWNLOADED_SOURCES)}"
-        )
-    return out
+register_configs()
 
 
 def run_fetch(
@@ -64,10 +42,11 @@ def run_fetch(
     Args:
         cfg: the validated configuration.
         client: the Tushare client (default: token from TUSHARE_TOKEN or .env).
+
+    Returns:
+        What the update did.
     """
     if cfg.data.source != "tushare":
-        from ashare_autotune.data.free_sources import update_free_source
-
         return update_free_source(cfg.data)
     cache = TushareCache(Path(cfg.data.cache_dir).expanduser())
     with cache_lock(cache.root):
@@ -106,14 +85,12 @@ def run_check(data: DataConfig, other: DataConfig) -> list[str]:
     Returns:
         The report lines.
     """
-    from ashare_autotune.data.compare import compare_returns
-    from ashare_autotune.data.market import load_market
-
     a, b = load_market(data), load_market(other)
     return compare_returns(a.daily, b.daily, data.source, other.source).lines()
 
 
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="fetch_data")
+@reject_unknown_keys
 @report_user_errors
 def main(cfg: DictConfig) -> None:
     """Download the missing days into the cache and print a one-line summary."""
@@ -121,8 +98,6 @@ def main(cfg: DictConfig) -> None:
     report = run_fetch(app)
     print(summary(report, app.data.cache_dir))
     if app.check:
-        from hydra import compose
-
         other = to_fetch_config(compose("fetch_data", overrides=[f"data={app.check}"])).data
         for line in run_check(app.data, check_config(app.data, other)):
             print(line)

@@ -1,4 +1,5 @@
-"""The training pipeline as one plain function, so tests and scripts need no Hydra."""
+"""The training job as plain functions (no Hydra): prepare -> tune -> fit -> evaluate -> log ->
+register. Each step returns what the next one needs."""
 
 from __future__ import annotations
 
@@ -10,23 +11,31 @@ from typing import Any
 
 import numpy as np
 import optuna
+import pandas as pd
+import xgboost as xgb
+from mlflow.entities import DatasetInput, Run
+from mlflow.models.model import ModelInfo
 
-from ashare_autotune import registry, reports, tracking
-from ashare_autotune.config import AppConfig, config_fingerprint
-from ashare_autotune.data import Market, load_market
-from ashare_autotune.dataset import Dataset, build_dataset
+from ashare_autotune.config.loading import config_fingerprint
+from ashare_autotune.config.schema import AppConfig
+from ashare_autotune.data.loader import load_market
+from ashare_autotune.data.market import Market
 from ashare_autotune.errors import ConfigError, UserError
-from ashare_autotune.evaluate import classification_metrics
-from ashare_autotune.promotion import Decision, decide_promotion
-from ashare_autotune.threshold import ThresholdChoice
-from ashare_autotune.tuning import (
-    Matrices,
-    build_matrices_in_batches,
+from ashare_autotune.evaluation import walk_forward
+from ashare_autotune.evaluation.metrics import segment_metrics
+from ashare_autotune.evaluation.threshold import ThresholdChoice
+from ashare_autotune.modelling.dataset import Dataset, build_dataset, split_off_train
+from ashare_autotune.tracking import reports
+from ashare_autotune.tracking import runs as tracking
+from ashare_autotune.tracking.promotion import Decision
+from ashare_autotune.tracking.registration import register_and_promote
+from ashare_autotune.tuning.booster import fit_best
+from ashare_autotune.tuning.matrices import Matrices, build_matrices_in_batches
+from ashare_autotune.tuning.objective import make_objective, make_walk_forward_objective
+from ashare_autotune.tuning.study import (
+    FINISHED_STATES,
     finished_trials,
-    fit_best,
     load_existing_study,
-    make_objective,
-    make_walk_forward_objective,
     open_or_create_study,
     redact_uri,
     run_more_trials,
@@ -55,6 +64,36 @@ class TrainResult:
     promotion_reason: str = ""
 
 
+@dataclass
+class Job:
+    """The tracking store's experiment and the study a job works on."""
+
+    experiment_id: str
+    study: optuna.Study
+    storage: str  # the study's database URL
+    resume_run_id: str | None  # the study's parent MLflow run, when it has one
+
+
+@dataclass
+class StudyData:
+    """What the study trains and validates on, and what the run records about the data."""
+
+    matrices: Matrices  # the split's (the last window's with walk-forward)
+    windows: list[Matrices]  # every walk-forward window's, oldest first; [] for a single split
+    inputs: list[DatasetInput]  # train/val/test as MLflow dataset inputs
+    summary: dict[str, Any]  # rows, base rate and dates of each segment (`Dataset.summary`)
+
+
+@dataclass
+class Evaluation:
+    """The final model on validation and test: threshold, metrics, labels and probabilities."""
+
+    choice: ThresholdChoice
+    metrics: dict[str, float]
+    val: tuple[np.ndarray, np.ndarray]
+    test: tuple[np.ndarray, np.ndarray]
+
+
 def run_training(
     app: AppConfig, config_yaml: str | None = None, run_tags: dict[str, str] | None = None
 ) -> TrainResult:
@@ -67,52 +106,23 @@ def run_training(
     """
     if app.tuning.mode == "worker":
         raise ConfigError("tuning.mode=worker: use run_worker(), it registers nothing")
-    experiment_id, market, ds, (study, storage, resume) = _prepare(app)
-    study_name = study.study_name
-    with tracking.parent_run(experiment_id, app.mlflow.run_name or study_name, resume) as run:
+    market, ds, data, job = prepare(app)
+    study = job.study
+    with tracking.parent_run(job.experiment_id, _run_name(app, job), job.resume_run_id) as run:
         study.set_user_attr(PARENT_RUN_ATTR, run.info.run_id)
-        _log_setup(app, market, ds, study_name, storage, config_yaml)
-        tracking.set_tags(run_tags or {})
-        matrices, windows = _study_matrices(app, market, ds)
-        callback = tracking.trial_callback(run)
-        if app.tuning.mode == "all":
-            run_study(study, _objective(app, matrices, windows), app.tuning, [callback])
-        _check_has_best_trial(study, storage)
-        tracking.reconcile_trial_runs(run, study, callback)
-        booster = fit_best(matrices, app.model, study, app.tuning.eval_every)
-        wf_metrics = reports.walk_forward_report(ds, windows, app, study) if windows else {}
-        del matrices, windows
-        x_val, y_val = ds.segment("val")
-        val_proba = booster.inplace_predict(x_val)
-        choice = reports.choose_threshold(app, y_val, val_proba)
-        x_test, y_test = ds.segment("test")
-        test_proba = booster.inplace_predict(x_test)
-        metrics = _segment_metrics(study.best_value, y_val, val_proba, y_test, test_proba, choice)
-        metrics |= wf_metrics
-        if wf_metrics:  # same quantity as the trials' val_auc (the objective): sort together
-            metrics["val_auc"] = wf_metrics["val_wf_auc"]
-        metrics |= reports.trading_view(app, market, ds, test_proba, choice.threshold)
-        tracking.log_metrics(metrics)
-        _log_threshold(choice)
-        reports.log_plots(study, booster, choice, (y_val, val_proba), (y_test, test_proba))
-        meta = _model_meta(app, market, ds, study.best_params, choice, metrics)
-        info = tracking.log_pick_model(booster, meta, x_val.dropna().head(5))
-        tracking.log_metrics(
-            {k: v for k, v in metrics.items() if k.startswith("test_")}, model_id=info.model_id
-        )
-        version, decision = (
-            register_and_promote(app, info.model_uri, choice, metrics, meta)
-            if app.registry.register
-            else (None, None)
-        )
+        log_setup(app, market, ds, data, job, config_yaml, run_tags or {})
+        booster = tune_and_fit(app, job, run, data)
+        result = evaluate(app, market, ds, data, study, booster)
+        info, meta = log_results(app, market, ds, study, booster, result)
+        version, decision = register(app, info.model_uri, result, meta)
     return TrainResult(
         run_id=run.info.run_id,
-        experiment_id=experiment_id,
-        study_name=study_name,
+        experiment_id=job.experiment_id,
+        study_name=study.study_name,
         n_trials=finished_trials(study),
         best_params=dict(study.best_params),
-        threshold=choice,
-        metrics=metrics,
+        threshold=result.choice,
+        metrics=result.metrics,
         model_uri=info.model_uri,
         model_version=version,
         champion=bool(decision and decision.promote),
@@ -142,43 +152,56 @@ def run_worker(app: AppConfig, config_yaml: str | None = None) -> WorkerResult:
         app: the validated configuration (`tuning.mode=worker`).
         config_yaml: the resolved config as YAML, logged as an artifact when given.
     """
-    experiment_id, market, ds, (study, storage, resume) = _prepare(app)
-    name = study.study_name
-    with tracking.parent_run(experiment_id, app.mlflow.run_name or name, resume) as run:
-        if resume != run.info.run_id:
-            study.set_user_attr(PARENT_RUN_ATTR, run.info.run_id)
-        _log_setup(app, market, ds, name, storage, config_yaml)
-        matrices, windows = _study_matrices(app, market, ds)
-        objective = _objective(app, matrices, windows)
-        ran = run_more_trials(study, objective, app.tuning, [tracking.trial_callback(run)])
-    return WorkerResult(run.info.run_id, name, ran, finished_trials(study))
+    market, ds, data, job = prepare(app)
+    with tracking.parent_run(job.experiment_id, _run_name(app, job), job.resume_run_id) as run:
+        if job.resume_run_id != run.info.run_id:
+            job.study.set_user_attr(PARENT_RUN_ATTR, run.info.run_id)
+        log_setup(app, market, ds, data, job, config_yaml, {})
+        objective = _objective(app, data)
+        ran = run_more_trials(job.study, objective, app.tuning, [tracking.trial_callback(run)])
+    return WorkerResult(run.info.run_id, job.study.study_name, ran, finished_trials(job.study))
 
 
-def _prepare(
-    app: AppConfig,
-) -> tuple[str, Market, Dataset, tuple[optuna.Study, str, str | None]]:
-    """Check the tracking store (before any work), load the data, build the dataset and open
-    the study: (experiment id, market without its bars, dataset, `_open_study`'s answer)."""
+def prepare(app: AppConfig) -> tuple[Market, Dataset, StudyData, Job]:
+    """Check the tracking store (before any work), load the data, build the dataset, open the
+    study and quantise the study's matrices.
+
+    Memory, in this order (benchmarks/README.md): the daily bars are freed once the dataset is
+    built; with a single split the train rows then leave the dataset (`split_off_train`) and
+    live only here, until quantised: the caller never holds them.
+
+    Returns:
+        (the market without its bars, the dataset the job reads from here on (with a single
+        split, without its train rows), the study's matrices, the experiment and study).
+    """
     experiment_id = tracking.setup(
         app.mlflow.tracking_uri, app.mlflow.experiment_name, app.mlflow.sqlite_wal
     )
     market = load_market(app.data)
     ds = build_dataset(market, app.features.names, app.label, app.split)
-    market = market.without_bars()  # the rows the job needs are in ds.frame now
-    return experiment_id, market, ds, _open_study(app, market)
-
-
-def _study_matrices(
-    app: AppConfig, market: Market, ds: Dataset
-) -> tuple[Matrices, list[Matrices]]:
-    """Quantise train/validation once per study (and every walk-forward window, oldest first,
-    the split's own last); log the segments as dataset inputs. With a single split the train
-    rows then leave `ds`, so they are freed once quantised (benchmarks/README.md)."""
-    earlier = reports.walk_forward_matrices(ds, app)  # needs the train rows still in ds
+    market = market.without_bars()
+    job = _open_study(app, market, experiment_id)
+    summary = ds.summary()
     # Walk-forward re-scores every window after the study, on rows inside this train range:
-    # keep them. A single split never reads its train rows again: free them once quantised.
-    train = ds.segment_rows("train") if ds.windows else ds.split_off("train")
-    reports.log_datasets(market, ds, train)
+    # it keeps them. A single split never reads its train rows again.
+    train, ds = (ds.segment_rows("train"), ds) if ds.windows else split_off_train(ds)
+    return market, ds, quantise(app, market, train, ds, summary), job
+
+
+def quantise(
+    app: AppConfig, market: Market, train: pd.DataFrame, ds: Dataset, summary: dict[str, Any]
+) -> StudyData:
+    """Quantise train/validation once per study (and every walk-forward window, oldest first,
+    the split's own last) and describe the segments as MLflow dataset inputs.
+
+    Args:
+        app: the configuration (model.max_bin, model.n_jobs, tuning sample sizes and seed).
+        market: the market (its source and range, for the dataset inputs).
+        train: the training rows.
+        ds: the dataset: its validation rows (and with walk-forward, every window's rows).
+        summary: the split's summary, taken while `ds` still held the train rows.
+    """
+    earlier = walk_forward.walk_forward_matrices(ds, app)  # [] for a single split
     matrices = build_matrices_in_batches(
         (train, np.arange(len(train))),
         (ds.frame, np.flatnonzero(ds.masks()["val"])),
@@ -191,33 +214,110 @@ def _study_matrices(
         trial_rows=None if ds.windows else app.tuning.trial_rows,
         seed=app.tuning.seed,
     )
-    return matrices, ([*earlier, matrices] if ds.windows else [])
+    windows = [*earlier, matrices] if ds.windows else []
+    return StudyData(matrices, windows, reports.dataset_inputs(market, ds, train), summary)
 
 
-def _objective(
-    app: AppConfig, matrices: Matrices, windows: list[Matrices]
-) -> Callable[[optuna.Trial], float]:
+def tune_and_fit(app: AppConfig, job: Job, run: Run, data: StudyData) -> xgb.Booster:
+    """Run the study to `tuning.n_trials` (mode `all`), leave one MLflow run per finished trial
+    and refit the best trial's parameters on all training rows."""
+    callback = tracking.trial_callback(run)
+    if app.tuning.mode == "all":
+        run_study(job.study, _objective(app, data), app.tuning, [callback])
+    _check_has_best_trial(job.study, job.storage)
+    done = job.study.get_trials(deepcopy=False, states=FINISHED_STATES)
+    tracking.reconcile_trial_runs(run, job.study, done, callback)
+    return fit_best(data.matrices, app.model, job.study, app.tuning.eval_every)
+
+
+def evaluate(
+    app: AppConfig,
+    market: Market,
+    ds: Dataset,
+    data: StudyData,
+    study: optuna.Study,
+    booster: xgb.Booster,
+) -> Evaluation:
+    """Choose the threshold on validation; measure validation, test, the walk-forward windows
+    (refitted, their tables logged) and the trading view of test (its table logged)."""
+    wf_metrics = (
+        walk_forward.walk_forward_report(ds, data.windows, app, study) if data.windows else {}
+    )
+    x_val, y_val = ds.segment("val")
+    val_proba = booster.inplace_predict(x_val)
+    choice = walk_forward.choose_threshold(app, y_val, val_proba)
+    x_test, y_test = ds.segment("test")
+    test_proba = booster.inplace_predict(x_test)
+    metrics = segment_metrics(study.best_value, y_val, val_proba, y_test, test_proba, choice)
+    metrics |= wf_metrics
+    if wf_metrics:  # same quantity as the trials' val_auc (the objective): sort together
+        metrics["val_auc"] = wf_metrics["val_wf_auc"]
+    metrics |= reports.trading_view(app, market, ds, test_proba, choice.threshold)
+    return Evaluation(choice, metrics, (y_val, val_proba), (y_test, test_proba))
+
+
+def log_results(
+    app: AppConfig,
+    market: Market,
+    ds: Dataset,
+    study: optuna.Study,
+    booster: xgb.Booster,
+    result: Evaluation,
+) -> tuple[ModelInfo, dict[str, Any]]:
+    """Log the metrics, the threshold's status, the plots and the model (with its test metrics).
+
+    Returns:
+        (the logged model, its meta.json facts).
+    """
+    choice, metrics = result.choice, result.metrics
+    tracking.log_metrics(metrics)
+    reports.log_threshold_status(choice)
+    reports.log_plots(study, booster, choice, result.val, result.test)
+    meta = reports.model_meta(app.label, market, ds, study.best_params, choice, metrics)
+    example = ds.segment("val")[0].dropna().head(5)
+    info = tracking.log_pick_model(booster, meta, example)
+    test = {k: v for k, v in metrics.items() if k.startswith("test_")}
+    tracking.log_metrics(test, model_id=info.model_id)
+    return info, meta
+
+
+def register(
+    app: AppConfig, model_uri: str, result: Evaluation, meta: dict[str, Any]
+) -> tuple[str | None, Decision | None]:
+    """Register the model as champion or challenger by the promotion policy; (None, None) with
+    `registry.register=false`."""
+    if not app.registry.register:
+        return None, None
+    return register_and_promote(
+        app.registry, app.threshold, model_uri, result.choice, result.metrics, meta
+    )
+
+
+def _run_name(app: AppConfig, job: Job) -> str:
+    return app.mlflow.run_name or job.study.study_name
+
+
+def _objective(app: AppConfig, data: StudyData) -> Callable[[optuna.Trial], float]:
     """Validation AUC of one split, or its mean over the walk-forward windows."""
-    if windows:
-        return make_walk_forward_objective(
-            windows, app.model, app.tuning.space, app.tuning.eval_every
-        )
-    return make_objective(matrices, app.model, app.tuning.space, app.tuning.eval_every)
+    tu = app.tuning
+    if data.windows:
+        return make_walk_forward_objective(data.windows, app.model, tu.space, tu.eval_every)
+    return make_objective(data.matrices, app.model, tu.space, tu.eval_every)
 
 
-def _open_study(app: AppConfig, market: Market) -> tuple[optuna.Study, str, str | None]:
-    """(study, storage URL, the study's parent MLflow run id if it has one)."""
+def _open_study(app: AppConfig, market: Market, experiment_id: str) -> Job:
+    """The study (created, resumed or, in finalize mode, required) and its parent run id."""
     tu = app.tuning
     name = tu.study_name or _default_study_name(app, market)
     storage = tu.storage or tracking.default_study_storage(app.mlflow.tracking_uri)
     if tu.mode == "finalize":
         study = load_existing_study(tu, name, storage)
-        return study, storage, study.user_attrs.get(PARENT_RUN_ATTR)
+        return Job(experiment_id, study, storage, study.user_attrs.get(PARENT_RUN_ATTR))
     study, created = open_or_create_study(tu, name, storage)
     parent = study.user_attrs.get(PARENT_RUN_ATTR)
     if parent is None and not created and tu.mode == "worker":
         parent = _wait_for_parent(study, tu.parent_wait)
-    return study, storage, parent
+    return Job(experiment_id, study, storage, parent)
 
 
 def _wait_for_parent(study: optuna.Study, timeout: float) -> str | None:
@@ -246,14 +346,17 @@ def _default_study_name(app: AppConfig, market: Market) -> str:
     return f"{app.mlflow.experiment_name}-{config_fingerprint(app, data)}"
 
 
-def _log_setup(
+def log_setup(
     app: AppConfig,
     market: Market,
     ds: Dataset,
-    study_name: str,
-    storage: str,
+    data: StudyData,
+    job: Job,
     config_yaml: str | None,
+    run_tags: dict[str, str],
 ) -> None:
+    """Log the job's configuration as params, the study, data and split as tags, the resolved
+    config as an artifact and the segments as dataset inputs."""
     params: dict[str, Any] = {}
     for group in ("data", "label", "split", "model", "threshold"):
         for key, value in asdict(getattr(app, group)).items():
@@ -267,152 +370,15 @@ def _log_setup(
         }
     )
     tracking.log_params(params)
-    summary = ds.summary()
     tracking.set_tags(
         {
-            "study_name": study_name,
-            "optuna_storage": redact_uri(storage),
+            "study_name": job.study.study_name,
+            "optuna_storage": redact_uri(job.storage),
             **{f"data_{k}": v for k, v in market.describe().items()},
-            **{f"split_{k}": v for k, v in summary.items()},
+            **{f"split_{k}": v for k, v in data.summary.items()},
         }
     )
     if config_yaml:
         tracking.log_text(config_yaml, "config/resolved_config.yaml")
-
-
-def _segment_metrics(
-    best_val_auc: float,
-    y_val: np.ndarray,
-    val_proba: np.ndarray,
-    y_test: np.ndarray,
-    test_proba: np.ndarray,
-    choice: ThresholdChoice,
-) -> dict[str, float]:
-    metrics = {
-        "best_trial_val_auc": float(best_val_auc),
-        "threshold": choice.threshold,
-        "val_best_precision": choice.best_precision,
-    }
-    metrics |= classification_metrics(y_val, val_proba, choice.threshold, "val")
-    metrics |= classification_metrics(y_test, test_proba, choice.threshold, "test")
-    log.info(
-        "test at threshold %.3f: AUC %.4f precision %.4f recall %.4f picks %d",
-        choice.threshold,
-        metrics["test_auc"],
-        metrics["test_precision"],
-        metrics["test_recall"],
-        metrics["test_n_picks"],
-    )
-    return metrics
-
-
-def _log_threshold(choice: ThresholdChoice) -> None:
-    status = (
-        f"threshold {choice.threshold:.3f} meets precision >= {choice.target_precision:.2f} on "
-        f"validation (precision {choice.precision:.4f}, recall {choice.recall:.4f})"
-        if choice.feasible
-        else f"NO threshold reaches precision >= {choice.target_precision:.2f} on validation; "
-        f"best precision reached {choice.best_precision:.4f}. The model is registered "
-        f"as a challenger, not champion"
-    )
-    (log.info if choice.feasible else log.warning)("%s", status)
-    tracking.set_tags(
-        {"threshold_feasible": str(choice.feasible).lower(), "threshold_status": status}
-    )
-
-
-def _model_meta(
-    app: AppConfig,
-    market: Market,
-    ds: Dataset,
-    params: dict[str, Any],
-    choice: ThresholdChoice,
-    metrics: dict[str, float],
-) -> dict[str, Any]:
-    return {
-        "features": ds.feature_names,
-        "threshold": choice.threshold,
-        "threshold_feasible": choice.feasible,
-        "target_precision": choice.target_precision,
-        "label": asdict(app.label),
-        "data": market.describe(),
-        "segments": {name: ds.date_range(name) for name in ("train", "val", "test")},
-        "params": params,
-        "metrics": {k: v for k, v in metrics.items() if k.startswith(("val_", "test_"))},
-    }
-
-
-def register_and_promote(
-    app: AppConfig,
-    model_uri: str,
-    choice: ThresholdChoice,
-    metrics: dict[str, float],
-    meta: dict[str, Any],
-) -> tuple[str, Decision]:
-    """Register a logged model and give it the champion or challenger alias by the policy.
-
-    Args:
-        app: the configuration (registry names, promotion metrics, precision target).
-        model_uri: the logged model to register.
-        choice: the threshold chosen on validation.
-        metrics: val_/test_ metrics of the model at that threshold.
-        meta: the model's meta.json facts (label, data range, segments), for the description.
-
-    Returns:
-        (the new version number, the promotion `Decision`).
-    """
-    name = app.registry.model_name
-    decision = _decide(app, choice, metrics)
-    tags = {
-        "test_precision": round(metrics["test_precision"], 4),
-        "test_recall": round(metrics["test_recall"], 4),
-        "test_auc": round(metrics["test_auc"], 4),
-        "threshold": choice.threshold,
-        "threshold_feasible": str(choice.feasible).lower(),
-        "val_precision": round(choice.precision, 4),
-        "label": _label_text(meta["label"]),
-        "data_range": f"{meta['data']['start']}..{meta['data']['end']}",
-        "promotion": decision.role,
-        "promotion_reason": decision.reason,
-    }
-    description = f"{_describe(meta, metrics)} Promotion: {decision.role}, {decision.reason}."
-    version = registry.register_version(model_uri, name, tags, description)
-    alias = app.registry.champion_alias if decision.promote else app.registry.challenger_alias
-    registry.set_alias(name, alias, version.version)
-    (log.info if decision.promote else log.warning)(
-        "version %s is %s@%s: %s", version.version, name, alias, decision.reason
-    )
-    return str(version.version), decision
-
-
-def _decide(app: AppConfig, choice: ThresholdChoice, metrics: dict[str, float]) -> Decision:
-    """Apply the promotion policy against the version currently holding the champion alias."""
-    champion = registry.alias_version(app.registry.model_name, app.registry.champion_alias)
-    return decide_promotion(
-        metrics,
-        threshold_feasible=choice.feasible,
-        target_precision=app.threshold.target_precision,
-        min_picks=app.threshold.min_picks,
-        compare=list(app.registry.promotion_metrics),
-        champion=registry.version_metrics(champion) if champion else None,
-        champion_version=champion.version if champion else None,
-    )
-
-
-def _label_text(label: dict[str, Any]) -> str:
-    return f"max close T+{label['min_days']}..T+{label['max_days']} >= +{label['min_return']:.1%}"
-
-
-def _describe(meta: dict[str, Any], metrics: dict[str, float]) -> str:
-    lab, data = meta["label"], meta["data"]
-    segments = ", ".join(f"{name} {lo}..{hi}" for name, (lo, hi) in meta["segments"].items())
-    met = "met" if meta["threshold_feasible"] else "NOT met"
-    return (
-        f"XGBoost stock picker. Data {data['source']} {data['start']}..{data['end']}, "
-        f"{data['n_stocks']} stocks. Label: max close over T+{lab['min_days']}..T+"
-        f"{lab['max_days']} >= +{lab['min_return']:.1%}. Segments: {segments}. "
-        f"Threshold {meta['threshold']:.3f} (target precision {meta['target_precision']:.2f}, "
-        f"{met} on validation). Test: AUC {metrics['test_auc']:.4f}, precision "
-        f"{metrics['test_precision']:.4f}, recall {metrics['test_recall']:.4f}, "
-        f"{int(metrics['test_n_picks'])} picks."
-    )
+    tracking.set_tags(run_tags)
+    tracking.log_inputs(data.inputs)

@@ -2,61 +2,24 @@
 
 from __future__ import annotations
 
-import errno
-import functools
 import logging
-import sys
-from collections.abc import Callable
-from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from ashare_autotune.config import AppConfig, register_configs, to_app_config
-from ashare_autotune.errors import report_user_errors, run_cli
+from ashare_autotune.config.loading import register_configs, reject_unknown_keys, to_app_config
+from ashare_autotune.config.schema import AppConfig
+from ashare_autotune.errors import report_disk_full, report_user_errors, run_cli
 from ashare_autotune.pipeline import run_training, run_worker
 
 log = logging.getLogger(__name__)
 register_configs()
 
 
-def report_disk_full(func: Callable[..., float]) -> Callable[..., float]:
-    """A full disk (an OSError ENOSPC, SQLite's "database or disk is full") as one line, exit 2."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> float:
-        try:
-            return func(*args, **kwargs)
-        except Exception as exc:
-            where = disk_full(exc)
-            if where is None:
-                raise
-            print(
-                f"error: disk full ({where}). Finished trials are kept in the study database; "
-                "free space and run the same command again to resume",
-                file=sys.stderr,
-            )
-            sys.exit(2)
-
-    return wrapper
-
-
-def disk_full(exc: BaseException | None) -> str | None:
-    """What says the disk is full in `exc` or an error it was raised from, else None."""
-    for _ in range(20):
-        if exc is None:
-            return None
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-            return f"{exc.strerror}: {exc.filename or 'writing a file'}"
-        if "database or disk is full" in str(exc):
-            return "SQLite: database or disk is full"
-        exc = exc.__cause__ or exc.__context__
-    return None
-
-
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="config")
+@reject_unknown_keys
 @report_disk_full
 @report_user_errors
 def main(cfg: DictConfig) -> float:

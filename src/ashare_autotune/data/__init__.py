@@ -1,5 +1,2 @@
-"""Market data sources. Every source returns the same validated `Market`."""
-
-from ashare_autotune.data.market import Market, load_market
-
-__all__ = ["Market", "load_market"]
+"""Market data: the Market container, sources (synthetic, files, tushare, baostock, akshare),
+caches and validation."""

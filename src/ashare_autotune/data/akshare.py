@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ashare_autotune.config import DataConfig
+from ashare_autotune.config.schema import DataConfig
 from ashare_autotune.data.client import RetryingClient
 from ashare_autotune.data.market import Market
 from ashare_autotune.data.per_stock import load_per_stock, today_in_china

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ashare_autotune.config import DataConfig
+from ashare_autotune.config.schema import DataConfig
 from ashare_autotune.data.client import (
     OTHER,
     RECONNECT,

@@ -1,88 +1,112 @@
-"""Cache files shared by the downloaded sources: atomic parquet writes and one lock per cache.
-
-A file is written under a temporary name and renamed, so a reader (or a later run after a crash)
-never sees half of it. A cache directory is updated by one process at a time: the others wait
-on its lock file, then find the days already there and make no call for them.
-"""
+"""The local Tushare parquet cache: one file per trading day (written to a temporary name, then
+renamed, so a half-written file is never read), the calendar, the index and stock_basic."""
 
 from __future__ import annotations
 
-import errno
 import logging
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
-from filelock import FileLock, Timeout
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
 
-from ashare_autotune.errors import DataError
+from ashare_autotune.data.cache_files import write_table_atomic
+from ashare_autotune.data.tushare_client import DAILY_FIELDS
 
 log = logging.getLogger(__name__)
 
-LOCK_NAME = ".update.lock"
+
+def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
+    """Write one Tushare cache file atomically (`cache_files.write_table_atomic`)."""
+    write_table_atomic(frame, path, what="Tushare cache file")
 
 
-def write_table_atomic(
-    frame: pd.DataFrame, path: Path, meta: dict[str, str] | None = None
-) -> None:
-    """Write a frame as parquet via a hidden temporary file and a rename.
+def tidy_bars(frame: pd.DataFrame, numeric: tuple[str, ...]) -> pd.DataFrame:
+    """One schema for every cached file: codes and dates as text, numbers as float64."""
+    frame = frame.copy()
+    for col in ("ts_code", "trade_date"):
+        if col in frame.columns:
+            frame[col] = frame[col].astype(str)
+    for col in numeric:
+        if col in frame.columns:
+            frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(np.float64)
+    return frame
 
-    Args:
-        frame: the rows to store.
-        path: the final file.
-        meta: text key-values kept in the file's schema (e.g. the date range fetched).
+
+class TushareCache:
+    """The on-disk layout under `data.cache_dir`.
+
+    trade_cal.parquet              the SSE calendar (cal_date, is_open)
+    daily/YYYY/YYYYMMDD.parquet    one trading day of `daily` bars + adj_factor, whole market
+    index_daily/<code>/A_B.parquet index bars fetched for trading days A..B
+    stock_basic.parquet            listed, delisted and paused stocks
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    if meta:
-        merged = dict(table.schema.metadata or {})
-        merged.update({k.encode(): v.encode() for k, v in meta.items()})
-        table = table.replace_schema_metadata(merged)
-    try:
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)  # no partial file left behind, whatever the failure
-        if exc.errno == errno.ENOSPC:
-            raise DataError(
-                f"disk full while writing the cache file {path}: the files already cached "
-                "are kept; free space and run the same command again to resume"
-            ) from None
-        raise
 
+    def __init__(self, root: Path) -> None:
+        self.root = root
 
-def read_meta(path: Path) -> dict[str, str]:
-    """The text key-values stored with `write_table_atomic` (empty when the file is absent)."""
-    if not path.exists():
-        return {}
-    raw = pq.read_schema(path).metadata or {}
-    return {k.decode(): v.decode() for k, v in raw.items() if k != b"pandas"}
+    def day_path(self, day: str) -> Path:
+        """Where one trading day of bars lives."""
+        return self.root / "daily" / day[:4] / f"{day}.parquet"
 
+    def cached_days(self) -> set[str]:
+        """The trading days whose bars are complete on disk."""
+        return {p.stem for p in (self.root / "daily").glob("*/[0-9]*.parquet")}
 
-@contextmanager
-def cache_lock(root: Path) -> Iterator[None]:
-    """Hold the cache's lock file while updating it; a second process waits for the first.
+    def write_day(self, day: str, bars: pd.DataFrame) -> None:
+        """Store one day of bars (with adj_factor)."""
+        write_parquet_atomic(bars, self.day_path(day))
 
-    Args:
-        root: the cache directory (created if absent).
-    """
-    root.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(root / LOCK_NAME)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        log.warning(
-            "another process is updating the cache %s (lock file %s): waiting for it to finish",
-            root,
-            root / LOCK_NAME,
-        )
-        lock.acquire()
-    try:
-        yield
-    finally:
-        lock.release()
+    def read_days(self, days: list[str], ts_codes: list[str] | None = None) -> pd.DataFrame:
+        """The bars of the given days (optionally of some codes only) as one frame."""
+        paths = [str(self.day_path(d)) for d in days]
+        if not paths:
+            return pd.DataFrame(columns=["ts_code", "trade_date", *DAILY_FIELDS, "adj_factor"])
+        dataset = pads.dataset(paths, format="parquet")
+        expr = pc.field("ts_code").isin(list(ts_codes)) if ts_codes else None
+        table = dataset.to_table(filter=expr)
+        # Codes as a dictionary (a pandas categorical) and dates as timestamps: 10M text values
+        # would cost seconds and gigabytes in every later step.
+        codes = table.schema.get_field_index("ts_code")
+        table = table.set_column(codes, "ts_code", pc.dictionary_encode(table["ts_code"]))
+        dates = table.schema.get_field_index("trade_date")
+        stamps = pc.strptime(table["trade_date"], format="%Y%m%d", unit="s")
+        return table.set_column(dates, "trade_date", stamps).to_pandas()
+
+    def read_calendar(self) -> pd.DataFrame | None:
+        """The cached calendar, or None."""
+        path = self.root / "trade_cal.parquet"
+        return pd.read_parquet(path) if path.exists() else None
+
+    def write_calendar(self, cal: pd.DataFrame) -> None:
+        """Replace the (small) calendar file."""
+        write_parquet_atomic(cal, self.root / "trade_cal.parquet")
+
+    def index_dir(self, code: str) -> Path:
+        """Directory of one index's chunks."""
+        return self.root / "index_daily" / code
+
+    def read_index(self, code: str) -> pd.DataFrame:
+        """All cached bars of one index, one row per trade_date."""
+        paths = sorted(str(p) for p in self.index_dir(code).glob("[0-9]*.parquet"))
+        if not paths:
+            return pd.DataFrame(columns=["ts_code", "trade_date", "close"])
+        frame = pads.dataset(paths, format="parquet").to_table().to_pandas()
+        frame = frame.drop_duplicates("trade_date", keep="last", ignore_index=True)
+        # Each chunk is newest first (as Tushare answers): chunks one after another would
+        # read as dates going back, so sort the whole.
+        return frame.sort_values("trade_date", ignore_index=True)
+
+    def write_index(self, code: str, first: str, last: str, bars: pd.DataFrame) -> None:
+        """Append one chunk of index bars."""
+        write_parquet_atomic(bars, self.index_dir(code) / f"{first}_{last}.parquet")
+
+    def read_basic(self) -> pd.DataFrame | None:
+        """The cached stock_basic, or None."""
+        path = self.root / "stock_basic.parquet"
+        return pd.read_parquet(path) if path.exists() else None
+
+    def write_basic(self, basic: pd.DataFrame) -> None:
+        """Replace stock_basic (refreshed only when new codes appear)."""
+        write_parquet_atomic(basic, self.root / "stock_basic.parquet")

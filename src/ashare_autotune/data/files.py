@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ashare_autotune.config import DataConfig
+from ashare_autotune.config.schema import DataConfig
 from ashare_autotune.data.market import Market
 from ashare_autotune.data.schema import (
     FILE_COLUMN,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ashare_autotune.config import DataConfig
+from ashare_autotune.config.schema import DataConfig
 from ashare_autotune.data.market import Market
 from ashare_autotune.data.per_stock import PerStockReport, PerStockSource, run_update
 from ashare_autotune.data.per_stock import today_in_china as today_in_china

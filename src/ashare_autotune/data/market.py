@@ -1,17 +1,10 @@
-"""The `Market` container and the dispatch from `data.source` to a loader."""
+"""The `Market` container: daily bars, the index and static stock info of a universe."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, replace
 
 import pandas as pd
-
-from ashare_autotune.config import DataConfig
-from ashare_autotune.data.schema import apply_universe_rules, select_universe, select_window
-from ashare_autotune.errors import ConfigError
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -24,6 +17,8 @@ class Market:
         index: the market index bars (trade_date, close, pct_chg), sorted by date.
         stock_basic: ts_code, name, industry (industry may be missing), list_date.
         source: a short human description of where the data came from.
+        namechange: point-in-time names (Tushare `namechange`: ts_code, name, start_date,
+            end_date), or None when the source has none.
     """
 
     daily: pd.DataFrame
@@ -31,7 +26,6 @@ class Market:
     stock_basic: pd.DataFrame
     source: str
     summary: dict[str, str | int] | None = None  # set by `without_bars`
-    # Point-in-time names (Tushare namechange: ts_code, name, start_date, end_date), or None.
     namechange: pd.DataFrame | None = None
 
     @property
@@ -57,43 +51,3 @@ class Market:
             "n_stocks": self.n_stocks,
             "n_rows": len(self.daily),
         }
-
-
-def load_market(cfg: DataConfig) -> Market:
-    """Load bars from the configured source, then apply the universe and date window.
-
-    Args:
-        cfg: the `data` config group.
-
-    Returns:
-        A validated `Market`.
-    """
-    if cfg.source == "synthetic":
-        from ashare_autotune.data.synthetic import make_synthetic_market
-
-        market = make_synthetic_market(
-            n_stocks=cfg.n_stocks or 300,
-            n_days=cfg.n_days,
-            seed=cfg.seed,
-            first_date=cfg.first_date,
-            index_code=cfg.index_code,
-        )
-    elif cfg.source == "files":
-        from ashare_autotune.data.files import load_files
-
-        market = load_files(cfg)
-    elif cfg.source == "tushare":
-        from ashare_autotune.data.tushare import load_tushare
-
-        market = load_tushare(cfg)
-    elif cfg.source in ("baostock", "akshare"):
-        from ashare_autotune.data.free_sources import load_free_source
-
-        market = load_free_source(cfg)
-    else:
-        raise ConfigError(f"config key 'data.source'={cfg.source!r}: unknown source")
-    market = apply_universe_rules(market, cfg.exclude_st, cfg.min_list_days)
-    market = select_universe(market, ts_codes=cfg.ts_codes, n_stocks=cfg.n_stocks, seed=cfg.seed)
-    market = select_window(market, start=cfg.start, end=cfg.end)
-    log.info("market data: %s", market.describe())
-    return market

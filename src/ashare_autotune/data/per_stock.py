@@ -24,8 +24,8 @@ import pandas as pd
 import pyarrow.dataset as pads
 from tqdm.auto import tqdm
 
-from ashare_autotune.config import DataConfig
-from ashare_autotune.data.cache import cache_lock, read_meta, write_table_atomic
+from ashare_autotune.config.schema import DataConfig
+from ashare_autotune.data.cache_files import cache_lock, read_meta, write_table_atomic
 from ashare_autotune.data.client import RetryingClient
 from ashare_autotune.data.market import Market
 from ashare_autotune.data.schema import (

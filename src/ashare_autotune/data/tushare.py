@@ -9,23 +9,17 @@ The token is read from TUSHARE_TOKEN or `.env` and lives only inside the pro API
 
 from __future__ import annotations
 
-import errno
 import logging
-import os
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow.compute as pc
-import pyarrow.dataset as pads
 from tqdm.auto import tqdm
 
-from ashare_autotune.config import DataConfig
-from ashare_autotune.data.cache import cache_lock
+from ashare_autotune.config.schema import DataConfig
+from ashare_autotune.data.cache import TushareCache, tidy_bars
+from ashare_autotune.data.cache_files import cache_lock
 from ashare_autotune.data.market import Market
 from ashare_autotune.data.schema import (
     check_index_covers,
@@ -33,6 +27,12 @@ from ashare_autotune.data.schema import (
     normalize_basic,
     normalize_daily,
     normalize_index,
+)
+from ashare_autotune.data.tushare_client import (
+    BASIC_FIELDS,
+    DAILY_FIELDS,
+    PRICE_COLUMNS,
+    TushareClient,
 )
 from ashare_autotune.data.tushare_extras import (
     join_daily_basic,
@@ -44,268 +44,6 @@ from ashare_autotune.data.tushare_extras import (
 from ashare_autotune.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
-
-TOKEN_ENV = "TUSHARE_TOKEN"
-HOW_TO_SET_TOKEN = (
-    f"set the {TOKEN_ENV} environment variable or put {TOKEN_ENV}=<your token> in .env "
-    "(see .env.example); your token is at https://tushare.pro/user/token"
-)
-# Rows asked per call; Tushare caps rows per call by API and account (5000-8000).
-PAGE_SIZE = {"daily": 5000, "adj_factor": 5000, "index_daily": 5000, "stock_basic": 5000}
-DAILY_FIELDS = ("open", "high", "low", "close", "pre_close", "change", "pct_chg", "vol", "amount")
-PRICE_COLUMNS = ("open", "high", "low", "close", "pre_close")
-BASIC_FIELDS = "ts_code,symbol,name,area,industry,list_date,list_status,delist_date"
-MAX_WAIT = 60.0
-# Tushare limits calls per minute ("每分钟最多访问..."): wait for the window to pass.
-RATE_LIMIT_WAIT = 20.0
-
-
-def resolve_token(env_file: Path = Path(".env")) -> str:
-    """The Tushare token from TUSHARE_TOKEN, else from `.env`; a missing one is a ConfigError.
-
-    Args:
-        env_file: the dotenv file read when the variable is not set.
-
-    Returns:
-        The token (never log it).
-    """
-    token = os.environ.get(TOKEN_ENV, "").strip()
-    if not token and env_file.is_file():
-        from dotenv import dotenv_values
-
-        token = (dotenv_values(env_file).get(TOKEN_ENV) or "").strip()
-    if not token:
-        raise ConfigError(f"no Tushare token: {HOW_TO_SET_TOKEN}")
-    return token
-
-
-def connect_pro(token: str) -> Any:
-    """The `tushare` package's pro API object (the token stays inside it, nothing on disk)."""
-    import tushare
-
-    # pro_api(token) keeps the token in memory; ts.set_token would write it to ~/tk.csv.
-    return tushare.pro_api(token=token)
-
-
-def _classify(message: str) -> str:
-    """Which kind of failure a Tushare error message describes: limit, permission, token, other."""
-    lowered = message.lower()
-    if any(s in message for s in ("每分钟", "每小时", "最多访问", "频率")) or "rate" in lowered:
-        return "limit"
-    if "没有访问该接口的权限" in message or "积分" in message:
-        return "permission"
-    if "token" in lowered:
-        return "token"
-    return "other"
-
-
-class TushareClient:
-    """Calls pro API endpoints with pagination and retries; counts every call made.
-
-    Args:
-        connect: returns the pro API object; called on the first request only, so a run the
-            cache fully answers needs neither a token nor the network.
-        max_retries: attempts per call before a `DataError` naming the call.
-        retry_wait: seconds before the first retry; doubled on each further retry (max 60 s).
-        sleep: the wait function (tests pass a recorder).
-        page_size: rows asked per call (default: `PAGE_SIZE` per endpoint).
-    """
-
-    def __init__(
-        self,
-        connect: Callable[[], Any],
-        max_retries: int = 5,
-        retry_wait: float = 2.0,
-        sleep: Callable[[float], None] = time.sleep,
-        page_size: int | None = None,
-    ) -> None:
-        self._connect = connect
-        self._pro: Any = None
-        self.max_retries = max_retries
-        self.retry_wait = retry_wait
-        self.sleep = sleep
-        self.page_size = page_size
-        self.calls = 0
-
-    @classmethod
-    def from_config(cls, cfg: DataConfig) -> TushareClient:
-        """A client whose token comes from TUSHARE_TOKEN or `.env` when first needed."""
-        return cls(
-            lambda: connect_pro(resolve_token()),
-            max_retries=cfg.max_retries,
-            retry_wait=cfg.retry_wait,
-        )
-
-    def fetch(self, api: str, **params: Any) -> pd.DataFrame:
-        """All rows of one endpoint call, page by page (`limit`/`offset`).
-
-        Args:
-            api: endpoint name, e.g. "daily".
-            **params: the endpoint's parameters, e.g. trade_date="20230316".
-        """
-        limit = self.page_size or PAGE_SIZE.get(api, 5000)
-        pages, offset = [], 0
-        while True:
-            page = self._call(api, limit=limit, offset=offset, **params)
-            if len(page):
-                pages.append(page)
-            offset += len(page)
-            # A short page is the last one, unless it is a round number: then the server's cap
-            # (smaller than `limit` on some accounts) may have cut it, so ask for more.
-            if len(page) == 0 or (len(page) < limit and len(page) % 1000):
-                break
-        return pd.concat(pages, ignore_index=True) if pages else pd.DataFrame()
-
-    def _call(self, api: str, **params: Any) -> pd.DataFrame:
-        shown = ", ".join(f"{k}={v}" for k, v in params.items() if k not in ("limit", "offset"))
-        for attempt in range(1, self.max_retries + 1):
-            self.calls += 1
-            try:
-                if self._pro is None:
-                    self._pro = self._connect()
-                out = getattr(self._pro, api)(**params)
-            except (ConfigError, DataError):
-                raise
-            except Exception as exc:  # the network, the server or a rate limit: retried
-                self._give_up_or_wait(api, shown, exc, attempt)
-            else:
-                return out if isinstance(out, pd.DataFrame) else pd.DataFrame()
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _give_up_or_wait(self, api: str, shown: str, exc: Exception, attempt: int) -> None:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        kind = _classify(message)
-        if kind == "token":
-            raise ConfigError(f"Tushare rejected the token ({message}): {HOW_TO_SET_TOKEN}")
-        if kind == "permission":
-            raise DataError(
-                f"Tushare call {api}({shown}) refused: {message} "
-                "(the account lacks the points for this endpoint)"
-            )
-        if attempt >= self.max_retries:
-            raise DataError(
-                f"Tushare call {api}({shown}) failed after {attempt} attempt(s): {message}"
-            )
-        wait = min(self.retry_wait * 2 ** (attempt - 1), MAX_WAIT)
-        if kind == "limit":
-            wait = max(wait, RATE_LIMIT_WAIT)
-        log.warning(
-            "Tushare call %s(%s) failed (%s); retry %d/%d in %.1f s",
-            api,
-            shown,
-            message,
-            attempt,
-            self.max_retries - 1,
-            wait,
-        )
-        self.sleep(wait)
-
-
-def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
-    """Write to a hidden temporary file next to `path`, then rename: readers never see half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)  # no partial file left behind, whatever the failure
-        if exc.errno == errno.ENOSPC:
-            raise DataError(
-                f"disk full while writing the Tushare cache file {path}: the files already "
-                "cached are kept; free space and run the same command again to resume"
-            ) from None
-        raise
-
-
-def _tidy_bars(frame: pd.DataFrame, numeric: tuple[str, ...]) -> pd.DataFrame:
-    """One schema for every cached file: codes and dates as text, numbers as float64."""
-    frame = frame.copy()
-    for col in ("ts_code", "trade_date"):
-        if col in frame.columns:
-            frame[col] = frame[col].astype(str)
-    for col in numeric:
-        if col in frame.columns:
-            frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(np.float64)
-    return frame
-
-
-class TushareCache:
-    """The on-disk layout under `data.cache_dir`.
-
-    trade_cal.parquet              the SSE calendar (cal_date, is_open)
-    daily/YYYY/YYYYMMDD.parquet    one trading day of `daily` bars + adj_factor, whole market
-    index_daily/<code>/A_B.parquet index bars fetched for trading days A..B
-    stock_basic.parquet            listed, delisted and paused stocks
-    """
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def day_path(self, day: str) -> Path:
-        """Where one trading day of bars lives."""
-        return self.root / "daily" / day[:4] / f"{day}.parquet"
-
-    def cached_days(self) -> set[str]:
-        """The trading days whose bars are complete on disk."""
-        return {p.stem for p in (self.root / "daily").glob("*/[0-9]*.parquet")}
-
-    def write_day(self, day: str, bars: pd.DataFrame) -> None:
-        """Store one day of bars (with adj_factor)."""
-        write_parquet_atomic(bars, self.day_path(day))
-
-    def read_days(self, days: list[str], ts_codes: list[str] | None = None) -> pd.DataFrame:
-        """The bars of the given days (optionally of some codes only) as one frame."""
-        paths = [str(self.day_path(d)) for d in days]
-        if not paths:
-            return pd.DataFrame(columns=["ts_code", "trade_date", *DAILY_FIELDS, "adj_factor"])
-        dataset = pads.dataset(paths, format="parquet")
-        expr = pc.field("ts_code").isin(list(ts_codes)) if ts_codes else None
-        table = dataset.to_table(filter=expr)
-        # Codes as a dictionary (a pandas categorical) and dates as timestamps: 10M text values
-        # would cost seconds and gigabytes in every later step.
-        codes = table.schema.get_field_index("ts_code")
-        table = table.set_column(codes, "ts_code", pc.dictionary_encode(table["ts_code"]))
-        dates = table.schema.get_field_index("trade_date")
-        stamps = pc.strptime(table["trade_date"], format="%Y%m%d", unit="s")
-        return table.set_column(dates, "trade_date", stamps).to_pandas()
-
-    def read_calendar(self) -> pd.DataFrame | None:
-        """The cached calendar, or None."""
-        path = self.root / "trade_cal.parquet"
-        return pd.read_parquet(path) if path.exists() else None
-
-    def write_calendar(self, cal: pd.DataFrame) -> None:
-        """Replace the (small) calendar file."""
-        write_parquet_atomic(cal, self.root / "trade_cal.parquet")
-
-    def index_dir(self, code: str) -> Path:
-        """Directory of one index's chunks."""
-        return self.root / "index_daily" / code
-
-    def read_index(self, code: str) -> pd.DataFrame:
-        """All cached bars of one index, one row per trade_date."""
-        paths = sorted(str(p) for p in self.index_dir(code).glob("[0-9]*.parquet"))
-        if not paths:
-            return pd.DataFrame(columns=["ts_code", "trade_date", "close"])
-        frame = pads.dataset(paths, format="parquet").to_table().to_pandas()
-        frame = frame.drop_duplicates("trade_date", keep="last", ignore_index=True)
-        # Each chunk is newest first (as Tushare answers): chunks one after another would
-        # read as dates going back, so sort the whole.
-        return frame.sort_values("trade_date", ignore_index=True)
-
-    def write_index(self, code: str, first: str, last: str, bars: pd.DataFrame) -> None:
-        """Append one chunk of index bars."""
-        write_parquet_atomic(bars, self.index_dir(code) / f"{first}_{last}.parquet")
-
-    def read_basic(self) -> pd.DataFrame | None:
-        """The cached stock_basic, or None."""
-        path = self.root / "stock_basic.parquet"
-        return pd.read_parquet(path) if path.exists() else None
-
-    def write_basic(self, basic: pd.DataFrame) -> None:
-        """Replace stock_basic (refreshed only when new codes appear)."""
-        write_parquet_atomic(basic, self.root / "stock_basic.parquet")
 
 
 @dataclass
@@ -351,7 +89,7 @@ def ensure_calendar(client: TushareClient, cache: TushareCache, start: str, end:
         fetched = client.fetch("trade_cal", exchange="SSE", start_date=lo, end_date=hi)
         if fetched.empty or "cal_date" not in fetched.columns:
             raise DataError(f"Tushare call trade_cal(start_date={lo}, end_date={hi}) gave no days")
-        cal = _tidy_bars(fetched.loc[:, ["cal_date", "is_open"]], ("is_open",))
+        cal = tidy_bars(fetched.loc[:, ["cal_date", "is_open"]], ("is_open",))
         cal["cal_date"] = cal["cal_date"].astype(str)
         cal = cal.drop_duplicates("cal_date").sort_values("cal_date", ignore_index=True)
         cache.write_calendar(cal)
@@ -365,11 +103,11 @@ def fetch_day(client: TushareClient, day: str) -> pd.DataFrame | None:
     if bars.empty:
         return None
     factors = client.fetch("adj_factor", trade_date=day)
-    bars = _tidy_bars(bars, DAILY_FIELDS).drop_duplicates(["ts_code", "trade_date"])
+    bars = tidy_bars(bars, DAILY_FIELDS).drop_duplicates(["ts_code", "trade_date"])
     if factors.empty:
         bars["adj_factor"] = np.nan
     else:
-        factors = _tidy_bars(factors.loc[:, ["ts_code", "adj_factor"]], ("adj_factor",))
+        factors = tidy_bars(factors.loc[:, ["ts_code", "adj_factor"]], ("adj_factor",))
         bars = bars.merge(factors.drop_duplicates("ts_code"), on="ts_code", how="left")
     return bars.reset_index(drop=True)
 
@@ -412,7 +150,7 @@ def update_index(
     bars = client.fetch("index_daily", ts_code=code, start_date=missing[0], end_date=missing[-1])
     if bars.empty:
         return missing
-    bars = _tidy_bars(bars, DAILY_FIELDS)
+    bars = tidy_bars(bars, DAILY_FIELDS)
     cache.write_index(code, missing[0], missing[-1], bars)
     return sorted(set(missing) - set(bars["trade_date"]))
 

@@ -18,11 +18,12 @@ import pandas as pd
 import pyarrow.dataset as pads
 from tqdm.auto import tqdm
 
-from ashare_autotune.data.cache import read_meta, write_table_atomic
+from ashare_autotune.data.cache_files import read_meta, write_table_atomic
 from ashare_autotune.data.schema import OPTIONAL_NUMERIC
 
 if TYPE_CHECKING:
-    from ashare_autotune.data.tushare import TushareCache, TushareClient
+    from ashare_autotune.data.cache import TushareCache
+    from ashare_autotune.data.tushare_client import TushareClient
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Configuration: the typed schemas (dataclasses and Enums) and loading them from Hydra."""

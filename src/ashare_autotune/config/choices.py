@@ -1,0 +1,103 @@
+"""The choice fields' Enums and the checks the schemas' `__post_init__` run.
+
+A choice field is a string to Hydra and a `StrEnum` member once its schema's `__post_init__`
+ran `choose`, so a wrong value is the project's one-line `ConfigError` naming the key and the
+choices, like every other bad value. A `StrEnum` member equals, prints and serialises as its
+string, so logged params and the study fingerprint read as before.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from ashare_autotune.errors import ConfigError
+
+E = TypeVar("E", bound=StrEnum)
+
+# Fixed by the project: the threshold step handles the class balance, the matrices the bins.
+FIXED_PARAMS = ("scale_pos_weight", "max_bin", "tree_method")
+# What `registry.promotion_metrics` may compare (all higher-is-better).
+PROMOTION_METRICS = tuple(
+    f"{seg}_{m}" for seg in ("test", "val") for m in ("precision", "recall", "auc", "f1")
+)
+
+
+class DataSource(StrEnum):
+    """Where the bars come from."""
+
+    synthetic = "synthetic"
+    files = "files"
+    tushare = "tushare"
+    baostock = "baostock"
+    akshare = "akshare"
+
+
+# Sources downloaded through a local cache (fetch_data updates them).
+DOWNLOADED_SOURCES = (DataSource.tushare, DataSource.baostock, DataSource.akshare)
+
+
+class Adjust(StrEnum):
+    """Tushare price adjustment: forward (to data.end), backward, or raw prices."""
+
+    qfq = "qfq"
+    hfq = "hfq"
+    none = "none"
+
+
+class SplitKind(StrEnum):
+    """One chronological split, or rolling walk-forward windows."""
+
+    single = "single"
+    walk_forward = "walk_forward"
+
+
+class Pruner(StrEnum):
+    """Optuna pruner of unpromising trials."""
+
+    none = "none"
+    median = "median"
+    hyperband = "hyperband"
+
+
+class TuningMode(StrEnum):
+    """all: run the study, then threshold + register; worker: more trials in a shared study,
+    no registration; finalize: no trials, threshold + register from the study's best."""
+
+    all = "all"
+    worker = "worker"
+    finalize = "finalize"
+
+
+class ParamType(StrEnum):
+    """How one search-space dimension is sampled."""
+
+    float = "float"
+    int = "int"
+    categorical = "categorical"
+
+
+class PicksFormat(StrEnum):
+    """The file format of the daily picks."""
+
+    csv = "csv"
+    parquet = "parquet"
+
+
+def check(ok: bool, key: str, value: Any, why: str) -> None:
+    """Raise `ConfigError` "config key '<key>'=<value>: <why>" unless `ok`."""
+    if not ok:
+        raise ConfigError(f"config key '{key}'={value!r}: {why}")
+
+
+def choose(enum: type[E], value: Any, key: str) -> E:
+    """`value` as a member of `enum`; a `ConfigError` naming the key and the choices if none."""
+    names = [m.value for m in enum]
+    check(str(value) in names, key, str(value), f"must be {', '.join(names[:-1])} or {names[-1]}")
+    return enum(str(value))
+
+
+def check_date(key: str, value: str | None) -> None:
+    """None, or a date written YYYYMMDD."""
+    ok = value is None or (len(str(value)) == 8 and str(value).isdigit())
+    check(ok, key, value, "must be a date written YYYYMMDD")

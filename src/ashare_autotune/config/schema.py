@@ -1,0 +1,389 @@
+"""Every configuration schema (Hydra structured configs), with each default and each check.
+
+The field defaults here are the configuration's defaults: the YAML groups in `conf/` set only
+what differs from them per option (e.g. `data=files`), the search space, and interpolations.
+Each group checks its own fields in `__post_init__`; `AppConfig.__post_init__` holds the rules
+that span groups. A bad value raises `ConfigError` naming the key.
+
+Choice fields hold a `StrEnum` member of `config.choices`: OmegaConf sees a string (its Enum
+nodes reject a value with their own message; `Enum | str` fails on a `tuning.space` entry), and
+`__post_init__` turns it into the member or raises the `ConfigError` naming the choices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ashare_autotune.config.choices import (
+    DOWNLOADED_SOURCES,
+    FIXED_PARAMS,
+    PROMOTION_METRICS,
+    Adjust,
+    DataSource,
+    ParamType,
+    PicksFormat,
+    Pruner,
+    SplitKind,
+    TuningMode,
+    check,
+    check_date,
+    choose,
+)
+
+
+@dataclass
+class DataConfig:
+    """Where the bars come from and which slice of them to use."""
+
+    source: str = DataSource.synthetic.value
+    start: str | None = None  # YYYYMMDD, inclusive
+    end: str | None = None  # YYYYMMDD, inclusive (tushare: null = today, Asia/Shanghai)
+    index_code: str = "000001.SH"
+    n_stocks: int | None = None  # universe size: a seeded sample (synthetic: stocks generated)
+    ts_codes: list[str] | None = None  # explicit universe, e.g. [000001.SZ,600000.SH]
+    seed: int = 42
+    # synthetic
+    n_days: int = 1000
+    first_date: str = "20180102"
+    # files (Tushare-style daily bars, parquet or CSV)
+    daily: str | None = None
+    index: str | None = None
+    stock_basic: str | None = None
+    # universe rules (any source; stock_basic gives names and list dates)
+    exclude_st: bool = False  # drop stocks whose name contains ST (*ST, ST, S*ST)
+    min_list_days: int = 0  # drop each stock's bars in its first N calendar days after listing
+    # downloaded sources (tushare, baostock, akshare; the Tushare token is never a config key)
+    adjust: str = Adjust.qfq.value
+    cache_dir: str = "data_cache/tushare"
+    max_retries: int = 5  # attempts per API call before giving up
+    retry_wait: float = 2.0  # seconds before the first retry; doubles on each further one
+    progress: bool = True  # show a progress bar while downloading days
+    daily_basic: bool = False  # tushare: also daily_basic (turnover, valuation) columns
+    namechange: bool = False  # tushare: also namechange (point-in-time names, Market.namechange)
+
+    def __post_init__(self) -> None:
+        self.source = choose(DataSource, self.source, "data.source")
+        self.adjust = choose(Adjust, self.adjust, "data.adjust")
+        for key in ("start", "end", "first_date"):
+            check_date(f"data.{key}", getattr(self, key))
+        if self.start and self.end:
+            check(
+                self.start <= self.end, "data.start", self.start, f"is after data.end={self.end!r}"
+            )
+        n = self.n_stocks
+        check(n is None or n >= 1, "data.n_stocks", n, "must be >= 1")
+        check(self.n_days >= 60, "data.n_days", self.n_days, "must be >= 60 trading days")
+        check(
+            self.ts_codes is None or all(str(c).strip() for c in self.ts_codes),
+            "data.ts_codes",
+            self.ts_codes,
+            "must be a list of codes like [000001.SZ,600000.SH]",
+        )
+        check(self.min_list_days >= 0, "data.min_list_days", self.min_list_days, "must be >= 0")
+        check(self.max_retries >= 1, "data.max_retries", self.max_retries, "must be >= 1")
+        check(self.retry_wait >= 0, "data.retry_wait", self.retry_wait, "must be >= 0 seconds")
+        check(bool(self.cache_dir), "data.cache_dir", self.cache_dir, "must be a directory path")
+        if self.source in DOWNLOADED_SOURCES:
+            check(
+                bool(self.start), "data.start", self.start, f"is required with data={self.source}"
+            )
+
+
+@dataclass
+class FeaturesConfig:
+    """Which features to build; empty means every feature in `modelling.features.FEATURES`."""
+
+    names: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LabelConfig:
+    """Positive when max(close[T+min_days .. T+max_days]) / close[T] - 1 >= min_return."""
+
+    min_days: int = 3
+    max_days: int = 5
+    min_return: float = 0.04
+
+    def __post_init__(self) -> None:
+        check(self.min_days >= 1, "label.min_days", self.min_days, "must be >= 1")
+        check(
+            self.min_days <= self.max_days,
+            "label.min_days",
+            self.min_days,
+            f"must be <= label.max_days={self.max_days}",
+        )
+        check(0 < self.min_return < 1, "label.min_return", self.min_return, "must be in (0, 1)")
+
+
+@dataclass
+class SplitConfig:
+    """Chronological fractions of the trading calendar and the embargo between segments.
+
+    Walk-forward: `n_windows` rolling train/val/test windows (the fractions are those of one
+    window), each embargoed like the single split; consecutive test segments cover the end of
+    the data. The study maximises the mean validation AUC across windows; the registered model
+    is the last (most recent) window's.
+    """
+
+    train: float = 0.6
+    val: float = 0.2
+    test: float = 0.2
+    embargo: int = 5  # trading days; conf/split sets it to ${label.max_days}
+    kind: str = SplitKind.single.value
+    n_windows: int = 3
+
+    def __post_init__(self) -> None:
+        self.kind = choose(SplitKind, self.kind, "split.kind")
+        for key in ("train", "val", "test"):
+            value = getattr(self, key)
+            check(0 < value < 1, f"split.{key}", value, "must be in (0, 1)")
+        total = self.train + self.val + self.test
+        check(
+            abs(total - 1) < 1e-6,
+            "split",
+            f"{self.train}/{self.val}/{self.test}",
+            f"train+val+test must sum to 1, got {total:g}",
+        )
+        check(self.n_windows >= 2, "split.n_windows", self.n_windows, "must be >= 2")
+
+
+@dataclass
+class ModelConfig:
+    """Fixed XGBoost settings shared by every trial (not searched)."""
+
+    tree_method: str = "hist"
+    max_bin: int = 128
+    num_boost_round: int = 500  # upper bound; early stopping on validation AUC picks the count
+    # rounds without a better validation AUC, checked every tuning.eval_every rounds
+    early_stopping_rounds: int = 20
+    n_jobs: int = 2
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        check(self.max_bin >= 2, "model.max_bin", self.max_bin, "must be >= 2")
+        rounds = self.num_boost_round
+        check(rounds >= 1, "model.num_boost_round", rounds, "must be >= 1")
+        check(self.n_jobs >= 1, "model.n_jobs", self.n_jobs, "must be >= 1")
+
+
+@dataclass
+class ParamSpec:
+    """One dimension of the search space."""
+
+    type: str = ParamType.float.value
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: list[Any] | None = None
+
+    def check(self, name: str) -> None:
+        """Check this dimension, named `name` in `tuning.space`."""
+        key = f"tuning.space.{name}"
+        self.type = choose(ParamType, self.type, f"{key}.type")
+        check(
+            name not in FIXED_PARAMS, key, name, "is fixed by the project and may not be searched"
+        )
+        if self.type == ParamType.categorical:
+            check(bool(self.choices), f"{key}.choices", self.choices, "needs at least one choice")
+            return
+        lo, hi = self.low, self.high
+        ok = lo is not None and hi is not None and lo <= hi
+        check(ok, f"{key}.low", lo, f"needs low <= high (high={hi})")
+        check(not self.log or (lo or 0) > 0, f"{key}.low", lo, "must be > 0 on a log scale")
+
+
+@dataclass
+class TuningConfig:
+    """The Optuna study: TPE (seeded) maximising validation AUC; the space is in conf/tuning."""
+
+    n_trials: int = 50
+    timeout: float | None = None  # seconds for the whole study
+    study_name: str | None = None  # None: <experiment>-<config fingerprint>, so a rerun resumes
+    storage: str | None = None  # None: SQLite optuna.db next to the MLflow SQLite DB
+    seed: int = 42
+    pruner: str = Pruner.median.value
+    # Validation AUC every eval_every boosting rounds (and at the last); early stopping and the
+    # pruner see only these evaluations.
+    eval_every: int = 10
+    # Those evaluations, and the trial's value, use a seeded sample of at most this many
+    # validation rows (None: all).
+    watch_rows: int | None = 500_000
+    # When train has more rows, the trials train on a seeded sample of this many; the final
+    # model is refitted on all training rows, early-stopping on validation (None: all rows).
+    trial_rows: int | None = 1_000_000
+    show_progress_bar: bool = False
+    space: dict[str, ParamSpec] = field(default_factory=dict)
+    mode: str = TuningMode.all.value
+    heartbeat_interval: int = 20  # seconds between a running trial's heartbeats
+    grace_period: int = 60  # a RUNNING trial without a heartbeat this long is failed and retried
+    max_retry: int = 3  # retries of one trial left stale by a killed process
+    parent_wait: float = 60.0  # seconds a worker waits for the study's parent MLflow run
+    sqlite_wal: bool = True  # a SQLite storage in write-ahead-log mode (`sqlite_wal`)
+
+    def __post_init__(self) -> None:
+        self.pruner = choose(Pruner, self.pruner, "tuning.pruner")
+        self.mode = choose(TuningMode, self.mode, "tuning.mode")
+        check(self.n_trials >= 1, "tuning.n_trials", self.n_trials, "must be >= 1")
+        t = self.timeout
+        check(t is None or t > 0, "tuning.timeout", t, "must be > 0")
+        check(self.eval_every >= 1, "tuning.eval_every", self.eval_every, "must be >= 1")
+        for key in ("trial_rows", "watch_rows"):
+            n = getattr(self, key)
+            check(n is None or n >= 1000, f"tuning.{key}", n, "must be null or >= 1000")
+        beat = self.heartbeat_interval
+        check(beat >= 1, "tuning.heartbeat_interval", beat, "must be >= 1")
+        check(
+            self.grace_period > beat,
+            "tuning.grace_period",
+            self.grace_period,
+            f"must be > tuning.heartbeat_interval={beat}",
+        )
+        check(self.max_retry >= 0, "tuning.max_retry", self.max_retry, "must be >= 0")
+        check(self.parent_wait >= 0, "tuning.parent_wait", self.parent_wait, "must be >= 0")
+        for name, spec in self.space.items():
+            spec.check(name)
+
+
+@dataclass
+class ThresholdConfig:
+    """Decision threshold chosen on validation: maximise recall subject to precision >=
+    target_precision, with at least min_picks picks (so a few lucky picks cannot satisfy it)."""
+
+    target_precision: float = 0.60
+    low: float = 0.05
+    high: float = 0.95
+    step: float = 0.005
+    min_picks: int = 20
+
+    def __post_init__(self) -> None:
+        p = self.target_precision
+        check(0 < p < 1, "threshold.target_precision", p, "must be in (0, 1)")
+        lo, hi = self.low, self.high
+        check(0 <= lo < hi <= 1, "threshold.low", lo, f"must satisfy 0 <= low < high={hi} <= 1")
+        check(
+            0 < self.step < hi - lo + 1e-12,
+            "threshold.step",
+            self.step,
+            "must be > 0 and no larger than high - low",
+        )
+        check(self.min_picks >= 1, "threshold.min_picks", self.min_picks, "must be >= 1")
+
+
+@dataclass
+class TradingConfig:
+    """The trading view of the test segment (test_topk_*, test_hit_rate_*, ...)."""
+
+    top_k: int = 10  # each day the k highest-probability stocks form the top-k list
+
+    def __post_init__(self) -> None:
+        check(self.top_k >= 1, "trading.top_k", self.top_k, "must be >= 1")
+
+
+@dataclass
+class MlflowConfig:
+    """Tracking store and experiment (conf/mlflow: MLFLOW_TRACKING_URI wins when set)."""
+
+    tracking_uri: str = "sqlite:///mlflow.db"
+    experiment_name: str = "ashare-autotune"
+    run_name: str | None = None
+    # A SQLite tracking DB in write-ahead-log mode: ~40x cheaper commits, readers (mlflow ui)
+    # do not block the job; false for a DB on a network filesystem (see sqlite_wal.py).
+    sqlite_wal: bool = True
+
+
+@dataclass
+class RegistryConfig:
+    """Model registry. A new version becomes champion only if it meets
+    threshold.target_precision on test (with at least threshold.min_picks picks) and is not
+    worse than the champion on promotion_metrics; otherwise it gets the challenger alias."""
+
+    model_name: str = "ashare-autotune-xgb"
+    register: bool = True
+    champion_alias: str = "champion"
+    challenger_alias: str = "challenger"
+    # Compared with the current champion, most important first; all higher-is-better.
+    promotion_metrics: list[str] = field(default_factory=lambda: ["test_precision", "test_recall"])
+
+    def __post_init__(self) -> None:
+        key, metrics = "registry.promotion_metrics", self.promotion_metrics
+        check(bool(metrics), key, metrics, "needs at least one metric")
+        bad = [m for m in metrics if m not in PROMOTION_METRICS]
+        check(not bad, key, bad, f"unknown metric(s); choose from {list(PROMOTION_METRICS)}")
+        check(
+            self.challenger_alias != self.champion_alias,
+            "registry.challenger_alias",
+            self.challenger_alias,
+            "must differ from registry.champion_alias",
+        )
+
+
+@dataclass
+class AppConfig:
+    """The whole training configuration (conf/config.yaml)."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    label: LabelConfig = field(default_factory=LabelConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    tuning: TuningConfig = field(default_factory=TuningConfig)
+    threshold: ThresholdConfig = field(default_factory=ThresholdConfig)
+    trading: TradingConfig = field(default_factory=TradingConfig)
+    mlflow: MlflowConfig = field(default_factory=MlflowConfig)
+    registry: RegistryConfig = field(default_factory=RegistryConfig)
+
+    def __post_init__(self) -> None:
+        """The rules that span groups."""
+        check(
+            self.split.embargo >= self.label.max_days,
+            "split.embargo",
+            self.split.embargo,
+            f"must be >= label.max_days={self.label.max_days} so no label window crosses a "
+            "boundary",
+        )
+        check(
+            bool(self.tuning.space), "tuning.space", self.tuning.space, "the search space is empty"
+        )
+
+
+DEFAULT_MODEL_URI = "models:/ashare-autotune-xgb@champion"
+
+
+@dataclass
+class PredictConfig:
+    """Score one trading day with a registered model and write the ranked picks
+    (conf/predict.yaml; features and threshold come from the model)."""
+
+    model_uri: str = DEFAULT_MODEL_URI
+    date: str | None = None  # YYYYMMDD; None: the latest trading day in the data
+    top_k: int | None = None  # keep only the k highest probabilities in the output
+    output_dir: str = "picks"
+    format: str = PicksFormat.csv.value
+    data: DataConfig = field(default_factory=DataConfig)
+    mlflow: MlflowConfig = field(default_factory=MlflowConfig)
+
+    def __post_init__(self) -> None:
+        check_date("date", self.date)
+        check(self.top_k is None or self.top_k >= 1, "top_k", self.top_k, "must be >= 1")
+        self.format = choose(PicksFormat, self.format, "format")
+
+
+@dataclass
+class EvaluateConfig:
+    """Evaluate a registered model on a window of days it was not trained on
+    (conf/evaluate.yaml; logged as a new MLflow run linked to the model version)."""
+
+    model_uri: str = DEFAULT_MODEL_URI
+    start: str | None = None  # YYYYMMDD; None: the first trading day after the model's data
+    end: str | None = None  # YYYYMMDD; None: the last day with a fully observed label
+    allow_overlap: bool = False  # allow a window inside the model's training data range
+    data: DataConfig = field(default_factory=DataConfig)
+    label: LabelConfig | None = None  # None: the label definition stored with the model
+    mlflow: MlflowConfig = field(default_factory=MlflowConfig)
+
+    def __post_init__(self) -> None:
+        check_date("start", self.start)
+        check_date("end", self.end)
+        if self.start and self.end:
+            check(self.start <= self.end, "start", self.start, f"is after end={self.end!r}")

@@ -1,0 +1,48 @@
+"""`load_market`: the dispatch from `data.source` to a source, then the universe and window."""
+
+from __future__ import annotations
+
+import logging
+
+from ashare_autotune.config.schema import DataConfig
+from ashare_autotune.data.files import load_files
+from ashare_autotune.data.free_sources import load_free_source
+from ashare_autotune.data.market import Market
+from ashare_autotune.data.schema import apply_universe_rules, select_universe, select_window
+from ashare_autotune.data.synthetic import make_synthetic_market
+from ashare_autotune.data.tushare import load_tushare
+from ashare_autotune.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def load_market(cfg: DataConfig) -> Market:
+    """Load bars from the configured source, then apply the universe and date window.
+
+    Args:
+        cfg: the `data` config group.
+
+    Returns:
+        A validated `Market`.
+    """
+    if cfg.source == "synthetic":
+        market = make_synthetic_market(
+            n_stocks=cfg.n_stocks or 300,
+            n_days=cfg.n_days,
+            seed=cfg.seed,
+            first_date=cfg.first_date,
+            index_code=cfg.index_code,
+        )
+    elif cfg.source == "files":
+        market = load_files(cfg)
+    elif cfg.source == "tushare":
+        market = load_tushare(cfg)
+    elif cfg.source in ("baostock", "akshare"):
+        market = load_free_source(cfg)
+    else:
+        raise ConfigError(f"config key 'data.source'={cfg.source!r}: unknown source")
+    market = apply_universe_rules(market, cfg.exclude_st, cfg.min_list_days)
+    market = select_universe(market, ts_codes=cfg.ts_codes, n_stocks=cfg.n_stocks, seed=cfg.seed)
+    market = select_window(market, start=cfg.start, end=cfg.end)
+    log.info("market data: %s", market.describe())
+    return market

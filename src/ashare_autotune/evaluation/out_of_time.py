@@ -1,0 +1,182 @@
+"""Out-of-time evaluation of a registered model, logged as an MLflow run linked to the version."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from ashare_autotune.config.schema import EvaluateConfig, LabelConfig
+from ashare_autotune.data.loader import load_market
+from ashare_autotune.data.market import Market
+from ashare_autotune.errors import ConfigError, DataError
+from ashare_autotune.evaluation.metrics import classification_metrics
+from ashare_autotune.evaluation.trading import pick_returns
+from ashare_autotune.modelling.dataset import labelled_rows
+from ashare_autotune.tracking import registry
+from ashare_autotune.tracking import runs as tracking
+from ashare_autotune.tracking.loaded_model import LoadedModel, load_model
+
+log = logging.getLogger(__name__)
+
+SEGMENT = "oot"
+TABLE_METRICS = ("auc", "precision", "recall", "n_picks", "base_rate")
+
+
+@dataclass
+class EvaluationResult:
+    """The evaluation run, its window and metrics (named `oot_<metric>`)."""
+
+    run_id: str
+    start: str
+    end: str
+    metrics: dict[str, float]
+    table: str
+
+
+def window_rows(
+    market: Market, model: LoadedModel, label: LabelConfig, start: str, end: str | None
+) -> pd.DataFrame:
+    """Labelled rows of the window with the model's features, label and forward return.
+
+    Raises `DataError` when the window holds no row with a fully observed label.
+    """
+    frame, _, _ = labelled_rows(market, model.features, label)
+    inside = frame["trade_date"] >= pd.Timestamp(start)
+    if end:
+        inside &= frame["trade_date"] <= pd.Timestamp(end)
+    rows = frame.loc[inside]
+    if rows.empty:
+        have = market.describe()
+        raise DataError(
+            f"no labelled rows in the window {start}..{end or 'end of data'}: the data covers "
+            f"{have['start']}..{have['end']} and a label needs {label.max_days} later trading "
+            f"days; load later data (data.end) or set start=/end="
+        )
+    return rows
+
+
+def window_metrics(rows: pd.DataFrame, scores: pd.DataFrame, threshold: float) -> dict[str, float]:
+    """Classification metrics at the threshold plus mean forward returns of picks vs universe."""
+    metrics = classification_metrics(
+        rows["label"].to_numpy(), scores["probability"].to_numpy(), threshold, SEGMENT
+    )
+    returns = pick_returns(rows["fwd_return"].to_numpy(np.float64), scores["pick"].to_numpy(bool))
+    metrics |= {f"{SEGMENT}_{k}": v for k, v in returns.items()}
+    metrics |= {
+        f"{SEGMENT}_n_days": float(rows["trade_date"].nunique()),
+        f"{SEGMENT}_n_stocks": float(rows["ts_code"].nunique()),
+    }
+    return metrics
+
+
+def resolve_window(model: LoadedModel, start: str | None, allow_overlap: bool) -> str:
+    """The first day to score: the day after the model's data unless given; refuses overlap."""
+    train_start, train_end = model.data_range
+    if start is None:
+        return (pd.Timestamp(train_end) + pd.Timedelta(days=1)).strftime("%Y%m%d")
+    if start <= train_end and not allow_overlap:
+        raise ConfigError(
+            f"config key 'start'={start!r}: inside the data {model.display} was trained on "
+            f"({train_start}..{train_end}), so it is not out-of-time; choose a start after "
+            f"{train_end} or set allow_overlap=true"
+        )
+    return start
+
+
+def run_evaluation(cfg: EvaluateConfig) -> EvaluationResult:
+    """Score a window the model was not trained on and log a run linked to the model version.
+
+    Args:
+        cfg: the validated evaluate configuration.
+
+    Returns:
+        The `EvaluationResult`.
+    """
+    tracking.set_tracking_uri(cfg.mlflow.tracking_uri)
+    model = load_model(cfg.model_uri)
+    label = cfg.label or model.label
+    if label != model.label:
+        log.warning("label %s differs from the model's %s", asdict(label), asdict(model.label))
+    start = resolve_window(model, cfg.start, cfg.allow_overlap)
+    rows = window_rows(load_market(cfg.data), model, label, start, cfg.end)
+    scores = model.predict(rows)
+    metrics = window_metrics(rows, scores, model.threshold)
+    first, last = f"{rows['trade_date'].min():%Y%m%d}", f"{rows['trade_date'].max():%Y%m%d}"
+    table = format_table(model, metrics, first, last)
+    run_id = _log_run(cfg, model, label, metrics, first, last, table)
+    return EvaluationResult(run_id=run_id, start=first, end=last, metrics=metrics, table=table)
+
+
+def _log_run(
+    cfg: EvaluateConfig,
+    model: LoadedModel,
+    label: LabelConfig,
+    metrics: dict[str, float],
+    first: str,
+    last: str,
+    table: str,
+) -> str:
+    experiment_id = tracking.setup(
+        cfg.mlflow.tracking_uri, cfg.mlflow.experiment_name, cfg.mlflow.sqlite_wal
+    )
+    name = cfg.mlflow.run_name or f"evaluate-{model.display.replace(' ', '-')}-{first}-{last}"
+    with tracking.parent_run(experiment_id, name) as run:
+        in_sample = first <= model.data_range[1]  # only with allow_overlap=true
+        tracking.set_tags(
+            model.tags()
+            | {
+                "run_kind": "out_of_time_evaluation",
+                "window": f"{first}..{last}",
+                "overlaps_training_data": str(in_sample).lower(),
+            }
+        )
+        tracking.log_params(
+            {
+                "model_uri": model.uri,
+                "start": first,
+                "end": last,
+                "threshold": model.threshold,
+                "data.source": cfg.data.source,
+                **{f"label.{k}": v for k, v in asdict(label).items()},
+            }
+        )
+        tracking.log_metrics(metrics)
+        tracking.log_text(table, "evaluation/summary.txt")
+        if model.model_id:  # the metrics also show on the logged model's page
+            tracking.log_metrics(metrics, model_id=model.model_id)
+    if model.version:
+        registry.set_version_tags(
+            model.name or "",
+            model.version,
+            {
+                "last_evaluation_run_id": run.info.run_id,
+                "last_evaluation_window": f"{first}..{last}",
+                f"{SEGMENT}_precision": round(metrics[f"{SEGMENT}_precision"], 4),
+            },
+        )
+    return run.info.run_id
+
+
+def format_table(model: LoadedModel, metrics: dict[str, float], first: str, last: str) -> str:
+    """A short text table: out-of-time metrics next to the model's test metrics at training."""
+    test = model.meta.get("metrics", {})
+    lines = [
+        f"{model.display} ({model.uri}), threshold {model.threshold:.3f}",
+        f"out-of-time window {first}..{last}: {int(metrics['oot_n_rows'])} rows, "
+        f"{int(metrics['oot_n_days'])} days, {int(metrics['oot_n_stocks'])} stocks",
+        f"{'metric':<24}{'out-of-time':>12}{'test@train':>12}",
+    ]
+    for key in TABLE_METRICS:
+        digits = 0 if key == "n_picks" else 4
+        new, old = metrics[f"oot_{key}"], test.get(f"test_{key}")
+        lines.append(f"{key:<24}{_fmt(new, digits):>12}{_fmt(old, digits):>12}")
+    for key in ("mean_fwd_return_picks", "mean_fwd_return_universe", "excess_fwd_return"):
+        lines.append(f"{key:<24}{metrics[f'oot_{key}']:>12.4%}{'-':>12}")
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"

@@ -1,0 +1,164 @@
+"""Daily picks: score one trading day with a registered model and write a ranked table."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ashare_autotune.config.schema import PredictConfig
+from ashare_autotune.data.loader import load_market
+from ashare_autotune.data.market import Market
+from ashare_autotune.errors import DataError
+from ashare_autotune.modelling.features import build_features
+from ashare_autotune.tracking import runs as tracking
+from ashare_autotune.tracking.loaded_model import LoadedModel, load_model
+
+log = logging.getLogger(__name__)
+
+# Rolling features look back this many of a stock's rows (MA20, momentum 20, max of 20).
+HISTORY_ROWS = 21
+PICK_COLUMNS = [
+    "trade_date",
+    "rank",
+    "ts_code",
+    "name",
+    "industry",
+    "probability",
+    "pick",
+    "threshold",
+    "model_name",
+    "model_version",
+    "model_uri",
+]
+
+
+@dataclass
+class PredictResult:
+    """The picks table, the day scored and where the table was written."""
+
+    picks: pd.DataFrame
+    trade_date: str
+    path: Path
+
+
+def select_day(features: pd.DataFrame, date: str | None) -> pd.DataFrame:
+    """The feature rows of `date` (YYYYMMDD), or of the latest trading day when None.
+
+    Raises `DataError` naming the date and the loaded range when that day has no bars.
+    """
+    dates = features["trade_date"]
+    day = dates.max() if date is None else pd.Timestamp(date)
+    rows = features.loc[dates == day]
+    if rows.empty:
+        raise DataError(
+            f"date={date}: no bars on that day in the loaded data "
+            f"({dates.min():%Y%m%d}..{dates.max():%Y%m%d}); not a trading day or outside "
+            "data.start/data.end"
+        )
+    return rows
+
+
+def rank_picks(
+    rows: pd.DataFrame, scores: pd.DataFrame, stock_basic: pd.DataFrame, top_k: int | None
+) -> pd.DataFrame:
+    """Stocks of one day sorted by probability (rank 1 = highest), with name and industry.
+
+    Args:
+        rows: ts_code and trade_date of the scored rows.
+        scores: probability and pick, aligned with `rows`.
+        stock_basic: ts_code, name, industry.
+        top_k: keep only the first k rows (None: all).
+    """
+    info = stock_basic.drop_duplicates("ts_code").set_index("ts_code")
+    codes = rows["ts_code"].astype(str)
+    out = pd.DataFrame(
+        {
+            "trade_date": rows["trade_date"].dt.strftime("%Y%m%d").to_numpy(),
+            "ts_code": codes.to_numpy(),
+            "name": codes.map(info["name"]).to_numpy() if "name" in info else None,
+            "industry": codes.map(info["industry"]).to_numpy() if "industry" in info else None,
+            "probability": scores["probability"].to_numpy(),
+            "pick": scores["pick"].to_numpy(),
+        }
+    )
+    out = out.sort_values(["probability", "ts_code"], ascending=[False, True], kind="stable")
+    out.insert(1, "rank", range(1, len(out) + 1))
+    out = out.reset_index(drop=True)
+    return out if top_k is None else out.head(top_k)
+
+
+def run_predict(cfg: PredictConfig) -> PredictResult:
+    """Load the model and the bars, score the day and write the picks file.
+
+    Args:
+        cfg: the validated predict configuration.
+
+    Returns:
+        The `PredictResult`.
+    """
+    tracking.set_tracking_uri(cfg.mlflow.tracking_uri)
+    model = load_model(cfg.model_uri)
+    market = load_market(cfg.data)
+    picks = score_market(model, market, cfg.date, cfg.top_k)
+    day = str(picks["trade_date"].iloc[0])
+    path = write_table(picks, Path(cfg.output_dir) / f"picks_{day}.{cfg.format}")
+    n_picks = int(picks["pick"].sum())
+    log.info(
+        "%s on %s: %d picks of %d rows written to %s",
+        model.display,
+        day,
+        n_picks,
+        len(picks),
+        path,
+    )
+    if os.environ.get("MLFLOW_RUN_ID"):  # under `mlflow run -e predict`: keep the file
+        tracking.log_artifact(path, "picks")
+    return PredictResult(picks=picks, trade_date=day, path=path)
+
+
+def score_market(
+    model: LoadedModel, market: Market, date: str | None, top_k: int | None
+) -> pd.DataFrame:
+    """The ranked picks of one day of `market` with the model's features and threshold."""
+    features = build_features(market.daily, market.index, market.stock_basic, model.features)
+    rows = select_day(features, date)
+    day = rows["trade_date"].iloc[0]
+    history = int((features["trade_date"].drop_duplicates() <= day).sum())
+    if history < HISTORY_ROWS:
+        log.warning(
+            "only %d trading days up to %s in the data: features need %d; load an earlier "
+            "data.start",
+            history,
+            f"{day:%Y%m%d}",
+            HISTORY_ROWS,
+        )
+    train_start, train_end = model.data_range
+    if f"{day:%Y%m%d}" <= train_end:
+        log.warning(
+            "%s is inside the model's training data (%s..%s): these are in-sample scores",
+            f"{day:%Y%m%d}",
+            train_start,
+            train_end,
+        )
+    picks = rank_picks(rows, model.predict(rows), market.stock_basic, top_k)
+    picks["threshold"] = model.threshold
+    picks["model_name"] = model.name or ""
+    picks["model_version"] = model.version or ""
+    picks["model_uri"] = model.uri
+    return picks[PICK_COLUMNS]
+
+
+def write_table(frame: pd.DataFrame, path: Path) -> Path:
+    """Write CSV or parquet (by suffix) via a temporary file, so no half-written output."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    if path.suffix == ".parquet":
+        frame.to_parquet(tmp, index=False)
+    else:
+        frame.to_csv(tmp, index=False, encoding="utf-8")
+    os.replace(tmp, path)
+    return path

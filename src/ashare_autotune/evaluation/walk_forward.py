@@ -1,0 +1,129 @@
+"""The walk-forward check: the best parameters refitted in every window, each window's threshold
+and its validation and test metrics; and the threshold choice under the precision constraint."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+
+from ashare_autotune.config.schema import AppConfig
+from ashare_autotune.evaluation.metrics import classification_metrics
+from ashare_autotune.evaluation.threshold import ThresholdChoice, pick_threshold
+from ashare_autotune.modelling.dataset import Dataset
+from ashare_autotune.tracking import runs as tracking
+from ashare_autotune.tuning.booster import fit_final, window_rounds
+from ashare_autotune.tuning.matrices import Matrices, build_matrices
+
+log = logging.getLogger(__name__)
+
+
+def choose_threshold(app: AppConfig, y_val: np.ndarray, val_proba: np.ndarray) -> ThresholdChoice:
+    """The threshold under the configured precision constraint, chosen on validation.
+
+    Args:
+        app: the configuration (its `threshold` group).
+        y_val, val_proba: validation labels and probabilities.
+    """
+    th = app.threshold
+    return pick_threshold(
+        y_val, val_proba, th.target_precision, th.low, th.high, th.step, th.min_picks
+    )
+
+
+def walk_forward_matrices(ds: Dataset, app: AppConfig) -> list[Matrices]:
+    """Quantised matrices of every walk-forward window but the last (the split's own, which
+    the caller builds), oldest first; [] for a single split. Built once per study.
+
+    Args:
+        ds: the dataset and its windows (with its train rows still in `ds.frame`).
+        app: the configuration (model.max_bin, model.n_jobs).
+    """
+    windows = []
+    for k in range(len(ds.windows) - 1):
+        window = ds.window(k)
+        windows.append(
+            build_matrices(
+                *window.segment("train"),
+                *window.segment("val"),
+                app.model.max_bin,
+                app.model.n_jobs,
+            )
+        )
+    return windows
+
+
+def walk_forward_report(
+    ds: Dataset, windows: list[Matrices], app: AppConfig, study: optuna.Study
+) -> dict[str, float]:
+    """Refit the best parameters in every window, choose its threshold, measure val and test.
+
+    Logs the per-window table as `walk_forward/windows.csv` and `.md`.
+
+    Args:
+        ds: the dataset and its windows.
+        windows: the windows' matrices (`walk_forward_matrices`).
+        app: the configuration.
+        study: the finished study (best parameters, per-window best iterations).
+
+    Returns:
+        `val_w<k>_<metric>` / `test_w<k>_<metric>` (k from 1, oldest first), `val_w<k>_threshold`
+        and the means over windows `val_wf_<metric>` / `test_wf_<metric>`.
+    """
+    table = pd.DataFrame(
+        [_window_row(ds, k, matrices, app, study) for k, matrices in enumerate(windows, start=1)]
+    )
+    tracking.log_text(table.to_csv(index=False), "walk_forward/windows.csv")
+    tracking.log_text(_windows_markdown(table), "walk_forward/windows.md")
+    metrics: dict[str, float] = {}
+    for row in table.to_dict("records"):
+        k = int(row["window"])
+        metrics[f"val_w{k}_threshold"] = float(row["threshold"])
+        for seg in ("val", "test"):
+            for m in ("auc", "precision", "recall", "n_picks", "base_rate"):
+                metrics[f"{seg}_w{k}_{m}"] = float(row[f"{seg}_{m}"])
+    for seg in ("val", "test"):
+        for m in ("auc", "precision", "recall"):
+            metrics[f"{seg}_wf_{m}"] = float(table[f"{seg}_{m}"].mean())
+    metrics["val_wf_feasible_windows"] = float(table["feasible"].sum())
+    return metrics
+
+
+def _window_row(
+    ds: Dataset, k: int, matrices: Matrices, app: AppConfig, study: optuna.Study
+) -> dict[str, Any]:
+    """One window's refit model: its threshold, dates and val/test metrics."""
+    window = ds.window(k - 1)
+    booster = fit_final(matrices, app.model, study.best_params, window_rounds(study, k))
+    x_val, y_val = window.segment("val")
+    val_proba = booster.inplace_predict(x_val)
+    choice = choose_threshold(app, y_val, val_proba)
+    x_test, y_test = window.segment("test")
+    row: dict[str, Any] = {"window": k, "threshold": choice.threshold, "feasible": choice.feasible}
+    for seg, y, proba in (
+        ("val", y_val, val_proba),
+        ("test", y_test, booster.inplace_predict(x_test)),
+    ):
+        row[f"{seg}_start"], row[f"{seg}_end"] = window.date_range(seg)
+        row |= classification_metrics(y, proba, choice.threshold, seg)
+    return row
+
+
+def _windows_markdown(table: pd.DataFrame) -> str:
+    lines = [
+        "| window | val dates | val AUC | test dates | test rows | test base rate | threshold "
+        "| test AUC | test precision | test recall | test picks |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for _, r in table.iterrows():
+        lines.append(
+            f"| {int(r['window'])} | {r['val_start']}..{r['val_end']} | {r['val_auc']:.3f} | "
+            f"{r['test_start']}..{r['test_end']} | {int(r['test_n_rows']):,} | "
+            f"{r['test_base_rate']:.3f} | {r['threshold']:.3f}"
+            f"{'' if r['feasible'] else ' (target not met)'} | {r['test_auc']:.3f} | "
+            f"{r['test_precision']:.3f} | {r['test_recall']:.4f} | {int(r['test_n_picks'])} |"
+        )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,246 @@
+"""The candidate universe at T from data up to T: listing age, ST, liquidity and boards."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ashare_autotune.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+BOARDS = ("main", "ChiNext", "STAR", "BJ")
+LIQUIDITY_DAYS = 20
+
+
+def board_of(ts_code: pd.Series | pd.Index | np.ndarray) -> np.ndarray:
+    """The board of each code: BJ (.BJ), STAR (688/689 .SH), ChiNext (300/301 .SZ) or main.
+
+    Args:
+        ts_code: Tushare codes such as 600000.SH (strings or a categorical).
+
+    Returns:
+        An object array of board names from `BOARDS`, aligned with `ts_code`.
+    """
+    if isinstance(ts_code, pd.Series) and isinstance(ts_code.dtype, pd.CategoricalDtype):
+        # Classify each category once, then spread by code (cheap on the whole market).
+        cats = pd.Index(ts_code.cat.categories.astype(str))
+        return np.append(board_of(cats), "main")[ts_code.cat.codes.to_numpy()]
+    codes = pd.Series(np.asarray(ts_code, dtype=object)).astype(str)
+    prefix, exchange = codes.str[:3], codes.str[-3:]
+    board = np.full(len(codes), "main", dtype=object)
+    board[((prefix == "300") | (prefix == "301")) & (exchange == ".SZ")] = "ChiNext"
+    board[((prefix == "688") | (prefix == "689")) & (exchange == ".SH")] = "STAR"
+    board[exchange == ".BJ"] = "BJ"
+    return board
+
+
+@dataclass(frozen=True)
+class UniverseRules:
+    """Which stock-days are candidates (config group `universe`).
+
+    Attributes:
+        min_list_days: market trading days since listing, the listing day counting as day 1.
+        exclude_st: drop ST / *ST names.
+        min_amount: minimum mean `amount` (thousand CNY) over the stock's last 20 bars to T.
+        exclude_boards: boards to drop, from `BOARDS`.
+    """
+
+    min_list_days: int = 20
+    exclude_st: bool = True
+    min_amount: float | None = None
+    exclude_boards: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if isinstance(self.min_list_days, bool) or not isinstance(self.min_list_days, int):
+            raise ConfigError(
+                f"universe.min_list_days must be an integer, got {self.min_list_days!r}"
+            )
+        if self.min_list_days < 0:
+            raise ConfigError(f"universe.min_list_days must be >= 0, got {self.min_list_days}")
+        if not isinstance(self.exclude_st, bool):
+            raise ConfigError(
+                f"universe.exclude_st must be true or false, got {self.exclude_st!r}"
+            )
+        if self.min_amount is not None and not (
+            isinstance(self.min_amount, int | float) and self.min_amount > 0
+        ):
+            raise ConfigError(
+                f"universe.min_amount must be a positive number or null, got {self.min_amount!r}"
+            )
+        unknown = [b for b in self.exclude_boards if b not in BOARDS]
+        if isinstance(self.exclude_boards, str) or unknown:
+            raise ConfigError(
+                f"universe.exclude_boards has unknown board(s) {unknown or self.exclude_boards!r}"
+                f"; choose from {list(BOARDS)}"
+            )
+
+
+def eligible(
+    daily: pd.DataFrame,
+    stock_basic: pd.DataFrame,
+    rules: UniverseRules,
+    namechange: pd.DataFrame | None = None,
+    calendar: pd.DatetimeIndex | None = None,
+) -> np.ndarray:
+    """Whether each stock-day is a candidate under `rules`, using data up to that day only.
+
+    Args:
+        daily: bars sorted by (ts_code, trade_date); `amount` is needed for `min_amount`.
+        stock_basic: ts_code, name, list_date (YYYYMMDD).
+        rules: the universe rules.
+        namechange: optional Tushare `namechange` (ts_code, name, start_date, end_date) for
+            point-in-time ST; without it the stock_basic name is used (a snapshot).
+        calendar: the market trading days (default: the days of `daily`).
+
+    Returns:
+        A bool array aligned with `daily`.
+    """
+    keep = np.ones(len(daily), dtype=bool)
+    if rules.min_list_days > 0:
+        keep &= listed_days(daily, stock_basic, calendar) >= rules.min_list_days
+    if rules.exclude_st:
+        keep &= ~st_flags(daily, stock_basic, namechange)
+    if rules.min_amount is not None:
+        if "amount" not in daily.columns:
+            raise ConfigError(
+                "universe.min_amount needs column 'amount' (thousand CNY) in the daily bars, "
+                "which the data lacks"
+            )
+        keep &= mean_amount(daily) >= rules.min_amount
+    if rules.exclude_boards:
+        keep &= ~np.isin(board_of(daily["ts_code"]), list(rules.exclude_boards))
+    return keep
+
+
+def listed_days(
+    daily: pd.DataFrame, stock_basic: pd.DataFrame, calendar: pd.DatetimeIndex | None = None
+) -> np.ndarray:
+    """Market trading days from list_date to T, both counted (the listing day is day 1).
+
+    Market days are the frame's trading days; for a list_date before the frame's first day the
+    weekdays in between are added (holidays there are counted as trading days). A stock without
+    a known list_date counts its own bars up to T instead, so its first bars in the frame are
+    treated as young.
+
+    Args:
+        daily: bars sorted by (ts_code, trade_date).
+        stock_basic: ts_code and list_date (YYYYMMDD).
+        calendar: the market trading days, covering every day of `daily` (default: its days).
+
+    Returns:
+        An int64 array aligned with `daily`.
+    """
+    if calendar is None:
+        calendar = pd.DatetimeIndex(np.sort(daily["trade_date"].unique()))
+    day = calendar.get_indexer(pd.DatetimeIndex(daily["trade_date"])).astype(np.int64)
+    listed = list_dates(daily, stock_basic)
+    known = listed.notna().to_numpy()
+    start = np.searchsorted(calendar.to_numpy(), listed.to_numpy()[known]).astype(np.int64)
+    before = listed.to_numpy()[known] < calendar[0]
+    gap = np.busday_count(
+        listed.to_numpy()[known][before].astype("datetime64[D]"),
+        np.datetime64(calendar[0], "D"),
+    )
+    start[before] = -gap
+    count = daily.groupby("ts_code", observed=True, sort=False).cumcount().to_numpy() + 1
+    count[known] = day[known] - start + 1
+    return count
+
+
+def list_dates(daily: pd.DataFrame, stock_basic: pd.DataFrame) -> pd.Series:
+    """Each row's list_date as datetime64 (NaT when unknown or not a YYYYMMDD date)."""
+    if "list_date" not in stock_basic.columns:
+        return pd.Series(pd.NaT, index=daily.index, dtype="datetime64[ns]")
+    by_code = pd.to_datetime(
+        stock_basic.set_index(stock_basic["ts_code"].astype(str))["list_date"].astype(str),
+        format="%Y%m%d",
+        errors="coerce",
+    )
+    by_code = by_code[~by_code.index.duplicated()]
+    codes = daily["ts_code"]
+    if isinstance(codes.dtype, pd.CategoricalDtype):
+        # Look up each category once (a string map over the whole market takes seconds).
+        per_code = by_code.reindex(codes.cat.categories.astype(str)).to_numpy("datetime64[ns]")
+        values = np.append(per_code, np.datetime64("NaT", "ns"))[codes.cat.codes.to_numpy()]
+    else:
+        values = codes.astype(str).map(by_code).to_numpy(dtype="datetime64[ns]")
+    return pd.Series(values, index=daily.index)
+
+
+def st_flags(
+    daily: pd.DataFrame, stock_basic: pd.DataFrame, namechange: pd.DataFrame | None = None
+) -> np.ndarray:
+    """Whether each stock-day trades under an ST / *ST name.
+
+    With `namechange` the name in force on T (start_date <= T <= end_date, an open end_date
+    meaning still in force) decides, point-in-time. Without it the stock_basic name decides for
+    every day, which is a snapshot (the shared data's names are of 2023), logged as a warning.
+
+    Args:
+        daily: bars with ts_code and trade_date.
+        stock_basic: ts_code and name.
+        namechange: optional Tushare `namechange` frame.
+
+    Returns:
+        A bool array aligned with `daily`.
+    """
+    if namechange is None:
+        if "name" not in stock_basic.columns:
+            raise ConfigError(
+                "universe.exclude_st needs column 'name' in stock_basic (or a namechange "
+                "history), which the data lacks"
+            )
+        log.warning(
+            "universe.exclude_st: no namechange history, so ST is taken from the stock_basic "
+            "names, a snapshot (not point-in-time: the shared data's names are of 2023)"
+        )
+        names = stock_basic.set_index(stock_basic["ts_code"].astype(str))["name"].astype(str)
+        st_codes = names.index[_is_st_name(names)]
+        return daily["ts_code"].astype(str).isin(st_codes).to_numpy()
+    return _st_from_namechange(daily, namechange)
+
+
+def _is_st_name(names: pd.Series) -> np.ndarray:
+    return names.str.upper().str.contains("ST", regex=False).to_numpy()
+
+
+def _st_from_namechange(daily: pd.DataFrame, namechange: pd.DataFrame) -> np.ndarray:
+    """Point-in-time ST: any ST name period of the stock covering T (an as-of merge)."""
+    missing = [c for c in ("ts_code", "name", "start_date") if c not in namechange.columns]
+    if missing:
+        raise DataError(f"namechange: missing required column(s) {missing}")
+    spans = namechange.loc[_is_st_name(namechange["name"].astype(str))]
+    start = pd.to_datetime(spans["start_date"].astype(str), format="%Y%m%d", errors="coerce")
+    end_text = spans["end_date"] if "end_date" in spans.columns else None
+    end = pd.to_datetime(
+        pd.Series(end_text, index=spans.index).astype(str), format="%Y%m%d", errors="coerce"
+    ).fillna(pd.Timestamp.max)
+    periods = pd.DataFrame(
+        {"ts_code": spans["ts_code"].astype(str).to_numpy(), "start": start, "end": end}
+    ).dropna(subset=["start"])
+    rows = pd.DataFrame(
+        {
+            "ts_code": daily["ts_code"].astype(str).to_numpy(),
+            "trade_date": daily["trade_date"].to_numpy(),
+            "row": np.arange(len(daily)),
+        }
+    )
+    # Every (row, ST period) pair of the same stock; ST periods per stock are few.
+    pairs = rows.merge(periods, on="ts_code", how="inner")
+    inside = (pairs["trade_date"] >= pairs["start"]) & (pairs["trade_date"] <= pairs["end"])
+    flags = np.zeros(len(daily), dtype=bool)
+    flags[pairs.loc[inside, "row"].to_numpy()] = True
+    return flags
+
+
+def mean_amount(daily: pd.DataFrame) -> np.ndarray:
+    """Mean `amount` over each stock's last 20 bars up to T (NaN with fewer than 20 bars)."""
+    amount = daily["amount"].astype(np.float64)
+    rolled = amount.groupby(daily["ts_code"], observed=True, sort=False).rolling(
+        LIQUIDITY_DAYS, min_periods=LIQUIDITY_DAYS
+    )
+    return rolled.mean().reset_index(level=0, drop=True).reindex(daily.index).to_numpy()

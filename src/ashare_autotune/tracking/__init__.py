@@ -1,0 +1,1 @@
+"""The MLflow layer: runs, registry and promotion, the pyfunc model and plots."""

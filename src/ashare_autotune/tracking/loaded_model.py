@@ -1,0 +1,110 @@
+"""A model taken from the registry (or a run) together with the facts it was trained under."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ashare_autotune.config.schema import LabelConfig
+from ashare_autotune.tracking import registry
+from ashare_autotune.tracking import runs as tracking
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadedModel:
+    """A loaded `PickModel` pyfunc plus its meta.json and where it came from.
+
+    Attributes:
+        uri: the URI it was loaded from (models:/name@alias, models:/name/N, runs:/...).
+        pyfunc: the MLflow pyfunc model (the same object `mlflow models serve` uses).
+        meta: features, threshold, label definition, data range, segments, metrics.
+        name, version: the registered model name and version (None outside the registry).
+        model_id, run_id: the MLflow logged-model id and the training run.
+    """
+
+    uri: str
+    pyfunc: Any
+    meta: dict[str, Any]
+    name: str | None
+    version: str | None
+    model_id: str | None
+    run_id: str | None
+
+    @property
+    def features(self) -> list[str]:
+        return list(self.meta["features"])
+
+    @property
+    def threshold(self) -> float:
+        return float(self.meta["threshold"])
+
+    @property
+    def label(self) -> LabelConfig:
+        return LabelConfig(**self.meta["label"])
+
+    @property
+    def data_range(self) -> tuple[str, str]:
+        """First and last trading day (YYYYMMDD) of the data the model was trained on."""
+        return str(self.meta["data"]["start"]), str(self.meta["data"]["end"])
+
+    @property
+    def display(self) -> str:
+        """`name vN` when registered, else the URI."""
+        return f"{self.name} v{self.version}" if self.version else self.uri
+
+    def predict(self, features: pd.DataFrame) -> pd.DataFrame:
+        """probability and pick (probability >= threshold) for rows of feature columns."""
+        x = features[self.features].astype(np.float64)
+        out = self.pyfunc.predict(x)
+        return pd.DataFrame(
+            {
+                "probability": out["probability"].to_numpy(np.float64),
+                "pick": out["pick"].to_numpy(bool),
+            },
+            index=features.index,
+        )
+
+    def tags(self) -> dict[str, str]:
+        """Tags that link another run (evaluation, picks) to this model."""
+        tags = {"model_uri": self.uri, "source_model_id": self.model_id or ""}
+        tags["source_run_id"] = self.run_id or ""
+        if self.version:
+            tags |= {"model_name": self.name or "", "model_version": self.version}
+        return tags
+
+
+def load_model(model_uri: str) -> LoadedModel:
+    """Resolve and load a model URI; raises `UserError` when it does not exist.
+
+    Args:
+        model_uri: models:/name@alias, models:/name/N, runs:/<run>/model or models:/m-<id>.
+
+    Returns:
+        The `LoadedModel`.
+    """
+    version = registry.resolve_version(model_uri)
+    pyfunc, meta = tracking.load_pick_model(model_uri)
+    ids = tracking.model_ids(pyfunc)
+    loaded = LoadedModel(
+        uri=model_uri,
+        pyfunc=pyfunc,
+        meta=meta,
+        name=version.name if version else None,
+        version=str(version.version) if version else None,
+        model_id=ids["model_id"],
+        run_id=ids["run_id"],
+    )
+    log.info(
+        "model %s: %d features, threshold %.3f, trained on %s..%s",
+        loaded.display,
+        len(loaded.features),
+        loaded.threshold,
+        *loaded.data_range,
+    )
+    return loaded

@@ -1,0 +1,97 @@
+"""Registering a trained model: a new version in the MLflow registry, described and tagged, with
+the champion or challenger alias by the promotion policy (`promotion.decide_promotion`)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ashare_autotune.config.schema import RegistryConfig, ThresholdConfig
+from ashare_autotune.evaluation.threshold import ThresholdChoice
+from ashare_autotune.tracking import registry
+from ashare_autotune.tracking.promotion import Decision, decide_promotion
+
+log = logging.getLogger(__name__)
+
+
+def register_and_promote(
+    reg: RegistryConfig,
+    target: ThresholdConfig,
+    model_uri: str,
+    choice: ThresholdChoice,
+    metrics: dict[str, float],
+    meta: dict[str, Any],
+) -> tuple[str, Decision]:
+    """Register a logged model and give it the champion or challenger alias by the policy.
+
+    Args:
+        reg: the `registry` group (model name, aliases, promotion metrics).
+        target: the `threshold` group (precision target, fewest picks on test).
+        model_uri: the logged model to register.
+        choice: the threshold chosen on validation.
+        metrics: val_/test_ metrics of the model at that threshold.
+        meta: the model's meta.json facts (label, data range, segments), for the description.
+
+    Returns:
+        (the new version number, the promotion `Decision`).
+    """
+    name = reg.model_name
+    decision = _decide(reg, target, choice, metrics)
+    tags = {
+        "test_precision": round(metrics["test_precision"], 4),
+        "test_recall": round(metrics["test_recall"], 4),
+        "test_auc": round(metrics["test_auc"], 4),
+        "threshold": choice.threshold,
+        "threshold_feasible": str(choice.feasible).lower(),
+        "val_precision": round(choice.precision, 4),
+        "label": _label_text(meta["label"]),
+        "data_range": f"{meta['data']['start']}..{meta['data']['end']}",
+        "promotion": decision.role,
+        "promotion_reason": decision.reason,
+    }
+    description = f"{_describe(meta, metrics)} Promotion: {decision.role}, {decision.reason}."
+    version = registry.register_version(model_uri, name, tags, description)
+    alias = reg.champion_alias if decision.promote else reg.challenger_alias
+    registry.set_alias(name, alias, version.version)
+    (log.info if decision.promote else log.warning)(
+        "version %s is %s@%s: %s", version.version, name, alias, decision.reason
+    )
+    return str(version.version), decision
+
+
+def _decide(
+    reg: RegistryConfig,
+    target: ThresholdConfig,
+    choice: ThresholdChoice,
+    metrics: dict[str, float],
+) -> Decision:
+    """Apply the promotion policy against the version currently holding the champion alias."""
+    champion = registry.alias_version(reg.model_name, reg.champion_alias)
+    return decide_promotion(
+        metrics,
+        threshold_feasible=choice.feasible,
+        target_precision=target.target_precision,
+        min_picks=target.min_picks,
+        compare=list(reg.promotion_metrics),
+        champion=registry.version_metrics(champion) if champion else None,
+        champion_version=champion.version if champion else None,
+    )
+
+
+def _label_text(label: dict[str, Any]) -> str:
+    return f"max close T+{label['min_days']}..T+{label['max_days']} >= +{label['min_return']:.1%}"
+
+
+def _describe(meta: dict[str, Any], metrics: dict[str, float]) -> str:
+    lab, data = meta["label"], meta["data"]
+    segments = ", ".join(f"{name} {lo}..{hi}" for name, (lo, hi) in meta["segments"].items())
+    met = "met" if meta["threshold_feasible"] else "NOT met"
+    return (
+        f"XGBoost stock picker. Data {data['source']} {data['start']}..{data['end']}, "
+        f"{data['n_stocks']} stocks. Label: max close over T+{lab['min_days']}..T+"
+        f"{lab['max_days']} >= +{lab['min_return']:.1%}. Segments: {segments}. "
+        f"Threshold {meta['threshold']:.3f} (target precision {meta['target_precision']:.2f}, "
+        f"{met} on validation). Test: AUC {metrics['test_auc']:.4f}, precision "
+        f"{metrics['test_precision']:.4f}, recall {metrics['test_recall']:.4f}, "
+        f"{int(metrics['test_n_picks'])} picks."
+    )

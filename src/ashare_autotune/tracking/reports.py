@@ -1,0 +1,164 @@
+"""What a study's parent run shows besides its headline metrics: the training data as dataset
+inputs, the trading view of the test segment and the plots."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+import xgboost as xgb
+from mlflow.entities import DatasetInput
+
+from ashare_autotune.config.schema import AppConfig, LabelConfig
+from ashare_autotune.data.market import Market
+from ashare_autotune.evaluation import trading
+from ashare_autotune.evaluation.threshold import ThresholdChoice
+from ashare_autotune.modelling.dataset import Dataset
+from ashare_autotune.tracking import plots
+from ashare_autotune.tracking import runs as tracking
+
+log = logging.getLogger(__name__)
+
+
+def dataset_inputs(market: Market, ds: Dataset, train: pd.DataFrame) -> list[DatasetInput]:
+    """The three segments' labelled rows as MLflow dataset inputs with their date ranges (to log
+    with `runs.log_inputs`).
+
+    Args:
+        market: the loaded market (its source and range).
+        ds: the dataset (segment date ranges; its validation and test rows).
+        train: the training rows (with a single split, no longer in `ds`: `split_off_train`).
+    """
+    data = market.describe()
+    inputs = []
+    for seg, context, frame in (  # the labelled rows as they are: no copy of the train rows
+        ("train", "training", train),
+        ("val", "validation", ds.segment_rows("val")),
+        ("test", "testing", ds.segment_rows("test")),
+    ):
+        start, end = ds.date_range(seg)
+        dataset = tracking.dataset_input(
+            frame,
+            name=f"{seg} {start}..{end}",
+            source=str(data["source"]),
+            context=context,
+            tags={
+                "start": start,
+                "end": end,
+                "n_stocks": frame["ts_code"].nunique(),
+                "n_rows": len(frame),
+                "data_source": data["source"],
+                "data_range": f"{data['start']}..{data['end']}",
+            },
+        )
+        inputs.append(dataset)
+    return inputs
+
+
+def trading_view(
+    app: AppConfig, market: Market, ds: Dataset, test_proba: np.ndarray, threshold: float
+) -> dict[str, float]:
+    """The trading view of the test segment; logs its daily table and summary as artifacts.
+
+    Args:
+        app: the configuration (trading.top_k, label.max_days).
+        market: the market index (its regime per day).
+        ds: the dataset whose test segment was scored.
+        test_proba: the final model's probability per test row.
+        threshold: the chosen pick threshold.
+
+    Returns:
+        The `test_*` trading metrics (see `trading.trading_metrics`).
+    """
+    rows = ds.segment_rows("test", ["ts_code", "trade_date", "label", "fwd_return"])
+    regime = trading.market_regime(market.index)
+    table = trading.daily_table(rows, test_proba, threshold, app.trading.top_k, regime)
+    metrics = trading.trading_metrics(rows, test_proba, threshold, table, "test")
+    tracking.log_text(table.to_csv(index=False), "trading/test_daily.csv")
+    tracking.log_text(trading.summary_markdown(metrics, table, "test"), "trading/test_summary.md")
+    log.info(
+        "trading view (test): top-%d precision %.4f, picks %.2f/day, fwd return picks %.3f%% vs "
+        "universe %.3f%%",
+        app.trading.top_k,
+        metrics["test_topk_precision"],
+        metrics["test_picks_per_day"],
+        100 * metrics["test_mean_fwd_return_picks"],
+        100 * metrics["test_mean_fwd_return_universe"],
+    )
+    return metrics
+
+
+def log_plots(
+    study: optuna.Study,
+    booster: xgb.Booster,
+    choice: ThresholdChoice,
+    val: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """Write the study and model plots and log them under the run's `plots/` artifacts.
+
+    Args:
+        study: the finished study.
+        booster: the final model (feature gain).
+        choice: the chosen threshold.
+        val, test: (labels, probabilities) of validation and test.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        plots.write_study_plots(study, out)
+        gain = booster.get_score(importance_type="gain")
+        plots.write_model_plots(*val, *test, choice, gain, out)
+        tracking.log_artifacts(out, "plots")
+
+
+def log_threshold_status(choice: ThresholdChoice) -> None:
+    """Log and tag whether the threshold met the precision target on validation."""
+    status = (
+        f"threshold {choice.threshold:.3f} meets precision >= {choice.target_precision:.2f} on "
+        f"validation (precision {choice.precision:.4f}, recall {choice.recall:.4f})"
+        if choice.feasible
+        else f"NO threshold reaches precision >= {choice.target_precision:.2f} on validation; "
+        f"best precision reached {choice.best_precision:.4f}. The model is registered "
+        f"as a challenger, not champion"
+    )
+    (log.info if choice.feasible else log.warning)("%s", status)
+    tracking.set_tags(
+        {"threshold_feasible": str(choice.feasible).lower(), "threshold_status": status}
+    )
+
+
+def model_meta(
+    label: LabelConfig,
+    market: Market,
+    ds: Dataset,
+    params: dict[str, Any],
+    choice: ThresholdChoice,
+    metrics: dict[str, float],
+) -> dict[str, Any]:
+    """The facts stored with the model as meta.json (the pyfunc model and `predict` read them).
+
+    Args:
+        label: the label definition.
+        market: the market (its description: source, range, stocks).
+        ds: the dataset (feature names, segment date ranges).
+        params: the best trial's parameters.
+        choice: the threshold chosen on validation.
+        metrics: the run's metrics (its val_/test_ ones are kept).
+    """
+    return {
+        "features": ds.feature_names,
+        "threshold": choice.threshold,
+        "threshold_feasible": choice.feasible,
+        "target_precision": choice.target_precision,
+        "label": asdict(label),
+        "data": market.describe(),
+        "segments": {name: ds.date_range(name) for name in ("train", "val", "test")},
+        "params": params,
+        "metrics": {k: v for k, v in metrics.items() if k.startswith(("val_", "test_"))},
+    }

@@ -1,0 +1,354 @@
+"""Everything that talks to MLflow tracking: runs, params, metrics, artifacts, the model."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import optuna
+import pandas as pd
+import xgboost as xgb
+from mlflow.entities import DatasetInput, InputTag, Run
+from mlflow.models import infer_signature
+from mlflow.models.model import ModelInfo
+from mlflow.types import ColSpec, Schema
+from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+from optuna_integration.mlflow import MLflowCallback
+
+import ashare_autotune
+import ashare_autotune.sqlite_wal
+from ashare_autotune.errors import UserError
+from ashare_autotune.tracking.pyfunc_model import BOOSTER_ARTIFACT, META_ARTIFACT
+
+log = logging.getLogger(__name__)
+
+TRIAL_METRIC = "val_auc"
+SCHEMA_SAMPLE_ROWS = 10_000
+SCHEMA_TYPE_ROWS = 100  # rows a dtype's column type is read from
+PACKAGE_DIR = Path(ashare_autotune.__file__).parent
+
+
+def setup(tracking_uri: str, experiment_name: str, sqlite_wal: bool = True) -> str:
+    """Point MLflow at the tracking store and experiment; returns the experiment id.
+
+    Under `mlflow run` the run MLflow Projects created decides the experiment. With
+    `sqlite_wal`, a SQLite store is used in write-ahead-log mode (`ashare_autotune.sqlite_wal`).
+    """
+    if sqlite_wal:
+        ashare_autotune.sqlite_wal.enable(tracking_uri)
+    mlflow.set_tracking_uri(tracking_uri)
+    project_run = os.environ.get("MLFLOW_RUN_ID")
+    try:
+        if project_run:
+            return mlflow.get_run(project_run).info.experiment_id
+        return mlflow.set_experiment(experiment_name).experiment_id
+    except mlflow.exceptions.MlflowException as exc:
+        # An unreachable server or database is the user's to fix: one line, not a traceback.
+        message = " ".join(str(getattr(exc, "message", exc)).split())[:400]
+        raise UserError(f"mlflow.tracking_uri={tracking_uri!r} is not usable: {message}") from None
+
+
+def default_study_storage(tracking_uri: str) -> str:
+    """An Optuna SQLite file next to the MLflow SQLite DB (or in the working dir)."""
+    prefix = "sqlite:///"
+    if tracking_uri.startswith(prefix):
+        return prefix + str(Path(tracking_uri[len(prefix) :]).with_name("optuna.db"))
+    return prefix + "optuna.db"
+
+
+@contextmanager
+def parent_run(
+    experiment_id: str, run_name: str | None, resume_run_id: str | None = None
+) -> Iterator[Run]:
+    """The study's parent run: the `mlflow run` project run when there is one, else the run
+    this study used before (a rerun continues it), else a new run."""
+    project_run = os.environ.pop("MLFLOW_RUN_ID", None)
+    run_id = project_run or resume_run_id
+    if run_id and not _run_exists(run_id):
+        run_id = None
+    try:
+        # MLFLOW_RUN_ID stays unset inside: mlflow.start_run would otherwise resume the project
+        # run for every trial instead of creating nested runs.
+        with mlflow.start_run(
+            run_id=run_id, experiment_id=experiment_id, run_name=None if run_id else run_name
+        ) as run:
+            yield run
+    finally:
+        if project_run:
+            os.environ["MLFLOW_RUN_ID"] = project_run
+
+
+def _run_exists(run_id: str) -> bool:
+    try:
+        mlflow.get_run(run_id)
+    except mlflow.exceptions.MlflowException:
+        return False
+    return True
+
+
+def trial_callback(parent: Run) -> MLflowCallback:
+    """optuna-integration's callback logging each trial as a run nested under `parent`."""
+    # Deprecated upstream in 4.9 (moving to OptunaHub), removed in 6.0: pinned <5.1 in pyproject.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return _mlflow_callback(parent)
+
+
+def _mlflow_callback(parent: Run) -> MLflowCallback:
+    return MLflowCallback(
+        metric_name=TRIAL_METRIC,
+        create_experiment=False,
+        tag_trial_user_attrs=True,
+        mlflow_kwargs={
+            "nested": True,
+            "experiment_id": parent.info.experiment_id,
+            # Explicit so that trials run in worker threads still nest under the parent.
+            "tags": {"mlflow.parentRunId": parent.info.run_id},
+        },
+    )
+
+
+def child_runs(parent_run_id: str, experiment_id: str) -> pd.DataFrame:
+    """The runs nested under a parent run."""
+    return mlflow.search_runs(
+        experiment_ids=[experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
+    )
+
+
+def reconcile_trial_runs(
+    parent: Run,
+    study: optuna.Study,
+    done: list[optuna.trial.FrozenTrial],
+    callback: MLflowCallback,
+) -> None:
+    """Leave exactly one finished MLflow run per finished trial (`done`) under `parent`.
+
+    A process killed between a trial's end and the end of its MLflow run leaves the run
+    RUNNING (or the trial without a run): such runs and any duplicate of a trial number are
+    deleted, and every finished trial without a run is logged again through `callback`.
+    Only call this when no other worker is running trials for the study.
+    """
+    finished = {t.number: t for t in done}
+    kept: set[int] = set()
+    client = mlflow.MlflowClient()
+    runs = child_runs(parent.info.run_id, parent.info.experiment_id)
+    for run in runs.sort_values("start_time").to_dict("records") if len(runs) else []:
+        number = _trial_number(run)
+        if number is None:
+            continue
+        if run["status"] != "FINISHED" or number in kept:
+            client.delete_run(run["run_id"])
+            log.warning("deleted MLflow run %s: partial or duplicate of trial %d", *_id(run))
+        else:
+            kept.add(number)
+    missing = sorted(set(finished) - kept)
+    for number in missing:
+        callback(study, finished[number])
+    if missing:
+        log.warning(
+            "logged %d finished trial(s) that had no MLflow run: %s", len(missing), missing
+        )
+
+
+def _trial_number(run: dict[str, Any]) -> int | None:
+    """The Optuna trial number of an MLflowCallback run (named after it), else None."""
+    name = run.get("tags.number") or run.get("tags.mlflow.runName")
+    return int(name) if isinstance(name, str) and name.isdigit() else None
+
+
+def _id(run: dict[str, Any]) -> tuple[str, int]:
+    return run["run_id"], int(_trial_number(run) or -1)
+
+
+def log_params(params: dict[str, Any]) -> None:
+    """Log params, skipping keys the run already has with the same value (resumed runs)."""
+    run = mlflow.active_run()
+    existing = mlflow.get_run(run.info.run_id).data.params if run else {}
+    fresh = {k: v for k, v in params.items() if existing.get(k) is None}
+    changed = {k for k, v in params.items() if k in existing and existing[k] != str(v)}
+    if changed:
+        log.warning("params already logged with other values, kept as they were: %s", changed)
+    if fresh:
+        mlflow.log_params(fresh)
+
+
+def log_metrics(metrics: dict[str, float], model_id: str | None = None) -> None:
+    """Log finite metrics to the active run (and to a logged model when given)."""
+    finite = {k: float(v) for k, v in metrics.items() if np.isfinite(v)}
+    mlflow.log_metrics(finite, model_id=model_id)
+
+
+def set_tags(tags: dict[str, Any]) -> None:
+    mlflow.set_tags({k: str(v) for k, v in tags.items()})
+
+
+def log_dict(data: dict[str, Any], name: str) -> None:
+    mlflow.log_dict(data, name)
+
+
+def log_text(text: str, name: str) -> None:
+    mlflow.log_text(text, name)
+
+
+def log_pick_model(booster: xgb.Booster, meta: dict[str, Any], example: pd.DataFrame) -> ModelInfo:
+    """Log booster + threshold + feature list as a pyfunc `PickModel` with signature/example.
+
+    Args:
+        booster: the final XGBoost booster.
+        meta: JSON-able model facts: features, threshold, label and data description.
+        example: a few rows of feature columns.
+    """
+    example = example.astype(np.float64)
+    output = pd.DataFrame({"probability": np.full(len(example), 0.5), "pick": False})
+    with tempfile.TemporaryDirectory() as tmp:
+        booster_path = Path(tmp) / "booster.ubj"
+        booster.save_model(booster_path)
+        meta_path = Path(tmp) / "meta.json"
+        meta_path.write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
+        return mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(PACKAGE_DIR / "tracking" / "model_code.py"),
+            artifacts={BOOSTER_ARTIFACT: str(booster_path), META_ARTIFACT: str(meta_path)},
+            code_paths=[str(PACKAGE_DIR)],
+            signature=infer_signature(example, output),
+            input_example=example,
+            pip_requirements=_pip_requirements(),
+        )
+
+
+def _pip_requirements() -> list[str]:
+    import mlflow as _mlflow
+
+    return [
+        f"mlflow=={_mlflow.__version__}",
+        f"xgboost=={xgb.__version__}",
+        f"pandas=={pd.__version__}",
+        f"numpy=={np.__version__}",
+    ]
+
+
+def load_pick_model(model_uri: str) -> tuple[Any, dict[str, Any]]:
+    """Load a logged `PickModel` as pyfunc; returns (pyfunc model, its meta.json facts).
+
+    Raises `UserError` when the URI does not resolve to a model or is not a PickModel.
+    """
+    try:
+        model = mlflow.pyfunc.load_model(model_uri)
+    except (mlflow.exceptions.MlflowException, OSError) as exc:
+        message = getattr(exc, "message", str(exc))
+        raise UserError(
+            f"model_uri={model_uri!r} cannot be loaded from {mlflow.get_tracking_uri()}: {message}"
+        ) from None
+    python_model = model.unwrap_python_model()
+    meta = getattr(python_model, "meta", None)
+    if not isinstance(meta, dict) or "features" not in meta or "threshold" not in meta:
+        raise UserError(f"model_uri={model_uri!r} is not an ashare-autotune PickModel")
+    return model, meta
+
+
+def model_ids(model: Any) -> dict[str, str | None]:
+    """The logged-model id and source run id of a loaded pyfunc model."""
+    return {"model_id": model.metadata.model_id, "run_id": model.metadata.run_id}
+
+
+def log_artifact(path: str | Path, artifact_path: str | None = None) -> None:
+    """Log a local file to the active run."""
+    mlflow.log_artifact(str(path), artifact_path)
+
+
+def set_tracking_uri(tracking_uri: str) -> None:
+    """Point MLflow (tracking and registry) at a store without choosing an experiment."""
+    mlflow.set_tracking_uri(tracking_uri)
+
+
+def log_artifacts(local_dir: str | Path, artifact_path: str | None = None) -> None:
+    """Log every file of a local directory to the active run."""
+    mlflow.log_artifacts(str(local_dir), artifact_path)
+
+
+def dataset_input(
+    frame: pd.DataFrame, name: str, source: str, context: str, tags: dict[str, Any]
+) -> DatasetInput:
+    """A DataFrame as an MLflow dataset input (digest, schema, rows), to log with `log_inputs`.
+
+    The input holds what MLflow records, not the frame: it can be made while the rows exist
+    and logged later (the training rows are freed once quantised, before the run starts).
+
+    Args:
+        frame: the rows (not copied, not kept: MLflow records a digest, schema and profile).
+        name: the dataset name shown in the UI.
+        source: where the data came from (`Market.source`: a path, `files:<path>`, ...).
+        context: the role, e.g. "training", "validation", "testing".
+        tags: facts to show next to it (date range, stocks, rows).
+    """
+    sample = frame.head(SCHEMA_SAMPLE_ROWS)
+    dataset = mlflow.data.from_pandas(
+        frame, source=_dataset_source(source), name=name, digest=_frame_digest(frame, sample)
+    )
+    # MLflow would infer the schema value by value over every row (87 s for 2M x 18 floats):
+    # the column types are the same on a sample, so fill the cached property from one.
+    dataset.__dict__["schema"] = sample_schema(sample)
+    # what mlflow.log_input records: the dataset, its tags and the context as a tag
+    input_tags = [InputTag(key=k, value=str(v)) for k, v in tags.items()]
+    input_tags.append(InputTag(key=MLFLOW_DATASET_CONTEXT, value=context))
+    return DatasetInput(dataset=dataset._to_mlflow_entity(), tags=input_tags)
+
+
+def log_inputs(inputs: list[DatasetInput]) -> None:
+    """Log dataset inputs (`dataset_input`) to the active run."""
+    run = mlflow.active_run()
+    if run is None:
+        raise RuntimeError("log_inputs needs an active MLflow run")
+    mlflow.MlflowClient().log_inputs(run_id=run.info.run_id, datasets=inputs)
+
+
+def sample_schema(sample: pd.DataFrame) -> Schema:
+    """MLflow's schema of `sample`, as `_infer_schema` gives it, at a fraction of the cost.
+
+    MLflow tests each value in Python for a missing one (0.13 s a segment on 10,000 rows):
+    pandas finds them instead. A column's type comes from its dtype, so from the first rows,
+    except for object columns, whose values decide it: those are inferred on all of `sample`.
+    """
+    from mlflow.types.utils import _infer_schema
+
+    by_value = [c for c in sample.columns if sample[c].dtype.kind == "O"]
+    parts = [sample.head(SCHEMA_TYPE_ROWS).drop(columns=by_value), sample[by_value]]
+    with warnings.catch_warnings():  # its hint about integer columns is for model signatures
+        warnings.simplefilter("ignore", UserWarning)
+        types = {
+            c.name: c.type for part in parts if part.shape[1] for c in _infer_schema(part).inputs
+        }
+    missing = sample.isna().any()
+    return Schema([ColSpec(types[c], c, required=not missing[c]) for c in sample.columns])
+
+
+def _frame_digest(frame: pd.DataFrame, sample: pd.DataFrame) -> str:
+    """MLflow's digest (the first rows' hashes, the row count, the columns) without its
+    `frame.map(type)` over every cell: 1.5 GB of Python objects for the whole market's rows."""
+    from mlflow.data.digest_utils import get_normalized_md5_digest
+
+    parts = [pd.util.hash_pandas_object(sample).to_numpy(), np.int64(len(frame))]
+    return get_normalized_md5_digest(parts + [str(c).encode() for c in frame.columns])
+
+
+def _dataset_source(source: str) -> Any:
+    """A local path for file sources; anything else (synthetic, tushare) as a described source."""
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+
+    if source.startswith("files:"):
+        path = str(Path(source.removeprefix("files:")).resolve())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # two local resolvers match a path
+            return resolve_dataset_source(path)
+    return CodeDatasetSource(tags={"source": source})

@@ -1,0 +1,1 @@
+"""The Optuna study over XGBoost: matrices, booster training, objective and study storage."""

@@ -1,0 +1,78 @@
+"""The study's objective: validation AUC of one split, or its mean over walk-forward windows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna_integration.xgboost import XGBoostPruningCallback
+
+from ashare_autotune.config.schema import ModelConfig, ParamSpec
+from ashare_autotune.tuning.booster import OBSERVATION_KEY, base_params, train_early_stopping
+from ashare_autotune.tuning.matrices import Matrices
+
+
+def suggest_params(trial: optuna.Trial, space: dict[str, ParamSpec]) -> dict[str, Any]:
+    """Sample one point of the configured search space."""
+    params: dict[str, Any] = {}
+    for name, spec in space.items():
+        if spec.type == "categorical":
+            params[name] = trial.suggest_categorical(name, list(spec.choices or []))
+        elif spec.type == "int":
+            params[name] = trial.suggest_int(name, int(spec.low), int(spec.high), log=spec.log)
+        else:
+            params[name] = trial.suggest_float(name, spec.low, spec.high, log=spec.log)
+    return params
+
+
+def make_objective(
+    matrices: Matrices, model: ModelConfig, space: dict[str, ParamSpec], eval_every: int = 1
+) -> Callable[[optuna.Trial], float]:
+    """An objective that trains with early stopping on validation and returns its best AUC
+    (on `matrices.val`, a sample when validation is large: scoring every trial on all of a
+    whole-market validation segment cost ~0.8 s a trial, benchmarks/README.md).
+
+    Args:
+        matrices: the study's training and validation matrices.
+        model: fixed booster settings.
+        space: the search space.
+        eval_every: evaluate validation (early stopping, pruning) every this many rounds.
+    """
+
+    def objective(trial: optuna.Trial) -> float:
+        params = base_params(model) | suggest_params(trial, space)
+        pruning = XGBoostPruningCallback(trial, OBSERVATION_KEY)
+        booster = train_early_stopping(params, matrices, model, eval_every, [pruning])
+        trial.set_user_attr("best_iteration", int(booster.best_iteration))
+        return float(booster.best_score)
+
+    return objective
+
+
+def make_walk_forward_objective(
+    windows: Sequence[Matrices],
+    model: ModelConfig,
+    space: dict[str, ParamSpec],
+    eval_every: int = 1,
+) -> Callable[[optuna.Trial], float]:
+    """An objective returning the mean best validation AUC over walk-forward windows.
+
+    Each window early-stops on its own validation set; its AUC and best iteration are kept as
+    trial user attributes `val_w<k>_auc` / `best_iteration_w<k>` (k from 1). No pruning: the
+    windows' learning curves would be reported on the same steps.
+    """
+
+    def objective(trial: optuna.Trial) -> float:
+        params = base_params(model) | suggest_params(trial, space)
+        aucs = []
+        for k, matrices in enumerate(windows, start=1):
+            booster = train_early_stopping(params, matrices, model, eval_every)
+            aucs.append(float(booster.best_score))
+            trial.set_user_attr(f"val_w{k}_auc", aucs[-1])
+            trial.set_user_attr(f"best_iteration_w{k}", int(booster.best_iteration))
+        trial.set_user_attr("best_iteration", int(booster.best_iteration))  # the last window's
+        return float(np.mean(aucs))
+
+    return objective

@@ -1,0 +1,129 @@
+"""The package's shape, read from its source: imports flow one way (no module imports itself
+back through others), the MLflow layer does not import the tuner, and no module is too long."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+PACKAGE = "ashare_autotune"
+SRC = ROOT / "src" / PACKAGE
+ENTRY_POINTS = {"train", "predict", "evaluate", "fetch_data", "doctor"}
+MAX_LINES = 400
+
+
+def module_name(path: Path) -> str:
+    """`src/ashare_autotune/tuning/study.py` -> `ashare_autotune.tuning.study`."""
+    parts = path.relative_to(SRC.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules() -> dict[str, Path]:
+    """Every module of the package by its dotted name."""
+    return {module_name(p): p for p in sorted(SRC.rglob("*.py"))}
+
+
+def imported(path: Path, known: set[str]) -> set[str]:
+    """The package's modules `path` imports anywhere in its body (functions included)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            # `from pkg import name`: name is a module when the package has one by that name
+            for alias in node.names:
+                sub = f"{node.module}.{alias.name}"
+                found.add(sub if sub in known else node.module)
+    return {name for name in found if name in known}
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the package modules it imports, computed from the source."""
+    mods = modules()
+    known = set(mods)
+    return {name: imported(path, known) - {name} for name, path in mods.items()}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle as a list of modules (first repeated at the end), or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt) :] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (cycle := visit(start)):
+            return cycle
+    return None
+
+
+def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    """Every module `start` imports, directly or through others."""
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for nxt in graph[todo.pop()] - seen:
+            seen.add(nxt)
+            todo.append(nxt)
+    return seen
+
+
+def test_the_cycle_finder_finds_a_planted_cycle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert find_cycle(graph) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_the_graph_sees_the_imports_of_the_source() -> None:
+    graph = import_graph()
+    assert f"{PACKAGE}.pipeline" in graph[f"{PACKAGE}.train"]
+    assert f"{PACKAGE}.data.market" in graph[f"{PACKAGE}.data.loader"]
+
+
+def test_no_module_imports_itself_back_through_others() -> None:
+    assert find_cycle(import_graph()) is None
+
+
+def test_the_mlflow_layer_does_not_import_the_tuner() -> None:
+    graph = import_graph()
+    for name in (m for m in graph if m.startswith(f"{PACKAGE}.tracking")):
+        tuner = sorted(m for m in reachable(graph, name) if m.startswith(f"{PACKAGE}.tuning"))
+        assert not tuner, f"{name} imports {tuner}"
+
+
+def test_nothing_imports_an_entry_point() -> None:
+    graph = import_graph()
+    entries = {f"{PACKAGE}.{e}" for e in ENTRY_POINTS}
+    for name, deps in graph.items():
+        assert not deps & entries, f"{name} imports the entry point(s) {sorted(deps & entries)}"
+
+
+def test_package_inits_hold_no_code() -> None:
+    """A package's `__init__` runs before any of its modules: code there would sit in every
+    import path through the package (and closes circles the module graph does not show)."""
+    for init in SRC.rglob("__init__.py"):
+        if init.parent == SRC:
+            continue
+        body = ast.parse(init.read_text()).body
+        assert len(body) == 1 and isinstance(body[0], ast.Expr), f"{init}: only a docstring"
+
+
+def test_no_module_is_over_400_lines() -> None:
+    long = {
+        name: n
+        for name, p in modules().items()
+        if (n := len(p.read_text().splitlines())) > MAX_LINES
+    }
+    assert not long, f"modules over {MAX_LINES} lines: {long}"
