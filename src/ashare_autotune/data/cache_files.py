@@ -2,7 +2,8 @@
 
 A file is written under a temporary name and renamed, so a reader (or a later run after a crash)
 never sees half of it. A cache directory is updated by one process at a time: the others wait
-on its lock file, then find the days already there and make no call for them.
+on its lock file, then find the days already there and make no call for them. A run reading the
+cache holds the same lock shared, so an update waits for it (and it for an update).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from filelock import FileLock, Timeout
+from filelock import ReadWriteLock, Timeout
 
 from ashare_autotune.errors import DataError
 
@@ -65,25 +66,56 @@ def read_meta(path: Path) -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in raw.items() if k != b"pandas"}
 
 
+def _open_lock(root: Path) -> ReadWriteLock:
+    """The cache's reader/writer lock (a small SQLite file: one writer or many readers)."""
+    root.mkdir(parents=True, exist_ok=True)
+    # One instance per use: holders in threads of one process then exclude each other too.
+    return ReadWriteLock(root / LOCK_NAME, is_singleton=False)
+
+
+@contextmanager
+def _hold(root: Path, write: bool, waiting: str) -> Iterator[None]:
+    lock = _open_lock(root)
+    acquire = lock.acquire_write if write else lock.acquire_read
+    try:
+        try:
+            acquire(timeout=0)
+        except Timeout:
+            log.warning(waiting, root, root / LOCK_NAME)
+            acquire()
+        yield
+    finally:
+        lock.close()  # releases the hold (if any) and the lock's connection
+
+
 @contextmanager
 def cache_lock(root: Path) -> Iterator[None]:
-    """Hold the cache's lock file while updating it; a second process waits for the first.
+    """Hold the cache's lock alone while updating it: a second updater and every reader wait.
 
     Args:
         root: the cache directory (created if absent).
     """
-    root.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(root / LOCK_NAME)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        log.warning(
-            "another process is updating the cache %s (lock file %s): waiting for it to finish",
-            root,
-            root / LOCK_NAME,
-        )
-        lock.acquire()
-    try:
+    with _hold(
+        root,
+        write=True,
+        waiting="another process is updating the cache %s (lock file %s): waiting for it to "
+        "finish",
+    ):
         yield
-    finally:
-        lock.release()
+
+
+@contextmanager
+def cache_read_lock(root: Path) -> Iterator[None]:
+    """Hold the cache's lock shared while reading it: other readers go on, an update waits, so a
+    run never reads some files before an update and others after it.
+
+    Args:
+        root: the cache directory (created if absent).
+    """
+    with _hold(
+        root,
+        write=False,
+        waiting="another process is updating the cache %s (lock file %s): waiting for it to "
+        "finish before reading",
+    ):
+        yield

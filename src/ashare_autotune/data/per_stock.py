@@ -25,7 +25,12 @@ import pyarrow.dataset as pads
 from tqdm.auto import tqdm
 
 from ashare_autotune.config.schema import DataConfig
-from ashare_autotune.data.cache_files import cache_lock, read_meta, write_table_atomic
+from ashare_autotune.data.cache_files import (
+    cache_lock,
+    cache_read_lock,
+    read_meta,
+    write_table_atomic,
+)
 from ashare_autotune.data.client import RetryingClient
 from ashare_autotune.data.market import Market
 from ashare_autotune.data.schema import (
@@ -311,7 +316,7 @@ def run_update(cfg: DataConfig, source: PerStockSource, today: str) -> PerStockR
 
 
 def load_per_stock(cfg: DataConfig, source: PerStockSource, today: str) -> Market:
-    """Update the cache under its lock, then load it as a validated `Market`.
+    """Update the cache under its lock, then load it (lock held shared) as a validated `Market`.
 
     Args:
         cfg: the `data` group.
@@ -331,16 +336,17 @@ def load_per_stock(cfg: DataConfig, source: PerStockSource, today: str) -> Marke
     )
     where = f"{source.name} cache {cache.root}"
     start, end = report.days[0], report.days[-1]
-    raw = read_bars(cache, report.codes, start, end)
+    with cache_read_lock(cache.root):
+        raw = read_bars(cache, report.codes, start, end)
+        index = cache.read(cache.index_path(cfg.index_code))
+        basic = pd.read_parquet(cache.root / "stock_basic.parquet")
     if raw.empty:
         raise DataError(f"{where}: no stock bars between {start} and {end}")
     daily = normalize_daily(raw.sort_values(["ts_code", "trade_date"], kind="stable"), where)
     index_where = f"{where}/index/{cfg.index_code}"
-    index = normalize_index(cache.read(cache.index_path(cfg.index_code)), index_where, None)
+    index = normalize_index(index, index_where, None)
     index = index[index["trade_date"] <= daily["trade_date"].max()].reset_index(drop=True)
-    basic = normalize_basic(
-        pd.read_parquet(cache.root / "stock_basic.parquet"), daily["ts_code"], where
-    )
+    basic = normalize_basic(basic, daily["ts_code"], where)
     check_index_covers(daily, index, index_where)
     log_suspensions(daily, index, where)
     return Market(daily, index, basic, source=f"{source.name}:{cfg.adjust}")
