@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -18,15 +18,18 @@ from mlflow.models.model import ModelInfo
 
 from ashare_autotune.config.loading import config_fingerprint
 from ashare_autotune.config.schema import AppConfig
+from ashare_autotune.data.benchmark import load_benchmark
 from ashare_autotune.data.loader import load_market
 from ashare_autotune.data.market import Market
 from ashare_autotune.errors import ConfigError, UserError
 from ashare_autotune.evaluation import walk_forward
+from ashare_autotune.evaluation.backtest_window import BacktestInputs, prepare_backtest
 from ashare_autotune.evaluation.metrics import segment_metrics
 from ashare_autotune.evaluation.threshold import ThresholdChoice
 from ashare_autotune.modelling.dataset import Dataset, build_dataset, split_off_train
 from ashare_autotune.tracking import reports
 from ashare_autotune.tracking import runs as tracking
+from ashare_autotune.tracking.backtest_log import log_segment_backtest
 from ashare_autotune.tracking.promotion import Decision
 from ashare_autotune.tracking.registration import register_and_promote
 from ashare_autotune.tuning.booster import fit_best
@@ -82,6 +85,7 @@ class StudyData:
     windows: list[Matrices]  # every walk-forward window's, oldest first; [] for a single split
     inputs: list[DatasetInput]  # train/val/test as MLflow dataset inputs
     summary: dict[str, Any]  # rows, base rate and dates of each segment (`Dataset.summary`)
+    backtest: BacktestInputs | None = None  # the test window's bars (None: no backtest)
 
 
 @dataclass
@@ -178,14 +182,19 @@ def prepare(app: AppConfig) -> tuple[Market, Dataset, StudyData, Job]:
         app.mlflow.tracking_uri, app.mlflow.experiment_name, app.mlflow.sqlite_wal
     )
     market = load_market(app.data)
+    bt_cfg = app.backtest.with_label(app.label)  # a worker backtests nothing
+    on = bt_cfg.enabled and app.tuning.mode != "worker"
+    bench = load_benchmark(app.data, market, bt_cfg.benchmark) if on else None  # fail early
     ds = build_dataset(market, app.features.names, app.label, app.split)
+    start = ds.date_range("test")[0]  # the test window's bars outlive the market's
+    bt = None if bench is None else prepare_backtest(bt_cfg, bench, market, start)
     market = market.without_bars()
     job = _open_study(app, market, experiment_id)
     summary = ds.summary()
     # Walk-forward re-scores every window after the study, on rows inside this train range:
     # it keeps them. A single split never reads its train rows again.
     train, ds = (ds.segment_rows("train"), ds) if ds.windows else split_off_train(ds)
-    return market, ds, quantise(app, market, train, ds, summary), job
+    return market, ds, replace(quantise(app, market, train, ds, summary), backtest=bt), job
 
 
 def quantise(
@@ -253,6 +262,8 @@ def evaluate(
     if wf_metrics:  # same quantity as the trials' val_auc (the objective): sort together
         metrics["val_auc"] = wf_metrics["val_wf_auc"]
     metrics |= reports.trading_view(app, market, ds, test_proba, choice.threshold)
+    if data.backtest is not None:  # every test row is a signal; the simulation decides fills
+        metrics |= log_segment_backtest(ds, "test", data.backtest, test_proba, choice.threshold)
     return Evaluation(choice, metrics, (y_val, val_proba), (y_test, test_proba))
 
 
@@ -358,7 +369,7 @@ def log_setup(
     """Log the job's configuration as params, the study, data and split as tags, the resolved
     config as an artifact and the segments as dataset inputs."""
     params: dict[str, Any] = {}
-    for group in ("data", "label", "split", "model", "threshold"):
+    for group in ("data", "label", "split", "model", "threshold", "backtest"):
         for key, value in asdict(getattr(app, group)).items():
             params[f"{group}.{key}"] = value
     params.update(

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ashare_autotune.config.backtest import BacktestConfig
 from ashare_autotune.config.choices import (
     FIXED_PARAMS,
     PROMOTION_METRICS,
@@ -325,6 +326,7 @@ class AppConfig:
     tuning: TuningConfig = field(default_factory=TuningConfig)
     threshold: ThresholdConfig = field(default_factory=ThresholdConfig)
     trading: TradingConfig = field(default_factory=TradingConfig)
+    backtest: BacktestConfig = field(default_factory=BacktestConfig)
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
 
@@ -337,9 +339,7 @@ class AppConfig:
             f"must be >= label.max_days={self.label.max_days} so no label window crosses a "
             "boundary",
         )
-        check(
-            bool(self.tuning.space), "tuning.space", self.tuning.space, "the search space is empty"
-        )
+        check(bool(self.tuning.space), "tuning.space", {}, "the search space is empty")
 
 
 DEFAULT_MODEL_URI = "models:/ashare-autotune-xgb@champion"
@@ -375,6 +375,7 @@ class EvaluateConfig:
     allow_overlap: bool = False  # allow a window inside the model's training data range
     data: DataConfig = field(default_factory=DataConfig)
     label: LabelConfig | None = None  # None: the label definition stored with the model
+    backtest: BacktestConfig = field(default_factory=BacktestConfig)  # on the window
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
 
     def __post_init__(self) -> None:
