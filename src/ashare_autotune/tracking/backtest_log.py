@@ -37,6 +37,12 @@ def log_backtest(report: BacktestReport, title: str) -> dict[str, float]:
         The metrics logged.
     """
     tracking.log_metrics(report.metrics)
+    log_backtest_artifacts(report, title)
+    return report.metrics
+
+
+def log_backtest_artifacts(report: BacktestReport, title: str) -> None:
+    """Log the report's files under `backtest/` on the active run (see `log_backtest`)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         for path in write_backtest_plots(report.result, report.benchmark, out):
@@ -46,7 +52,6 @@ def log_backtest(report: BacktestReport, title: str) -> dict[str, float]:
         report.result.trades.to_parquet(out / "trades.parquet", index=False)
         report.result.daily.to_parquet(out / "daily.parquet", index=False)
         tracking.log_artifacts(out, ARTIFACT_DIR)
-    return report.metrics
 
 
 def log_segment_backtest(
