@@ -109,7 +109,7 @@ def run_window_backtest(
     Args:
         inputs: bars, benchmark and configuration (`prepare_backtest`).
         scores: `signal_scores` of every scored row of the window.
-        prefix: the metrics' segment, e.g. "test" -> test_bt_information_ratio.
+        prefix: the metrics' segment, e.g. "test" -> test_bt_information_ratio ("": bt_*).
 
     Returns:
         The `BacktestReport`.
@@ -120,11 +120,11 @@ def run_window_backtest(
     result = run_backtest(scores, inputs.bars, inputs.cfg, start, end)
     bench = benchmark_returns(inputs.index_bars, inputs.cfg.benchmark, result.daily["trade_date"])
     stats = backtest_stats(result, bench)
-    metrics = {f"{prefix}_{k}": v for k, v in stats.items()}
+    metrics = {f"{prefix}_{k}" if prefix else k: v for k, v in stats.items()}
     log.info(
         "backtest %s %s..%s (%s, benchmark %s): annual return %.2f%% vs %.2f%%, IR %.2f, "
         "max drawdown %.2f%%, %d trades",
-        prefix,
+        prefix or "window",
         f"{start:%Y-%m-%d}",
         f"{end:%Y-%m-%d}",
         inputs.cfg.strategy,
@@ -155,14 +155,14 @@ def stats_markdown(report: BacktestReport) -> str:
     span = f"{daily['trade_date'].min():%Y-%m-%d}..{daily['trade_date'].max():%Y-%m-%d}"
     cfg = report.result.config
     lines = [
-        f"Backtest {report.prefix} {span}: {cfg.strategy} (top_k={cfg.top_k}, "
+        f"Backtest {report.prefix or 'window'} {span}: {cfg.strategy} (top_k={cfg.top_k}, "
         f"max_holdings={cfg.max_holdings}, exit={cfg.exit}), benchmark {cfg.benchmark}",
         "",
         "| statistic | value |",
         "|---|---:|",
     ]
     for key, value in report.metrics.items():
-        name = key.removeprefix(f"{report.prefix}_bt_")
+        name = key.removeprefix(f"{report.prefix}_" if report.prefix else "").removeprefix("bt_")
         counted = name in ("trades", "open_trades", "total_costs", "final_equity")
         text = f"{value:,.0f}" if counted else f"{value:.4f}"
         lines.append(f"| {name} | {text} |")
