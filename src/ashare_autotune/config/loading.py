@@ -16,7 +16,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError
 
 from ashare_autotune.config.backtest_cli import BacktestCliConfig
-from ashare_autotune.config.schema import AppConfig, EvaluateConfig, FetchConfig, PredictConfig
+from ashare_autotune.config.fetch import FetchConfig
+from ashare_autotune.config.schema import AppConfig, EvaluateConfig, PredictConfig
 from ashare_autotune.errors import ConfigError, config_error_text
 
 T = TypeVar("T")

@@ -17,6 +17,7 @@ from typing import Any
 
 from ashare_autotune.config.backtest import BacktestConfig
 from ashare_autotune.config.choices import (
+    DOWNLOADED_SOURCES,
     FIXED_PARAMS,
     PROMOTION_METRICS,
     Adjust,
@@ -53,12 +54,14 @@ class DataConfig:
     # universe rules (any source; stock_basic gives names and list dates)
     exclude_st: bool = False  # drop stocks whose name contains ST (*ST, ST, S*ST)
     min_list_days: int = 0  # drop each stock's bars in its first N calendar days after listing
-    # tushare (the token is never a config key: TUSHARE_TOKEN or .env)
+    # downloaded sources (tushare, baostock, akshare; the Tushare token is never a config key)
     adjust: str = Adjust.qfq.value
     cache_dir: str = "data_cache/tushare"
     max_retries: int = 5  # attempts per API call before giving up
     retry_wait: float = 2.0  # seconds before the first retry; doubles on each further one
     progress: bool = True  # show a progress bar while downloading days
+    daily_basic: bool = False  # tushare: also daily_basic (turnover, valuation) columns
+    namechange: bool = False  # tushare: also namechange (point-in-time names, Market.namechange)
 
     def __post_init__(self) -> None:
         self.source = choose(DataSource, self.source, "data.source")
@@ -82,8 +85,10 @@ class DataConfig:
         check(self.max_retries >= 1, "data.max_retries", self.max_retries, "must be >= 1")
         check(self.retry_wait >= 0, "data.retry_wait", self.retry_wait, "must be >= 0 seconds")
         check(bool(self.cache_dir), "data.cache_dir", self.cache_dir, "must be a directory path")
-        if self.source == DataSource.tushare:
-            check(bool(self.start), "data.start", self.start, "is required with data=tushare")
+        if self.source in DOWNLOADED_SOURCES:
+            check(
+                bool(self.start), "data.start", self.start, f"is required with data={self.source}"
+            )
 
 
 @dataclass
@@ -383,18 +388,3 @@ class EvaluateConfig:
         check_date("end", self.end)
         if self.start and self.end:
             check(self.start <= self.end, "start", self.start, f"is after end={self.end!r}")
-
-
-@dataclass
-class FetchConfig:
-    """conf/fetch_data.yaml: only the `data` group, which must be Tushare."""
-
-    data: DataConfig = field(default_factory=DataConfig)
-
-    def __post_init__(self) -> None:
-        check(
-            self.data.source == DataSource.tushare,
-            "data.source",
-            str(self.data.source),
-            "fetch_data downloads from Tushare; use data=tushare",
-        )

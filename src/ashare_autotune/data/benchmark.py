@@ -4,7 +4,7 @@
   with 000001.SH, 000300.SH, 000905.SH, ...); a file without ts_code is the one index
   `data.index_code`.
 - tushare: the index's bars in the local cache, fetched (`index_daily`) for the trading days the
-  cache lacks.
+  cache lacks; baostock / akshare: likewise, through the source's own index query.
 - synthetic: the market's equal-weight index of all its stocks stands in for each code of
   `SYNTHETIC_INDEX_CODES` (and `data.index_code`): one generated index, not three.
 An unknown code is a `ConfigError` naming `backtest.benchmark` and the codes the data has.
@@ -19,7 +19,10 @@ import pandas as pd
 from ashare_autotune.config.schema import DataConfig
 from ashare_autotune.data.cache import TushareCache
 from ashare_autotune.data.files import read_table
+from ashare_autotune.data.free_sources import make_source
 from ashare_autotune.data.market import Market
+from ashare_autotune.data.per_stock import PerStockCache, today_in_china
+from ashare_autotune.data.per_stock import update_index as update_free_index
 from ashare_autotune.data.schema import normalize_index
 from ashare_autotune.data.tushare import update_index
 from ashare_autotune.data.tushare_client import TushareClient
@@ -46,7 +49,9 @@ def load_benchmark(cfg: DataConfig, market: Market, code: str) -> pd.DataFrame:
         return market.index.assign(ts_code=code)[COLUMNS]
     if cfg.source == "files":
         return _from_file(cfg, code)
-    return _from_tushare(cfg, market, code)
+    if cfg.source == "tushare":
+        return _from_tushare(cfg, market, code)
+    return _from_free_source(cfg, market, code)
 
 
 def _from_file(cfg: DataConfig, code: str) -> pd.DataFrame:
@@ -70,6 +75,27 @@ def _from_tushare(cfg: DataConfig, market: Market, code: str) -> pd.DataFrame:
         )
     where = f"Tushare cache {cache.root}/index_daily/{code}"
     return normalize_index(bars, where, code).assign(ts_code=code)[COLUMNS]
+
+
+def _from_free_source(cfg: DataConfig, market: Market, code: str) -> pd.DataFrame:
+    cache = PerStockCache(Path(cfg.cache_dir).expanduser(), cfg.adjust)
+    days = market.index["trade_date"]
+    if code != cfg.index_code:  # the market's own index is already up to date
+        source = make_source(cfg)
+        try:
+            span = f"{days.min():%Y%m%d}", f"{days.max():%Y%m%d}"
+            update_free_index(source, cache, code, *span, today_in_china())
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+    bars = cache.read(cache.index_path(code))
+    if bars.empty:
+        raise ConfigError(
+            f"config key 'backtest.benchmark'={code!r}: {cfg.source} has no index bars for it"
+        )
+    where = f"{cfg.source} cache {cache.root}/index/{code}"
+    return normalize_index(bars, where, None).assign(ts_code=code)[COLUMNS]
 
 
 def _require_known(code: str, known: list[str], where: str) -> None:
