@@ -179,7 +179,7 @@ def test_bad_backtest_input_is_one_line_naming_the_key(
     assert len(lines) == 1 and lines[0].startswith("error: config key ") and key in lines[0]
 
 
-def test_training_refuses_an_unknown_benchmark_before_building_the_dataset(
+def test_training_refuses_an_unknown_benchmark_before_tuning(
     compose_app: Callable[..., AppConfig], tracking_uri: str
 ) -> None:
     app = compose_app("backtest.benchmark=000852.SH", f"mlflow.tracking_uri={tracking_uri}")

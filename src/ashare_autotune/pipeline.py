@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -18,7 +19,6 @@ from mlflow.models.model import ModelInfo
 
 from ashare_autotune.config.loading import config_fingerprint
 from ashare_autotune.config.schema import AppConfig
-from ashare_autotune.data.benchmark import load_benchmark
 from ashare_autotune.data.loader import load_market
 from ashare_autotune.data.market import Market
 from ashare_autotune.errors import ConfigError, UserError
@@ -27,11 +27,13 @@ from ashare_autotune.evaluation.backtest_window import BacktestInputs, prepare_b
 from ashare_autotune.evaluation.metrics import segment_metrics
 from ashare_autotune.evaluation.threshold import ThresholdChoice
 from ashare_autotune.modelling.dataset import Dataset, build_dataset, split_off_train
+from ashare_autotune.store_locks import StudyLock, hold_study
 from ashare_autotune.tracking import reports
 from ashare_autotune.tracking import runs as tracking
 from ashare_autotune.tracking.backtest_log import log_segment_backtest
 from ashare_autotune.tracking.promotion import Decision
 from ashare_autotune.tracking.registration import register_and_promote
+from ashare_autotune.tracking.study_record import already_registered, record_registration
 from ashare_autotune.tuning.booster import fit_best
 from ashare_autotune.tuning.matrices import Matrices, build_matrices_in_batches
 from ashare_autotune.tuning.objective import make_objective, make_walk_forward_objective
@@ -75,6 +77,7 @@ class Job:
     study: optuna.Study
     storage: str  # the study's database URL
     resume_run_id: str | None  # the study's parent MLflow run, when it has one
+    lock: StudyLock | None = None  # this process's hold on the study (not for workers)
 
 
 @dataclass
@@ -112,13 +115,18 @@ def run_training(
         raise ConfigError("tuning.mode=worker: use run_worker(), it registers nothing")
     market, ds, data, job = prepare(app)
     study = job.study
-    with tracking.parent_run(job.experiment_id, _run_name(app, job), job.resume_run_id) as run:
-        study.set_user_attr(PARENT_RUN_ATTR, run.info.run_id)
-        log_setup(app, market, ds, data, job, config_yaml, run_tags or {})
-        booster = tune_and_fit(app, job, run, data)
-        result = evaluate(app, market, ds, data, study, booster)
-        info, meta = log_results(app, market, ds, study, booster, result)
-        version, decision = register(app, info.model_uri, result, meta)
+    with job.lock or nullcontext():
+        if done := already_registered(study, app.tuning, app.registry, app.threshold):
+            return TrainResult(experiment_id=job.experiment_id, **vars(done))
+        with tracking.parent_run(job.experiment_id, _run_name(app, job), job.resume_run_id) as run:
+            study.set_user_attr(PARENT_RUN_ATTR, run.info.run_id)
+            log_setup(app, market, ds, data, job, config_yaml, run_tags or {})
+            booster = tune_and_fit(app, job, run, data)
+            result = evaluate(app, market, ds, data, study, booster)
+            info, meta = log_results(app, market, ds, study, booster, result)
+            version, decision = register(app, info.model_uri, result, meta)
+            if version:  # a rerun of the complete study registers nothing
+                record_registration(study, app.registry.model_name, version, run.info.run_id)
     return TrainResult(
         run_id=run.info.run_id,
         experiment_id=job.experiment_id,
@@ -171,8 +179,8 @@ def prepare(app: AppConfig) -> tuple[Market, Dataset, StudyData, Job]:
     study and quantise the study's matrices.
 
     Memory, in this order (benchmarks/README.md): the daily bars are freed once the dataset is
-    built; with a single split the train rows then leave the dataset (`split_off_train`) and
-    live only here, until quantised: the caller never holds them.
+    built (the backtest keeps the test window's); with a single split the train rows then leave
+    the dataset (`split_off_train`), live here until quantised: the caller never holds them.
 
     Returns:
         (the market without its bars, the dataset the job reads from here on (with a single
@@ -182,12 +190,8 @@ def prepare(app: AppConfig) -> tuple[Market, Dataset, StudyData, Job]:
         app.mlflow.tracking_uri, app.mlflow.experiment_name, app.mlflow.sqlite_wal
     )
     market = load_market(app.data)
-    bt_cfg = app.backtest.with_label(app.label)  # a worker backtests nothing
-    on = bt_cfg.enabled and app.tuning.mode != "worker"
-    bench = load_benchmark(app.data, market, bt_cfg.benchmark) if on else None  # fail early
     ds = build_dataset(market, app.features.names, app.label, app.split)
-    start = ds.date_range("test")[0]  # the test window's bars outlive the market's
-    bt = None if bench is None else prepare_backtest(bt_cfg, bench, market, start)
+    bt = prepare_backtest(app.backtest, app.data, market, ds.date_range("test")[0])
     market = market.without_bars()
     job = _open_study(app, market, experiment_id)
     summary = ds.summary()
@@ -262,8 +266,7 @@ def evaluate(
     if wf_metrics:  # same quantity as the trials' val_auc (the objective): sort together
         metrics["val_auc"] = wf_metrics["val_wf_auc"]
     metrics |= reports.trading_view(app, market, ds, test_proba, choice.threshold)
-    if data.backtest is not None:  # every test row is a signal; the simulation decides fills
-        metrics |= log_segment_backtest(ds, "test", data.backtest, test_proba, choice.threshold)
+    metrics |= log_segment_backtest(ds, "test", data.backtest, test_proba, choice.threshold)
     return Evaluation(choice, metrics, (y_val, val_proba), (y_test, test_proba))
 
 
@@ -321,14 +324,16 @@ def _open_study(app: AppConfig, market: Market, experiment_id: str) -> Job:
     tu = app.tuning
     name = tu.study_name or _default_study_name(app, market)
     storage = tu.storage or tracking.default_study_storage(app.mlflow.tracking_uri)
+    # One all-in-one (or finalize) process per study; a second one stops here, before any run.
+    lock = None if tu.mode == "worker" else hold_study(storage, name)
     if tu.mode == "finalize":
         study = load_existing_study(tu, name, storage)
-        return Job(experiment_id, study, storage, study.user_attrs.get(PARENT_RUN_ATTR))
+        return Job(experiment_id, study, storage, study.user_attrs.get(PARENT_RUN_ATTR), lock)
     study, created = open_or_create_study(tu, name, storage)
     parent = study.user_attrs.get(PARENT_RUN_ATTR)
     if parent is None and not created and tu.mode == "worker":
         parent = _wait_for_parent(study, tu.parent_wait)
-    return Job(experiment_id, study, storage, parent)
+    return Job(experiment_id, study, storage, parent, lock)
 
 
 def _wait_for_parent(study: optuna.Study, timeout: float) -> str | None:

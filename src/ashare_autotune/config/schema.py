@@ -337,6 +337,7 @@ class AppConfig:
 
     def __post_init__(self) -> None:
         """The rules that span groups."""
+        self.backtest = self.backtest.with_label(self.label)  # horizon unset: the label's
         check(
             self.split.embargo >= self.label.max_days,
             "split.embargo",

@@ -1,7 +1,7 @@
 """The backtest of one scored window (the test segment, an `evaluate` window, a `backtest` run):
 its bars with their limit flags, its benchmark, the simulation and the statistics, as values.
 
-Pure (frames in, values out); logging is `tracking.backtest_log`.
+Pure but for loading the benchmark index (`data.benchmark`); logging is `tracking.backtest_log`.
 The window traded: from the first signal day to `max_days` market days after the last one (so
 the last signals can reach their exit), or the last bar before that.
 """
@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 
 from ashare_autotune.config.backtest import BacktestConfig
+from ashare_autotune.config.schema import DataConfig
+from ashare_autotune.data.benchmark import load_benchmark
 from ashare_autotune.data.market import Market
 from ashare_autotune.errors import DataError
 from ashare_autotune.evaluation.backtest import BacktestResult, run_backtest
@@ -72,14 +74,30 @@ def backtest_bars(daily: pd.DataFrame, stock_basic: pd.DataFrame, start: str) ->
 
 
 def prepare_backtest(
-    cfg: BacktestConfig, index_bars: pd.DataFrame, market: Market, start: str
-) -> BacktestInputs:
-    """Keep the bars from `start` on with their flags (the caller may then free the market's).
+    cfg: BacktestConfig, data: DataConfig, market: Market, start: str
+) -> BacktestInputs | None:
+    """Load the benchmark (an unknown code fails here) and keep the bars from `start` on with
+    their flags, so the caller may free the market's; None with `backtest.enabled=false`.
 
     Args:
         cfg: the `backtest` group, horizon set (`BacktestConfig.with_label`).
-        index_bars: the benchmark's closes (`data.benchmark.load_benchmark`: load it first, so
-            an unknown code fails before any long work).
+        data: the `data` group the market was loaded with (where the benchmark comes from).
+        market: the market with its bars.
+        start: the first signal day, YYYYMMDD.
+    """
+    if not cfg.enabled:
+        return None
+    return window_inputs(cfg, load_benchmark(data, market, cfg.benchmark), market, start)
+
+
+def window_inputs(
+    cfg: BacktestConfig, index_bars: pd.DataFrame, market: Market, start: str
+) -> BacktestInputs:
+    """The bars from `start` on with their flags, the benchmark's closes and `cfg`.
+
+    Args:
+        cfg: the `backtest` group, horizon set (`BacktestConfig.with_label`).
+        index_bars: the benchmark's closes (`data.benchmark.load_benchmark`).
         market: the market with its bars.
         start: the first signal day, YYYYMMDD.
     """

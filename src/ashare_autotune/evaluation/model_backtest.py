@@ -15,10 +15,10 @@ from ashare_autotune.data.market import Market
 from ashare_autotune.errors import ConfigError
 from ashare_autotune.evaluation.backtest_window import (
     BacktestReport,
-    prepare_backtest,
     run_window_backtest,
     signal_scores,
     stats_markdown,
+    window_inputs,
 )
 from ashare_autotune.modelling.features import build_features
 from ashare_autotune.tracking import runs as tracking
@@ -83,7 +83,7 @@ def run_model_backtest(cfg: BacktestCliConfig) -> ModelBacktestResult:
     scores = model.predict(rows)
     bt_cfg = cfg.backtest.with_label(cfg.label or model.label)
     first = f"{rows['trade_date'].min():%Y%m%d}"
-    inputs = prepare_backtest(bt_cfg, index_bars, market, first)
+    inputs = window_inputs(bt_cfg, index_bars, market, first)
     signals = signal_scores(rows, scores["probability"].to_numpy(), model.threshold)
     report = run_window_backtest(inputs, signals, "")
     last = f"{rows['trade_date'].max():%Y%m%d}"

@@ -15,9 +15,9 @@ from ashare_autotune.data.market import Market
 from ashare_autotune.errors import ConfigError, DataError
 from ashare_autotune.evaluation.backtest_window import (
     BacktestReport,
-    prepare_backtest,
     run_window_backtest,
     signal_scores,
+    window_inputs,
 )
 from ashare_autotune.evaluation.metrics import classification_metrics
 from ashare_autotune.evaluation.trading import pick_returns
@@ -119,7 +119,7 @@ def run_evaluation(cfg: EvaluateConfig) -> EvaluationResult:
     first, last = f"{rows['trade_date'].min():%Y%m%d}", f"{rows['trade_date'].max():%Y%m%d}"
     report = None
     if bench is not None:  # every scored row is a signal; the simulation decides the fills
-        inputs = prepare_backtest(bt_cfg, bench, market, first)
+        inputs = window_inputs(bt_cfg, bench, market, first)
         signals = signal_scores(rows, scores["probability"].to_numpy(), model.threshold)
         report = run_window_backtest(inputs, signals, SEGMENT)
         metrics |= report.metrics

@@ -55,9 +55,14 @@ def log_backtest_artifacts(report: BacktestReport, title: str) -> None:
 
 
 def log_segment_backtest(
-    ds: Dataset, segment: str, inputs: BacktestInputs, probability: np.ndarray, threshold: float
+    ds: Dataset,
+    segment: str,
+    inputs: BacktestInputs | None,
+    probability: np.ndarray,
+    threshold: float,
 ) -> dict[str, float]:
-    """Backtest one scored segment of the dataset and log its report.
+    """Backtest one scored segment of the dataset and log its report (nothing without inputs:
+    `backtest.enabled=false`).
 
     Every row of the segment is a signal, also one whose next-open entry will not fill: the
     signal at T cannot know that; the simulation decides the fills.
@@ -65,13 +70,15 @@ def log_segment_backtest(
     Args:
         ds: the dataset.
         segment: "test" (or "val").
-        inputs: bars, benchmark and configuration (`backtest_window.prepare_backtest`).
+        inputs: bars, benchmark and configuration (`backtest_window.prepare_backtest`), or None.
         probability: the model's probability per row of the segment, in row order.
         threshold: the pick threshold (strategy `threshold`).
 
     Returns:
-        The `<segment>_bt_*` metrics.
+        The `<segment>_bt_*` metrics ({} without inputs).
     """
+    if inputs is None:
+        return {}
     rows = ds.segment_rows(segment, ["ts_code", "trade_date"])
     report = run_window_backtest(inputs, signal_scores(rows, probability, threshold), segment)
     start, end = ds.date_range(segment)
