@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from ashare_autotune.config.schema import AppConfig, DataConfig, LabelConfig, SplitConfig
-from ashare_autotune.data.indices import index_bars
+from ashare_autotune.data.indices import label_benchmark
 from ashare_autotune.data.market import Market
 from ashare_autotune.errors import ConfigError
 from ashare_autotune.modelling.dataset import build_dataset
@@ -159,10 +159,15 @@ def test_a_benchmark_missing_from_the_index_file_names_label_benchmark(
         {"ts_code": ["000001.SH", "000905.SH"], "trade_date": ["20240102"] * 2, "close": [1, 2]}
     ).to_csv(path, index=False)
     cfg = DataConfig(source="files", daily="unused.parquet", index=str(path))
-    assert index_bars(cfg, "000905.SH", small_market, "label.benchmark")["close"].tolist() == [2]
-    assert index_bars(cfg, None, small_market, "label.benchmark") is small_market.index
-    with pytest.raises(ConfigError, match=r"'label.benchmark'='000300.SH'.*000905\.SH"):
-        index_bars(cfg, "000300.SH", small_market, "label.benchmark")
+    excess = LabelConfig(kind="excess", benchmark="000905.SH")
+    assert label_benchmark(cfg, excess, small_market)["close"].tolist() == [2]
+    own = LabelConfig(kind="excess", benchmark=cfg.index_code)
+    assert label_benchmark(cfg, own, small_market) is small_market.index
+    assert label_benchmark(cfg, LabelConfig(), small_market) is None  # touch: no index needed
+    missing = LabelConfig(kind="excess", benchmark="000300.SH")
+    with pytest.raises(ConfigError, match=r"'label.benchmark'='000300.SH'.*000905\.SH") as err:
+        label_benchmark(cfg, missing, small_market)
+    assert "\n" not in str(err.value)
 
 
 @pytest.mark.parametrize("kind", ["barrier", "excess"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -23,12 +23,14 @@ from ashare_autotune.data.loader import load_market
 from ashare_autotune.data.market import Market
 from ashare_autotune.errors import ConfigError, UserError
 from ashare_autotune.evaluation import walk_forward
+from ashare_autotune.evaluation.backtest_window import BacktestInputs, prepare_backtest
 from ashare_autotune.evaluation.metrics import segment_metrics
 from ashare_autotune.evaluation.threshold import ThresholdChoice
 from ashare_autotune.modelling.dataset import Dataset, build_dataset, split_off_train
 from ashare_autotune.store_locks import StudyLock, hold_study
 from ashare_autotune.tracking import reports
 from ashare_autotune.tracking import runs as tracking
+from ashare_autotune.tracking.backtest_log import log_segment_backtest
 from ashare_autotune.tracking.promotion import Decision
 from ashare_autotune.tracking.registration import register_and_promote
 from ashare_autotune.tracking.study_record import already_registered, record_registration
@@ -88,6 +90,7 @@ class StudyData:
     windows: list[Matrices]  # every walk-forward window's, oldest first; [] for a single split
     inputs: list[DatasetInput]  # train/val/test as MLflow dataset inputs
     summary: dict[str, Any]  # rows, base rate and dates of each segment (`Dataset.summary`)
+    backtest: BacktestInputs | None = None  # the test window's bars (None: no backtest)
     signal: pd.DataFrame | None = None  # `matrices.val`'s days when tuning.metric is per day
 
 
@@ -180,8 +183,8 @@ def prepare(app: AppConfig) -> tuple[Market, Dataset, StudyData, Job]:
     study and quantise the study's matrices.
 
     Memory, in this order (benchmarks/README.md): the daily bars are freed once the dataset is
-    built; with a single split the train rows then leave the dataset (`split_off_train`) and
-    live only here, until quantised: the caller never holds them.
+    built (the backtest keeps the test window's); with a single split the train rows then leave
+    the dataset (`split_off_train`), live here until quantised: the caller never holds them.
 
     Returns:
         (the market without its bars, the dataset the job reads from here on (with a single
@@ -193,13 +196,14 @@ def prepare(app: AppConfig) -> tuple[Market, Dataset, StudyData, Job]:
     market = load_market(app.data)
     bench = label_benchmark(app.data, app.label, market)
     ds = build_dataset(market, app.features, app.label, app.split, bench)
+    bt = prepare_backtest(app.backtest, app.data, market, ds.date_range("test")[0])
     market = market.without_bars()
     job = _open_study(app, market, experiment_id)
     summary = ds.summary()
     # Walk-forward re-scores every window after the study, on rows inside this train range:
     # it keeps them. A single split never reads its train rows again.
     train, ds = (ds.segment_rows("train"), ds) if ds.windows else split_off_train(ds)
-    return market, ds, quantise(app, market, train, ds, summary), job
+    return market, ds, replace(quantise(app, market, train, ds, summary), backtest=bt), job
 
 
 def quantise(
@@ -231,7 +235,7 @@ def quantise(
     )
     windows = [*earlier, matrices] if ds.windows else []
     inputs = reports.dataset_inputs(market, ds, train)
-    return StudyData(matrices, windows, inputs, summary, per_day)
+    return StudyData(matrices, windows, inputs, summary, signal=per_day)
 
 
 def tune_and_fit(app: AppConfig, job: Job, run: Run, data: StudyData) -> xgb.Booster:
@@ -271,6 +275,7 @@ def evaluate(
     if wf_metrics:  # same quantity as the trials' val_auc (the objective): sort together
         metrics["val_auc"] = wf_metrics["val_wf_auc"]
     metrics |= reports.trading_view(app, market, ds, test_proba, choice.threshold)
+    metrics |= log_segment_backtest(ds, "test", data.backtest, test_proba, choice.threshold)
     return Evaluation(choice, metrics, (y_val, val_proba), (y_test, test_proba))
 
 
@@ -369,7 +374,7 @@ def log_setup(
     """Log the job's configuration as params, the study, data and split as tags, the resolved
     config as an artifact and the segments as dataset inputs."""
     params: dict[str, Any] = {}
-    for group in ("data", "label", "split", "model", "threshold"):
+    for group in ("data", "label", "split", "model", "threshold", "backtest"):
         for key, value in asdict(getattr(app, group)).items():
             params[f"{group}.{key}"] = value
     params.update(
