@@ -20,6 +20,7 @@ from ashare_autotune.config.choices import (
     PROMOTION_METRICS,
     Adjust,
     DataSource,
+    LabelEntry,
     ParamType,
     PicksFormat,
     Pruner,
@@ -29,6 +30,7 @@ from ashare_autotune.config.choices import (
     check_date,
     choose,
 )
+from ashare_autotune.config.universe import UniverseConfig
 
 
 @dataclass
@@ -42,16 +44,12 @@ class DataConfig:
     n_stocks: int | None = None  # universe size: a seeded sample (synthetic: stocks generated)
     ts_codes: list[str] | None = None  # explicit universe, e.g. [000001.SZ,600000.SH]
     seed: int = 42
-    # synthetic
-    n_days: int = 1000
+    n_days: int = 1000  # synthetic: trading days generated from first_date
     first_date: str = "20180102"
     # files (Tushare-style daily bars, parquet or CSV)
     daily: str | None = None
     index: str | None = None
     stock_basic: str | None = None
-    # universe rules (any source; stock_basic gives names and list dates)
-    exclude_st: bool = False  # drop stocks whose name contains ST (*ST, ST, S*ST)
-    min_list_days: int = 0  # drop each stock's bars in its first N calendar days after listing
     # tushare (the token is never a config key: TUSHARE_TOKEN or .env)
     adjust: str = Adjust.qfq.value
     cache_dir: str = "data_cache/tushare"
@@ -77,7 +75,6 @@ class DataConfig:
             self.ts_codes,
             "must be a list of codes like [000001.SZ,600000.SH]",
         )
-        check(self.min_list_days >= 0, "data.min_list_days", self.min_list_days, "must be >= 0")
         check(self.max_retries >= 1, "data.max_retries", self.max_retries, "must be >= 1")
         check(self.retry_wait >= 0, "data.retry_wait", self.retry_wait, "must be >= 0 seconds")
         check(bool(self.cache_dir), "data.cache_dir", self.cache_dir, "must be a directory path")
@@ -94,13 +91,15 @@ class FeaturesConfig:
 
 @dataclass
 class LabelConfig:
-    """Positive when max(close[T+min_days .. T+max_days]) / close[T] - 1 >= min_return."""
+    """Positive when max(close[T+min_days..T+max_days]) / entry - 1 >= min_return."""
 
     min_days: int = 3
     max_days: int = 5
     min_return: float = 0.04
+    entry: str = LabelEntry.next_open.value  # open[T+1] (unlabelled if it cannot fill) or close[T]
 
     def __post_init__(self) -> None:
+        self.entry = choose(LabelEntry, self.entry, "label.entry")
         check(self.min_days >= 1, "label.min_days", self.min_days, "must be >= 1")
         check(
             self.min_days <= self.max_days,
@@ -320,6 +319,7 @@ class AppConfig:
     data: DataConfig = field(default_factory=DataConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     label: LabelConfig = field(default_factory=LabelConfig)
+    universe: UniverseConfig = field(default_factory=UniverseConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     tuning: TuningConfig = field(default_factory=TuningConfig)
