@@ -23,6 +23,7 @@ from ashare_autotune.data.market import Market
 from ashare_autotune.errors import ConfigError, UserError
 from ashare_autotune.evaluation import walk_forward
 from ashare_autotune.evaluation.metrics import segment_metrics
+from ashare_autotune.evaluation.records import prediction_record, signal_metrics
 from ashare_autotune.evaluation.threshold import ThresholdChoice
 from ashare_autotune.modelling.dataset import Dataset, build_dataset, split_off_train
 from ashare_autotune.tracking import reports
@@ -45,6 +46,7 @@ from ashare_autotune.tuning.study import (
 log = logging.getLogger(__name__)
 
 PARENT_RUN_ATTR = "mlflow_parent_run_id"
+RECORD_SOURCE = ["ts_code", "trade_date", "label", "fwd_return"]
 
 
 @dataclass
@@ -86,12 +88,14 @@ class StudyData:
 
 @dataclass
 class Evaluation:
-    """The final model on validation and test: threshold, metrics, labels and probabilities."""
+    """The final model on validation and test: threshold, metrics, labels and probabilities,
+    and the scored rows as records (`records.prediction_record`) by segment."""
 
     choice: ThresholdChoice
     metrics: dict[str, float]
     val: tuple[np.ndarray, np.ndarray]
     test: tuple[np.ndarray, np.ndarray]
+    records: dict[str, pd.DataFrame]
 
 
 def run_training(
@@ -178,7 +182,7 @@ def prepare(app: AppConfig) -> tuple[Market, Dataset, StudyData, Job]:
         app.mlflow.tracking_uri, app.mlflow.experiment_name, app.mlflow.sqlite_wal
     )
     market = load_market(app.data)
-    ds = build_dataset(market, app.features.names, app.label, app.split)
+    ds = build_dataset(market, app.features.names, app.label, app.split, app.universe.rules())
     market = market.without_bars()
     job = _open_study(app, market, experiment_id)
     summary = ds.summary()
@@ -252,8 +256,15 @@ def evaluate(
     metrics |= wf_metrics
     if wf_metrics:  # same quantity as the trials' val_auc (the objective): sort together
         metrics["val_auc"] = wf_metrics["val_wf_auc"]
-    metrics |= reports.trading_view(app, market, ds, test_proba, choice.threshold)
-    return Evaluation(choice, metrics, (y_val, val_proba), (y_test, test_proba))
+    records = {
+        seg: prediction_record(ds.segment_rows(seg, RECORD_SOURCE), proba, choice.threshold)
+        for seg, proba in (("val", val_proba), ("test", test_proba))
+    }
+    for seg, record in records.items():
+        metrics |= signal_metrics(record, app.trading.top_k, seg)
+    signal = {k: v for k, v in metrics.items() if k.startswith("test_")}
+    metrics |= reports.trading_view(app, market, ds, test_proba, choice.threshold, signal)
+    return Evaluation(choice, metrics, (y_val, val_proba), (y_test, test_proba), records)
 
 
 def log_results(
@@ -271,9 +282,10 @@ def log_results(
     """
     choice, metrics = result.choice, result.metrics
     tracking.log_metrics(metrics)
+    reports.log_predictions(result.records)
     reports.log_threshold_status(choice)
     reports.log_plots(study, booster, choice, result.val, result.test)
-    meta = reports.model_meta(app.label, market, ds, study.best_params, choice, metrics)
+    meta = reports.model_meta(app, market, ds, study.best_params, choice, metrics)
     example = ds.segment("val")[0].dropna().head(5)
     info = tracking.log_pick_model(booster, meta, example)
     test = {k: v for k, v in metrics.items() if k.startswith("test_")}
@@ -358,7 +370,7 @@ def log_setup(
     """Log the job's configuration as params, the study, data and split as tags, the resolved
     config as an artifact and the segments as dataset inputs."""
     params: dict[str, Any] = {}
-    for group in ("data", "label", "split", "model", "threshold"):
+    for group in ("data", "label", "universe", "split", "model", "threshold"):
         for key, value in asdict(getattr(app, group)).items():
             params[f"{group}.{key}"] = value
     params.update(

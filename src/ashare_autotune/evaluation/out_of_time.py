@@ -13,16 +13,27 @@ from ashare_autotune.data.loader import load_market
 from ashare_autotune.data.market import Market
 from ashare_autotune.errors import ConfigError, DataError
 from ashare_autotune.evaluation.metrics import classification_metrics
+from ashare_autotune.evaluation.records import prediction_record, signal_metrics
 from ashare_autotune.evaluation.trading import pick_returns
 from ashare_autotune.modelling.dataset import labelled_rows
-from ashare_autotune.tracking import registry
+from ashare_autotune.tracking import registry, reports
 from ashare_autotune.tracking import runs as tracking
 from ashare_autotune.tracking.loaded_model import LoadedModel, load_model
 
 log = logging.getLogger(__name__)
 
 SEGMENT = "oot"
-TABLE_METRICS = ("auc", "precision", "recall", "n_picks", "base_rate")
+TABLE_METRICS = (
+    "auc",
+    "precision",
+    "recall",
+    "n_picks",
+    "base_rate",
+    "rank_ic_mean",
+    "rank_ic_ir",
+    "topk_precision_mean",
+    "topk_excess_return_mean",
+)
 
 
 @dataclass
@@ -39,12 +50,13 @@ class EvaluationResult:
 def window_rows(
     market: Market, model: LoadedModel, label: LabelConfig, start: str, end: str | None
 ) -> pd.DataFrame:
-    """Labelled rows of the window with the model's features, label and forward return.
+    """Labelled rows of the window with the model's features, label and forward return: the
+    rows in the model's universe whose entry fills (what training measured on).
 
     Raises `DataError` when the window holds no row with a fully observed label.
     """
-    frame, _, _ = labelled_rows(market, model.features, label)
-    inside = frame["trade_date"] >= pd.Timestamp(start)
+    frame, _, _ = labelled_rows(market, model.features, label, model.universe.rules())
+    inside = frame["fillable"].to_numpy() & (frame["trade_date"] >= pd.Timestamp(start))
     if end:
         inside &= frame["trade_date"] <= pd.Timestamp(end)
     rows = frame.loc[inside]
@@ -58,13 +70,18 @@ def window_rows(
     return rows
 
 
-def window_metrics(rows: pd.DataFrame, scores: pd.DataFrame, threshold: float) -> dict[str, float]:
-    """Classification metrics at the threshold plus mean forward returns of picks vs universe."""
+def window_metrics(
+    rows: pd.DataFrame, scores: pd.DataFrame, threshold: float, top_k: int = 10
+) -> dict[str, float]:
+    """Classification metrics at the threshold, mean forward returns of picks vs universe and
+    the signal metrics (`records.signal_metrics`: Rank IC, top-k precision, ...)."""
     metrics = classification_metrics(
         rows["label"].to_numpy(), scores["probability"].to_numpy(), threshold, SEGMENT
     )
     returns = pick_returns(rows["fwd_return"].to_numpy(np.float64), scores["pick"].to_numpy(bool))
     metrics |= {f"{SEGMENT}_{k}": v for k, v in returns.items()}
+    record = prediction_record(rows, scores["probability"].to_numpy(), threshold)
+    metrics |= signal_metrics(record, top_k, SEGMENT)
     metrics |= {
         f"{SEGMENT}_n_days": float(rows["trade_date"].nunique()),
         f"{SEGMENT}_n_stocks": float(rows["ts_code"].nunique()),
@@ -103,10 +120,11 @@ def run_evaluation(cfg: EvaluateConfig) -> EvaluationResult:
     start = resolve_window(model, cfg.start, cfg.allow_overlap)
     rows = window_rows(load_market(cfg.data), model, label, start, cfg.end)
     scores = model.predict(rows)
-    metrics = window_metrics(rows, scores, model.threshold)
+    metrics = window_metrics(rows, scores, model.threshold, model.top_k)
     first, last = f"{rows['trade_date'].min():%Y%m%d}", f"{rows['trade_date'].max():%Y%m%d}"
     table = format_table(model, metrics, first, last)
-    run_id = _log_run(cfg, model, label, metrics, first, last, table)
+    record = prediction_record(rows, scores["probability"].to_numpy(), model.threshold)
+    run_id = _log_run(cfg, model, label, metrics, (first, last, table), record)
     return EvaluationResult(run_id=run_id, start=first, end=last, metrics=metrics, table=table)
 
 
@@ -115,10 +133,12 @@ def _log_run(
     model: LoadedModel,
     label: LabelConfig,
     metrics: dict[str, float],
-    first: str,
-    last: str,
-    table: str,
+    window: tuple[str, str, str],
+    record: pd.DataFrame,
 ) -> str:
+    """Log the evaluation run (params, metrics, table, `predictions/oot_<first>_<last>.parquet`)
+    and tag the model version with it."""
+    first, last, table = window
     experiment_id = tracking.setup(
         cfg.mlflow.tracking_uri, cfg.mlflow.experiment_name, cfg.mlflow.sqlite_wal
     )
@@ -141,10 +161,12 @@ def _log_run(
                 "threshold": model.threshold,
                 "data.source": cfg.data.source,
                 **{f"label.{k}": v for k, v in asdict(label).items()},
+                **{f"universe.{k}": v for k, v in asdict(model.universe).items()},
             }
         )
         tracking.log_metrics(metrics)
         tracking.log_text(table, "evaluation/summary.txt")
+        reports.log_predictions({f"{SEGMENT}_{first}_{last}": record})
         if model.model_id:  # the metrics also show on the logged model's page
             tracking.log_metrics(metrics, model_id=model.model_id)
     if model.version:

@@ -15,7 +15,7 @@ import pandas as pd
 import xgboost as xgb
 from mlflow.entities import DatasetInput
 
-from ashare_autotune.config.schema import AppConfig, LabelConfig
+from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.data.market import Market
 from ashare_autotune.evaluation import trading
 from ashare_autotune.evaluation.threshold import ThresholdChoice
@@ -62,7 +62,12 @@ def dataset_inputs(market: Market, ds: Dataset, train: pd.DataFrame) -> list[Dat
 
 
 def trading_view(
-    app: AppConfig, market: Market, ds: Dataset, test_proba: np.ndarray, threshold: float
+    app: AppConfig,
+    market: Market,
+    ds: Dataset,
+    test_proba: np.ndarray,
+    threshold: float,
+    signal: dict[str, float],
 ) -> dict[str, float]:
     """The trading view of the test segment; logs its daily table and summary as artifacts.
 
@@ -72,6 +77,7 @@ def trading_view(
         ds: the dataset whose test segment was scored.
         test_proba: the final model's probability per test row.
         threshold: the chosen pick threshold.
+        signal: the test segment's signal metrics (`records.signal_metrics`), for the summary.
 
     Returns:
         The `test_*` trading metrics (see `trading.trading_metrics`).
@@ -80,18 +86,28 @@ def trading_view(
     regime = trading.market_regime(market.index)
     table = trading.daily_table(rows, test_proba, threshold, app.trading.top_k, regime)
     metrics = trading.trading_metrics(rows, test_proba, threshold, table, "test")
+    summary = trading.summary_markdown(metrics | signal, table, "test")
     tracking.log_text(table.to_csv(index=False), "trading/test_daily.csv")
-    tracking.log_text(trading.summary_markdown(metrics, table, "test"), "trading/test_summary.md")
+    tracking.log_text(summary, "trading/test_summary.md")
     log.info(
         "trading view (test): top-%d precision %.4f, picks %.2f/day, fwd return picks %.3f%% vs "
         "universe %.3f%%",
         app.trading.top_k,
-        metrics["test_topk_precision"],
-        metrics["test_picks_per_day"],
+        signal["test_topk_precision_mean"],
+        signal["test_picks_per_day"],
         100 * metrics["test_mean_fwd_return_picks"],
         100 * metrics["test_mean_fwd_return_universe"],
     )
     return metrics
+
+
+def log_predictions(records: dict[str, pd.DataFrame]) -> None:
+    """Log each segment's scored rows as `predictions/<segment>.parquet` (see
+    `records.prediction_record`), so every metric can be recomputed from the run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for segment, record in records.items():
+            record.to_parquet(Path(tmp) / f"{segment}.parquet", index=False)
+        tracking.log_artifacts(tmp, "predictions")
 
 
 def log_plots(
@@ -134,7 +150,7 @@ def log_threshold_status(choice: ThresholdChoice) -> None:
 
 
 def model_meta(
-    label: LabelConfig,
+    app: AppConfig,
     market: Market,
     ds: Dataset,
     params: dict[str, Any],
@@ -144,7 +160,7 @@ def model_meta(
     """The facts stored with the model as meta.json (the pyfunc model and `predict` read them).
 
     Args:
-        label: the label definition.
+        app: the configuration (label, universe, trading.top_k).
         market: the market (its description: source, range, stocks).
         ds: the dataset (feature names, segment date ranges).
         params: the best trial's parameters.
@@ -156,7 +172,10 @@ def model_meta(
         "threshold": choice.threshold,
         "threshold_feasible": choice.feasible,
         "target_precision": choice.target_precision,
-        "label": asdict(label),
+        "label": asdict(app.label),
+        "universe": asdict(app.universe),
+        "universe_text": app.universe.describe(),
+        "top_k": app.trading.top_k,
         "data": market.describe(),
         "segments": {name: ds.date_range(name) for name in ("train", "val", "test")},
         "params": params,
