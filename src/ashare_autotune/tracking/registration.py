@@ -81,10 +81,10 @@ def _decide(
 
 
 def _label_text(label: dict[str, Any]) -> str:
-    entry = "open T+1" if label.get("entry", "close") == "next_open" else "close T"
+    entry = "the open of T+1" if label.get("entry", "close") == "next_open" else "the close of T"
     return (
-        f"max close T+{label['min_days']}..T+{label['max_days']} >= {entry} "
-        f"+{label['min_return']:.1%}"
+        f"max close T+{label['min_days']}..T+{label['max_days']} >= "
+        f"+{label['min_return']:.1%} over {entry}"
     )
 
 
@@ -109,7 +109,14 @@ def _describe(meta: dict[str, Any], metrics: dict[str, float]) -> str:
         f"Threshold {meta['threshold']:.3f} (target precision {meta['target_precision']:.2f}, "
         f"{met} on validation). Test: AUC {metrics['test_auc']:.4f}, precision "
         f"{metrics['test_precision']:.4f}, recall {metrics['test_recall']:.4f}, "
-        f"{int(metrics['test_n_picks'])} picks, daily Rank IC "
-        f"{metrics.get('test_rank_ic_mean', float('nan')):.4f}, top-{meta.get('top_k', 10)} "
-        f"precision {metrics.get('test_topk_precision_mean', float('nan')):.4f}."
+        f"{int(metrics['test_n_picks'])} picks{_signal_text(meta, metrics)}."
+    )
+
+
+def _signal_text(meta: dict[str, Any], metrics: dict[str, float]) -> str:
+    if "test_rank_ic_mean" not in metrics:
+        return ""
+    return (
+        f", daily Rank IC mean {metrics['test_rank_ic_mean']:.4f}, top-{meta.get('top_k', 10)} "
+        f"precision {metrics['test_topk_precision_mean']:.4f}"
     )
