@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ashare_autotune.data.market import Market
+from ashare_autotune.errors import ConfigError
 from ashare_autotune.modelling.labels import forward_returns, make_labels
 from ashare_autotune.modelling.limits import limit_flags
 from ashare_autotune.modelling.universe import UniverseRules, eligible, st_flags
@@ -57,7 +58,10 @@ def universe_mask(
     Returns:
         A bool array aligned with `market.daily`.
     """
-    return eligible(market.daily, market.stock_basic, rules, namechange_of(market), calendar)
+    try:
+        return eligible(market.daily, market.stock_basic, rules, namechange_of(market), calendar)
+    except ConfigError as exc:  # a rule needing a column this data lacks: say which data
+        raise ConfigError(f"{market.source}: {exc}") from None
 
 
 def tradable_rows(
