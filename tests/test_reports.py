@@ -149,6 +149,11 @@ def test_walk_forward_maximises_the_mean_validation_auc_over_windows(
     for k in (1, 2):
         assert 0 <= m[f"test_w{k}_precision"] <= 1 and m[f"test_w{k}_n_picks"] >= 0
     assert m["test_precision"] == pytest.approx(m["test_w2_precision"])  # the last window
+    # the signal metrics per window, the last window's equal to the split's own
+    assert m["test_rank_ic_mean"] == pytest.approx(m["test_w2_rank_ic_mean"])
+    assert m["test_topk_precision_mean"] == pytest.approx(m["test_w2_topk_precision_mean"])
+    mean_ic = (m["test_w1_rank_ic_mean"] + m["test_w2_rank_ic_mean"]) / 2
+    assert m["test_wf_rank_ic_mean"] == pytest.approx(mean_ic)
     trials = mlflow.search_runs(
         experiment_ids=[result.experiment_id],
         filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'",
@@ -159,7 +164,7 @@ def test_walk_forward_maximises_the_mean_validation_auc_over_windows(
     table = pd.read_csv(io.StringIO(_read_artifact(result.run_id, "walk_forward/windows.csv")))
     assert list(table["window"]) == [1, 2]
     # every window is scored on all of its rows (none freed with the last window's train rows)
-    ds = build_dataset(load_market(app.data), None, app.label, app.split)
+    ds = build_dataset(load_market(app.data), None, app.label, app.split, app.universe.rules())
     for k in (1, 2):
         masks = ds.window(k - 1).masks()
         row = table.iloc[k - 1]
