@@ -16,13 +16,15 @@ from ashare_autotune.config.schema import AppConfig, LabelConfig, SplitConfig
 from ashare_autotune.config.universe import UniverseConfig
 from ashare_autotune.data.loader import load_market
 from ashare_autotune.data.market import Market
-from ashare_autotune.evaluation.picks import rank_picks
+from ashare_autotune.evaluation.picks import rank_picks, run_predict
 from ashare_autotune.evaluation.records import RECORD_COLUMNS, prediction_record
 from ashare_autotune.modelling.dataset import build_dataset, split_off_train
 from ashare_autotune.modelling.features import build_features
 from ashare_autotune.modelling.labels import trading_calendar
 from ashare_autotune.modelling.tradable import universe_mask
 from ashare_autotune.pipeline import TrainResult, run_training
+from tests.conftest import TrainedModel
+from tests.test_predict import _predict_config
 
 MIN_AMOUNT = 100_000.0  # about the 25th percentile of the synthetic 20-day mean amount
 OVERRIDES = (
@@ -240,3 +242,22 @@ def test_rank_picks_never_picks_an_ineligible_stock() -> None:
     assert list(out["pick"]) == [True, False, False]
     assert list(out["eligible"]) == [True, True, False]
     assert list(rank_picks(rows, scores, basic, top_k=1)["ts_code"]) == ["000001.SZ"]
+
+
+def test_predict_writes_every_stock_marks_the_ineligible_and_never_picks_them(
+    trained_model: TrainedModel, tmp_path: Path
+) -> None:
+    # 20180601: 600003.SH, 000010.SZ (listed 20180517) and 600010.SH (20180521) are younger than
+    # 20 trading days; every other stock trading that day listed in March or earlier
+    cfg = _predict_config(trained_model, tmp_path, "date=20180601")
+    picks = run_predict(cfg).picks.set_index("ts_code")
+    bars = load_market(cfg.data).daily
+    assert len(picks) == (bars["trade_date"] == "2018-06-01").sum()  # every stock of the day
+    assert picks["eligible"].dtype == bool
+    young = ["600003.SH", "000010.SZ", "600010.SH"]
+    assert not picks.loc[young, "eligible"].any()
+    assert picks.drop(index=young)["eligible"].all()
+    assert not (picks["pick"] & ~picks["eligible"]).any()
+    threshold = trained_model.result.threshold.threshold
+    eligible = picks.loc[picks["eligible"]]
+    assert (eligible["pick"] == (eligible["probability"] >= threshold)).all()
