@@ -4,6 +4,7 @@ record and the signal metrics it reproduces, recomputed here from the raw bars a
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import mlflow
@@ -261,3 +262,19 @@ def test_predict_writes_every_stock_marks_the_ineligible_and_never_picks_them(
     threshold = trained_model.result.threshold.threshold
     eligible = picks.loc[picks["eligible"]]
     assert (eligible["pick"] == (eligible["probability"] >= threshold)).all()
+
+
+def test_st_is_point_in_time_from_the_markets_namechange(small_market: Market) -> None:
+    code = str(small_market.daily["ts_code"].iloc[0])
+    names = pd.DataFrame(  # `Market.namechange`'s shape: datetimes, an open end = still in force
+        {
+            "ts_code": [code, code],
+            "name": ["合成", "*ST合成"],
+            "start_date": pd.to_datetime(["2017-01-01", "2018-06-01"]),
+            "end_date": pd.to_datetime(["2018-05-31", None]),
+        }
+    )
+    market = replace(small_market, namechange=names)
+    frame = build_dataset(market, None, LabelConfig(), SplitConfig()).frame
+    dates = frame.loc[frame["ts_code"].astype(str) == code, "trade_date"]
+    assert len(dates) and dates.max() < pd.Timestamp("2018-06-01")  # ST from then on: out

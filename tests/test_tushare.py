@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from ashare_autotune.config.schema import DataConfig, LabelConfig
@@ -150,21 +152,21 @@ def test_a_full_disk_keeps_the_cached_days_leaves_no_partial_file_and_resumes(
     days = _trading_days(fake)
     cfg = _cfg(tmp_path, fake)
     cache = TushareCache(Path(cfg.cache_dir))
-    real_to_parquet = pd.DataFrame.to_parquet
+    real_write = pq.write_table
 
-    def fill_up_on_day_6(frame: pd.DataFrame, path: Path, **kw: object) -> None:
+    def fill_up_on_day_6(table: pa.Table, path: Path, **kw: object) -> None:
         if days[5] in Path(path).name:
             Path(path).write_bytes(b"PAR1 the first bytes of a file")  # then the disk is full
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        real_to_parquet(frame, path, **kw)
+        real_write(table, path, **kw)
 
-    monkeypatch.setattr(pd.DataFrame, "to_parquet", fill_up_on_day_6)
-    with pytest.raises(DataError, match=rf"disk full .*{days[5]}\.parquet.*kept"):
+    monkeypatch.setattr(pq, "write_table", fill_up_on_day_6)
+    with pytest.raises(DataError, match=rf"disk full .*Tushare cache .*{days[5]}\.parquet.*kept"):
         load_tushare(cfg, _client(fake, cfg), today=TODAY)
     assert cache.cached_days() == set(days[:5])
     assert not list(Path(cfg.cache_dir).rglob("*.tmp"))
 
-    monkeypatch.setattr(pd.DataFrame, "to_parquet", real_to_parquet)
+    monkeypatch.setattr(pq, "write_table", real_write)
     fake.calls.clear()
     load_tushare(cfg, _client(fake, cfg), today=TODAY)
     assert [c.params["trade_date"] for c in fake.api_calls("daily")] == days[5:]
@@ -315,3 +317,14 @@ def test_a_seeded_stock_sample_is_reproducible(
     again = load_market(_cfg(tmp_path, fake, n_stocks=3, seed=1))
     assert sample.n_stocks == 3
     pd.testing.assert_frame_equal(sample.daily, again.daily)
+
+
+def test_a_load_after_an_update_reads_the_index_chunks_in_date_order(
+    tmp_path: Path, fake: FakePro
+) -> None:
+    days = _trading_days(fake)
+    first = _cfg(tmp_path, fake, end=days[19])
+    load_tushare(first, _client(fake, first), today=TODAY)
+    later = _cfg(tmp_path, fake, end=days[-1])
+    market = load_tushare(later, _client(fake, later), today=TODAY)  # two newest-first chunks
+    assert market.index["trade_date"].dt.strftime("%Y%m%d").tolist() == days

@@ -8,6 +8,9 @@ the real server (`cap`), `limit`/`offset` page through them, and `fail` injects 
 
 from __future__ import annotations
 
+import json
+import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +47,7 @@ class FakePro:
     basic: pd.DataFrame
     calendar: pd.DataFrame
     cap: int = 6000
+    names: pd.DataFrame = field(default_factory=pd.DataFrame)
     calls: list[Call] = field(default_factory=list)
     fail: dict[str, list[Callable[[], None]]] = field(default_factory=dict)
 
@@ -83,9 +87,46 @@ class FakePro:
         rows = self.basic[self.basic["list_status"] == list_status]
         return self._page(rows.loc[:, fields.split(",")] if fields else rows, kw)
 
+    def daily_basic(self, trade_date: str = "", fields: str = "", **kw: Any) -> pd.DataFrame:
+        """Turnover and valuation per stock and day: Tushare's units (%, times, 10k CNY)."""
+        self._enter("daily_basic", trade_date=trade_date, fields=fields, **kw)
+        day = self.daily_truth[self.daily_truth["trade_date"] == trade_date]
+        raw_close = (day["close"] / day["adj_factor"]).round(2)
+        shares = 1e5 + day["ts_code"].str[:6].astype(int) % 997 * 1e3  # 10k shares
+        rows = pd.DataFrame(
+            {
+                "ts_code": day["ts_code"],
+                "trade_date": day["trade_date"],
+                "close": raw_close,
+                "turnover_rate": (day["vol"] / shares).round(4),
+                "turnover_rate_f": (day["vol"] / shares * 1.6).round(4),
+                "volume_ratio": 1.0,
+                "pe": 20.0,
+                "pe_ttm": np.where(day["ts_code"].str.startswith("3"), np.nan, 18.5),  # a loss
+                "pb": 2.1,
+                "ps": 3.0,
+                "ps_ttm": 3.1,
+                "dv_ratio": 0.5,
+                "dv_ttm": 0.6,
+                "total_share": shares,
+                "float_share": shares * 0.8,
+                "free_share": shares * 0.5,
+                "total_mv": (raw_close * shares).round(2),
+                "circ_mv": (raw_close * shares * 0.8).round(2),
+            }
+        )
+        return self._page(rows.loc[:, fields.split(",")] if fields else rows, kw)
+
+    def namechange(self, ts_code: str = "", fields: str = "", **kw: Any) -> pd.DataFrame:
+        """Name history, newest first: the ST stock took its ST name mid-sample."""
+        self._enter("namechange", ts_code=ts_code, fields=fields, **kw)
+        rows = self.names if not ts_code else self.names[self.names["ts_code"] == ts_code]
+        return self._page(rows.loc[:, fields.split(",")] if fields else rows, kw)
+
     # -- plumbing --------------------------------------------------------------------------
     def _enter(self, api: str, **params: Any) -> None:
         self.calls.append(Call(api, params))
+        _share_call(api, params, len(self.calls))
         plan = self.fail.get(api)
         if plan:
             plan.pop(0)()
@@ -98,6 +139,21 @@ class FakePro:
     def api_calls(self, api: str) -> list[Call]:
         """The requests made to one endpoint."""
         return [c for c in self.calls if c.api == api]
+
+
+def _share_call(api: str, params: dict[str, Any], n_calls: int) -> None:
+    """For runs in several processes: append the call to FAKE_CALL_LOG (JSON lines) and, on
+    the third call, wait for FAKE_HOLD_FILE to exist (a download stopped midway on request)."""
+    log = os.environ.get("FAKE_CALL_LOG")
+    if log:
+        entry = {"api": api, **{k: str(v) for k, v in params.items()}, "pid": os.getpid()}
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry) + "\n")
+    hold = os.environ.get("FAKE_HOLD_FILE")
+    if hold and n_calls == 3:
+        deadline = time.monotonic() + 120
+        while not os.path.exists(hold) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 def raise_(exc: BaseException) -> Callable[[], None]:
@@ -141,4 +197,19 @@ def make_fake_pro(n_stocks: int = 8, n_days: int = 40, seed: int = 3, cap: int =
     calendar = pd.DataFrame(
         {"exchange": "SSE", "cal_date": all_days, "is_open": all_days.isin(dates).astype(int)}
     )
-    return FakePro(daily, index, basic, calendar, cap=cap)
+    names = _name_history(basic, dates[len(dates) // 3])
+    return FakePro(daily, index, basic, calendar, cap=cap, names=names)
+
+
+def _name_history(basic: pd.DataFrame, st_day: str) -> pd.DataFrame:
+    """Each stock's current name since listing; the ST stock was '合成股份' until `st_day`."""
+    rows = []
+    for _, r in basic.iterrows():
+        if str(r["name"]).upper().find("ST") >= 0:
+            before = (pd.Timestamp(st_day) - pd.Timedelta(days=1)).strftime("%Y%m%d")
+            rows.append([r["ts_code"], "合成股份", r["list_date"], before, r["list_date"], "新增"])
+            rows.append([r["ts_code"], r["name"], st_day, None, st_day, "*ST"])
+        else:
+            rows.append([r["ts_code"], r["name"], r["list_date"], None, r["list_date"], "新增"])
+    cols = ["ts_code", "name", "start_date", "end_date", "ann_date", "change_reason"]
+    return pd.DataFrame(rows[::-1], columns=cols)

@@ -29,6 +29,12 @@ class DataSource(StrEnum):
     synthetic = "synthetic"
     files = "files"
     tushare = "tushare"
+    baostock = "baostock"
+    akshare = "akshare"
+
+
+# Sources downloaded through a local cache (fetch_data updates them).
+DOWNLOADED_SOURCES = (DataSource.tushare, DataSource.baostock, DataSource.akshare)
 
 
 class Adjust(StrEnum):

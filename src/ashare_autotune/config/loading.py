@@ -15,7 +15,8 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError
 
-from ashare_autotune.config.schema import AppConfig, EvaluateConfig, FetchConfig, PredictConfig
+from ashare_autotune.config.fetch import FetchConfig
+from ashare_autotune.config.schema import AppConfig, EvaluateConfig, PredictConfig
 from ashare_autotune.errors import ConfigError, config_error_text
 
 T = TypeVar("T")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ashare_autotune.config.choices import (
+    DOWNLOADED_SOURCES,
     FIXED_PARAMS,
     PROMOTION_METRICS,
     Adjust,
@@ -50,12 +51,14 @@ class DataConfig:
     daily: str | None = None
     index: str | None = None
     stock_basic: str | None = None
-    # tushare (the token is never a config key: TUSHARE_TOKEN or .env)
+    # downloaded sources (tushare, baostock, akshare; the Tushare token is never a config key)
     adjust: str = Adjust.qfq.value
     cache_dir: str = "data_cache/tushare"
     max_retries: int = 5  # attempts per API call before giving up
     retry_wait: float = 2.0  # seconds before the first retry; doubles on each further one
     progress: bool = True  # show a progress bar while downloading days
+    daily_basic: bool = False  # tushare: also daily_basic (turnover, valuation) columns
+    namechange: bool = False  # tushare: also namechange (point-in-time names, Market.namechange)
 
     def __post_init__(self) -> None:
         self.source = choose(DataSource, self.source, "data.source")
@@ -78,8 +81,10 @@ class DataConfig:
         check(self.max_retries >= 1, "data.max_retries", self.max_retries, "must be >= 1")
         check(self.retry_wait >= 0, "data.retry_wait", self.retry_wait, "must be >= 0 seconds")
         check(bool(self.cache_dir), "data.cache_dir", self.cache_dir, "must be a directory path")
-        if self.source == DataSource.tushare:
-            check(bool(self.start), "data.start", self.start, "is required with data=tushare")
+        if self.source in DOWNLOADED_SOURCES:
+            check(
+                bool(self.start), "data.start", self.start, f"is required with data={self.source}"
+            )
 
 
 @dataclass
@@ -382,18 +387,3 @@ class EvaluateConfig:
         check_date("end", self.end)
         if self.start and self.end:
             check(self.start <= self.end, "start", self.start, f"is after end={self.end!r}")
-
-
-@dataclass
-class FetchConfig:
-    """conf/fetch_data.yaml: only the `data` group, which must be Tushare."""
-
-    data: DataConfig = field(default_factory=DataConfig)
-
-    def __post_init__(self) -> None:
-        check(
-            self.data.source == DataSource.tushare,
-            "data.source",
-            str(self.data.source),
-            "fetch_data downloads from Tushare; use data=tushare",
-        )

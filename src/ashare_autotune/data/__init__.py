@@ -1,1 +1,2 @@
-"""Market data: the Market container, sources (synthetic, files, tushare) and validation."""
+"""Market data: the Market container, sources (synthetic, files, tushare, baostock, akshare),
+caches and validation."""

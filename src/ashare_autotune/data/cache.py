@@ -3,9 +3,7 @@ renamed, so a half-written file is never read), the calendar, the index and stoc
 
 from __future__ import annotations
 
-import errno
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -13,27 +11,15 @@ import pandas as pd
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
+from ashare_autotune.data.cache_files import write_table_atomic
 from ashare_autotune.data.tushare_client import DAILY_FIELDS
-from ashare_autotune.errors import DataError
 
 log = logging.getLogger(__name__)
 
 
 def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
-    """Write to a hidden temporary file next to `path`, then rename: readers never see half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)  # no partial file left behind, whatever the failure
-        if exc.errno == errno.ENOSPC:
-            raise DataError(
-                f"disk full while writing the Tushare cache file {path}: the files already "
-                "cached are kept; free space and run the same command again to resume"
-            ) from None
-        raise
+    """Write one Tushare cache file atomically (`cache_files.write_table_atomic`)."""
+    write_table_atomic(frame, path, what="Tushare cache file")
 
 
 def tidy_bars(frame: pd.DataFrame, numeric: tuple[str, ...]) -> pd.DataFrame:
@@ -107,7 +93,10 @@ class TushareCache:
         if not paths:
             return pd.DataFrame(columns=["ts_code", "trade_date", "close"])
         frame = pads.dataset(paths, format="parquet").to_table().to_pandas()
-        return frame.drop_duplicates("trade_date", keep="last", ignore_index=True)
+        frame = frame.drop_duplicates("trade_date", keep="last", ignore_index=True)
+        # Each chunk is newest first (as Tushare answers): chunks one after another would
+        # read as dates going back, so sort the whole.
+        return frame.sort_values("trade_date", ignore_index=True)
 
     def write_index(self, code: str, first: str, last: str, bars: pd.DataFrame) -> None:
         """Append one chunk of index bars."""

@@ -6,6 +6,7 @@ import logging
 
 from ashare_autotune.config.schema import DataConfig
 from ashare_autotune.data.files import load_files
+from ashare_autotune.data.free_sources import load_free_source
 from ashare_autotune.data.market import Market
 from ashare_autotune.data.schema import select_universe, select_window
 from ashare_autotune.data.synthetic import make_synthetic_market
@@ -36,6 +37,8 @@ def load_market(cfg: DataConfig) -> Market:
         market = load_files(cfg)
     elif cfg.source == "tushare":
         market = load_tushare(cfg)
+    elif cfg.source in ("baostock", "akshare"):
+        market = load_free_source(cfg)
     else:
         raise ConfigError(f"config key 'data.source'={cfg.source!r}: unknown source")
     market = select_universe(market, ts_codes=cfg.ts_codes, n_stocks=cfg.n_stocks, seed=cfg.seed)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
@@ -17,6 +17,8 @@ class Market:
         index: the market index bars (trade_date, close, pct_chg), sorted by date.
         stock_basic: ts_code, name, industry (industry may be missing), list_date.
         source: a short human description of where the data came from.
+        namechange: point-in-time names (Tushare `namechange`: ts_code, name, start_date,
+            end_date), or None when the source has none.
     """
 
     daily: pd.DataFrame
@@ -24,6 +26,7 @@ class Market:
     stock_basic: pd.DataFrame
     source: str
     summary: dict[str, str | int] | None = None  # set by `without_bars`
+    namechange: pd.DataFrame | None = None
 
     @property
     def n_stocks(self) -> int:
@@ -34,9 +37,7 @@ class Market:
     def without_bars(self) -> Market:
         """This market with its description but no daily bars (free the panel once the
         features are built: 0.4 GB at whole-market scale)."""
-        return Market(
-            self.daily.iloc[:0].copy(), self.index, self.stock_basic, self.source, self.describe()
-        )
+        return replace(self, daily=self.daily.iloc[:0].copy(), summary=self.describe())
 
     def describe(self) -> dict[str, str | int]:
         """Summary used in logs and MLflow: source, date range, stocks and rows."""

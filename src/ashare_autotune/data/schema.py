@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,6 +18,16 @@ log = logging.getLogger(__name__)
 
 DAILY_REQUIRED = ("ts_code", "trade_date", "open", "high", "low", "close", "vol")
 DAILY_NUMERIC = ("open", "high", "low", "close", "pre_close", "change", "pct_chg", "vol", "amount")
+# Kept when present (Tushare daily_basic, the free sources' turnover, or a column of the files).
+OPTIONAL_NUMERIC = (
+    "turnover_rate",
+    "turnover_rate_f",
+    "volume_ratio",
+    "pe_ttm",
+    "pb",
+    "total_mv",
+    "circ_mv",
+)
 INDEX_REQUIRED = ("trade_date", "close")
 BASIC_COLUMNS = ("ts_code", "name", "industry", "list_date")
 # Set by the files source when a directory is read: the file each row came from, for errors.
@@ -89,11 +100,12 @@ def normalize_daily(frame: pd.DataFrame, where: str) -> pd.DataFrame:
         where: the file or source name used in error messages.
     """
     require_columns(frame, DAILY_REQUIRED, where)
-    keep = [c for c in (*DAILY_REQUIRED, *DAILY_NUMERIC, FILE_COLUMN) if c in frame.columns]
+    wanted = (*DAILY_REQUIRED, *DAILY_NUMERIC, *OPTIONAL_NUMERIC, FILE_COLUMN)
+    keep = [c for c in wanted if c in frame.columns]
     frame = frame.loc[:, list(dict.fromkeys(keep))]
     frame["ts_code"] = _codes_as_sorted_category(frame["ts_code"])
     frame["trade_date"] = parse_trade_date(frame["trade_date"], where, frame.get(FILE_COLUMN))
-    _to_float32(frame, DAILY_NUMERIC, where)
+    _to_float32(frame, (*DAILY_NUMERIC, *OPTIONAL_NUMERIC), where)
     _check_prices(frame, where)
     dup = frame.duplicated(["ts_code", "trade_date"])
     if dup.any():
@@ -241,7 +253,7 @@ def select_universe(
     daily = market.daily.loc[mask].reset_index(drop=True)
     daily["ts_code"] = daily["ts_code"].cat.remove_unused_categories()
     basic = market.stock_basic[market.stock_basic["ts_code"].isin(keep)].reset_index(drop=True)
-    return type(market)(daily, market.index, basic, market.source)
+    return replace(market, daily=daily, stock_basic=basic)
 
 
 def select_window(market: Market, start: str | None, end: str | None) -> Market:
@@ -261,7 +273,7 @@ def select_window(market: Market, start: str | None, end: str | None) -> Market:
     daily["ts_code"] = daily["ts_code"].cat.remove_unused_categories()
     idx = market.index
     index = idx.loc[(idx["trade_date"] >= lo) & (idx["trade_date"] <= hi)].reset_index(drop=True)
-    return type(market)(daily, index, market.stock_basic, market.source)
+    return replace(market, daily=daily, index=index)
 
 
 def check_index_covers(daily: pd.DataFrame, index: pd.DataFrame, where: str) -> None:

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from ashare_autotune.config.schema import DataConfig
 from ashare_autotune.data.cache import TushareCache, tidy_bars
+from ashare_autotune.data.cache_files import cache_lock, cache_read_lock
 from ashare_autotune.data.market import Market
 from ashare_autotune.data.schema import (
     check_index_covers,
@@ -32,6 +33,13 @@ from ashare_autotune.data.tushare_client import (
     DAILY_FIELDS,
     PRICE_COLUMNS,
     TushareClient,
+)
+from ashare_autotune.data.tushare_extras import (
+    join_daily_basic,
+    read_daily_basic,
+    read_namechange,
+    update_daily_basic,
+    update_namechange,
 )
 from ashare_autotune.errors import ConfigError, DataError
 
@@ -191,6 +199,10 @@ def update_cache(
             no_index[0],
         )
     update_basic(client, cache, codes)
+    if cfg.daily_basic:
+        update_daily_basic(client, cache, available, cfg.progress)
+    if cfg.namechange:
+        update_namechange(client, cache, available[-1] if available else end)
     return UpdateReport(days, fetched, unavailable, client.calls)
 
 
@@ -266,7 +278,8 @@ def load_tushare(
     """
     cache = TushareCache(Path(cfg.cache_dir).expanduser())
     client = client or TushareClient.from_config(cfg)
-    report = update_cache(cfg, client, cache, today)
+    with cache_lock(cache.root):
+        report = update_cache(cfg, client, cache, today)
     log.info(
         "Tushare cache %s: %d trading days, %d fetched now with %d API call(s)",
         cache.root,
@@ -277,16 +290,38 @@ def load_tushare(
     where = f"Tushare cache {cache.root}"
     if not report.available_days:
         raise DataError(f"Tushare has no bars yet between data.start={cfg.start} and data.end")
-    raw = cache.read_days(report.available_days, cfg.ts_codes)
-    if raw.empty:
-        raise DataError(f"{where}: no bars for data.ts_codes={cfg.ts_codes} in the window")
-    raw = raw.sort_values(["ts_code", "trade_date"], kind="stable", ignore_index=True)
-    update_basic(client, cache, set(raw["ts_code"].unique()))
+    with cache_read_lock(cache.root):
+        raw, index, basic, names = read_cache(cfg, client, cache, report.available_days)
     daily = normalize_daily(adjust_prices(raw, cfg.adjust), where)
     index_where = f"{where}/index_daily/{cfg.index_code}"
-    index = normalize_index(cache.read_index(cfg.index_code), index_where, cfg.index_code)
+    index = normalize_index(index, index_where, cfg.index_code)
     index = index[index["trade_date"] <= daily["trade_date"].max()].reset_index(drop=True)
-    basic = normalize_basic(cache.read_basic(), daily["ts_code"], f"{where}/stock_basic")
+    basic = normalize_basic(basic, daily["ts_code"], f"{where}/stock_basic")
     check_index_covers(daily, index, index_where)
     log_suspensions(daily, index, where)
-    return Market(daily, index, basic, source=f"tushare:{cfg.adjust}")
+    return Market(daily, index, basic, source=f"tushare:{cfg.adjust}", namechange=names)
+
+
+def read_cache(
+    cfg: DataConfig, client: TushareClient, cache: TushareCache, days: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
+    """The cached bars of `days` (with daily_basic when asked), the index, stock_basic and
+    namechange, as stored; the caller holds the cache's read lock.
+
+    Returns:
+        (raw bars sorted by ts_code and trade_date, index bars, stock_basic, namechange or None).
+    """
+    raw = cache.read_days(days, cfg.ts_codes)
+    if raw.empty:
+        raise DataError(
+            f"Tushare cache {cache.root}: no bars for data.ts_codes={cfg.ts_codes} in the window"
+        )
+    raw = raw.sort_values(["ts_code", "trade_date"], kind="stable", ignore_index=True)
+    if cfg.daily_basic:
+        raw = join_daily_basic(raw, read_daily_basic(cache, days))
+    # A write under the read lock, yet safe: no update runs meanwhile, and two readers writing
+    # the same stock_basic each replace it whole (write, then rename).
+    update_basic(client, cache, set(raw["ts_code"].unique()))
+    index = cache.read_index(cfg.index_code)
+    names = read_namechange(cache) if cfg.namechange else None
+    return raw, index, cache.read_basic(), names
