@@ -21,7 +21,7 @@ from ashare_autotune.evaluation.picks import rank_picks, run_predict
 from ashare_autotune.evaluation.records import RECORD_COLUMNS, prediction_record
 from ashare_autotune.modelling.dataset import build_dataset, split_off_train
 from ashare_autotune.modelling.features import build_features
-from ashare_autotune.modelling.labels import trading_calendar
+from ashare_autotune.modelling.labels import make_labels, trading_calendar
 from ashare_autotune.modelling.tradable import universe_mask
 from ashare_autotune.pipeline import TrainResult, run_training
 from tests.conftest import TrainedModel
@@ -278,3 +278,21 @@ def test_st_is_point_in_time_from_the_markets_namechange(small_market: Market) -
     frame = build_dataset(market, None, LabelConfig(), SplitConfig()).frame
     dates = frame.loc[frame["ts_code"].astype(str) == code, "trade_date"]
     assert len(dates) and dates.max() < pd.Timestamp("2018-06-01")  # ST from then on: out
+
+
+def test_a_gain_of_exactly_min_return_on_float32_prices_is_positive() -> None:
+    days = pd.bdate_range("2024-01-01", periods=8)
+    close = np.array([5.0, 5.0, 5.0, 5.2, 5.0, 5.0, 5.0, 5.0], dtype=np.float32)
+    daily = pd.DataFrame(
+        {
+            "ts_code": pd.Categorical(["600000.SH"] * 8),
+            "trade_date": days,
+            "open": np.float32(5.0),
+            "close": close,
+        }
+    )
+    label = make_labels(
+        daily, pd.DatetimeIndex(days), 3, 3, 0.04, "next_open", np.zeros(8, dtype=bool)
+    )
+    assert float(np.float32(5.2)) < 5.0 * 1.04  # in float64 the float32 close falls short
+    assert label.iloc[0] == 1  # open[T+1] 5.00 -> close[T+3] 5.20 is +4.0% exactly
