@@ -102,8 +102,8 @@ def tradable_rows(
     keep = observed & in_universe
     fillable = np.isfinite(label)
     log.info(
-        "labelled rows (entry=%s): %d of %d kept; dropped: %d without a full horizon, %d outside "
-        "the universe; %d kept unfillable (scored, never trained on or counted)",
+        "labelled rows (entry=%s): %d of %d bars; dropped: %d without a full horizon, %d outside "
+        "the universe; %d more unfillable (kept to be scored, never trained on or counted)",
         entry,
         int((keep & fillable).sum()),
         len(keep),
