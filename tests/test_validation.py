@@ -23,6 +23,8 @@ from ashare_autotune.data.tushare import load_tushare
 from ashare_autotune.data.tushare_client import TushareClient, resolve_token
 from ashare_autotune.errors import UserError, config_error_text
 from ashare_autotune.modelling.dataset import labelled_rows
+from ashare_autotune.pipeline import run_training
+from ashare_autotune.store_locks import hold_study
 from tests.conftest import ROOT
 from tests.test_entrypoint import _train_cli
 
@@ -135,6 +137,20 @@ def _missing_token(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return _error(lambda: resolve_token(tmp / ".env"))
 
 
+def _study_in_use(tmp: Path) -> str:
+    storage = f"sqlite:///{tmp / 'optuna.db'}"
+    with hold_study(storage, "busy"):  # as a live all-in-one process holds its study
+        return _error(lambda: hold_study(storage, "busy"))
+
+
+def _study_registered(tmp: Path, compose: Compose, mp: pytest.MonkeyPatch) -> str:
+    mp.chdir(tmp)
+    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp / 'mlflow.db'}")
+    app = compose("tuning.study_name=twice", "tuning.n_trials=2")
+    run_training(app)  # completes and registers the study
+    return _no_error(lambda: run_training(app))
+
+
 def _cases(
     tmp: Path, compose: Compose, caplog: pytest.LogCaptureFixture, mp: pytest.MonkeyPatch
 ) -> dict[str, Callable[[], str]]:
@@ -167,6 +183,10 @@ def _cases(
         "universe-needs-amount": lambda: _universe_without_amount(tmp, compose),
         "missing-token": lambda: _missing_token(tmp, mp),
         "rejected-token": lambda: _rejected_token(tmp),
+        "study-in-use": lambda: _study_in_use(tmp),
+        "study-registered": lambda: _logged(
+            caplog, "is complete", lambda: _study_registered(tmp, compose, mp)
+        ),
     }
 
 
@@ -195,6 +215,8 @@ CASE_IDS = [
     "universe-needs-amount",
     "missing-token",
     "rejected-token",
+    "study-in-use",
+    "study-registered",
 ]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -26,10 +27,12 @@ from ashare_autotune.evaluation.metrics import segment_metrics
 from ashare_autotune.evaluation.records import prediction_record, signal_metrics
 from ashare_autotune.evaluation.threshold import ThresholdChoice
 from ashare_autotune.modelling.dataset import Dataset, build_dataset, split_off_train
+from ashare_autotune.store_locks import StudyLock, hold_study
 from ashare_autotune.tracking import reports
 from ashare_autotune.tracking import runs as tracking
 from ashare_autotune.tracking.promotion import Decision
 from ashare_autotune.tracking.registration import register_and_promote
+from ashare_autotune.tracking.study_record import already_registered, record_registration
 from ashare_autotune.tuning.booster import fit_best
 from ashare_autotune.tuning.matrices import Matrices, build_matrices_in_batches
 from ashare_autotune.tuning.objective import make_objective, make_walk_forward_objective
@@ -74,6 +77,7 @@ class Job:
     study: optuna.Study
     storage: str  # the study's database URL
     resume_run_id: str | None  # the study's parent MLflow run, when it has one
+    lock: StudyLock | None = None  # this process's hold on the study (not for workers)
 
 
 @dataclass
@@ -112,13 +116,18 @@ def run_training(
         raise ConfigError("tuning.mode=worker: use run_worker(), it registers nothing")
     market, ds, data, job = prepare(app)
     study = job.study
-    with tracking.parent_run(job.experiment_id, _run_name(app, job), job.resume_run_id) as run:
-        study.set_user_attr(PARENT_RUN_ATTR, run.info.run_id)
-        log_setup(app, market, ds, data, job, config_yaml, run_tags or {})
-        booster = tune_and_fit(app, job, run, data)
-        result = evaluate(app, market, ds, data, study, booster)
-        info, meta = log_results(app, market, ds, study, booster, result)
-        version, decision = register(app, info.model_uri, result, meta)
+    with job.lock or nullcontext():
+        if done := already_registered(study, app.tuning, app.registry, app.threshold):
+            return TrainResult(experiment_id=job.experiment_id, **vars(done))
+        with tracking.parent_run(job.experiment_id, _run_name(app, job), job.resume_run_id) as run:
+            study.set_user_attr(PARENT_RUN_ATTR, run.info.run_id)
+            log_setup(app, market, ds, data, job, config_yaml, run_tags or {})
+            booster = tune_and_fit(app, job, run, data)
+            result = evaluate(app, market, ds, data, study, booster)
+            info, meta = log_results(app, market, ds, study, booster, result)
+            version, decision = register(app, info.model_uri, result, meta)
+            if version:  # a rerun of the complete study registers nothing
+                record_registration(study, app.registry.model_name, version, run.info.run_id)
     return TrainResult(
         run_id=run.info.run_id,
         experiment_id=job.experiment_id,
@@ -322,14 +331,16 @@ def _open_study(app: AppConfig, market: Market, experiment_id: str) -> Job:
     tu = app.tuning
     name = tu.study_name or _default_study_name(app, market)
     storage = tu.storage or tracking.default_study_storage(app.mlflow.tracking_uri)
+    # One all-in-one (or finalize) process per study; a second one stops here, before any run.
+    lock = None if tu.mode == "worker" else hold_study(storage, name)
     if tu.mode == "finalize":
         study = load_existing_study(tu, name, storage)
-        return Job(experiment_id, study, storage, study.user_attrs.get(PARENT_RUN_ATTR))
+        return Job(experiment_id, study, storage, study.user_attrs.get(PARENT_RUN_ATTR), lock)
     study, created = open_or_create_study(tu, name, storage)
     parent = study.user_attrs.get(PARENT_RUN_ATTR)
     if parent is None and not created and tu.mode == "worker":
         parent = _wait_for_parent(study, tu.parent_wait)
-    return Job(experiment_id, study, storage, parent)
+    return Job(experiment_id, study, storage, parent, lock)
 
 
 def _wait_for_parent(study: optuna.Study, timeout: float) -> str | None:

@@ -26,6 +26,7 @@ from optuna_integration.mlflow import MLflowCallback
 
 import ashare_autotune
 import ashare_autotune.sqlite_wal
+from ashare_autotune import store_locks
 from ashare_autotune.errors import UserError
 from ashare_autotune.tracking.pyfunc_model import BOOSTER_ARTIFACT, META_ARTIFACT
 
@@ -48,9 +49,11 @@ def setup(tracking_uri: str, experiment_name: str, sqlite_wal: bool = True) -> s
     mlflow.set_tracking_uri(tracking_uri)
     project_run = os.environ.get("MLFLOW_RUN_ID")
     try:
-        if project_run:
-            return mlflow.get_run(project_run).info.experiment_id
-        return mlflow.set_experiment(experiment_name).experiment_id
+        # The first use creates (or migrates) the store: one process at a time does it.
+        with store_locks.creating(tracking_uri):
+            if project_run:
+                return mlflow.get_run(project_run).info.experiment_id
+            return mlflow.set_experiment(experiment_name).experiment_id
     except mlflow.exceptions.MlflowException as exc:
         # An unreachable server or database is the user's to fix: one line, not a traceback.
         message = " ".join(str(getattr(exc, "message", exc)).split())[:400]

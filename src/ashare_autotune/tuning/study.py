@@ -16,7 +16,7 @@ from typing import Any
 import optuna
 import sqlalchemy
 
-from ashare_autotune import sqlite_wal
+from ashare_autotune import sqlite_wal, store_locks
 from ashare_autotune.config.schema import TuningConfig
 from ashare_autotune.errors import UserError
 
@@ -92,16 +92,18 @@ def make_storage(cfg: TuningConfig, url: str) -> optuna.storages.RDBStorage:
         retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=cfg.max_retry)
         for attempt in range(SCHEMA_RACE_ATTEMPTS):
             try:
-                return optuna.storages.RDBStorage(
-                    url,
-                    engine_kwargs=_engine_kwargs(url),
-                    heartbeat_interval=cfg.heartbeat_interval,
-                    grace_period=cfg.grace_period,
-                    heartbeat_stale_trial_callback=retry,
-                )
+                with store_locks.creating(url):  # one process at a time creates the tables
+                    return optuna.storages.RDBStorage(
+                        url,
+                        engine_kwargs=_engine_kwargs(url),
+                        heartbeat_interval=cfg.heartbeat_interval,
+                        grace_period=cfg.grace_period,
+                        heartbeat_stale_trial_callback=retry,
+                    )
             except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as exc:
                 # Workers starting together on an empty database race to create Optuna's
-                # tables: the loser sees "already exists" and simply tries again.
+                # tables (`creating` serialises it; this is for a lock that could not be had):
+                # the loser sees "already exists" and simply tries again.
                 if attempt == SCHEMA_RACE_ATTEMPTS - 1:
                     raise _storage_error(url, exc) from None
                 time.sleep(0.5 + attempt)
