@@ -24,7 +24,7 @@ from ashare_autotune.data.market import Market
 from ashare_autotune.errors import ConfigError, UserError
 from ashare_autotune.evaluation import walk_forward
 from ashare_autotune.evaluation.metrics import segment_metrics
-from ashare_autotune.evaluation.records import prediction_record, signal_metrics
+from ashare_autotune.evaluation.records import segment_records
 from ashare_autotune.evaluation.threshold import ThresholdChoice
 from ashare_autotune.modelling.dataset import Dataset, build_dataset, split_off_train
 from ashare_autotune.store_locks import StudyLock, hold_study
@@ -49,7 +49,6 @@ from ashare_autotune.tuning.study import (
 log = logging.getLogger(__name__)
 
 PARENT_RUN_ATTR = "mlflow_parent_run_id"
-RECORD_SOURCE = ["ts_code", "trade_date", "label", "fwd_return"]
 
 
 @dataclass
@@ -92,8 +91,7 @@ class StudyData:
 
 @dataclass
 class Evaluation:
-    """The final model on validation and test: threshold, metrics, labels and probabilities,
-    and the scored rows as records (`records.prediction_record`) by segment."""
+    """The final model on val and test: threshold, metrics, (labels, probabilities), records."""
 
     choice: ThresholdChoice
     metrics: dict[str, float]
@@ -265,14 +263,9 @@ def evaluate(
     metrics |= wf_metrics
     if wf_metrics:  # same quantity as the trials' val_auc (the objective): sort together
         metrics["val_auc"] = wf_metrics["val_wf_auc"]
-    records = {
-        seg: prediction_record(ds.segment_rows(seg, RECORD_SOURCE), proba, choice.threshold)
-        for seg, proba in (("val", val_proba), ("test", test_proba))
-    }
-    for seg, record in records.items():
-        metrics |= signal_metrics(record, app.trading.top_k, seg)
-    signal = {k: v for k, v in metrics.items() if k.startswith("test_")}
-    metrics |= reports.trading_view(app, market, ds, test_proba, choice.threshold, signal)
+    scores = {"val": val_proba, "test": test_proba}
+    records, signal = segment_records(ds, scores, choice.threshold, app.trading.top_k)
+    metrics |= signal | reports.trading_view(app, market, ds, test_proba, choice.threshold, signal)
     return Evaluation(choice, metrics, (y_val, val_proba), (y_test, test_proba), records)
 
 

@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 
 from ashare_autotune.evaluation.signal import daily_signal, summarise_signal
+from ashare_autotune.modelling.dataset import Dataset
 
+SOURCE_COLUMNS = ["ts_code", "trade_date", "label", "fwd_return"]
 RECORD_COLUMNS = [
     "ts_code",
     "trade_date",
@@ -59,3 +61,24 @@ def signal_metrics(record: pd.DataFrame, top_k: int, prefix: str) -> dict[str, f
     frame = record.rename(columns={"probability": "score"})
     summary = summarise_signal(daily_signal(frame, top_k))
     return {f"{prefix}_{name}": value for name, value in summary.items()}
+
+
+def segment_records(
+    ds: Dataset, scores: dict[str, np.ndarray], threshold: float, top_k: int
+) -> tuple[dict[str, pd.DataFrame], dict[str, float]]:
+    """The record and the signal metrics of each scored segment of a dataset.
+
+    Args:
+        ds: the dataset (its fillable rows per segment, in the order they were scored).
+        scores: the model's probabilities by segment name ("val", "test").
+        threshold: the pick threshold.
+        top_k: the daily top-k list's size.
+
+    Returns:
+        (records by segment, `<segment>_<metric>` signal metrics of all of them).
+    """
+    records, metrics = {}, {}
+    for name, proba in scores.items():
+        records[name] = prediction_record(ds.segment_rows(name, SOURCE_COLUMNS), proba, threshold)
+        metrics |= signal_metrics(records[name], top_k, name)
+    return records, metrics
