@@ -70,6 +70,7 @@ def prepare(data_dir: Path, years: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Time loading, the backtest (repeated), the statistics, the plots and the tear sheet."""
+    from ashare_autotune.config.schema import LabelConfig
     from ashare_autotune.evaluation import backtest_report as report
     from ashare_autotune.evaluation.backtest import BacktestConfig, run_backtest
 
@@ -77,6 +78,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with phases.timed("load_and_prepare"):
         bars, scores, index = prepare(args.data_dir, args.years)
     cfg = BacktestConfig(top_k=args.top_k, max_holdings=args.max_holdings)
+    cfg = cfg.with_label(LabelConfig())  # the default label's horizon
     backtest_seconds = []
     for _ in range(args.repeats):
         start = time.perf_counter()

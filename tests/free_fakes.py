@@ -46,9 +46,8 @@ def make_market(n_stocks: int = 6, n_days: int = 60, seed: int = 3) -> Market:
     codes = sorted(bars["ts_code"].unique())
     days = sorted(bars["trade_date"].unique())
     gone = (bars["ts_code"] == codes[3]) & (bars["trade_date"] == days[5])
-    return Market(
-        bars.loc[~gone].reset_index(drop=True), pro.index, pro.basic, [(codes[3], days[5])]
-    )
+    index = pro.index.loc[pro.index["ts_code"] == "000001.SH"].reset_index(drop=True)
+    return Market(bars.loc[~gone].reset_index(drop=True), index, pro.basic, [(codes[3], days[5])])
 
 
 def adjusted(bars: pd.DataFrame, how: str) -> pd.DataFrame:
@@ -150,7 +149,7 @@ class FakeBaostock(Recorder):
             return ResultData([], [], "10001001", "you don't login.")
         lo, hi = start_date.replace("-", ""), end_date.replace("-", "")
         ts_code = f"{code[3:]}.{code[:2].upper()}"
-        if ts_code == "000001.SH":
+        if ts_code in ("000001.SH", "000905.SH"):  # the market index, the default benchmark
             idx = self.market.index
             rows = idx.assign(
                 open=idx["close"], high=idx["close"] * 1.01, low=idx["close"] * 0.99,

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ashare_autotune.config.schema import LabelConfig
 from ashare_autotune.errors import ConfigError, DataError
 from ashare_autotune.evaluation.backtest import BacktestConfig, run_backtest
 from ashare_autotune.evaluation.backtest_account import size_orders
@@ -59,7 +60,7 @@ def signals(*rows: tuple[str, int, float]) -> pd.DataFrame:
 def config(**overrides: object) -> BacktestConfig:
     """No costs, one position of the whole capital, a two-day horizon, unless overridden."""
     base = {**NO_COSTS, "top_k": 1, "max_holdings": 1, "capital": 10_000.0, "max_days": 2}
-    base["min_days"] = 1
+    base |= {"min_days": 1, "min_return": 0.04}
     return BacktestConfig(**{**base, **overrides})
 
 
@@ -144,7 +145,9 @@ def test_stamp_duty_switches_on_2023_08_28(signal_day: int, sale: str, stamp_dut
 def test_commission_is_at_least_5_cny_per_order() -> None:
     # 2,000 CNY buys one lot at 10 (1,000 CNY): commission 0.25 -> 5; transfer fee 0.01;
     # the sale (before 2023-08-28) adds 5 + 0.01 + stamp duty 1.0
-    cfg = BacktestConfig(top_k=1, max_holdings=1, capital=2_000.0, min_days=1, max_days=2)
+    cfg = BacktestConfig(
+        top_k=1, max_holdings=1, capital=2_000.0, min_days=1, max_days=2, min_return=0.04
+    )
     result = run_backtest(signals(("A", 0, 1.0)), market({"A": FLAT}), cfg)
     trade = result.trades.iloc[0]
     assert trade["shares"] == 100
@@ -155,7 +158,7 @@ def test_commission_is_at_least_5_cny_per_order() -> None:
 
 def test_commission_above_the_minimum_is_the_rate() -> None:
     # 1,000,000 CNY at 10: 999 lots (1,000 would not leave room for the costs)
-    cfg = BacktestConfig(top_k=1, max_holdings=1, min_days=1, max_days=2)
+    cfg = BacktestConfig(top_k=1, max_holdings=1, min_days=1, max_days=2, min_return=0.04)
     result = run_backtest(signals(("A", 0, 1.0)), market({"A": FLAT}), cfg)
     value = 99_900 * 10.0
     assert result.trades["shares"].iloc[0] == 99_900
@@ -164,7 +167,9 @@ def test_commission_above_the_minimum_is_the_rate() -> None:
 
 def test_shares_are_whole_lots_whose_value_and_costs_fit_the_budget() -> None:
     # 100,000 CNY at 33.33: 30 lots would cost 99,990 + 25.00 + 1.00 > 100,000; 29 lots fit
-    cfg = BacktestConfig(top_k=1, max_holdings=1, capital=100_000.0, min_days=1, max_days=2)
+    cfg = BacktestConfig(
+        top_k=1, max_holdings=1, capital=100_000.0, min_days=1, max_days=2, min_return=0.04
+    )
     bars = market({"A": [33.33] * len(DAYS)})
     result = run_backtest(signals(("A", 0, 1.0)), bars, cfg)
     value = 2_900 * 33.33
@@ -211,6 +216,7 @@ def test_cash_plus_holdings_is_equity_every_day_and_the_rules_hold_on_a_random_m
 ) -> None:
     bars = random_market(seed=3)
     cfg = BacktestConfig(top_k=3, max_holdings=6, capital=200_000.0, exit=exit_rule)
+    cfg = cfg.with_label(LabelConfig())
     cfg = replace(cfg, min_days=1, max_days=3, min_return=0.02, slippage_bps=5.0)
     result = run_backtest(random_scores(bars, seed=4), bars, cfg)
     daily, trades = result.daily, result.trades
@@ -253,7 +259,7 @@ def test_without_costs_or_limits_trade_returns_are_the_plain_forward_returns() -
     bars = market(prices)
     rows = [(f"S{(2 * t + j) % 8}", t, 2.0 - j) for t in range(len(DAYS)) for j in (0, 1)]
     rows += [(f"S{(2 * t + j) % 8}", t, 0.0) for t in range(len(DAYS)) for j in range(2, 8)]
-    cfg = config(top_k=2, max_holdings=50, capital=1e8, min_days=1, max_days=3)
+    cfg = config(top_k=2, max_holdings=50, capital=1e8, min_days=1, max_days=3, min_return=0.04)
     result = run_backtest(signals(*rows), bars, cfg)
 
     opens = bars.pivot(index="trade_date", columns="ts_code", values="open")
@@ -282,7 +288,9 @@ def test_a_name_already_held_is_not_bought_again() -> None:
 def test_the_account_up_to_a_day_does_not_change_when_later_bars_change() -> None:
     bars = random_market(seed=5)
     scores = random_scores(bars, seed=6)
-    cfg = BacktestConfig(top_k=3, max_holdings=6, capital=200_000.0, min_days=1, max_days=3)
+    cfg = BacktestConfig(
+        top_k=3, max_holdings=6, capital=200_000.0, min_days=1, max_days=3, min_return=0.04
+    )
     before = run_backtest(scores, bars, cfg).daily
     later = bars["trade_date"] > DAYS[5]
     changed = bars.copy()

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import quantstats as qs
 
+from ashare_autotune.config.schema import LabelConfig
 from ashare_autotune.errors import ConfigError, DataError
 from ashare_autotune.evaluation import backtest_report as report
 from ashare_autotune.evaluation.backtest import BacktestConfig, BacktestResult, run_backtest
@@ -40,7 +41,9 @@ def backtest() -> tuple[BacktestResult, pd.Series]:
     bars, index = seeded_market()
     scores = bars[["ts_code", "trade_date"]].copy()
     scores["score"] = np.random.default_rng(5).random(len(scores))
-    result = run_backtest(scores, bars, BacktestConfig(top_k=3, max_holdings=15))
+    result = run_backtest(
+        scores, bars, BacktestConfig(top_k=3, max_holdings=15).with_label(LabelConfig())
+    )
     benchmark = report.benchmark_returns(index, "000905.SH", result.daily["trade_date"])
     return result, benchmark
 

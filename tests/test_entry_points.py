@@ -12,6 +12,7 @@ MODULES = {
     "main": "ashare_autotune.train",
     "predict": "ashare_autotune.predict",
     "evaluate": "ashare_autotune.evaluate",
+    "backtest": "ashare_autotune.backtest",
     "fetch_data": "ashare_autotune.fetch_data",
 }
 

@@ -184,8 +184,15 @@ def make_fake_pro(n_stocks: int = 8, n_days: int = 40, seed: int = 3, cap: int =
     # Continuous prices on the raw tick (0.01 after dividing by the factor), as Tushare's are.
     for col in (*PRICES, "pre_close"):
         daily[col] = (daily[col] / daily["adj_factor"]).round(2) * daily["adj_factor"]
-    index = market.index.assign(
-        ts_code="000001.SH", trade_date=market.index["trade_date"].dt.strftime("%Y%m%d")
+    # Tushare serves every index; here the synthetic one stands for the market index and the
+    # default backtest benchmark (CSI 500).
+    days = market.index["trade_date"].dt.strftime("%Y%m%d")
+    index = pd.concat(
+        [
+            market.index.assign(ts_code=code, trade_date=days)
+            for code in ("000001.SH", "000905.SH")
+        ],
+        ignore_index=True,
     )
     basic = market.stock_basic.copy()
     basic["symbol"] = basic["ts_code"].str[:6]

@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -23,13 +23,14 @@ from ashare_autotune.data.loader import load_market
 from ashare_autotune.data.market import Market
 from ashare_autotune.errors import ConfigError, UserError
 from ashare_autotune.evaluation import walk_forward
+from ashare_autotune.evaluation.backtest_window import BacktestInputs, prepare_backtest
 from ashare_autotune.evaluation.metrics import segment_metrics
-from ashare_autotune.evaluation.records import segment_records
 from ashare_autotune.evaluation.threshold import ThresholdChoice
 from ashare_autotune.modelling.dataset import Dataset, build_dataset, split_off_train
 from ashare_autotune.store_locks import StudyLock, hold_study
 from ashare_autotune.tracking import reports
 from ashare_autotune.tracking import runs as tracking
+from ashare_autotune.tracking.backtest_log import log_segment_backtest
 from ashare_autotune.tracking.promotion import Decision
 from ashare_autotune.tracking.registration import register_and_promote
 from ashare_autotune.tracking.study_record import already_registered, record_registration
@@ -87,6 +88,7 @@ class StudyData:
     windows: list[Matrices]  # every walk-forward window's, oldest first; [] for a single split
     inputs: list[DatasetInput]  # train/val/test as MLflow dataset inputs
     summary: dict[str, Any]  # rows, base rate and dates of each segment (`Dataset.summary`)
+    backtest: BacktestInputs | None = None  # the test window's bars (None: no backtest)
 
 
 @dataclass
@@ -97,7 +99,6 @@ class Evaluation:
     metrics: dict[str, float]
     val: tuple[np.ndarray, np.ndarray]
     test: tuple[np.ndarray, np.ndarray]
-    records: dict[str, pd.DataFrame]
 
 
 def run_training(
@@ -178,8 +179,8 @@ def prepare(app: AppConfig) -> tuple[Market, Dataset, StudyData, Job]:
     study and quantise the study's matrices.
 
     Memory, in this order (benchmarks/README.md): the daily bars are freed once the dataset is
-    built; with a single split the train rows then leave the dataset (`split_off_train`) and
-    live only here, until quantised: the caller never holds them.
+    built (the backtest keeps the test window's); with a single split the train rows then leave
+    the dataset (`split_off_train`), live here until quantised: the caller never holds them.
 
     Returns:
         (the market without its bars, the dataset the job reads from here on (with a single
@@ -190,13 +191,14 @@ def prepare(app: AppConfig) -> tuple[Market, Dataset, StudyData, Job]:
     )
     market = load_market(app.data)
     ds = build_dataset(market, app.features.names, app.label, app.split, app.universe.rules())
+    bt = prepare_backtest(app.backtest, app.data, market, ds.date_range("test")[0])
     market = market.without_bars()
     job = _open_study(app, market, experiment_id)
     summary = ds.summary()
     # Walk-forward re-scores every window after the study, on rows inside this train range:
     # it keeps them. A single split never reads its train rows again.
     train, ds = (ds.segment_rows("train"), ds) if ds.windows else split_off_train(ds)
-    return market, ds, quantise(app, market, train, ds, summary), job
+    return market, ds, replace(quantise(app, market, train, ds, summary), backtest=bt), job
 
 
 def quantise(
@@ -249,24 +251,23 @@ def evaluate(
     study: optuna.Study,
     booster: xgb.Booster,
 ) -> Evaluation:
-    """Choose the threshold on validation; measure validation, test, the walk-forward windows
-    (refitted, their tables logged) and the trading view of test (its table logged)."""
-    wf_metrics = (
-        walk_forward.walk_forward_report(ds, data.windows, app, study) if data.windows else {}
-    )
+    """Choose the threshold on validation; measure val, test and the walk-forward windows; log
+    the records, the trading view and the backtest of test (`reports`, `backtest_log`)."""
+    wf = walk_forward.walk_forward_report(ds, data.windows, app, study) if data.windows else {}
     x_val, y_val = ds.segment("val")
     val_proba = booster.inplace_predict(x_val)
     choice = walk_forward.choose_threshold(app, y_val, val_proba)
     x_test, y_test = ds.segment("test")
     test_proba = booster.inplace_predict(x_test)
     metrics = segment_metrics(study.best_value, y_val, val_proba, y_test, test_proba, choice)
-    metrics |= wf_metrics
-    if wf_metrics:  # same quantity as the trials' val_auc (the objective): sort together
-        metrics["val_auc"] = wf_metrics["val_wf_auc"]
-    scores = {"val": val_proba, "test": test_proba}
-    records, signal = segment_records(ds, scores, choice.threshold, app.trading.top_k)
-    metrics |= signal | reports.trading_view(app, market, ds, test_proba, choice.threshold, signal)
-    return Evaluation(choice, metrics, (y_val, val_proba), (y_test, test_proba), records)
+    metrics |= wf
+    if wf:  # same quantity as the trials' val_auc (the objective): sort together
+        metrics["val_auc"] = wf["val_wf_auc"]
+    metrics |= reports.log_scored(app, market, ds, choice.threshold, val_proba, test_proba)
+    metrics |= log_segment_backtest(
+        ds, "test", data.backtest, booster.inplace_predict, choice.threshold
+    )
+    return Evaluation(choice, metrics, (y_val, val_proba), (y_test, test_proba))
 
 
 def log_results(
@@ -284,7 +285,6 @@ def log_results(
     """
     choice, metrics = result.choice, result.metrics
     tracking.log_metrics(metrics)
-    reports.log_predictions(result.records)
     reports.log_threshold_status(choice)
     reports.log_plots(study, booster, choice, result.val, result.test)
     meta = reports.model_meta(app, market, ds, study.best_params, choice, metrics)
@@ -374,7 +374,7 @@ def log_setup(
     """Log the job's configuration as params, the study, data and split as tags, the resolved
     config as an artifact and the segments as dataset inputs."""
     params: dict[str, Any] = {}
-    for group in ("data", "label", "universe", "split", "model", "threshold"):
+    for group in ("data", "label", "universe", "split", "model", "threshold", "backtest"):
         for key, value in asdict(getattr(app, group)).items():
             params[f"{group}.{key}"] = value
     params.update(

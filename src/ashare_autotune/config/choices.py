@@ -18,9 +18,13 @@ E = TypeVar("E", bound=StrEnum)
 # Fixed by the project: the threshold step handles the class balance, the matrices the bins.
 FIXED_PARAMS = ("scale_pos_weight", "max_bin", "tree_method")
 # What `registry.promotion_metrics` may compare (all higher-is-better).
+# The test segment's backtest statistics too (`evaluation.backtest_report.backtest_stats`);
+# max_drawdown is a negative fraction, so higher is better there as well.
+BACKTEST_STATS = ("information_ratio", "sharpe", "excess_return", "annual_return")
+BACKTEST_STATS += ("total_return", "max_drawdown", "win_rate")
 PROMOTION_METRICS = tuple(
     f"{seg}_{m}" for seg in ("test", "val") for m in ("precision", "recall", "auc", "f1")
-)
+) + tuple(f"test_bt_{m}" for m in BACKTEST_STATS)
 
 
 class DataSource(StrEnum):

@@ -15,6 +15,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError
 
+from ashare_autotune.config.backtest_cli import BacktestCliConfig
 from ashare_autotune.config.fetch import FetchConfig
 from ashare_autotune.config.schema import AppConfig, EvaluateConfig, PredictConfig
 from ashare_autotune.errors import ConfigError, config_error_text
@@ -27,6 +28,7 @@ SCHEMAS = {
     "predict_schema": PredictConfig,  # conf/predict.yaml
     "evaluate_schema": EvaluateConfig,  # conf/evaluate.yaml
     "fetch_schema": FetchConfig,  # conf/fetch_data.yaml
+    "backtest_cli_schema": BacktestCliConfig,  # conf/backtest_cli.yaml
 }
 
 

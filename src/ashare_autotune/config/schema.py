@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ashare_autotune.config.backtest import BacktestConfig
 from ashare_autotune.config.choices import (
     DOWNLOADED_SOURCES,
     FIXED_PARAMS,
@@ -330,11 +331,13 @@ class AppConfig:
     tuning: TuningConfig = field(default_factory=TuningConfig)
     threshold: ThresholdConfig = field(default_factory=ThresholdConfig)
     trading: TradingConfig = field(default_factory=TradingConfig)
+    backtest: BacktestConfig = field(default_factory=BacktestConfig)
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
 
     def __post_init__(self) -> None:
         """The rules that span groups."""
+        self.backtest = self.backtest.with_label(self.label)  # horizon unset: the label's
         check(
             self.split.embargo >= self.label.max_days,
             "split.embargo",
@@ -342,9 +345,7 @@ class AppConfig:
             f"must be >= label.max_days={self.label.max_days} so no label window crosses a "
             "boundary",
         )
-        check(
-            bool(self.tuning.space), "tuning.space", self.tuning.space, "the search space is empty"
-        )
+        check(bool(self.tuning.space), "tuning.space", {}, "the search space is empty")
 
 
 DEFAULT_MODEL_URI = "models:/ashare-autotune-xgb@champion"
@@ -380,6 +381,7 @@ class EvaluateConfig:
     allow_overlap: bool = False  # allow a window inside the model's training data range
     data: DataConfig = field(default_factory=DataConfig)
     label: LabelConfig | None = None  # None: the label definition stored with the model
+    backtest: BacktestConfig = field(default_factory=BacktestConfig)  # on the window
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
 
     def __post_init__(self) -> None:

@@ -26,11 +26,11 @@ both sides, stamp duty on sales only (`stamp_duty_before` before `stamp_duty_swi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 import numpy as np
 import pandas as pd
 
+from ashare_autotune.config.backtest import BacktestConfig, Strategy
 from ashare_autotune.errors import ConfigError, DataError
 from ashare_autotune.evaluation.backtest_account import (
     Orders,
@@ -42,86 +42,6 @@ from ashare_autotune.evaluation.backtest_account import (
 
 SCORE_COLUMNS = ("ts_code", "trade_date", "score")
 BAR_COLUMNS = ("ts_code", "trade_date", "open", "close", "open_limit_up", "one_price_down")
-
-
-class Strategy(StrEnum):
-    """Which scored rows become buy orders."""
-
-    TOP_K = "top_k"  # the top_k highest scores of each signal day
-    THRESHOLD = "threshold"  # every row with pick == True, best score first
-
-
-class Exit(StrEnum):
-    """When a position is sold."""
-
-    HORIZON = "horizon"  # close of T+max_days
-    TAKE_PROFIT = "take_profit"  # first close >= entry*(1+min_return) from T+min_days
-
-
-@dataclass(frozen=True)
-class BacktestConfig:
-    """Strategy, exit rule, capital and A-share costs of a backtest (validated on creation)."""
-
-    strategy: Strategy = Strategy.TOP_K
-    top_k: int = 10
-    max_holdings: int = 50
-    exit: Exit = Exit.HORIZON
-    min_days: int = 3  # the label's horizon and take-profit (conf/label)
-    max_days: int = 5
-    min_return: float = 0.04
-    capital: float = 1_000_000.0
-    commission: float = 0.00025  # both sides
-    min_commission: float = 5.0  # CNY per order
-    stamp_duty_before: float = 0.001  # sales only
-    stamp_duty_after: float = 0.0005
-    stamp_duty_switch: str = "2023-08-28"
-    transfer_fee: float = 0.00001  # both sides
-    slippage_bps: float = 0.0
-    lot: int = 100
-    benchmark: str = "000905.SH"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "strategy", _choice(Strategy, "strategy", self.strategy))
-        object.__setattr__(self, "exit", _choice(Exit, "exit", self.exit))
-        for name in (
-            "commission",
-            "min_commission",
-            "stamp_duty_before",
-            "stamp_duty_after",
-            "transfer_fee",
-            "slippage_bps",
-        ):
-            _require(self, name, getattr(self, name) >= 0, "must be >= 0")
-        _require(self, "slippage_bps", self.slippage_bps < 10_000, "must be < 10000")
-        _require(self, "top_k", self.top_k >= 1, "must be >= 1")
-        _require(self, "max_holdings", self.max_holdings >= 1, "must be >= 1")
-        if self.strategy is Strategy.TOP_K:
-            ok = self.max_holdings >= self.top_k
-            _require(self, "max_holdings", ok, f"must be >= top_k={self.top_k}")
-        _require(self, "min_days", self.min_days >= 1, "must be >= 1")
-        ok = self.max_days >= self.min_days
-        _require(self, "max_days", ok, f"must be >= min_days={self.min_days}")
-        _require(self, "capital", self.capital > 0, "must be > 0")
-        _require(self, "lot", self.lot >= 1, "must be >= 1")
-        _require(self, "benchmark", bool(str(self.benchmark).strip()), "must name an index")
-        try:
-            pd.Timestamp(self.stamp_duty_switch)
-        except (ValueError, TypeError):
-            _require(self, "stamp_duty_switch", False, "must be a date (YYYY-MM-DD)")
-
-
-def _choice(enum: type[StrEnum], name: str, value: object) -> StrEnum:
-    try:
-        return enum(value)
-    except ValueError:
-        allowed = ", ".join(member.value for member in enum)
-        why = f"must be one of {allowed}"
-        raise ConfigError(f"config key 'backtest.{name}'={value!r}: {why}") from None
-
-
-def _require(cfg: BacktestConfig, name: str, ok: bool, why: str) -> None:
-    if not ok:  # `not (x >= 0)` also rejects NaN
-        raise ConfigError(f"config key 'backtest.{name}'={getattr(cfg, name)!r}: {why}")
 
 
 @dataclass
@@ -166,6 +86,7 @@ def run_backtest(
     Returns:
         The daily account, the trades and the count of orders not filled.
     """
+    cfg.check_complete()
     _check_columns(scores, SCORE_COLUMNS + (("pick",) if cfg.strategy == "threshold" else ()))
     _check_columns(bars, BAR_COLUMNS, "bars")
     panel = _build_panel(bars, _window(scores, bars, start, end))

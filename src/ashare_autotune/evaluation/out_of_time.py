@@ -9,15 +9,23 @@ import numpy as np
 import pandas as pd
 
 from ashare_autotune.config.schema import EvaluateConfig, LabelConfig
+from ashare_autotune.data.benchmark import load_benchmark
 from ashare_autotune.data.loader import load_market
 from ashare_autotune.data.market import Market
 from ashare_autotune.errors import ConfigError, DataError
+from ashare_autotune.evaluation.backtest_window import (
+    BacktestReport,
+    run_window_backtest,
+    signal_scores,
+    window_inputs,
+)
 from ashare_autotune.evaluation.metrics import classification_metrics
 from ashare_autotune.evaluation.records import prediction_record, signal_metrics
 from ashare_autotune.evaluation.trading import pick_returns
 from ashare_autotune.modelling.dataset import labelled_rows
 from ashare_autotune.tracking import registry, reports
 from ashare_autotune.tracking import runs as tracking
+from ashare_autotune.tracking.backtest_log import log_backtest_artifacts
 from ashare_autotune.tracking.loaded_model import LoadedModel, load_model
 
 log = logging.getLogger(__name__)
@@ -34,6 +42,7 @@ TABLE_METRICS = (
     "topk_precision_mean",
     "topk_excess_return_mean",
 )
+BACKTEST_ROWS = ("annual_return", "excess_return", "information_ratio", "max_drawdown")
 
 
 @dataclass
@@ -50,13 +59,13 @@ class EvaluationResult:
 def window_rows(
     market: Market, model: LoadedModel, label: LabelConfig, start: str, end: str | None
 ) -> pd.DataFrame:
-    """Labelled rows of the window with the model's features, label and forward return: the
-    rows in the model's universe whose entry fills (what training measured on).
+    """Rows of the window in the model's universe with the model's features, label, fillable
+    and forward return (metrics and the record read the fillable ones, the backtest all).
 
     Raises `DataError` when the window holds no row with a fully observed label.
     """
     frame, _, _ = labelled_rows(market, model.features, label, model.universe.rules())
-    inside = frame["fillable"].to_numpy() & (frame["trade_date"] >= pd.Timestamp(start))
+    inside = (frame["trade_date"] >= pd.Timestamp(start)).to_numpy()
     if end:
         inside &= frame["trade_date"] <= pd.Timestamp(end)
     rows = frame.loc[inside]
@@ -118,13 +127,24 @@ def run_evaluation(cfg: EvaluateConfig) -> EvaluationResult:
     if label != model.label:
         log.warning("label %s differs from the model's %s", asdict(label), asdict(model.label))
     start = resolve_window(model, cfg.start, cfg.allow_overlap)
-    rows = window_rows(load_market(cfg.data), model, label, start, cfg.end)
-    scores = model.predict(rows)
+    market = load_market(cfg.data)
+    bt_cfg = cfg.backtest.with_label(label)
+    bench = load_benchmark(cfg.data, market, bt_cfg.benchmark) if bt_cfg.enabled else None
+    every = window_rows(market, model, label, start, cfg.end)
+    every_scores = model.predict(every)
+    fills = every["fillable"].to_numpy()  # what training measured on: the entry fills
+    rows, scores = every.loc[fills], every_scores.loc[fills]
     metrics = window_metrics(rows, scores, model.threshold, model.top_k)
     first, last = f"{rows['trade_date'].min():%Y%m%d}", f"{rows['trade_date'].max():%Y%m%d}"
+    report = None
+    if bench is not None:  # every scored row is a signal; the simulation decides the fills
+        inputs = window_inputs(bt_cfg, bench, market, first)
+        signals = signal_scores(every, every_scores["probability"].to_numpy(), model.threshold)
+        report = run_window_backtest(inputs, signals, SEGMENT)
+        metrics |= report.metrics
     table = format_table(model, metrics, first, last)
     record = prediction_record(rows, scores["probability"].to_numpy(), model.threshold)
-    run_id = _log_run(cfg, model, label, metrics, (first, last, table), record)
+    run_id = _log_run(cfg, model, label, metrics, (first, last, table), record, report)
     return EvaluationResult(run_id=run_id, start=first, end=last, metrics=metrics, table=table)
 
 
@@ -135,6 +155,7 @@ def _log_run(
     metrics: dict[str, float],
     window: tuple[str, str, str],
     record: pd.DataFrame,
+    report: BacktestReport | None,
 ) -> str:
     """Log the evaluation run (params, metrics, table, `predictions/oot_<first>_<last>.parquet`)
     and tag the model version with it."""
@@ -167,6 +188,8 @@ def _log_run(
         tracking.log_metrics(metrics)
         tracking.log_text(table, "evaluation/summary.txt")
         reports.log_predictions({f"{SEGMENT}_{first}_{last}": record})
+        if report is not None:
+            log_backtest_artifacts(report, f"{model.display}, out of time {first}..{last}")
         if model.model_id:  # the metrics also show on the logged model's page
             tracking.log_metrics(metrics, model_id=model.model_id)
     if model.version:
@@ -197,6 +220,10 @@ def format_table(model: LoadedModel, metrics: dict[str, float], first: str, last
         lines.append(f"{key:<24}{_fmt(new, digits):>12}{_fmt(old, digits):>12}")
     for key in ("mean_fwd_return_picks", "mean_fwd_return_universe", "excess_fwd_return"):
         lines.append(f"{key:<24}{metrics[f'oot_{key}']:>12.4%}{'-':>12}")
+    for key in BACKTEST_ROWS:  # the account after costs (backtest.* settings)
+        new, old = metrics.get(f"oot_bt_{key}"), test.get(f"test_bt_{key}")
+        if new is not None:
+            lines.append(f"{'bt_' + key:<24}{_fmt(new, 4):>12}{_fmt(old, 4):>12}")
     return "\n".join(lines)
 
 

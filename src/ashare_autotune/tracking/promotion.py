@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 CHAMPION = "champion"
@@ -77,13 +78,19 @@ def decide_promotion(
 def _compare(
     candidate: dict[str, float], champion: dict[str, float], compare: list[str], who: str
 ) -> Decision:
-    """Lexicographic comparison with the champion; missing champion metrics are skipped."""
+    """Lexicographic comparison with the champion; a champion metric that is missing or not
+    a number is skipped, a candidate's keeps the champion."""
     skipped = []
     for name in compare:
         new, old = candidate.get(name), champion.get(name)
         if new is None:
-            return Decision(False, f"the new model has no metric {name!r} to compare")
-        if old is None:
+            hint = " (a *_bt_* metric needs backtest.enabled=true)" if "_bt_" in name else ""
+            return Decision(False, f"the new model has no metric {name!r} to compare{hint}")
+        if not math.isfinite(new):  # e.g. an information ratio of an account that never traded
+            return Decision(
+                False, f"the new model's {name} is {new}, not comparable; kept champion"
+            )
+        if old is None or not math.isfinite(old):  # e.g. trained before the backtest existed
             skipped.append(name)
             continue
         if abs(new - old) <= TIE_TOLERANCE:

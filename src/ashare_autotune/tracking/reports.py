@@ -18,6 +18,7 @@ from mlflow.entities import DatasetInput
 from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.data.market import Market
 from ashare_autotune.evaluation import trading
+from ashare_autotune.evaluation.records import segment_records
 from ashare_autotune.evaluation.threshold import ThresholdChoice
 from ashare_autotune.modelling.dataset import Dataset
 from ashare_autotune.tracking import plots
@@ -99,6 +100,33 @@ def trading_view(
         100 * metrics["test_mean_fwd_return_universe"],
     )
     return metrics
+
+
+def log_scored(
+    app: AppConfig,
+    market: Market,
+    ds: Dataset,
+    threshold: float,
+    val_proba: np.ndarray,
+    test_proba: np.ndarray,
+) -> dict[str, float]:
+    """The scored validation and test rows: their records logged as `predictions/<segment>
+    .parquet`, their signal metrics, and the trading view of test.
+
+    Args:
+        app: the configuration (trading.top_k).
+        market: the market index (the trading view's regimes).
+        ds: the dataset whose fillable val/test rows were scored, in row order.
+        threshold: the pick threshold.
+        val_proba, test_proba: the final model's probabilities.
+
+    Returns:
+        The `val_*` / `test_*` signal metrics and the `test_*` trading-view metrics.
+    """
+    scores = {"val": val_proba, "test": test_proba}
+    records, signal = segment_records(ds, scores, threshold, app.trading.top_k)
+    log_predictions(records)
+    return signal | trading_view(app, market, ds, test_proba, threshold, signal)
 
 
 def log_predictions(records: dict[str, pd.DataFrame]) -> None:

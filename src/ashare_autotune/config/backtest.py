@@ -1,0 +1,119 @@
+"""The `backtest` config group: strategy, exit rule, capital, A-share costs and benchmark.
+
+One schema for the config group and for `evaluation.backtest.run_backtest` (each default once,
+here). The exit horizon and take-profit are the label's: `conf/backtest/default.yaml` takes
+them from the `label` group by interpolation; where no label group is composed (evaluate and
+backtest take the model's label) they stay None until `with_label` fills them in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Protocol
+
+import pandas as pd
+
+from ashare_autotune.config.choices import check, choose
+
+
+class Strategy(StrEnum):
+    """Which scored rows become buy orders."""
+
+    TOP_K = "top_k"  # the top_k highest scores of each signal day
+    THRESHOLD = "threshold"  # every row with pick == True, best score first
+
+
+class Exit(StrEnum):
+    """When a position is sold."""
+
+    HORIZON = "horizon"  # close of T+max_days
+    TAKE_PROFIT = "take_profit"  # first close >= entry*(1+min_return) from T+min_days
+
+
+class Label(Protocol):
+    """What `with_label` reads of a `LabelConfig`."""
+
+    min_days: int
+    max_days: int
+    min_return: float
+
+
+NON_NEGATIVE = (
+    "commission",
+    "min_commission",
+    "stamp_duty_before",
+    "stamp_duty_after",
+    "transfer_fee",
+    "slippage_bps",
+)
+
+
+@dataclass
+class BacktestConfig:
+    """Strategy, exit rule, capital and A-share costs of a backtest (validated on creation)."""
+
+    enabled: bool = True  # backtest the test segment at the end of training
+    strategy: str = Strategy.TOP_K.value
+    top_k: int = 10
+    max_holdings: int = 50
+    exit: str = Exit.HORIZON.value
+    # the label's horizon and take-profit (conf/backtest: ${label.*}); None: the label in use
+    min_days: int | None = None
+    max_days: int | None = None
+    min_return: float | None = None
+    capital: float = 1_000_000.0  # CNY
+    commission: float = 0.00025  # both sides
+    min_commission: float = 5.0  # CNY per order
+    stamp_duty_before: float = 0.001  # sales only
+    stamp_duty_after: float = 0.0005
+    stamp_duty_switch: str = "2023-08-28"
+    transfer_fee: float = 0.00001  # both sides
+    slippage_bps: float = 0.0
+    lot: int = 100
+    benchmark: str = "000905.SH"  # an index of the data (CSI 500); checked when loaded
+
+    def __post_init__(self) -> None:
+        self.strategy = choose(Strategy, self.strategy, "backtest.strategy")
+        self.exit = choose(Exit, self.exit, "backtest.exit")
+        for name in NON_NEGATIVE:
+            _require(self, name, getattr(self, name) >= 0, "must be >= 0")
+        _require(self, "slippage_bps", self.slippage_bps < 10_000, "must be < 10000")
+        _require(self, "top_k", self.top_k >= 1, "must be >= 1")
+        _require(self, "max_holdings", self.max_holdings >= 1, "must be >= 1")
+        if self.strategy is Strategy.TOP_K:
+            ok = self.max_holdings >= self.top_k
+            _require(self, "max_holdings", ok, f"must be >= backtest.top_k={self.top_k}")
+        if self.min_days is not None:
+            _require(self, "min_days", self.min_days >= 1, "must be >= 1")
+        if self.min_days is not None and self.max_days is not None:
+            ok = self.max_days >= self.min_days
+            _require(self, "max_days", ok, f"must be >= backtest.min_days={self.min_days}")
+        if self.min_return is not None:
+            _require(self, "min_return", self.min_return > 0, "must be > 0")
+        _require(self, "capital", self.capital > 0, "must be > 0")
+        _require(self, "lot", self.lot >= 1, "must be >= 1")
+        _require(self, "benchmark", bool(str(self.benchmark).strip()), "must name an index")
+        try:
+            pd.Timestamp(self.stamp_duty_switch)
+        except (ValueError, TypeError):
+            _require(self, "stamp_duty_switch", False, "must be a date (YYYY-MM-DD)")
+
+    def with_label(self, label: Label) -> BacktestConfig:
+        """This configuration with the horizon and take-profit not set taken from `label`."""
+        return replace(
+            self,
+            min_days=label.min_days if self.min_days is None else self.min_days,
+            max_days=label.max_days if self.max_days is None else self.max_days,
+            min_return=label.min_return if self.min_return is None else self.min_return,
+        )
+
+    def check_complete(self) -> None:
+        """Raise `ConfigError` when the horizon or take-profit is still unset."""
+        for name in ("min_days", "max_days", "min_return"):
+            _require(self, name, getattr(self, name) is not None, "is not set (the label's)")
+
+
+def _require(cfg: BacktestConfig, name: str, ok: bool, why: str) -> None:
+    # `not (x >= 0)` also rejects NaN
+    check(bool(ok), f"backtest.{name}", getattr(cfg, name), why)

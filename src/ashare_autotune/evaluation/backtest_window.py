@@ -1,0 +1,187 @@
+"""The backtest of one scored window (the test segment, an `evaluate` window, a `backtest` run):
+its bars with their limit flags, its benchmark, the simulation and the statistics, as values.
+
+Pure but for loading the benchmark index (`data.benchmark`); logging is `tracking.backtest_log`.
+The window traded: from the first signal day to `max_days` market days after the last one (so
+the last signals can reach their exit), or the last bar before that.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ashare_autotune.config.backtest import BacktestConfig
+from ashare_autotune.config.schema import DataConfig
+from ashare_autotune.data.benchmark import load_benchmark
+from ashare_autotune.data.market import Market
+from ashare_autotune.errors import DataError
+from ashare_autotune.evaluation.backtest import BacktestResult, run_backtest
+from ashare_autotune.evaluation.backtest_report import backtest_stats, benchmark_returns
+from ashare_autotune.modelling.limits import limit_flags
+
+log = logging.getLogger(__name__)
+
+BAR_COLUMNS = ["ts_code", "trade_date", "open", "close", "pre_close"]
+FLAG_COLUMNS = ["open_limit_up", "one_price_down"]
+
+
+@dataclass
+class BacktestInputs:
+    """What a backtest needs besides the scores: the bars from the window's first day on with
+    their limit flags, the benchmark index's closes and the configuration."""
+
+    bars: pd.DataFrame  # BAR_COLUMNS + FLAG_COLUMNS
+    index_bars: pd.DataFrame  # ts_code, trade_date, close of the benchmark
+    cfg: BacktestConfig
+
+
+@dataclass
+class BacktestReport:
+    """A finished backtest: the account, the benchmark's returns and `<prefix>_bt_*` metrics."""
+
+    result: BacktestResult
+    benchmark: pd.Series
+    metrics: dict[str, float]
+    prefix: str
+
+
+def backtest_bars(daily: pd.DataFrame, stock_basic: pd.DataFrame, start: str) -> pd.DataFrame:
+    """The bars from `start` (YYYYMMDD) on, slim, with the flags the simulation reads.
+
+    Flags are computed on those rows only: a stock listed before `start` has no IPO day in
+    them, one listed after has its first rows there, as in the full panel. Without pre_close
+    the first row of each stock has no limit flag.
+
+    Args:
+        daily: bars sorted by (ts_code, trade_date) with open, high, low, close (pre_close).
+        stock_basic: ts_code and list_date.
+        start: the first day kept.
+
+    Returns:
+        ts_code, trade_date, open, close, pre_close, open_limit_up, one_price_down.
+    """
+    rows = daily.loc[daily["trade_date"] >= pd.Timestamp(start)]
+    flags = limit_flags(rows, stock_basic)
+    columns = [c for c in BAR_COLUMNS if c in rows.columns]
+    bars = rows[columns].reset_index(drop=True)
+    for name in FLAG_COLUMNS:
+        bars[name] = flags[name].to_numpy()
+    return bars
+
+
+def prepare_backtest(
+    cfg: BacktestConfig, data: DataConfig, market: Market, start: str
+) -> BacktestInputs | None:
+    """Load the benchmark (an unknown code fails here) and keep the bars from `start` on with
+    their flags, so the caller may free the market's; None with `backtest.enabled=false`.
+
+    Args:
+        cfg: the `backtest` group, horizon set (`BacktestConfig.with_label`).
+        data: the `data` group the market was loaded with (where the benchmark comes from).
+        market: the market with its bars.
+        start: the first signal day, YYYYMMDD.
+    """
+    if not cfg.enabled:
+        return None
+    return window_inputs(cfg, load_benchmark(data, market, cfg.benchmark), market, start)
+
+
+def window_inputs(
+    cfg: BacktestConfig, index_bars: pd.DataFrame, market: Market, start: str
+) -> BacktestInputs:
+    """The bars from `start` on with their flags, the benchmark's closes and `cfg`.
+
+    Args:
+        cfg: the `backtest` group, horizon set (`BacktestConfig.with_label`).
+        index_bars: the benchmark's closes (`data.benchmark.load_benchmark`).
+        market: the market with its bars.
+        start: the first signal day, YYYYMMDD.
+    """
+    cfg.check_complete()
+    bars = backtest_bars(market.daily, market.stock_basic, start)
+    log.info("backtest bars from %s: %d rows (benchmark %s)", start, len(bars), cfg.benchmark)
+    return BacktestInputs(bars, index_bars, cfg)
+
+
+def signal_scores(rows: pd.DataFrame, probability: np.ndarray, threshold: float) -> pd.DataFrame:
+    """ts_code, trade_date, score (the probability) and pick (score >= threshold) per row."""
+    return pd.DataFrame(
+        {
+            "ts_code": rows["ts_code"].astype(str).to_numpy(),
+            "trade_date": rows["trade_date"].to_numpy(),
+            "score": np.asarray(probability, dtype=np.float64),
+            "pick": np.asarray(probability) >= threshold,
+        }
+    )
+
+
+def run_window_backtest(
+    inputs: BacktestInputs, scores: pd.DataFrame, prefix: str
+) -> BacktestReport:
+    """Simulate the account on the scores' window and measure it against the benchmark.
+
+    Args:
+        inputs: bars, benchmark and configuration (`prepare_backtest`).
+        scores: `signal_scores` of every scored row of the window.
+        prefix: the metrics' segment, e.g. "test" -> test_bt_information_ratio ("": bt_*).
+
+    Returns:
+        The `BacktestReport`.
+    """
+    if scores.empty:
+        raise DataError(f"{prefix}: no scored rows to backtest")
+    start, end = _window(inputs, scores)
+    result = run_backtest(scores, inputs.bars, inputs.cfg, start, end)
+    bench = benchmark_returns(inputs.index_bars, inputs.cfg.benchmark, result.daily["trade_date"])
+    stats = backtest_stats(result, bench)
+    metrics = {f"{prefix}_{k}" if prefix else k: v for k, v in stats.items()}
+    log.info(
+        "backtest %s %s..%s (%s, benchmark %s): annual return %.2f%% vs %.2f%%, IR %.2f, "
+        "max drawdown %.2f%%, %d trades",
+        prefix or "window",
+        f"{start:%Y-%m-%d}",
+        f"{end:%Y-%m-%d}",
+        inputs.cfg.strategy,
+        inputs.cfg.benchmark,
+        100 * stats["bt_annual_return"],
+        100 * stats["bt_benchmark_annual_return"],
+        stats["bt_information_ratio"],
+        100 * stats["bt_max_drawdown"],
+        int(stats["bt_trades"]),
+    )
+    return BacktestReport(result, bench, metrics, prefix)
+
+
+def _window(inputs: BacktestInputs, scores: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First signal day .. `max_days` market days after the last signal (or the last bar)."""
+    signal_days = pd.to_datetime(scores["trade_date"])
+    first, last = signal_days.min(), signal_days.max()
+    days = np.unique(inputs.bars["trade_date"].to_numpy("datetime64[ns]"))
+    after = days[days > last.to_datetime64()]
+    horizon = int(inputs.cfg.max_days or 0)
+    end = after[min(horizon, len(after)) - 1] if len(after) and horizon else last.to_datetime64()
+    return first, pd.Timestamp(end)
+
+
+def stats_markdown(report: BacktestReport) -> str:
+    """The report's statistics as a two-column markdown table (README, run artifacts)."""
+    daily = report.result.daily
+    span = f"{daily['trade_date'].min():%Y-%m-%d}..{daily['trade_date'].max():%Y-%m-%d}"
+    cfg = report.result.config
+    lines = [
+        f"Backtest {report.prefix or 'window'} {span}: {cfg.strategy} (top_k={cfg.top_k}, "
+        f"max_holdings={cfg.max_holdings}, exit={cfg.exit}), benchmark {cfg.benchmark}",
+        "",
+        "| statistic | value |",
+        "|---|---:|",
+    ]
+    for key, value in report.metrics.items():
+        name = key.removeprefix(f"{report.prefix}_" if report.prefix else "").removeprefix("bt_")
+        counted = name in ("trades", "open_trades", "total_costs", "final_equity")
+        text = f"{value:,.0f}" if counted else f"{value:.4f}"
+        lines.append(f"| {name} | {text} |")
+    return "\n".join(lines) + "\n"

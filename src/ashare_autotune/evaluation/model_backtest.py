@@ -1,0 +1,121 @@
+"""A model's backtest on any window of days (`python -m ashare_autotune.backtest`), logged as a
+new MLflow run linked to the model: `bt_*` metrics and the `backtest/` report."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+from ashare_autotune.config.backtest_cli import BacktestCliConfig
+from ashare_autotune.data.benchmark import load_benchmark
+from ashare_autotune.data.loader import load_market
+from ashare_autotune.data.market import Market
+from ashare_autotune.errors import ConfigError
+from ashare_autotune.evaluation.backtest_window import (
+    BacktestReport,
+    run_window_backtest,
+    signal_scores,
+    stats_markdown,
+    window_inputs,
+)
+from ashare_autotune.modelling.features import build_features
+from ashare_autotune.tracking import runs as tracking
+from ashare_autotune.tracking.backtest_log import log_backtest
+from ashare_autotune.tracking.loaded_model import LoadedModel, load_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ModelBacktestResult:
+    """The backtest run, its window, its `bt_*` metrics and the statistics as markdown."""
+
+    run_id: str
+    start: str
+    end: str
+    metrics: dict[str, float]
+    table: str
+
+
+def window_mask(market: Market, start: str | None, end: str | None) -> pd.Series:
+    """The bars of the window [start, end]; a window without bars is a `ConfigError`."""
+    dates = market.daily["trade_date"]
+    inside = pd.Series(True, index=dates.index)
+    if start:
+        inside &= dates >= pd.Timestamp(start)
+    if end:
+        inside &= dates <= pd.Timestamp(end)
+    if not inside.any():
+        have = market.describe()
+        key = "start" if start and pd.Timestamp(start) > dates.max() else "end"
+        value = start if key == "start" else end
+        raise ConfigError(
+            f"config key '{key}'={value!r}: the window "
+            f"{start or 'first day'}..{end or 'last day'} has no bars "
+            f"(the data covers {have['start']}..{have['end']})"
+        )
+    return inside
+
+
+def run_model_backtest(cfg: BacktestCliConfig) -> ModelBacktestResult:
+    """Score every stock-day of the window with the model, simulate the account, log the run.
+
+    Args:
+        cfg: the validated configuration.
+
+    Returns:
+        The `ModelBacktestResult`.
+    """
+    tracking.set_tracking_uri(cfg.mlflow.tracking_uri)
+    market = load_market(cfg.data)
+    index_bars = load_benchmark(cfg.data, market, cfg.backtest.benchmark)  # before the model
+    window_mask(market, cfg.start, cfg.end)
+    model = load_model(cfg.model_uri)
+    start = cfg.start or _day_after(model.data_range[1])
+    if start <= model.data_range[1]:
+        log.warning("window starts inside the data %s was trained on", model.display)
+    inside = window_mask(market, start, cfg.end).to_numpy()
+    rows = build_features(
+        market.daily, market.index, market.stock_basic, model.features, rows=inside
+    )
+    scores = model.predict(rows)
+    bt_cfg = cfg.backtest.with_label(cfg.label or model.label)
+    first = f"{rows['trade_date'].min():%Y%m%d}"
+    inputs = window_inputs(bt_cfg, index_bars, market, first)
+    signals = signal_scores(rows, scores["probability"].to_numpy(), model.threshold)
+    report = run_window_backtest(inputs, signals, "")
+    last = f"{rows['trade_date'].max():%Y%m%d}"
+    run_id = _log_run(cfg, model, report, first, last)
+    table = stats_markdown(report)
+    return ModelBacktestResult(run_id, first, last, report.metrics, table)
+
+
+def _day_after(day: str) -> str:
+    return (pd.Timestamp(day) + pd.Timedelta(days=1)).strftime("%Y%m%d")
+
+
+def _log_run(
+    cfg: BacktestCliConfig, model: LoadedModel, report: BacktestReport, first: str, last: str
+) -> str:
+    experiment_id = tracking.setup(
+        cfg.mlflow.tracking_uri, cfg.mlflow.experiment_name, cfg.mlflow.sqlite_wal
+    )
+    name = cfg.mlflow.run_name or f"backtest-{model.display.replace(' ', '-')}-{first}-{last}"
+    with tracking.parent_run(experiment_id, name) as run:
+        tracking.set_tags(
+            model.tags()
+            | {
+                "run_kind": "backtest",
+                "window": f"{first}..{last}",
+                "overlaps_training_data": str(first <= model.data_range[1]).lower(),
+            }
+        )
+        params = {f"backtest.{k}": v for k, v in asdict(report.result.config).items()}
+        tracking.log_params(
+            params
+            | {"model_uri": model.uri, "start": first, "end": last, "threshold": model.threshold}
+        )
+        log_backtest(report, f"{model.display}, {first}..{last}")
+    return run.info.run_id
