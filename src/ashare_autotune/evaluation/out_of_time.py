@@ -65,7 +65,7 @@ def window_rows(
     Raises `DataError` when the window holds no row with a fully observed label.
     """
     frame, _, _ = labelled_rows(market, model.features, label, model.universe.rules())
-    inside = (frame["trade_date"] >= pd.Timestamp(start)).to_numpy()
+    inside = frame["trade_date"] >= pd.Timestamp(start)
     if end:
         inside &= frame["trade_date"] <= pd.Timestamp(end)
     rows = frame.loc[inside]
