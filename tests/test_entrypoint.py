@@ -36,6 +36,7 @@ def _train_cli(tmp_path: Path, tracking_uri: str, *overrides: str) -> subprocess
         ("tuning.eval_every=0", "tuning.eval_every"),
         ("tuning.trial_rows=10", "tuning.trial_rows"),
         ("label.min_days=6", "label.min_days"),
+        ("label.entry=bogus", "label.entry"),
         ("tuning.mode=both", "tuning.mode"),
         ("tuning.grace_period=10", "tuning.grace_period"),  # not above heartbeat_interval=20
         ("tuning.max_retry=-1", "tuning.max_retry"),

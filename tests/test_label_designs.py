@@ -175,6 +175,8 @@ def test_each_label_kind_builds_a_dataset(kind: str, small_market: Market) -> No
     label = LabelConfig(kind=kind)
     ds = build_dataset(small_market, None, label, SplitConfig())
     touch = build_dataset(small_market, None, LabelConfig(), SplitConfig())
-    assert set(np.unique(ds.frame["label"])) == {0, 1}
+    fillable = ds.frame["fillable"].to_numpy()
+    assert set(np.unique(ds.frame.loc[fillable, "label"])) == {0, 1}
     assert len(ds.frame) == len(touch.frame)  # same observed rows, another definition
-    assert not np.array_equal(ds.frame["label"], touch.frame["label"])
+    np.testing.assert_array_equal(fillable, touch.frame["fillable"])  # the same entry fills
+    assert not np.array_equal(ds.frame.loc[fillable, "label"], touch.frame.loc[fillable, "label"])

@@ -48,5 +48,5 @@ def test_two_job_multirun_gives_two_tagged_parents_with_their_trials(
         trials = runs[runs["tags.mlflow.parentRunId"] == parent["run_id"]]
         assert sorted(trials["tags.number"].astype(int)) == [0, 1]
         assert trials["metrics.val_auc"].between(0, 1).all()
-        assert 0 <= parent["metrics.test_topk_precision"] <= 1
+        assert 0 <= parent["metrics.test_topk_precision_mean"] <= 1
     assert parents["tags.study_name"].nunique() == 2  # one study per job

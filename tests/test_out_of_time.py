@@ -12,11 +12,13 @@ from hydra.core.global_hydra import GlobalHydra
 
 from ashare_autotune.config.loading import register_configs, to_evaluate_config
 from ashare_autotune.config.schema import EvaluateConfig, LabelConfig
+from ashare_autotune.config.universe import UniverseConfig
 from ashare_autotune.data.loader import load_market
 from ashare_autotune.errors import ConfigError, DataError
 from ashare_autotune.evaluation.out_of_time import run_evaluation
 from ashare_autotune.modelling.dataset import labelled_rows
 from ashare_autotune.modelling.labels import forward_returns, trading_calendar
+from ashare_autotune.modelling.limits import limit_flags
 from tests.conftest import CONF_DIR, TrainedModel
 
 
@@ -75,19 +77,34 @@ def test_evaluate_logs_a_run_linked_to_the_model_version(trained_model: TrainedM
     # The rows scored are exactly the labelled rows after the model's data, labels made the
     # same way as in training.
     market = load_market(cfg.data)
-    frame, _, _ = labelled_rows(market, None, LabelConfig())
-    oot = frame.loc[frame["trade_date"] > pd.Timestamp(trained_model.train_end)]
+    frame, _, _ = labelled_rows(market, None, LabelConfig(), UniverseConfig().rules())
+    after = frame["trade_date"] > pd.Timestamp(trained_model.train_end)
+    oot = frame.loc[after & frame["fillable"]]  # the universe's rows whose next open fills
     assert result.metrics["oot_n_rows"] == len(oot)
     assert result.metrics["oot_base_rate"] == pytest.approx(oot["label"].mean())
     calendar = trading_calendar(market.daily, market.index)
+    open_up = limit_flags(market.daily, market.stock_basic)["open_limit_up"].to_numpy()
     fwd = market.daily[["ts_code", "trade_date"]].assign(
-        fwd=forward_returns(market.daily, calendar, 5)
+        fwd=forward_returns(market.daily, calendar, 5, "next_open", open_up)
     )
     universe = oot.merge(fwd, on=["ts_code", "trade_date"])["fwd"]
     assert len(universe) == len(oot)
     assert result.metrics["oot_mean_fwd_return_universe"] == pytest.approx(universe.mean())
     assert 0 < result.metrics["oot_n_picks"] < len(oot)
     assert "out-of-time" in result.table and "mean_fwd_return_picks" in result.table
+    # the window's record: the scored rows, from which its metrics are recomputed
+    record = pd.read_parquet(
+        mlflow.artifacts.download_artifacts(
+            run_id=result.run_id,
+            artifact_path=f"predictions/oot_{result.start}_{result.end}.parquet",
+            tracking_uri=trained_model.tracking_uri,
+        )
+    )
+    assert len(record) == len(oot) and record["eligible"].all()
+    assert record["pick"].sum() == result.metrics["oot_n_picks"]
+    precision = record.loc[record["pick"], "label"].mean()
+    assert run.data.metrics["oot_precision"] == pytest.approx(precision, abs=1e-9)
+    assert "oot_rank_ic_mean" in run.data.metrics and "rank_ic_mean" in result.table
 
 
 def test_a_window_inside_the_training_data_is_refused(trained_model: TrainedModel) -> None:

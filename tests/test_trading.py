@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ashare_autotune.evaluation.records import prediction_record, signal_metrics
 from ashare_autotune.evaluation.trading import (
     daily_table,
     market_regime,
@@ -72,13 +73,26 @@ def test_metrics_compare_picks_with_the_universe_and_split_hit_rate_by_regime(
     assert m["test_excess_fwd_return"] == pytest.approx(
         m["test_mean_fwd_return_picks"] - m["test_mean_fwd_return_universe"]
     )
-    assert m["test_topk_precision"] == pytest.approx((0.5 + 1.0 + 0.5) / 3)
-    assert m["test_picks_per_day"] == pytest.approx(1.0)
-    assert m["test_days_with_picks"] == pytest.approx(2 / 3)
     assert m["test_hit_rate_up"] == pytest.approx(0.5)  # D1: 1 hit of 2 picks
     assert m["test_hit_rate_down"] == pytest.approx(1.0)  # D2: 1 of 1, D3: no picks
     assert m["test_topk_hit_rate_down"] == pytest.approx(3 / 4)
     assert (m["test_n_days_up"], m["test_n_days_down"]) == (1, 2)
+
+
+def test_top_k_precision_and_picks_per_day_have_one_definition_the_signal_metrics(
+    rows: pd.DataFrame, proba: np.ndarray, regime: pd.Series
+) -> None:
+    table = daily_table(rows, proba, threshold=0.5, top_k=2, regime=regime)
+    view = trading_metrics(rows, proba, 0.5, table, "test")
+    record = prediction_record(rows.assign(ts_code="000001.SZ"), proba, 0.5)
+    signal = signal_metrics(record, top_k=2, prefix="test")
+    assert not set(view) & set(signal), "no number is logged twice under one name"
+    assert signal["test_topk_precision_mean"] == pytest.approx((0.5 + 1.0 + 0.5) / 3)
+    assert signal["test_picks_per_day"] == pytest.approx(1.0)
+    assert signal["test_days_with_picks"] == 2  # days with at least one pick (a count)
+    assert signal["test_days"] == 3
+    excess = ((0.02 - 0.02) + (0.045 - 0.02) + (0.045 - 0.0225)) / 3  # top-2 minus all, per day
+    assert signal["test_topk_excess_return_mean"] == pytest.approx(excess)
 
 
 def test_no_picks_gives_nan_returns_not_zero() -> None:

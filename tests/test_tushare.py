@@ -12,12 +12,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ashare_autotune.config.schema import DataConfig
+from ashare_autotune.config.schema import DataConfig, LabelConfig
+from ashare_autotune.config.universe import UniverseConfig
 from ashare_autotune.data.cache import TushareCache
 from ashare_autotune.data.loader import load_market
 from ashare_autotune.data.tushare import load_tushare, update_cache
 from ashare_autotune.data.tushare_client import RATE_LIMIT_WAIT, TushareClient, resolve_token
 from ashare_autotune.errors import ConfigError, DataError
+from ashare_autotune.modelling.dataset import labelled_rows
 from tests.tushare_fake import FakePro, make_fake_pro, raise_
 
 TODAY = "20300101"
@@ -285,19 +287,32 @@ def test_data_tushare_reaches_the_tushare_package_with_the_token(
     assert sorted(market.daily["ts_code"].unique()) == codes[:3]
 
 
-def test_universe_rules_drop_st_names_and_new_listings(
+def test_universe_rules_leave_st_names_and_new_listings_out_of_the_dataset(
     tmp_path: Path, fake: FakePro, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import tushare
 
     monkeypatch.setattr(tushare, "pro_api", lambda token="", timeout=30: fake)
     monkeypatch.setenv("TUSHARE_TOKEN", "tok")
-    market = load_market(_cfg(tmp_path, fake, exclude_st=True, min_list_days=10))
+    market = load_market(_cfg(tmp_path, fake))
+    rules = UniverseConfig(exclude_st=True, min_list_days=10).rules()
+    frame, _, calendar = labelled_rows(market, None, LabelConfig(min_days=1, max_days=2), rules)
     basic = fake.basic.set_index("ts_code")
-    codes = market.daily["ts_code"].astype(str)
+    codes = frame["ts_code"].astype(str)
+    assert basic["name"].str.contains("ST").any(), "the fake has an ST name to leave out"
     assert not basic.loc[codes.unique(), "name"].str.contains("ST").any()
     listed = pd.to_datetime(codes.map(basic["list_date"]), format="%Y%m%d")
-    assert ((market.daily["trade_date"] - listed).dt.days >= 10).all()
+    days_listed = calendar.get_indexer(frame["trade_date"]) - calendar.searchsorted(listed) + 1
+    assert (days_listed >= 10).all()
+
+
+def test_a_seeded_stock_sample_is_reproducible(
+    tmp_path: Path, fake: FakePro, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tushare
+
+    monkeypatch.setattr(tushare, "pro_api", lambda token="", timeout=30: fake)
+    monkeypatch.setenv("TUSHARE_TOKEN", "tok")
     sample = load_market(_cfg(tmp_path, fake, n_stocks=3, seed=1))
     again = load_market(_cfg(tmp_path, fake, n_stocks=3, seed=1))
     assert sample.n_stocks == 3

@@ -33,7 +33,8 @@ CHROMIUM_FLAGS = [
     "--no-first-run",
 ]
 TRADING_METRICS = (
-    "test_topk_precision",
+    "test_topk_precision_mean",
+    "test_rank_ic_mean",
     "test_mean_fwd_return_picks",
     "test_mean_fwd_return_universe",
     "test_hit_rate_up",

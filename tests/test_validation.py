@@ -16,12 +16,13 @@ import pandas as pd
 import pytest
 from hydra.errors import HydraException
 
-from ashare_autotune.config.schema import AppConfig, DataConfig
+from ashare_autotune.config.schema import AppConfig, DataConfig, LabelConfig
 from ashare_autotune.data.loader import load_market
 from ashare_autotune.data.synthetic import make_synthetic_market
 from ashare_autotune.data.tushare import load_tushare
 from ashare_autotune.data.tushare_client import TushareClient, resolve_token
 from ashare_autotune.errors import UserError, config_error_text
+from ashare_autotune.modelling.dataset import labelled_rows
 from ashare_autotune.pipeline import run_training
 from ashare_autotune.store_locks import hold_study
 from tests.conftest import ROOT
@@ -114,6 +115,15 @@ def _suspension(tmp: Path) -> str:
     return _no_error(lambda: load_market(cfg))
 
 
+def _universe_without_amount(tmp: Path, compose: Compose) -> str:
+    daily, index = _bars()
+    daily.drop(columns=["amount"]).to_csv(tmp / "bars.csv", index=False)
+    index.to_csv(tmp / "index.csv", index=False)
+    cfg = DataConfig(source="files", daily=str(tmp / "bars.csv"), index=str(tmp / "index.csv"))
+    rules = compose("universe.min_amount=20000").universe.rules()
+    return _error(lambda: labelled_rows(load_market(cfg), None, LabelConfig(), rules))
+
+
 def _rejected_token(tmp: Path) -> str:
     def reject() -> object:
         raise Exception("抱歉，您的token不对，请确认。")
@@ -169,6 +179,8 @@ def _cases(
         "n-trials-below-1": lambda: _error(lambda: compose("tuning.n_trials=0")),
         "min-days-above-max-days": lambda: _error(lambda: compose("label.min_days=6")),
         "bad-adjust": lambda: _error(lambda: compose("data=tushare", "data.adjust=raw")),
+        "bad-label-entry": lambda: _error(lambda: compose("label.entry=bogus")),
+        "universe-needs-amount": lambda: _universe_without_amount(tmp, compose),
         "missing-token": lambda: _missing_token(tmp, mp),
         "rejected-token": lambda: _rejected_token(tmp),
         "study-in-use": lambda: _study_in_use(tmp),
@@ -199,6 +211,8 @@ CASE_IDS = [
     "n-trials-below-1",
     "min-days-above-max-days",
     "bad-adjust",
+    "bad-label-entry",
+    "universe-needs-amount",
     "missing-token",
     "rejected-token",
     "study-in-use",
@@ -240,3 +254,25 @@ def test_a_wrong_type_on_the_command_line_is_one_line_without_traceback(
         "error: config key 'tuning.n_trials': "
         "Value 'abc' of type 'str' could not be converted to Integer"
     ]
+
+
+def test_a_universe_rule_on_missing_data_stops_the_train_command_in_one_line(
+    tmp_path: Path, tracking_uri: str
+) -> None:
+    daily, index = _bars()
+    daily.drop(columns=["amount"]).to_csv(tmp_path / "bars.csv", index=False)
+    index.to_csv(tmp_path / "index.csv", index=False)
+    done = _train_cli(
+        tmp_path,
+        tracking_uri,
+        "data=files",
+        f"data.daily={tmp_path / 'bars.csv'}",
+        f"data.index={tmp_path / 'index.csv'}",
+        "universe.min_amount=20000",
+    )
+    assert done.returncode == 2
+    # stderr may also hold MLflow's own log line about creating the experiment
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert errors[0].startswith("error: files:")
+    assert "universe.min_amount needs column 'amount'" in errors[0]

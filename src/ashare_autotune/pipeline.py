@@ -96,7 +96,7 @@ class StudyData:
 
 @dataclass
 class Evaluation:
-    """The final model on validation and test: threshold, metrics, labels and probabilities."""
+    """The final model on val and test: threshold, metrics, (labels, probabilities), records."""
 
     choice: ThresholdChoice
     metrics: dict[str, float]
@@ -195,7 +195,7 @@ def prepare(app: AppConfig) -> tuple[Market, Dataset, StudyData, Job]:
     )
     market = load_market(app.data)
     bench = label_benchmark(app.data, app.label, market)
-    ds = build_dataset(market, app.features, app.label, app.split, bench)
+    ds = build_dataset(market, app.features, app.label, app.split, app.universe.rules(), bench)
     bt = prepare_backtest(app.backtest, app.data, market, ds.date_range("test")[0])
     market = market.without_bars()
     job = _open_study(app, market, experiment_id)
@@ -259,11 +259,9 @@ def evaluate(
     study: optuna.Study,
     booster: xgb.Booster,
 ) -> Evaluation:
-    """Choose the threshold on validation; measure validation, test, the walk-forward windows
-    (refitted, their tables logged) and the trading view of test (its table logged)."""
-    wf_metrics = (
-        walk_forward.walk_forward_report(ds, data.windows, app, study) if data.windows else {}
-    )
+    """Choose the threshold on validation; measure val, test and the walk-forward windows; log
+    the records, the trading view and the backtest of test (`reports`, `backtest_log`)."""
+    wf = walk_forward.walk_forward_report(ds, data.windows, app, study) if data.windows else {}
     x_val, y_val = ds.segment("val")
     val_proba = booster.inplace_predict(x_val)
     choice = walk_forward.choose_threshold(app, y_val, val_proba)
@@ -271,11 +269,13 @@ def evaluate(
     test_proba = booster.inplace_predict(x_test)
     metrics = segment_metrics(study.best_value, y_val, val_proba, y_test, test_proba, choice)
     metrics |= scoring.best_trial_metrics(study, app.tuning.metric)  # the objective's and its AUC
-    metrics |= wf_metrics
-    if wf_metrics:  # same quantity as the trials' val_auc (the objective): sort together
-        metrics["val_auc"] = wf_metrics["val_wf_auc"]
-    metrics |= reports.trading_view(app, market, ds, test_proba, choice.threshold)
-    metrics |= log_segment_backtest(ds, "test", data.backtest, test_proba, choice.threshold)
+    metrics |= wf
+    if wf:  # same quantity as the trials' val_auc (the objective): sort together
+        metrics["val_auc"] = wf["val_wf_auc"]
+    metrics |= reports.log_scored(app, market, ds, choice.threshold, val_proba, test_proba)
+    metrics |= log_segment_backtest(
+        ds, "test", data.backtest, booster.inplace_predict, choice.threshold
+    )
     return Evaluation(choice, metrics, (y_val, val_proba), (y_test, test_proba))
 
 
@@ -297,7 +297,7 @@ def log_results(
     reports.log_threshold_status(choice)
     reports.log_plots(study, booster, choice, result.val, result.test)
     reports.log_shap(booster, ds, app.tuning.seed)
-    meta = reports.model_meta(app.label, market, ds, study.best_params, choice, metrics)
+    meta = reports.model_meta(app, market, ds, study.best_params, choice, metrics)
     example = ds.segment("val")[0].dropna().head(5)
     info = tracking.log_pick_model(booster, meta, example)
     test = {k: v for k, v in metrics.items() if k.startswith("test_")}
@@ -374,7 +374,7 @@ def log_setup(
     """Log the job's configuration as params, the study, data and split as tags, the resolved
     config as an artifact and the segments as dataset inputs."""
     params: dict[str, Any] = {}
-    for group in ("data", "label", "split", "model", "threshold", "backtest"):
+    for group in ("data", "label", "universe", "split", "model", "threshold", "backtest"):
         for key, value in asdict(getattr(app, group)).items():
             params[f"{group}.{key}"] = value
     params.update(

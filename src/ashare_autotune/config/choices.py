@@ -49,6 +49,13 @@ class Adjust(StrEnum):
     none = "none"
 
 
+class LabelEntry(StrEnum):
+    """The price a signal of day T buys at: T+1's open (tradable) or T's close."""
+
+    next_open = "next_open"
+    close = "close"
+
+
 class SplitKind(StrEnum):
     """One chronological split, or rolling walk-forward windows."""
 

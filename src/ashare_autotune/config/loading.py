@@ -124,7 +124,8 @@ def config_fingerprint(app: AppConfig, data_summary: dict[str, Any] | None = Non
         data_summary: what was actually loaded (date range, rows), so new data is a new study.
     """
     parts: dict[str, Any] = {
-        k: dataclasses.asdict(getattr(app, k)) for k in ("data", "features", "label", "split")
+        k: dataclasses.asdict(getattr(app, k))
+        for k in ("data", "features", "label", "universe", "split")
     }
     parts["loaded"] = data_summary or {}
     parts["space"] = {k: dataclasses.asdict(v) for k, v in app.tuning.space.items()}

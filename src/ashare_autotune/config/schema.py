@@ -22,6 +22,7 @@ from ashare_autotune.config.choices import (
     PROMOTION_METRICS,
     Adjust,
     DataSource,
+    LabelEntry,
     LabelKind,
     ParamType,
     PicksFormat,
@@ -35,6 +36,7 @@ from ashare_autotune.config.choices import (
 )
 from ashare_autotune.config.features import FeaturesConfig
 from ashare_autotune.config.trading import TradingConfig
+from ashare_autotune.config.universe import UniverseConfig
 
 
 @dataclass
@@ -48,16 +50,12 @@ class DataConfig:
     n_stocks: int | None = None  # universe size: a seeded sample (synthetic: stocks generated)
     ts_codes: list[str] | None = None  # explicit universe, e.g. [000001.SZ,600000.SH]
     seed: int = 42
-    # synthetic
-    n_days: int = 1000
+    n_days: int = 1000  # synthetic: trading days generated from first_date
     first_date: str = "20180102"
     # files (Tushare-style daily bars, parquet or CSV)
     daily: str | None = None
     index: str | None = None
     stock_basic: str | None = None
-    # universe rules (any source; stock_basic gives names and list dates)
-    exclude_st: bool = False  # drop stocks whose name contains ST (*ST, ST, S*ST)
-    min_list_days: int = 0  # drop each stock's bars in its first N calendar days after listing
     # downloaded sources (tushare, baostock, akshare; the Tushare token is never a config key)
     adjust: str = Adjust.qfq.value
     cache_dir: str = "data_cache/tushare"
@@ -85,7 +83,6 @@ class DataConfig:
             self.ts_codes,
             "must be a list of codes like [000001.SZ,600000.SH]",
         )
-        check(self.min_list_days >= 0, "data.min_list_days", self.min_list_days, "must be >= 0")
         check(self.max_retries >= 1, "data.max_retries", self.max_retries, "must be >= 1")
         check(self.retry_wait >= 0, "data.retry_wait", self.retry_wait, "must be >= 0 seconds")
         check(bool(self.cache_dir), "data.cache_dir", self.cache_dir, "must be a directory path")
@@ -97,17 +94,19 @@ class DataConfig:
 
 @dataclass
 class LabelConfig:
-    """Positive when max(close[T+min_days .. T+max_days]) / close[T] - 1 >= min_return (`kind`
+    """Positive when max(close[T+min_days..T+max_days]) / entry - 1 >= min_return (`kind`
     touch; barrier and excess: `modelling.label_designs`)."""
 
     min_days: int = 3
     max_days: int = 5
     min_return: float = 0.04
+    entry: str = LabelEntry.next_open.value  # open[T+1] (unlabelled if it cannot fill) or close[T]
     kind: str = LabelKind.touch.value
     stop_loss: float = 0.03  # barrier: a close this far below the entry first makes it 0
     benchmark: str = "000905.SH"  # excess: the index whose return is subtracted (CSI 500)
 
     def __post_init__(self) -> None:
+        self.entry = choose(LabelEntry, self.entry, "label.entry")
         self.kind = choose(LabelKind, self.kind, "label.kind")
         check(0 < self.stop_loss < 1, "label.stop_loss", self.stop_loss, "must be in (0, 1)")
         check(self.min_days >= 1, "label.min_days", self.min_days, "must be >= 1")
@@ -321,6 +320,7 @@ class AppConfig:
     data: DataConfig = field(default_factory=DataConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     label: LabelConfig = field(default_factory=LabelConfig)
+    universe: UniverseConfig = field(default_factory=UniverseConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     tuning: TuningConfig = field(default_factory=TuningConfig)

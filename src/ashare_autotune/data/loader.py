@@ -1,4 +1,4 @@
-"""`load_market`: the dispatch from `data.source` to a source, then the universe and window."""
+"""`load_market`: the dispatch from `data.source` to a source, then the stocks and window."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from ashare_autotune.config.schema import DataConfig
 from ashare_autotune.data.files import load_files
 from ashare_autotune.data.free_sources import load_free_source
 from ashare_autotune.data.market import Market
-from ashare_autotune.data.schema import apply_universe_rules, select_universe, select_window
+from ashare_autotune.data.schema import select_universe, select_window
 from ashare_autotune.data.synthetic import make_synthetic_market
 from ashare_autotune.data.tushare import load_tushare
 from ashare_autotune.errors import ConfigError
@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 
 def load_market(cfg: DataConfig) -> Market:
-    """Load bars from the configured source, then apply the universe and date window.
+    """Load bars from the configured source, then select the stocks and the date window.
 
     Args:
         cfg: the `data` config group.
@@ -41,7 +41,6 @@ def load_market(cfg: DataConfig) -> Market:
         market = load_free_source(cfg)
     else:
         raise ConfigError(f"config key 'data.source'={cfg.source!r}: unknown source")
-    market = apply_universe_rules(market, cfg.exclude_st, cfg.min_list_days)
     market = select_universe(market, ts_codes=cfg.ts_codes, n_stocks=cfg.n_stocks, seed=cfg.seed)
     market = select_window(market, start=cfg.start, end=cfg.end)
     log.info("market data: %s", market.describe())

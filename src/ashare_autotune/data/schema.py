@@ -256,39 +256,6 @@ def select_universe(
     return replace(market, daily=daily, stock_basic=basic)
 
 
-def apply_universe_rules(market: Market, exclude_st: bool, min_list_days: int) -> Market:
-    """Drop ST names and each stock's first `min_list_days` calendar days after listing.
-
-    Names are the stock_basic snapshot (not point-in-time); list_date comes from stock_basic.
-    """
-    if not exclude_st and min_list_days <= 0:
-        return market
-    daily, basic = market.daily, market.stock_basic
-    keep = np.ones(len(daily), dtype=bool)
-    if exclude_st:
-        st = basic.loc[basic["name"].astype(str).str.upper().str.contains("ST"), "ts_code"]
-        is_st = daily["ts_code"].isin(st).to_numpy()
-        keep &= ~is_st
-        n_st = daily.loc[is_st, "ts_code"].nunique()
-        log.info("data.exclude_st: dropped %d ST stock(s), %d bar(s)", n_st, int(is_st.sum()))
-    if min_list_days > 0:
-        listed = pd.to_datetime(
-            basic.set_index("ts_code")["list_date"], format="%Y%m%d", errors="coerce"
-        )
-        since = daily["ts_code"].astype(str).map(listed)
-        young = (daily["trade_date"] - since).dt.days < min_list_days
-        keep &= ~young.to_numpy()
-        log.info("data.min_list_days=%d: dropped %d bar(s)", min_list_days, int(young.sum()))
-    if not keep.any():
-        raise DataError(
-            f"{market.source}: no bars left after data.exclude_st={exclude_st} and "
-            f"data.min_list_days={min_list_days}"
-        )
-    out = daily.loc[keep].reset_index(drop=True)
-    out["ts_code"] = out["ts_code"].cat.remove_unused_categories()
-    return replace(market, daily=out, stock_basic=basic)
-
-
 def select_window(market: Market, start: str | None, end: str | None) -> Market:
     """Keep bars with start <= trade_date <= end; an empty result is an error."""
     if not start and not end:

@@ -10,6 +10,7 @@ import pandas as pd
 
 from ashare_autotune.config.schema import EvaluateConfig, LabelConfig
 from ashare_autotune.data.benchmark import load_benchmark
+from ashare_autotune.data.indices import label_benchmark
 from ashare_autotune.data.loader import load_market
 from ashare_autotune.data.market import Market
 from ashare_autotune.errors import ConfigError, DataError
@@ -20,9 +21,10 @@ from ashare_autotune.evaluation.backtest_window import (
     window_inputs,
 )
 from ashare_autotune.evaluation.metrics import classification_metrics
+from ashare_autotune.evaluation.records import prediction_record, signal_metrics
 from ashare_autotune.evaluation.trading import pick_returns
 from ashare_autotune.modelling.dataset import labelled_rows
-from ashare_autotune.tracking import registry
+from ashare_autotune.tracking import registry, reports
 from ashare_autotune.tracking import runs as tracking
 from ashare_autotune.tracking.backtest_log import log_backtest_artifacts
 from ashare_autotune.tracking.loaded_model import LoadedModel, load_model
@@ -30,7 +32,17 @@ from ashare_autotune.tracking.loaded_model import LoadedModel, load_model
 log = logging.getLogger(__name__)
 
 SEGMENT = "oot"
-TABLE_METRICS = ("auc", "precision", "recall", "n_picks", "base_rate")
+TABLE_METRICS = (
+    "auc",
+    "precision",
+    "recall",
+    "n_picks",
+    "base_rate",
+    "rank_ic_mean",
+    "rank_ic_ir",
+    "topk_precision_mean",
+    "topk_excess_return_mean",
+)
 BACKTEST_ROWS = ("annual_return", "excess_return", "information_ratio", "max_drawdown")
 
 
@@ -46,13 +58,20 @@ class EvaluationResult:
 
 
 def window_rows(
-    market: Market, model: LoadedModel, label: LabelConfig, start: str, end: str | None
+    market: Market,
+    model: LoadedModel,
+    label: LabelConfig,
+    start: str,
+    end: str | None,
+    benchmark: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Labelled rows of the window with the model's features, label and forward return.
+    """Rows of the window in the model's universe with the model's features, label, fillable
+    and forward return (metrics and the record read the fillable ones, the backtest all).
 
     Raises `DataError` when the window holds no row with a fully observed label.
     """
-    frame, _, _ = labelled_rows(market, model.features, label)
+    rules = model.universe.rules()
+    frame, _, _ = labelled_rows(market, model.features, label, rules, benchmark)
     inside = frame["trade_date"] >= pd.Timestamp(start)
     if end:
         inside &= frame["trade_date"] <= pd.Timestamp(end)
@@ -67,13 +86,18 @@ def window_rows(
     return rows
 
 
-def window_metrics(rows: pd.DataFrame, scores: pd.DataFrame, threshold: float) -> dict[str, float]:
-    """Classification metrics at the threshold plus mean forward returns of picks vs universe."""
+def window_metrics(
+    rows: pd.DataFrame, scores: pd.DataFrame, threshold: float, top_k: int = 10
+) -> dict[str, float]:
+    """Classification metrics at the threshold, mean forward returns of picks vs universe and
+    the signal metrics (`records.signal_metrics`: Rank IC, top-k precision, ...)."""
     metrics = classification_metrics(
         rows["label"].to_numpy(), scores["probability"].to_numpy(), threshold, SEGMENT
     )
     returns = pick_returns(rows["fwd_return"].to_numpy(np.float64), scores["pick"].to_numpy(bool))
     metrics |= {f"{SEGMENT}_{k}": v for k, v in returns.items()}
+    record = prediction_record(rows, scores["probability"].to_numpy(), threshold)
+    metrics |= signal_metrics(record, top_k, SEGMENT)
     metrics |= {
         f"{SEGMENT}_n_days": float(rows["trade_date"].nunique()),
         f"{SEGMENT}_n_stocks": float(rows["ts_code"].nunique()),
@@ -113,18 +137,22 @@ def run_evaluation(cfg: EvaluateConfig) -> EvaluationResult:
     market = load_market(cfg.data)
     bt_cfg = cfg.backtest.with_label(label)
     bench = load_benchmark(cfg.data, market, bt_cfg.benchmark) if bt_cfg.enabled else None
-    rows = window_rows(market, model, label, start, cfg.end)
-    scores = model.predict(rows)
-    metrics = window_metrics(rows, scores, model.threshold)
+    label_bench = label_benchmark(cfg.data, label, market)  # an excess label's index
+    every = window_rows(market, model, label, start, cfg.end, label_bench)
+    every_scores = model.predict(every)
+    fills = every["fillable"].to_numpy()  # what training measured on: the entry fills
+    rows, scores = every.loc[fills], every_scores.loc[fills]
+    metrics = window_metrics(rows, scores, model.threshold, model.top_k)
     first, last = f"{rows['trade_date'].min():%Y%m%d}", f"{rows['trade_date'].max():%Y%m%d}"
     report = None
     if bench is not None:  # every scored row is a signal; the simulation decides the fills
         inputs = window_inputs(bt_cfg, bench, market, first)
-        signals = signal_scores(rows, scores["probability"].to_numpy(), model.threshold)
+        signals = signal_scores(every, every_scores["probability"].to_numpy(), model.threshold)
         report = run_window_backtest(inputs, signals, SEGMENT)
         metrics |= report.metrics
     table = format_table(model, metrics, first, last)
-    run_id = _log_run(cfg, model, label, metrics, first, last, table, report)
+    record = prediction_record(rows, scores["probability"].to_numpy(), model.threshold)
+    run_id = _log_run(cfg, model, label, metrics, (first, last, table), record, report)
     return EvaluationResult(run_id=run_id, start=first, end=last, metrics=metrics, table=table)
 
 
@@ -133,11 +161,13 @@ def _log_run(
     model: LoadedModel,
     label: LabelConfig,
     metrics: dict[str, float],
-    first: str,
-    last: str,
-    table: str,
+    window: tuple[str, str, str],
+    record: pd.DataFrame,
     report: BacktestReport | None,
 ) -> str:
+    """Log the evaluation run (params, metrics, table, `predictions/oot_<first>_<last>.parquet`)
+    and tag the model version with it."""
+    first, last, table = window
     experiment_id = tracking.setup(
         cfg.mlflow.tracking_uri, cfg.mlflow.experiment_name, cfg.mlflow.sqlite_wal
     )
@@ -160,10 +190,12 @@ def _log_run(
                 "threshold": model.threshold,
                 "data.source": cfg.data.source,
                 **{f"label.{k}": v for k, v in asdict(label).items()},
+                **{f"universe.{k}": v for k, v in asdict(model.universe).items()},
             }
         )
         tracking.log_metrics(metrics)
         tracking.log_text(table, "evaluation/summary.txt")
+        reports.log_predictions({f"{SEGMENT}_{first}_{last}": record})
         if report is not None:
             log_backtest_artifacts(report, f"{model.display}, out of time {first}..{last}")
         if model.model_id:  # the metrics also show on the logged model's page

@@ -14,6 +14,8 @@ from ashare_autotune.data.loader import load_market
 from ashare_autotune.data.market import Market
 from ashare_autotune.errors import DataError
 from ashare_autotune.modelling.feature_sets import build_feature_set
+from ashare_autotune.modelling.labels import trading_calendar
+from ashare_autotune.modelling.tradable import universe_mask
 from ashare_autotune.tracking import runs as tracking
 from ashare_autotune.tracking.loaded_model import LoadedModel, load_model
 
@@ -29,6 +31,7 @@ PICK_COLUMNS = [
     "industry",
     "probability",
     "pick",
+    "eligible",
     "threshold",
     "model_name",
     "model_version",
@@ -65,10 +68,11 @@ def select_day(features: pd.DataFrame, date: str | None) -> pd.DataFrame:
 def rank_picks(
     rows: pd.DataFrame, scores: pd.DataFrame, stock_basic: pd.DataFrame, top_k: int | None
 ) -> pd.DataFrame:
-    """Stocks of one day sorted by probability (rank 1 = highest), with name and industry.
+    """Stocks of one day, the eligible ones first, sorted by probability (rank 1 = the highest
+    eligible), with name and industry.
 
     Args:
-        rows: ts_code and trade_date of the scored rows.
+        rows: ts_code, trade_date and eligible (default: all) of the scored rows.
         scores: probability and pick, aligned with `rows`.
         stock_basic: ts_code, name, industry.
         top_k: keep only the first k rows (None: all).
@@ -83,9 +87,13 @@ def rank_picks(
             "industry": codes.map(info["industry"]).to_numpy() if "industry" in info else None,
             "probability": scores["probability"].to_numpy(),
             "pick": scores["pick"].to_numpy(),
+            "eligible": rows["eligible"].to_numpy(bool) if "eligible" in rows else True,
         }
     )
-    out = out.sort_values(["probability", "ts_code"], ascending=[False, True], kind="stable")
+    out["pick"] &= out["eligible"]  # a stock outside the universe is never a pick
+    out = out.sort_values(
+        ["eligible", "probability", "ts_code"], ascending=[False, False, True], kind="stable"
+    )
     out.insert(1, "rank", range(1, len(out) + 1))
     out = out.reset_index(drop=True)
     return out if top_k is None else out.head(top_k)
@@ -108,11 +116,14 @@ def run_predict(cfg: PredictConfig) -> PredictResult:
     path = write_table(picks, Path(cfg.output_dir) / f"picks_{day}.{cfg.format}")
     n_picks = int(picks["pick"].sum())
     log.info(
-        "%s on %s: %d picks of %d rows written to %s",
+        "%s on %s: %d picks of %d rows (%d in the universe: %s) written to %s; whether each "
+        "can be bought at the next open (no limit-up open, not suspended) is not known yet",
         model.display,
         day,
         n_picks,
         len(picks),
+        int(picks["eligible"].sum()),
+        model.universe.describe(),
         path,
     )
     if os.environ.get("MLFLOW_RUN_ID"):  # under `mlflow run -e predict`: keep the file
@@ -123,8 +134,12 @@ def run_predict(cfg: PredictConfig) -> PredictResult:
 def score_market(
     model: LoadedModel, market: Market, date: str | None, top_k: int | None
 ) -> pd.DataFrame:
-    """The ranked picks of one day of `market` with the model's features and threshold."""
+    """The ranked picks of one day of `market` with the model's features, threshold and
+    universe (`eligible`: the universe rules at that day, from data up to it). Whether the next
+    open fills (no bar, or an open at limit-up) is unknown on the day: the picks cannot say."""
     features = build_feature_set(market, None, list(model.features))
+    calendar = trading_calendar(market.daily, market.index)
+    features["eligible"] = universe_mask(market, model.universe.rules(), calendar)
     rows = select_day(features, date)
     day = rows["trade_date"].iloc[0]
     history = int((features["trade_date"].drop_duplicates() <= day).sum())

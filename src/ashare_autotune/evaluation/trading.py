@@ -1,7 +1,7 @@
 """The trading view of a scored segment: would the picks have made money, day by day?
 
 Pure functions: a frame of scored rows in, metrics and a per-day table out. Forward returns are
-`out_of_time.forward_returns` (buy at the close of T, sell at the end of the label horizon).
+the dataset's `fwd_return` (buy at the label's entry, sell at the end of the label horizon).
 """
 
 from __future__ import annotations
@@ -108,21 +108,14 @@ def trading_metrics(
         prefix: the segment, e.g. "test".
 
     Returns:
-        topk_precision (mean over days) and its std, mean forward returns of the threshold picks,
-        the top-k and the universe, picks per day, the share of days with a pick, and per regime
-        the hit rate of the picks and of the top-k.
+        mean forward returns of the threshold picks, the top-k and the universe, and per regime
+        the days, the hit rate of the picks and of the top-k.
     """
     picked = np.asarray(proba) >= threshold
     out = pick_returns(rows["fwd_return"].to_numpy(np.float64), picked)
-    out |= {
-        "topk_precision": _mean(table["topk_precision"]),
-        "topk_precision_std": float(table["topk_precision"].std(ddof=0)),
-        "topk_mean_fwd_return": _mean(table["topk_fwd_return"]),
-        "topk_excess_fwd_return": _mean(table["topk_fwd_return"] - table["universe_fwd_return"]),
-        "picks_per_day": _mean(table["n_picks"]),
-        "days_with_picks": _mean(table["n_picks"] > 0),
-        "n_days": float(len(table)),
-    }
+    # top-k precision, excess return, picks per day and days are the signal metrics
+    # (`records.signal_metrics`): one definition under one name.
+    out["topk_mean_fwd_return"] = _mean(table["topk_fwd_return"])
     for regime in REGIMES:
         day = table.loc[table["regime"] == regime]
         picks = int(day["n_picks"].sum())
@@ -152,15 +145,16 @@ def summary_markdown(metrics: dict[str, float], table: pd.DataFrame, prefix: str
         "| metric | value |",
         "|---|---|",
     ]
-    for key in (
-        "topk_precision",
+    for key in (  # with the signal metrics of the same segment (`records.signal_metrics`)
+        "topk_precision_mean",
         "topk_mean_fwd_return",
+        "topk_excess_return_mean",
         "mean_fwd_return_picks",
         "mean_fwd_return_universe",
         "excess_fwd_return",
         "picks_per_day",
         "days_with_picks",
-        "n_days",
+        "days",
     ):
         lines.append(f"| {key} | {_fmt(key, m.get(key, float('nan')))} |")
     lines += [
@@ -186,6 +180,6 @@ def _fmt(key: str, value: float) -> str:
         return "-"
     if "return" in key:
         return f"{value:.3%}"
-    if key.startswith(("n_", "picks_per")):
+    if key.startswith(("n_", "picks_per", "days")):
         return f"{value:.1f}"
     return f"{value:.4f}"

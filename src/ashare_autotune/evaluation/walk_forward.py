@@ -12,6 +12,7 @@ import pandas as pd
 
 from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.evaluation.metrics import classification_metrics
+from ashare_autotune.evaluation.records import prediction_record, signal_metrics
 from ashare_autotune.evaluation.threshold import ThresholdChoice, pick_threshold
 from ashare_autotune.modelling.dataset import Dataset
 from ashare_autotune.tracking import runs as tracking
@@ -19,6 +20,8 @@ from ashare_autotune.tuning.booster import fit_final, window_rounds
 from ashare_autotune.tuning.matrices import Matrices, build_matrices
 
 log = logging.getLogger(__name__)
+# The signal metrics kept per window (`records.signal_metrics`) and averaged over windows.
+SIGNAL_METRICS = ("rank_ic_mean", "topk_precision_mean")
 
 
 def choose_threshold(app: AppConfig, y_val: np.ndarray, val_proba: np.ndarray) -> ThresholdChoice:
@@ -83,10 +86,10 @@ def walk_forward_report(
         k = int(row["window"])
         metrics[f"val_w{k}_threshold"] = float(row["threshold"])
         for seg in ("val", "test"):
-            for m in ("auc", "precision", "recall", "n_picks", "base_rate"):
+            for m in ("auc", "precision", "recall", "n_picks", "base_rate", *SIGNAL_METRICS):
                 metrics[f"{seg}_w{k}_{m}"] = float(row[f"{seg}_{m}"])
     for seg in ("val", "test"):
-        for m in ("auc", "precision", "recall"):
+        for m in ("auc", "precision", "recall", *SIGNAL_METRICS):
             metrics[f"{seg}_wf_{m}"] = float(table[f"{seg}_{m}"].mean())
     metrics["val_wf_feasible_windows"] = float(table["feasible"].sum())
     return metrics
@@ -109,6 +112,11 @@ def _window_row(
     ):
         row[f"{seg}_start"], row[f"{seg}_end"] = window.date_range(seg)
         row |= classification_metrics(y, proba, choice.threshold, seg)
+        rows = window.segment_rows(seg, ["ts_code", "trade_date", "label", "fwd_return"])
+        signal = signal_metrics(
+            prediction_record(rows, proba, choice.threshold), app.trading.top_k, seg
+        )
+        row |= {f"{seg}_{k}": signal[f"{seg}_{k}"] for k in SIGNAL_METRICS}
     return row
 
 

@@ -11,11 +11,14 @@ import pandas as pd
 from ashare_autotune.config.schema import LabelConfig, SplitConfig
 from ashare_autotune.data.market import Market
 from ashare_autotune.modelling.feature_sets import FeatureSpec, build_feature_set
-from ashare_autotune.modelling.label_designs import benchmark_closes, make_label
-from ashare_autotune.modelling.labels import day_numbers, forward_returns, trading_calendar
+from ashare_autotune.modelling.label_designs import benchmark_closes
+from ashare_autotune.modelling.labels import day_numbers, trading_calendar
 from ashare_autotune.modelling.split import SplitPlan, split_by_time, walk_forward_windows
+from ashare_autotune.modelling.tradable import Tradable, tradable_rows
+from ashare_autotune.modelling.universe import UniverseRules
 
 log = logging.getLogger(__name__)
+DEFAULT_UNIVERSE = UniverseRules()
 
 
 @dataclass
@@ -23,8 +26,11 @@ class Dataset:
     """Labelled rows with their features, trading-day numbers and the time split.
 
     Attributes:
-        frame: ts_code, trade_date, day (trading-day number), the features (float32) and
-            label (int8), for rows whose label horizon is fully observed.
+        frame: ts_code, trade_date, day (trading-day number), the features (float32), label
+            (float32 0/1; NaN where the entry cannot fill), fillable, close and fwd_return, for
+            rows in the universe at T whose label horizon is fully observed. Only the fillable
+            rows are trained on and measured (`segment`, `masks`); all of them can be scored
+            (`segment_rows(..., all_rows=True)`).
         feature_names: the model's input columns, in order.
         plan: the train/val/test day ranges.
         calendar: the trading calendar behind the day numbers.
@@ -43,18 +49,26 @@ class Dataset:
         return replace(self, plan=self.windows[k], windows=[])
 
     def segment(self, name: str) -> tuple[pd.DataFrame, np.ndarray]:
-        """Features and labels of one segment ("train", "val" or "test")."""
+        """Features and labels of one segment's fillable rows ("train", "val" or "test")."""
         mask = self.masks()[name]
         # one copy of the segment's feature columns, not a copy of all columns and then another
         return self.frame.loc[mask, self.feature_names], self.frame["label"].to_numpy()[mask]
 
-    def masks(self) -> dict[str, np.ndarray]:
-        """Boolean row masks of `frame` for "train", "val" and "test"."""
-        return self.plan.masks(self.frame["day"].to_numpy())
+    def masks(self, all_rows: bool = False) -> dict[str, np.ndarray]:
+        """Boolean row masks of `frame` for "train", "val" and "test": the fillable rows (what
+        is trained on and measured), or with `all_rows` also the unfillable ones."""
+        masks = self.plan.masks(self.frame["day"].to_numpy())
+        if all_rows:
+            return masks
+        fillable = self.frame["fillable"].to_numpy()
+        return {name: mask & fillable for name, mask in masks.items()}
 
-    def segment_rows(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
-        """One segment's rows: all columns, or only `columns`."""
-        mask = self.masks()[name]
+    def segment_rows(
+        self, name: str, columns: list[str] | None = None, all_rows: bool = False
+    ) -> pd.DataFrame:
+        """One segment's fillable rows (or with `all_rows`, every row, for scoring): all
+        columns, or only `columns`."""
+        mask = self.masks(all_rows)[name]
         return self.frame.loc[mask] if columns is None else self.frame.loc[mask, columns]
 
     def date_range(self, name: str) -> tuple[str, str]:
@@ -85,71 +99,70 @@ def split_off_train(ds: Dataset) -> tuple[pd.DataFrame, Dataset]:
     Returns:
         (the train rows, the dataset without them), both with a fresh 0..n-1 index.
     """
-    mask = ds.masks()["train"]
-    train = ds.frame.loc[mask].reset_index(drop=True)
-    return train, replace(ds, frame=ds.frame.loc[~mask].reset_index(drop=True))
+    train = ds.frame.loc[ds.masks()["train"]].reset_index(drop=True)
+    rest = ~ds.masks(all_rows=True)["train"]  # unfillable train rows are never read again
+    return train, replace(ds, frame=ds.frame.loc[rest].reset_index(drop=True))
 
 
 def labelled_rows(
     market: Market,
     features: FeatureSpec,
     label: LabelConfig,
+    universe: UniverseRules = DEFAULT_UNIVERSE,
     benchmark: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, list[str], pd.DatetimeIndex]:
-    """Features and labels of every row whose label horizon is fully observed.
+    """Features and labels of every row in the universe at T whose label horizon is observed.
 
     Args:
         market: validated bars, index and stock_basic.
         features: the `features` group, or the feature columns (None: basic).
-        label: the label definition.
-        benchmark: the excess label's index bars (None: the market's index).
+        label: the label definition (its entry: next_open or close; its kind).
+        universe: the candidate rules at T (`config.universe.UniverseConfig.rules`).
+        benchmark: the excess label's index bars (`data.indices.label_benchmark`; None: the
+            market's index).
 
     Returns:
-        (frame with ts_code, trade_date, the features, label, day, close, fwd_return (close[T]
-        to the last close of the label horizon); the feature names;
-        the trading calendar).
+        (frame with ts_code, trade_date, the features, label (NaN where the entry cannot
+        fill), fillable, day, close, fwd_return (the entry price to the last close of the label
+        horizon); the feature names; the trading calendar).
     """
     calendar = trading_calendar(market.daily, market.index)
-    y = dataset_labels(market, calendar, label, benchmark)
-    keep = ~np.isnan(y)
-    # features of the labelled rows only: no full-panel frame to copy and drop from
+    rows = label_rows(market, calendar, label, universe, benchmark)
+    keep = rows.keep
+    # features of the kept rows only: no full-panel frame to copy and drop from
     frame = build_feature_set(market, None, features, rows=keep)
     names = [c for c in frame.columns if c not in ("ts_code", "trade_date")]
-    frame["label"] = y[keep].astype(np.int8)
+    frame["label"] = rows.label[keep]
+    frame["fillable"] = rows.fillable[keep]
     frame["day"] = day_numbers(frame["trade_date"], calendar).astype(np.int32)
     frame["close"] = market.daily["close"].to_numpy()[keep]
-    fwd = forward_returns(market.daily, calendar, label.max_days)
-    frame["fwd_return"] = fwd[keep].astype(np.float32)  # the trading view's, kept like close
-    log.info(
-        "labelled rows: %d of %d (%d dropped without a full horizon)",
-        keep.sum(),
-        len(keep),
-        (~keep).sum(),
-    )
+    frame["fwd_return"] = rows.fwd_return[keep]  # the same entry as the label
     return frame, names, calendar
 
 
-def dataset_labels(
+def label_rows(
     market: Market,
     calendar: pd.DatetimeIndex,
     label: LabelConfig,
+    universe: UniverseRules = DEFAULT_UNIVERSE,
     benchmark: pd.DataFrame | None = None,
-) -> np.ndarray:
-    """The label of every row of `market.daily` as the dataset makes it (NaN: no label).
+) -> Tradable:
+    """`tradable.tradable_rows` for a label definition: universe, fill, label, forward return.
 
     Args:
-        market: validated bars and index.
+        market: validated bars, index and stock_basic.
         calendar: the trading calendar.
-        label: the label definition (`label.kind`: `modelling.label_designs`).
+        label: the label definition (entry, kind, horizon, stop-loss).
+        universe: the candidate rules at T.
         benchmark: the excess label's index bars (None: the market's index).
     """
     index = market.index if benchmark is None else benchmark
     bench = benchmark_closes(index, calendar) if label.kind == "excess" else None
-    horizon = (label.min_days, label.max_days)
-    y = make_label(
-        label.kind, market.daily, calendar, horizon, label.min_return, label.stop_loss, bench
-    )
-    return y.to_numpy()
+    horizon = (label.min_days, label.max_days, label.min_return)
+    return tradable_rows(
+        market, calendar, *horizon, str(label.entry), universe,
+        kind=str(label.kind), stop_loss=label.stop_loss, benchmark=bench,
+    )  # fmt: skip
 
 
 def build_dataset(
@@ -157,6 +170,7 @@ def build_dataset(
     features: FeatureSpec,
     label: LabelConfig,
     split: SplitConfig,
+    universe: UniverseRules = DEFAULT_UNIVERSE,
     benchmark: pd.DataFrame | None = None,
 ) -> Dataset:
     """Features, labels and the embargoed time split for a market.
@@ -166,9 +180,10 @@ def build_dataset(
         features: the `features` group, or the feature columns (None: basic).
         label: the label definition.
         split: fractions and embargo.
+        universe: the candidate rules at T.
         benchmark: the excess label's index bars (None: the market's index).
     """
-    frame, names, calendar = labelled_rows(market, features, label, benchmark)
+    frame, names, calendar = labelled_rows(market, features, label, universe, benchmark)
     days = int(frame["day"].min()), int(frame["day"].max())
     fractions = (split.train, split.val, split.test)
     windows = []

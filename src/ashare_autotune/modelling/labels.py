@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+# Relative margin under which a gain still counts as reaching min_return (float32 rounding).
+TIE_MARGIN = 1e-6
+
 
 def trading_calendar(daily: pd.DataFrame, index: pd.DataFrame | None = None) -> pd.DatetimeIndex:
     """The sorted trading days: the index's days and every day a stock traded."""
@@ -65,7 +68,9 @@ def make_labels(
     observed = (day + max_days <= len(calendar) - 1) & (last_day >= day + max_days)
     observed &= np.isfinite(best)
     price = entry_prices(daily, calendar, entry, open_limit_up)
-    label = np.where(best >= price * (1 + min_return), 1.0, 0.0)
+    # A gain of exactly min_return counts: prices are float32 copies of 0.01 CNY ticks, so
+    # 5.20 / 5.00 can come out a few 1e-8 short of 1.04; the margin is far below one tick.
+    label = np.where(best >= price * (1 + min_return) * (1 - TIE_MARGIN), 1.0, 0.0)
     label[~observed | np.isnan(price)] = np.nan
     return pd.Series(label.astype(np.float32), index=daily.index, name="label")
 

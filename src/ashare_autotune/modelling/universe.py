@@ -214,11 +214,9 @@ def _st_from_namechange(daily: pd.DataFrame, namechange: pd.DataFrame) -> np.nda
     if missing:
         raise DataError(f"namechange: missing required column(s) {missing}")
     spans = namechange.loc[_is_st_name(namechange["name"].astype(str))]
-    start = pd.to_datetime(spans["start_date"].astype(str), format="%Y%m%d", errors="coerce")
+    start = _as_dates(spans["start_date"])
     end_text = spans["end_date"] if "end_date" in spans.columns else None
-    end = pd.to_datetime(
-        pd.Series(end_text, index=spans.index).astype(str), format="%Y%m%d", errors="coerce"
-    ).fillna(pd.Timestamp.max)
+    end = _as_dates(pd.Series(end_text, index=spans.index)).fillna(pd.Timestamp.max)
     periods = pd.DataFrame(
         {"ts_code": spans["ts_code"].astype(str).to_numpy(), "start": start, "end": end}
     ).dropna(subset=["start"])
@@ -235,6 +233,13 @@ def _st_from_namechange(daily: pd.DataFrame, namechange: pd.DataFrame) -> np.nda
     flags = np.zeros(len(daily), dtype=bool)
     flags[pairs.loc[inside, "row"].to_numpy()] = True
     return flags
+
+
+def _as_dates(values: pd.Series) -> pd.Series:
+    """YYYYMMDD text (Tushare's raw namechange) or datetimes (`Market.namechange`) as dates."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values
+    return pd.to_datetime(values.astype(str), format="%Y%m%d", errors="coerce")
 
 
 def mean_amount(daily: pd.DataFrame) -> np.ndarray:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ashare_autotune.config.schema import LabelConfig
+from ashare_autotune.config.universe import UniverseConfig
 from ashare_autotune.tracking import registry
 from ashare_autotune.tracking import runs as tracking
 
@@ -46,7 +47,19 @@ class LoadedModel:
 
     @property
     def label(self) -> LabelConfig:
-        return LabelConfig(**self.meta["label"])
+        # Models from before label.entry existed bought at the close of T.
+        return LabelConfig(**({"entry": "close"} | self.meta["label"]))
+
+    @property
+    def universe(self) -> UniverseConfig:
+        """The universe the model was trained on (models from before it: every stock)."""
+        stored = self.meta.get("universe", {"min_list_days": 0, "exclude_st": False})
+        return UniverseConfig(**stored)
+
+    @property
+    def top_k(self) -> int:
+        """The daily top-k list's size of its signal metrics (`trading.top_k` at training)."""
+        return int(self.meta.get("top_k", 10))
 
     @property
     def data_range(self) -> tuple[str, str]:

@@ -45,6 +45,8 @@ def register_and_promote(
         "threshold_feasible": str(choice.feasible).lower(),
         "val_precision": round(choice.precision, 4),
         "label": _label_text(meta["label"]),
+        "entry": _entry_text(meta["label"]),
+        "universe": meta.get("universe_text", "every stock (no universe rule)"),
         "data_range": f"{meta['data']['start']}..{meta['data']['end']}",
         "promotion": decision.role,
         "promotion_reason": decision.reason,
@@ -79,7 +81,20 @@ def _decide(
 
 
 def _label_text(label: dict[str, Any]) -> str:
-    return f"max close T+{label['min_days']}..T+{label['max_days']} >= +{label['min_return']:.1%}"
+    entry = "the open of T+1" if label.get("entry", "close") == "next_open" else "the close of T"
+    return (
+        f"max close T+{label['min_days']}..T+{label['max_days']} >= "
+        f"+{label['min_return']:.1%} over {entry}"
+    )
+
+
+def _entry_text(label: dict[str, Any]) -> str:
+    if label.get("entry", "close") == "next_open":
+        return (
+            "bought at the open of T+1 (rows whose T+1 has no bar or opens at limit-up are "
+            "not labelled, trained on or counted)"
+        )
+    return "bought at the close of T (the signal day's own close)"
 
 
 def _describe(meta: dict[str, Any], metrics: dict[str, float]) -> str:
@@ -88,10 +103,20 @@ def _describe(meta: dict[str, Any], metrics: dict[str, float]) -> str:
     met = "met" if meta["threshold_feasible"] else "NOT met"
     return (
         f"XGBoost stock picker. Data {data['source']} {data['start']}..{data['end']}, "
-        f"{data['n_stocks']} stocks. Label: max close over T+{lab['min_days']}..T+"
-        f"{lab['max_days']} >= +{lab['min_return']:.1%}. Segments: {segments}. "
+        f"{data['n_stocks']} stocks. Entry: {_entry_text(lab)}. Universe: "
+        f"{meta.get('universe_text', 'every stock (no universe rule)')}. Label: "
+        f"{_label_text(lab)}. Segments: {segments}. "
         f"Threshold {meta['threshold']:.3f} (target precision {meta['target_precision']:.2f}, "
         f"{met} on validation). Test: AUC {metrics['test_auc']:.4f}, precision "
         f"{metrics['test_precision']:.4f}, recall {metrics['test_recall']:.4f}, "
-        f"{int(metrics['test_n_picks'])} picks."
+        f"{int(metrics['test_n_picks'])} picks{_signal_text(meta, metrics)}."
+    )
+
+
+def _signal_text(meta: dict[str, Any], metrics: dict[str, float]) -> str:
+    if "test_rank_ic_mean" not in metrics:
+        return ""
+    return (
+        f", daily Rank IC mean {metrics['test_rank_ic_mean']:.4f}, top-{meta.get('top_k', 10)} "
+        f"precision {metrics['test_topk_precision_mean']:.4f}"
     )

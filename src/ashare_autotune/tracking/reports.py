@@ -15,10 +15,11 @@ import pandas as pd
 import xgboost as xgb
 from mlflow.entities import DatasetInput
 
-from ashare_autotune.config.schema import AppConfig, LabelConfig
+from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.data.market import Market
 from ashare_autotune.evaluation import trading
 from ashare_autotune.evaluation.explain import SHAP_ROWS, validation_sample
+from ashare_autotune.evaluation.records import segment_records
 from ashare_autotune.evaluation.threshold import ThresholdChoice
 from ashare_autotune.modelling.dataset import Dataset
 from ashare_autotune.tracking import plots, shap_report
@@ -63,7 +64,12 @@ def dataset_inputs(market: Market, ds: Dataset, train: pd.DataFrame) -> list[Dat
 
 
 def trading_view(
-    app: AppConfig, market: Market, ds: Dataset, test_proba: np.ndarray, threshold: float
+    app: AppConfig,
+    market: Market,
+    ds: Dataset,
+    test_proba: np.ndarray,
+    threshold: float,
+    signal: dict[str, float],
 ) -> dict[str, float]:
     """The trading view of the test segment; logs its daily table and summary as artifacts.
 
@@ -73,6 +79,7 @@ def trading_view(
         ds: the dataset whose test segment was scored.
         test_proba: the final model's probability per test row.
         threshold: the chosen pick threshold.
+        signal: the test segment's signal metrics (`records.signal_metrics`), for the summary.
 
     Returns:
         The `test_*` trading metrics (see `trading.trading_metrics`).
@@ -81,18 +88,55 @@ def trading_view(
     regime = trading.market_regime(market.index)
     table = trading.daily_table(rows, test_proba, threshold, app.trading.top_k, regime)
     metrics = trading.trading_metrics(rows, test_proba, threshold, table, "test")
+    summary = trading.summary_markdown(metrics | signal, table, "test")
     tracking.log_text(table.to_csv(index=False), "trading/test_daily.csv")
-    tracking.log_text(trading.summary_markdown(metrics, table, "test"), "trading/test_summary.md")
+    tracking.log_text(summary, "trading/test_summary.md")
     log.info(
         "trading view (test): top-%d precision %.4f, picks %.2f/day, fwd return picks %.3f%% vs "
         "universe %.3f%%",
         app.trading.top_k,
-        metrics["test_topk_precision"],
-        metrics["test_picks_per_day"],
+        signal["test_topk_precision_mean"],
+        signal["test_picks_per_day"],
         100 * metrics["test_mean_fwd_return_picks"],
         100 * metrics["test_mean_fwd_return_universe"],
     )
     return metrics
+
+
+def log_scored(
+    app: AppConfig,
+    market: Market,
+    ds: Dataset,
+    threshold: float,
+    val_proba: np.ndarray,
+    test_proba: np.ndarray,
+) -> dict[str, float]:
+    """The scored validation and test rows: their records logged as `predictions/<segment>
+    .parquet`, their signal metrics, and the trading view of test.
+
+    Args:
+        app: the configuration (trading.top_k).
+        market: the market index (the trading view's regimes).
+        ds: the dataset whose fillable val/test rows were scored, in row order.
+        threshold: the pick threshold.
+        val_proba, test_proba: the final model's probabilities.
+
+    Returns:
+        The `val_*` / `test_*` signal metrics and the `test_*` trading-view metrics.
+    """
+    scores = {"val": val_proba, "test": test_proba}
+    records, signal = segment_records(ds, scores, threshold, app.trading.top_k)
+    log_predictions(records)
+    return signal | trading_view(app, market, ds, test_proba, threshold, signal)
+
+
+def log_predictions(records: dict[str, pd.DataFrame]) -> None:
+    """Log each segment's scored rows as `predictions/<segment>.parquet` (see
+    `records.prediction_record`), so every metric can be recomputed from the run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for segment, record in records.items():
+            record.to_parquet(Path(tmp) / f"{segment}.parquet", index=False)
+        tracking.log_artifacts(tmp, "predictions")
 
 
 def log_plots(
@@ -141,7 +185,7 @@ def log_threshold_status(choice: ThresholdChoice) -> None:
 
 
 def model_meta(
-    label: LabelConfig,
+    app: AppConfig,
     market: Market,
     ds: Dataset,
     params: dict[str, Any],
@@ -151,7 +195,7 @@ def model_meta(
     """The facts stored with the model as meta.json (the pyfunc model and `predict` read them).
 
     Args:
-        label: the label definition.
+        app: the configuration (label, universe, trading.top_k).
         market: the market (its description: source, range, stocks).
         ds: the dataset (feature names, segment date ranges).
         params: the best trial's parameters.
@@ -163,7 +207,10 @@ def model_meta(
         "threshold": choice.threshold,
         "threshold_feasible": choice.feasible,
         "target_precision": choice.target_precision,
-        "label": asdict(label),
+        "label": asdict(app.label),
+        "universe": asdict(app.universe),
+        "universe_text": app.universe.describe(),
+        "top_k": app.trading.top_k,
         "data": market.describe(),
         "segments": {name: ds.date_range(name) for name in ("train", "val", "test")},
         "params": params,
