@@ -35,14 +35,18 @@ from sklearn.metrics import roc_auc_score
 
 from ashare_autotune.config.loading import register_configs, to_app_config
 from ashare_autotune.config.schema import AppConfig
+from ashare_autotune.data.benchmark import load_benchmark
 from ashare_autotune.data.indices import label_benchmark
 from ashare_autotune.data.loader import load_market
 from ashare_autotune.data.market import Market
-from ashare_autotune.evaluation.backtest import BacktestConfig, run_backtest
-from ashare_autotune.evaluation.backtest_report import backtest_stats, benchmark_returns
+from ashare_autotune.evaluation.backtest_window import (
+    BacktestInputs,
+    run_window_backtest,
+    signal_scores,
+    window_inputs,
+)
 from ashare_autotune.evaluation.signal import daily_signal, summarise_signal
-from ashare_autotune.modelling.dataset import Dataset, build_dataset, dataset_labels
-from ashare_autotune.modelling.limits import limit_flags
+from ashare_autotune.modelling.dataset import Dataset, build_dataset, label_rows
 from ashare_autotune.tuning.booster import base_params, train_early_stopping
 from ashare_autotune.tuning.matrices import build_matrices_in_batches
 from benchmarks.common import ROOT, SHARED_DATA, load, peak_rss_gb
@@ -62,7 +66,7 @@ FIXED = {
     "reg_alpha": 0.141,
     "gamma": 2.5,
 }
-BENCHMARK = "000905.SH"
+BENCHMARK = "000905.SH"  # the excess label's and the backtest's (conf default)
 MARKET_FILES = ("market_daily.parquet", "market_stock_basic.csv")
 SIGNAL_KEYS = ("topk_precision_mean", "ic_mean", "ic_ir", "rank_ic_mean", "rank_ic_ir")
 BT_KEYS = ("bt_annual_return", "bt_excess_return", "bt_information_ratio", "bt_max_drawdown")
@@ -146,38 +150,27 @@ def predict(booster: Any, ds: Dataset, rows: np.ndarray, batch: int = 1 << 20) -
 
 
 def segment_report(
-    ds: Dataset,
-    seg: str,
-    proba: np.ndarray,
-    bars: pd.DataFrame,
-    index_bars: pd.DataFrame,
-    app: AppConfig,
+    ds: Dataset, seg: str, booster: Any, backtest: BacktestInputs, app: AppConfig
 ) -> dict[str, float]:
-    """AUC, base rate, signal summary and backtest statistics of one segment."""
-    rows = np.flatnonzero(ds.masks()[seg])
-    frame = ds.frame.iloc[rows][["ts_code", "trade_date", "label", "fwd_return"]]
-    frame = frame.assign(score=proba).reset_index(drop=True)
+    """AUC, base rate and signal summary on the segment's tradable candidates, and the
+    backtest of all its scored rows (a row whose entry turns out unfillable is scored too: at T
+    nobody knows; the simulation skips its buy)."""
+    scored = np.flatnonzero(ds.masks(all_rows=True)[seg])
+    proba_all = predict(booster, ds, scored)
+    measured = ds.masks()[seg][scored]
+    frame = ds.frame.iloc[scored[measured]][["ts_code", "trade_date", "label", "fwd_return"]]
+    frame = frame.assign(score=proba_all[measured]).reset_index(drop=True)
     y = frame["label"].to_numpy()
     out: dict[str, float] = {
         "rows": float(len(frame)),
-        "auc": float(roc_auc_score(y, proba)),
+        "auc": float(roc_auc_score(y, frame["score"])),
         "base_rate": float(y.mean()),
     }
     summary = summarise_signal(daily_signal(frame, app.trading.top_k))
     out |= {k: summary[k] for k in SIGNAL_KEYS}
     out["topk_precision_over_base"] = out["topk_precision_mean"] / out["base_rate"]
-    start, end = (pd.Timestamp(d) for d in ds.date_range(seg))
-    window = bars.loc[(bars["trade_date"] >= start) & (bars["trade_date"] <= end)]
-    cfg = BacktestConfig(
-        top_k=app.trading.top_k,
-        min_days=app.label.min_days,
-        max_days=app.label.max_days,
-        min_return=app.label.min_return,
-        benchmark=BENCHMARK,
-    )
-    result = run_backtest(frame[["ts_code", "trade_date", "score"]], window, cfg, start, end)
-    bench = benchmark_returns(index_bars, BENCHMARK, result.daily["trade_date"])
-    stats = backtest_stats(result, bench)
+    scores = signal_scores(ds.frame.iloc[scored], proba_all, 1.0)
+    stats = run_window_backtest(backtest, scores, "").metrics
     return out | {k: float(stats[k]) for k in BT_KEYS}
 
 
@@ -188,31 +181,35 @@ def daily_positions(ds: Dataset, market: Market) -> np.ndarray:
     return keys.get_indexer(rows)
 
 
-def relabel(ds: Dataset, market: Market, app: AppConfig, where: np.ndarray, day: np.ndarray):
-    """The same rows and features with `app.label`'s kind: its labels replace the column, and
-    a row this kind leaves unlabelled is moved out of every segment (day -1), not copied out.
+def relabel(
+    ds: Dataset, market: Market, app: AppConfig, where: np.ndarray, day: np.ndarray
+) -> int:
+    """The same rows and features with `app.label`'s kind (`dataset.label_rows`, the universe
+    and entry of `app`): its labels and fillable flags replace the columns; a row the kind
+    leaves without an observed horizon is moved out of every segment (day -1), not copied out.
 
     Args:
-        ds: the dataset built once for this feature set.
+        ds: the dataset built once for this feature set (changed in place).
         market: the market it was built from.
         app: the configuration with the label kind to use.
         where: each dataset row's row in `market.daily` (`daily_positions`).
         day: the dataset's original trading-day numbers.
+
+    Returns:
+        how many of the dataset's rows the kind does not keep.
     """
     bench = label_benchmark(app.data, app.label, market)
-    y = dataset_labels(market, ds.calendar, app.label, bench)[where]
-    known = ~np.isnan(y)
-    ds.frame["label"] = np.where(known, y, 0).astype(np.int8)
-    ds.frame["day"] = np.where(known, day, -1).astype(np.int32)
-    return int((~known).sum())
+    rows = label_rows(market, ds.calendar, app.label, app.universe.rules(), bench)
+    keep = rows.keep[where]
+    ds.frame["label"] = rows.label[where]
+    ds.frame["fillable"] = rows.fillable[where] & keep
+    ds.frame["fwd_return"] = rows.fwd_return[where]
+    ds.frame["day"] = np.where(keep, day, -1).astype(np.int32)
+    return int((~keep).sum())
 
 
 def run_combo(
-    ds: Dataset,
-    bars: pd.DataFrame,
-    index_bars: pd.DataFrame,
-    app: AppConfig,
-    objective: str = "binary:logistic",
+    ds: Dataset, backtest: BacktestInputs, app: AppConfig, objective: str = "binary:logistic"
 ) -> dict[str, Any]:
     """Fixed fit and the validation and test reports of one configuration."""
     start = time.perf_counter()
@@ -226,11 +223,8 @@ def run_combo(
         "fit_s": round(fitted, 1),
     }
     for seg in ("val", "test"):
-        proba = predict(booster, ds, np.flatnonzero(ds.masks()[seg]))
-        out[seg] = {
-            k: round(v, 5)
-            for k, v in segment_report(ds, seg, proba, bars, index_bars, app).items()
-        }
+        report = segment_report(ds, seg, booster, backtest, app)
+        out[seg] = {k: round(v, 5) for k, v in report.items()}
     out["wall_s"] = round(time.perf_counter() - start, 1)
     out["segments"] = {s: ds.date_range(s) for s in ("train", "val", "test")}
     return out
@@ -265,19 +259,17 @@ def main() -> None:
     }
     base = compose_app(args.data_dir, args.sample, [f"model.n_jobs={args.n_jobs}", *args.override])
     market = load_market(base.data)
-    flags = limit_flags(market.daily, market.stock_basic)
-    bars = market.daily[["ts_code", "trade_date", "open", "close"]].assign(
-        open_limit_up=flags["open_limit_up"].to_numpy(),
-        one_price_down=flags["one_price_down"].to_numpy(),
-    )
-    index_bars = pd.read_parquet(args.data_dir / "index_daily.parquet")
-    index_bars["trade_date"] = pd.to_datetime(index_bars["trade_date"], format="%Y%m%d")
+    index_bars = load_benchmark(base.data, market, base.backtest.benchmark)
+    backtest = None
     for name in args.feature_sets.split(","):
         overrides = [f"model.n_jobs={args.n_jobs}", f"features.sets={FEATURE_SETS[name]}"]
         start = time.perf_counter()
         first = compose_app(args.data_dir, args.sample, overrides + args.override)
-        ds = build_dataset(market, first.features, first.label, first.split)
+        rules = first.universe.rules()
+        ds = build_dataset(market, first.features, first.label, first.split, rules)
         built = round(time.perf_counter() - start, 1)
+        if backtest is None:  # bars with limit flags from the first validation day on
+            backtest = window_inputs(base.backtest, index_bars, market, ds.date_range("val")[0])
         where, day = daily_positions(ds, market), ds.frame["day"].to_numpy().copy()
         for kind in args.labels.split(","):
             app = compose_app(
@@ -286,11 +278,11 @@ def main() -> None:
             log.info("running label=%s features=%s", kind, name)
             dropped = relabel(ds, market, app, where, day)
             facts = {"label": kind, "feature_set": name, "dataset_s": built, "unlabelled": dropped}
-            run = facts | run_combo(ds, bars, index_bars, app)
+            run = facts | run_combo(ds, backtest, app)
             log.info("%s", json.dumps(run))
             result["runs"].append(run)
             if f"{kind}:{name}" in args.rank.split(","):
-                rank = run_combo(ds, bars, index_bars, app, "rank:pairwise")
+                rank = run_combo(ds, backtest, app, "rank:pairwise")
                 result["runs"].append(facts | rank)
                 log.info("%s", json.dumps(result["runs"][-1]))
             gc.collect()
