@@ -63,7 +63,7 @@ def next_day_facts(
     out["fillable"] = np.isfinite(out["next_open"]) & ~out["opens_limit_up"]
     listed = pd.to_datetime(basic.set_index("ts_code")["list_date"].astype(str), format="%Y%m%d")
     list_pos = calendar.searchsorted(out["ts_code"].map(listed))
-    out["listed_days"] = t - list_pos
+    out["listed_days"] = t - list_pos + 1  # the listing day is day 1, as in the universe
     lo, hi = horizon
     closes = [
         bars["close"]
