@@ -47,7 +47,7 @@ def test_the_planted_features_lead_the_mean_abs_shap_table() -> None:
 def test_the_training_run_logs_the_shap_plot_and_table(
     compose_app: Callable[..., AppConfig], tracking_uri: str, tmp_path: Path
 ) -> None:
-    result = run_training(compose_app("registry.register=false"))
+    result = run_training(compose_app("registry.register=false", "features=basic"))
     plots = mlflow.artifacts.download_artifacts(run_id=result.run_id, artifact_path="plots")
     assert (Path(plots) / "shap_summary.png").stat().st_size > 1000
     table_dir = mlflow.artifacts.download_artifacts(run_id=result.run_id, artifact_path="shap")

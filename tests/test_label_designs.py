@@ -163,7 +163,7 @@ def test_a_benchmark_missing_from_the_index_file_names_label_benchmark(
     assert label_benchmark(cfg, excess, small_market)["close"].tolist() == [2]
     own = LabelConfig(kind="excess", benchmark=cfg.index_code)
     assert label_benchmark(cfg, own, small_market) is small_market.index
-    assert label_benchmark(cfg, LabelConfig(), small_market) is None  # touch: no index needed
+    assert label_benchmark(cfg, LabelConfig(kind="touch"), small_market) is None  # no index
     missing = LabelConfig(kind="excess", benchmark="000300.SH")
     with pytest.raises(ConfigError, match=r"'label.benchmark'='000300.SH'.*000905\.SH") as err:
         label_benchmark(cfg, missing, small_market)
@@ -174,7 +174,7 @@ def test_a_benchmark_missing_from_the_index_file_names_label_benchmark(
 def test_each_label_kind_builds_a_dataset(kind: str, small_market: Market) -> None:
     label = LabelConfig(kind=kind)
     ds = build_dataset(small_market, None, label, SplitConfig())
-    touch = build_dataset(small_market, None, LabelConfig(), SplitConfig())
+    touch = build_dataset(small_market, None, LabelConfig(kind="touch"), SplitConfig())
     fillable = ds.frame["fillable"].to_numpy()
     assert set(np.unique(ds.frame.loc[fillable, "label"])) == {0, 1}
     assert len(ds.frame) == len(touch.frame)  # same observed rows, another definition

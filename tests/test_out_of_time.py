@@ -77,7 +77,8 @@ def test_evaluate_logs_a_run_linked_to_the_model_version(trained_model: TrainedM
     # The rows scored are exactly the labelled rows after the model's data, labels made the
     # same way as in training.
     market = load_market(cfg.data)
-    frame, _, _ = labelled_rows(market, None, LabelConfig(), UniverseConfig().rules())
+    label = LabelConfig(kind="touch")  # the debug preset's, stored with the model
+    frame, _, _ = labelled_rows(market, None, label, UniverseConfig().rules())
     after = frame["trade_date"] > pd.Timestamp(trained_model.train_end)
     oot = frame.loc[after & frame["fillable"]]  # the universe's rows whose next open fills
     assert result.metrics["oot_n_rows"] == len(oot)

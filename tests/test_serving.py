@@ -20,7 +20,7 @@ import pytest
 
 from ashare_autotune.config.schema import DataConfig
 from ashare_autotune.data.loader import load_market
-from ashare_autotune.modelling.features import build_features
+from ashare_autotune.modelling.feature_sets import build_feature_set
 from tests.conftest import ROOT, TrainedModel
 
 STARTUP_SECONDS = 90
@@ -65,7 +65,7 @@ def test_mlflow_models_serve_answers_an_http_request(
     model = mlflow.pyfunc.load_model(trained_model.model_uri)
     meta = model.unwrap_python_model().meta
     market = load_market(DataConfig(n_stocks=40, n_days=300))
-    features = build_features(market.daily, market.index, market.stock_basic, meta["features"])
+    features = build_feature_set(market, None, meta["features"])
     rows = features.loc[features["trade_date"] == features["trade_date"].max(), meta["features"]]
     rows = rows.astype(np.float64).head(8)
     expected = model.predict(rows)

@@ -20,7 +20,8 @@ class FeaturesConfig:
     names depend on the data).
     """
 
-    sets: list[str] = field(default_factory=lambda: [FeatureSet.basic.value])
+    # full: chosen on validation (docs/evaluation.md); basic is the light option
+    sets: list[str] = field(default_factory=lambda: [FeatureSet.full.value])
     names: list[str] = field(default_factory=list)
     cs_rank: list[str] = field(default_factory=list)
 

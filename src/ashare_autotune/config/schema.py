@@ -94,14 +94,15 @@ class DataConfig:
 
 @dataclass
 class LabelConfig:
-    """Positive when max(close[T+min_days..T+max_days]) / entry - 1 >= min_return (`kind`
-    touch; barrier and excess: `modelling.label_designs`)."""
+    """`kind` excess (default): the forward return from the entry minus `benchmark`'s over the
+    same days >= min_return; touch: max(close[T+min_days..T+max_days]) / entry - 1 >=
+    min_return; barrier: that before a stop-loss (`modelling.label_designs`)."""
 
     min_days: int = 3
     max_days: int = 5
     min_return: float = 0.04
     entry: str = LabelEntry.next_open.value  # open[T+1] (unlabelled if it cannot fill) or close[T]
-    kind: str = LabelKind.touch.value
+    kind: str = LabelKind.excess.value  # chosen on validation (docs/evaluation.md)
     stop_loss: float = 0.03  # barrier: a close this far below the entry first makes it 0
     benchmark: str = "000905.SH"  # excess: the index whose return is subtracted (CSI 500)
 
