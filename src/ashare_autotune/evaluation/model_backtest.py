@@ -20,7 +20,7 @@ from ashare_autotune.evaluation.backtest_window import (
     stats_markdown,
     window_inputs,
 )
-from ashare_autotune.modelling.features import build_features
+from ashare_autotune.modelling.feature_sets import build_feature_set
 from ashare_autotune.tracking import runs as tracking
 from ashare_autotune.tracking.backtest_log import log_backtest
 from ashare_autotune.tracking.loaded_model import LoadedModel, load_model
@@ -77,9 +77,7 @@ def run_model_backtest(cfg: BacktestCliConfig) -> ModelBacktestResult:
     if start <= model.data_range[1]:
         log.warning("window starts inside the data %s was trained on", model.display)
     inside = window_mask(market, start, cfg.end).to_numpy()
-    rows = build_features(
-        market.daily, market.index, market.stock_basic, model.features, rows=inside
-    )
+    rows = build_feature_set(market, None, list(model.features), rows=inside)
     scores = model.predict(rows)
     bt_cfg = cfg.backtest.with_label(cfg.label or model.label)
     first = f"{rows['trade_date'].min():%Y%m%d}"
