@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ashare_autotune.config.backtest import BacktestConfig
-from ashare_autotune.config.choices import check, check_date
+from ashare_autotune.config.choices import check_window
 from ashare_autotune.config.schema import (
     DEFAULT_MODEL_URI,
     DataConfig,
@@ -28,7 +28,4 @@ class BacktestCliConfig:
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
 
     def __post_init__(self) -> None:
-        check_date("start", self.start)
-        check_date("end", self.end)
-        if self.start and self.end:
-            check(self.start <= self.end, "start", self.start, f"is after end={self.end!r}")
+        check_window(self.start, self.end)

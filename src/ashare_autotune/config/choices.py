@@ -139,3 +139,11 @@ def check_date(key: str, value: str | None) -> None:
     """None, or a date written YYYYMMDD."""
     ok = value is None or (len(str(value)) == 8 and str(value).isdigit())
     check(ok, key, value, "must be a date written YYYYMMDD")
+
+
+def check_window(start: str | None, end: str | None) -> None:
+    """`start` and `end` are None or YYYYMMDD dates, and `start` is not after `end`."""
+    check_date("start", start)
+    check_date("end", end)
+    if start and end:
+        check(start <= end, "start", start, f"is after end={end!r}")

@@ -32,6 +32,7 @@ from ashare_autotune.config.choices import (
     TuningMode,
     check,
     check_date,
+    check_window,
     choose,
 )
 from ashare_autotune.config.features import FeaturesConfig
@@ -384,7 +385,4 @@ class EvaluateConfig:
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
 
     def __post_init__(self) -> None:
-        check_date("start", self.start)
-        check_date("end", self.end)
-        if self.start and self.end:
-            check(self.start <= self.end, "start", self.start, f"is after end={self.end!r}")
+        check_window(self.start, self.end)
