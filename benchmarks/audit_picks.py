@@ -23,6 +23,9 @@ import pandas as pd
 
 # Price-limit ratio by board (the audit's own, simplified: no ST, no IPO-day exemptions).
 CHINEXT_20PCT_FROM = pd.Timestamp("2020-08-24")
+# A gain of exactly min_return stored in float32 (5.00 -> 5.20) lands a hair short; the package
+# counts it as reached (labels.TIE_MARGIN), and so does the audit.
+TIE_MARGIN = 1e-6
 
 
 def board_limit(codes: pd.Series, dates: pd.Series) -> np.ndarray:
@@ -81,14 +84,38 @@ def next_day_facts(
     for c in closes:  # the last close inside T+1..T+hi
         last = np.where(np.isfinite(c), c, last)
     out["audit_fwd_return"] = last / out["next_open"] - 1
+    exit_day = np.full(len(out), -1)
+    for k in range(lo, hi + 1):  # the day of the last close inside T+lo..T+hi
+        exit_day = np.where(np.isfinite(closes[k - 1]), t + k, exit_day)
+    out["exit_pos"] = exit_day
+    out["t_pos"] = t
     return out
 
 
-def audit(facts: pd.DataFrame, min_return: float, top_k: int) -> dict[str, float]:
-    """Recomputed metrics of the scored rows (the picks, the daily top-k, the daily Rank IC)."""
-    facts = facts.assign(
-        audit_label=(facts["max_close"] >= facts["next_open"] * (1 + min_return)).astype(float)
-    )
+def excess_label(
+    facts: pd.DataFrame, index_close: pd.Series, calendar: pd.DatetimeIndex, min_return: float
+) -> np.ndarray:
+    """label.kind=excess from the raw bars: the stock's return from the next open to its last
+    close inside the horizon, minus the index's from its close on T to that exit day."""
+    idx = index_close.reindex(calendar).to_numpy(np.float64)
+    exit_pos = facts["exit_pos"].to_numpy()
+    ok = exit_pos >= 0
+    bench = np.full(len(facts), np.nan)
+    t = facts["t_pos"].to_numpy()
+    bench[ok] = idx[exit_pos[ok]] / idx[t[ok]] - 1
+    stock = facts["audit_fwd_return"].to_numpy()
+    return (stock - bench >= min_return * (1 - TIE_MARGIN)).astype(float)
+
+
+def audit(
+    facts: pd.DataFrame, min_return: float, top_k: int, label: np.ndarray | None = None
+) -> dict[str, float]:
+    """Recomputed metrics of the scored rows (the picks, the daily top-k, the daily Rank IC);
+    the label is the touch label unless given (`excess_label`)."""
+    if label is None:
+        target = facts["next_open"] * (1 + min_return) * (1 - TIE_MARGIN)
+        label = (facts["max_close"] >= target).astype(float)
+    facts = facts.assign(audit_label=label)
     picks = facts[facts["pick"]]
     top = facts.sort_values("probability", ascending=False).groupby("trade_date").head(top_k)
     ranks = facts.groupby("trade_date")[["probability", "audit_fwd_return"]].rank()
@@ -115,6 +142,9 @@ def main() -> None:
     p.add_argument("--min-days", type=int, default=3)
     p.add_argument("--max-days", type=int, default=5)
     p.add_argument("--top-k", type=int, default=10)
+    p.add_argument("--kind", choices=("touch", "excess"), default="touch", help="label.kind")
+    p.add_argument("--index", type=Path, help="index bars (ts_code, trade_date, close): excess")
+    p.add_argument("--benchmark", default="000905.SH", help="label.benchmark: excess")
     p.add_argument("--out", type=Path, help="write the audit as JSON here")
     args = p.parse_args()
     preds = pd.read_parquet(args.predictions)
@@ -132,7 +162,13 @@ def main() -> None:
     days = pd.read_parquet(args.daily, columns=["trade_date"])["trade_date"].unique()
     calendar = pd.DatetimeIndex(np.sort(pd.to_datetime(days, format="%Y%m%d")))
     facts = next_day_facts(preds, daily, basic, calendar, (args.min_days, args.max_days))
-    result = audit(facts, args.min_return, args.top_k)
+    label = None
+    if args.kind == "excess":
+        index = pd.read_parquet(args.index, columns=["ts_code", "trade_date", "close"])
+        index = index[index["ts_code"].astype(str) == args.benchmark]
+        closes = index.set_index(pd.to_datetime(index["trade_date"], format="%Y%m%d"))["close"]
+        label = excess_label(facts, closes, calendar, args.min_return)
+    result = audit(facts, args.min_return, args.top_k, label)
     print(json.dumps(result, indent=2))
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
