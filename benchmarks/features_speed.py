@@ -14,7 +14,6 @@ Peak RSS is sampled per phase by `common.Phases` and read from `ru_maxrss` at th
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ import pandas as pd
 from ashare_autotune.modelling.alpha158 import alpha158_features
 from ashare_autotune.modelling.ashare_features import ashare_features, cross_sectional_ranks
 from ashare_autotune.modelling.features import build_features
-from benchmarks.common import SHARED_DATA, Phases, load, peak_rss_gb
+from benchmarks.common import SHARED_DATA, Phases, load, peak_rss_gb, write_result
 
 COLUMNS = ["ts_code", "trade_date", "open", "high", "low", "close", "pre_close", "vol", "amount"]
 RANKED = ["STD20", "ROC20", "CORR20", "log_amount_20", "amount_ratio_5_20", "ind_rel_ret_20"]
@@ -111,10 +110,7 @@ def main() -> None:
     args = parser.parse_args()
     start_load = load()
     result = {"load_avg_start": start_load} | run(args)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

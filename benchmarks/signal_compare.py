@@ -49,7 +49,7 @@ from ashare_autotune.evaluation.signal import daily_signal, summarise_signal
 from ashare_autotune.modelling.dataset import Dataset, build_dataset, label_rows
 from ashare_autotune.tuning.booster import base_params, train_early_stopping
 from ashare_autotune.tuning.matrices import build_matrices_in_batches
-from benchmarks.common import ROOT, SHARED_DATA, load, peak_rss_gb
+from benchmarks.common import ROOT, SHARED_DATA, load, peak_rss_gb, write_result
 
 log = logging.getLogger("signal_compare")
 
@@ -289,10 +289,7 @@ def main() -> None:
             if args.out:  # partial results survive an interrupted run
                 args.out.write_text(json.dumps(result, indent=2) + "\n")
     result |= {"peak_rss_gb": round(peak_rss_gb(), 2), "load_end": load()}
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":
