@@ -28,7 +28,6 @@ from ashare_autotune.evaluation.out_of_time import run_evaluation
 from ashare_autotune.modelling.limits import limit_flags
 from ashare_autotune.pipeline import prepare
 from ashare_autotune.tracking import registry
-from ashare_autotune.tracking.promotion import decide_promotion
 from tests.conftest import CONF_DIR, TrainedModel, cli_env
 from tests.test_out_of_time import _evaluate_config
 
@@ -79,7 +78,7 @@ def test_training_backtests_the_test_segment_and_logs_the_report(
     # the account starts on the test segment's first day and trades its signals
     assert f"{daily['trade_date'].min():%Y%m%d}" == run.data.tags["split_test_start"]
     assert run.data.params["backtest.max_days"] == run.data.params["label.max_days"]
-    # the registered version carries them, so registry.promotion_metrics can name them
+    # the registered version reports them (promotion never reads test: registry.promotion_metrics)
     version = registry.alias_version("ashare-autotune-xgb", "champion")
     assert "test_bt_information_ratio" in registry.version_metrics(version)
 
@@ -263,41 +262,3 @@ def test_window_bars_carry_the_flags_of_the_full_panel(shared_data: Path) -> Non
     for name in ("open_limit_up", "one_price_down"):
         assert bars[name].sum() > 10, name
         np.testing.assert_array_equal(bars[name].to_numpy(), full[name].to_numpy()[inside])
-
-
-def _bt(ir: float | None, precision: float = 0.7) -> dict[str, float]:
-    out = {"test_precision": precision, "test_n_picks": 100.0}
-    return out if ir is None else out | {"test_bt_information_ratio": ir}
-
-
-@pytest.mark.parametrize(
-    ("candidate", "champion", "promote", "reason"),
-    [
-        (_bt(0.8), _bt(0.5), True, "test_bt_information_ratio 0.8000 beats champion"),
-        (_bt(0.2), _bt(0.5), False, "is worse than champion"),
-        (_bt(float("nan")), _bt(0.5), False, "test_bt_information_ratio is nan, not comparable"),
-        (_bt(None), _bt(0.5), False, "needs backtest.enabled=true"),
-        (_bt(0.2), _bt(None), True, "champion has no test_bt_information_ratio"),
-        (_bt(0.2), _bt(float("nan")), True, "champion has no test_bt_information_ratio"),
-    ],
-)
-def test_promotion_can_compare_a_backtest_metric(
-    candidate: dict[str, float], champion: dict[str, float], promote: bool, reason: str
-) -> None:
-    decision = decide_promotion(
-        candidate,
-        threshold_feasible=True,
-        target_precision=0.6,
-        min_picks=20,
-        compare=["test_bt_information_ratio"],
-        champion=champion,
-        champion_version="1",
-    )
-    assert decision.promote is promote and reason in decision.reason
-
-
-def test_promotion_metrics_accept_backtest_statistics(
-    compose_app: Callable[..., AppConfig],
-) -> None:
-    app = compose_app("registry.promotion_metrics=[test_bt_information_ratio,test_precision]")
-    assert app.registry.promotion_metrics[0] == "test_bt_information_ratio"

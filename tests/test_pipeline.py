@@ -16,6 +16,7 @@ from mlflow import MlflowClient
 
 from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.pipeline import TrainResult, run_training
+from ashare_autotune.tracking import registry
 from tests.conftest import ROOT
 
 MODEL = "test-model"
@@ -64,7 +65,7 @@ def test_parent_run_holds_test_metrics_threshold_and_config(trained: TrainResult
     assert run.data.tags["threshold_feasible"] in ("true", "false")
 
 
-def test_registered_version_carries_test_metrics_and_champion_alias(
+def test_registered_version_carries_val_and_test_metrics_and_champion_alias(
     trained: TrainResult,
 ) -> None:
     client = MlflowClient()
@@ -82,6 +83,10 @@ def test_registered_version_carries_test_metrics_and_champion_alias(
     assert version.source == trained.model_uri  # the version is the logged model
     logged = mlflow.get_logged_model(trained.model_uri.removeprefix("models:/"))
     assert {m.key for m in logged.metrics} >= {"test_precision", "test_recall", "test_auc"}
+    # the next training compares itself with this champion on these validation metrics
+    champion = registry.version_metrics(version)
+    for key in ("val_precision", "val_recall", "val_auc", "val_n_picks"):
+        assert champion[key] == pytest.approx(trained.metrics[key]), key
 
 
 def test_model_loads_from_the_registry_in_a_fresh_process_and_predicts(

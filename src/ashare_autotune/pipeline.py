@@ -287,7 +287,7 @@ def log_results(
     booster: xgb.Booster,
     result: Evaluation,
 ) -> tuple[ModelInfo, dict[str, Any]]:
-    """Log the metrics, the threshold's status, the plots and the model (with its test metrics).
+    """Log the metrics, the threshold's status, the plots and the model (with val_/test_ metrics).
 
     Returns:
         (the logged model, its meta.json facts).
@@ -300,8 +300,8 @@ def log_results(
     meta = reports.model_meta(app, market, ds, study.best_params, choice, metrics)
     example = ds.segment("val")[0].dropna().head(5)
     info = tracking.log_pick_model(booster, meta, example)
-    test = {k: v for k, v in metrics.items() if k.startswith("test_")}
-    tracking.log_metrics(test, model_id=info.model_id)
+    segments = {k: v for k, v in metrics.items() if k.startswith(("val_", "test_"))}
+    tracking.log_metrics(segments, model_id=info.model_id)
     return info, meta
 
 

@@ -17,14 +17,11 @@ E = TypeVar("E", bound=StrEnum)
 
 # Fixed by the project: the threshold step handles the class balance, the matrices the bins.
 FIXED_PARAMS = ("scale_pos_weight", "max_bin", "tree_method")
-# What `registry.promotion_metrics` may compare (all higher-is-better).
-# The test segment's backtest statistics too (`evaluation.backtest_report.backtest_stats`);
-# max_drawdown is a negative fraction, so higher is better there as well.
-BACKTEST_STATS = ("information_ratio", "sharpe", "excess_return", "annual_return")
-BACKTEST_STATS += ("total_return", "max_drawdown", "win_rate")
-PROMOTION_METRICS = tuple(
-    f"{seg}_{m}" for seg in ("test", "val") for m in ("precision", "recall", "auc", "f1")
-) + tuple(f"test_bt_{m}" for m in BACKTEST_STATS)
+# What `registry.promotion_metrics` may compare (all higher-is-better): validation metrics
+# only, because choosing the champion is a choice and nothing is chosen on test. Each is logged
+# for every run (`evaluation.metrics.classification_metrics`, `evaluation.signal`).
+PROMOTION_METRICS = tuple(f"val_{m}" for m in ("precision", "recall", "auc", "f1"))
+PROMOTION_METRICS += ("val_rank_ic_mean", "val_topk_precision_mean")
 
 
 class DataSource(StrEnum):

@@ -1,9 +1,15 @@
-"""Champion/challenger promotion policy: a pure decision on metrics, no MLflow."""
+"""Champion/challenger promotion policy: a pure decision on validation metrics, no MLflow.
+
+Which model becomes champion is a choice, so it reads validation only; test (and out-of-time)
+metrics are reported with the version, never used to decide.
+"""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+from ashare_autotune.evaluation.threshold import ThresholdChoice
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -26,51 +32,43 @@ class Decision:
 
 def decide_promotion(
     candidate: dict[str, float],
-    threshold_feasible: bool,
-    target_precision: float,
+    choice: ThresholdChoice,
     min_picks: int,
     compare: list[str],
     champion: dict[str, float] | None = None,
     champion_version: str | None = None,
 ) -> Decision:
-    """Decide champion or challenger for a newly trained model.
+    """Decide champion or challenger for a newly trained model, on validation only.
 
-    The candidate must (1) have found a threshold meeting the precision target on validation,
-    (2) reach `test_precision >= target_precision` on test at that threshold with at least
-    `min_picks` test picks, and (3) be no worse than the current champion on `compare`,
-    read lexicographically (the first metric that differs decides; all higher-is-better;
-    a full tie goes to the newer model).
+    The candidate must (1) have a feasible threshold on validation: precision >=
+    `choice.target_precision` with at least `min_picks` validation picks (`choice.feasible`,
+    set by `pick_threshold`), and (2) be no worse than the current champion on `compare`
+    (validation metrics), read lexicographically: the first metric that differs decides, all
+    higher-is-better, a full tie goes to the newer model.
 
     Args:
-        candidate: the new model's metrics (needs test_precision, test_n_picks and `compare`).
-        threshold_feasible: whether the threshold met the precision target on validation.
-        target_precision: the precision constraint, e.g. 0.60.
-        min_picks: fewest test picks for the test precision to count.
-        compare: metric names, most important first, e.g. ["test_precision", "test_recall"].
+        candidate: the new model's metrics (needs the `compare` names; test ones are ignored).
+        choice: the threshold chosen on validation and what it reached there.
+        min_picks: fewest validation picks `pick_threshold` required (for the reason text).
+        compare: metric names, most important first, e.g. ["val_precision", "val_recall"].
         champion: the current champion's metrics, or None when there is no champion.
         champion_version: the champion's version number, for the reason text.
 
     Returns:
         The `Decision`.
     """
-    if not threshold_feasible:
+    target = choice.target_precision
+    if not choice.feasible:
         return Decision(
             False,
-            f"no threshold reached precision >= {target_precision:.2f} on validation",
+            f"no threshold reached precision >= {target:.2f} with >= {min_picks} picks on "
+            f"validation (best {choice.best_precision:.4f})",
         )
-    precision, picks = candidate["test_precision"], int(candidate["test_n_picks"])
-    if precision < target_precision:
-        return Decision(
-            False,
-            f"test precision {precision:.4f} is below the target {target_precision:.2f}",
-        )
-    if picks < min_picks:
-        return Decision(False, f"only {picks} test picks (fewer than min_picks={min_picks})")
     if champion is None:
         return Decision(
             True,
-            f"meets the precision target on test ({precision:.4f} >= {target_precision:.2f}) "
-            "and there is no champion yet",
+            f"meets the precision target on validation ({choice.precision:.4f} >= "
+            f"{target:.2f}, {choice.n_picks} picks) and there is no champion yet",
         )
     return _compare(candidate, champion, compare, f"version {champion_version}")
 
@@ -79,24 +77,33 @@ def _compare(
     candidate: dict[str, float], champion: dict[str, float], compare: list[str], who: str
 ) -> Decision:
     """Lexicographic comparison with the champion; a champion metric that is missing or not
-    a number is skipped, a candidate's keeps the champion."""
-    skipped = []
+    a number is skipped (and named in the reason), a candidate's keeps the champion."""
+    skipped: list[str] = []
     for name in compare:
         new, old = candidate.get(name), champion.get(name)
         if new is None:
-            hint = " (a *_bt_* metric needs backtest.enabled=true)" if "_bt_" in name else ""
-            return Decision(False, f"the new model has no metric {name!r} to compare{hint}")
-        if not math.isfinite(new):  # e.g. an information ratio of an account that never traded
+            return Decision(False, f"the new model has no metric {name!r} to compare")
+        if not math.isfinite(new):  # e.g. a validation AUC of a segment with one class
             return Decision(
                 False, f"the new model's {name} is {new}, not comparable; kept champion"
             )
-        if old is None or not math.isfinite(old):  # e.g. trained before the backtest existed
+        # e.g. a champion registered when promotion still read test: it logged no val_ metrics
+        if old is None or not math.isfinite(old):
             skipped.append(name)
             continue
         if abs(new - old) <= TIE_TOLERANCE:
             continue
         verb = "beats" if new > old else "is worse than"
-        reason = f"{name} {new:.4f} {verb} champion {who}'s {old:.4f}"
+        reason = f"{name} {new:.4f} {verb} champion {who}'s {old:.4f}{_lacks(skipped)}"
         return Decision(new > old, reason if new > old else f"{reason}; champion kept")
-    note = f" (champion has no {', '.join(skipped)})" if skipped else ""
-    return Decision(True, f"ties champion {who} on {', '.join(compare)}{note}; newer model wins")
+    if len(skipped) == len(compare):
+        return Decision(
+            True, f"champion {who} has no {', '.join(skipped)} to compare; newer model wins"
+        )
+    return Decision(
+        True, f"ties champion {who} on {', '.join(compare)}{_lacks(skipped)}; newer model wins"
+    )
+
+
+def _lacks(skipped: list[str]) -> str:
+    return f" (champion has no {', '.join(skipped)})" if skipped else ""

@@ -26,10 +26,11 @@ def register_and_promote(
 
     Args:
         reg: the `registry` group (model name, aliases, promotion metrics).
-        target: the `threshold` group (precision target, fewest picks on test).
+        target: the `threshold` group (fewest validation picks for the precision target).
         model_uri: the logged model to register.
-        choice: the threshold chosen on validation.
-        metrics: val_/test_ metrics of the model at that threshold.
+        choice: the threshold chosen on validation (the promotion gate).
+        metrics: val_/test_ metrics of the model at that threshold; the policy compares
+            validation ones, test ones are only reported (tags and description).
         meta: the model's meta.json facts (label, data range, segments), for the description.
 
     Returns:
@@ -44,6 +45,7 @@ def register_and_promote(
         "threshold": choice.threshold,
         "threshold_feasible": str(choice.feasible).lower(),
         "val_precision": round(choice.precision, 4),
+        "val_n_picks": choice.n_picks,
         "label": _label_text(meta["label"]),
         "entry": _entry_text(meta["label"]),
         "universe": meta.get("universe_text", "every stock (no universe rule)"),
@@ -67,12 +69,11 @@ def _decide(
     choice: ThresholdChoice,
     metrics: dict[str, float],
 ) -> Decision:
-    """Apply the promotion policy against the version currently holding the champion alias."""
+    """Apply the promotion policy (validation only) against the current champion."""
     champion = registry.alias_version(reg.model_name, reg.champion_alias)
     return decide_promotion(
         metrics,
-        threshold_feasible=choice.feasible,
-        target_precision=target.target_precision,
+        choice,
         min_picks=target.min_picks,
         compare=list(reg.promotion_metrics),
         champion=registry.version_metrics(champion) if champion else None,
@@ -107,7 +108,9 @@ def _describe(meta: dict[str, Any], metrics: dict[str, float]) -> str:
         f"{meta.get('universe_text', 'every stock (no universe rule)')}. Label: "
         f"{_label_text(lab)}. Segments: {segments}. "
         f"Threshold {meta['threshold']:.3f} (target precision {meta['target_precision']:.2f}, "
-        f"{met} on validation). Test: AUC {metrics['test_auc']:.4f}, precision "
+        f"{met} on validation: precision {metrics['val_precision']:.4f}, recall "
+        f"{metrics['val_recall']:.4f}, {int(metrics['val_n_picks'])} picks). "
+        f"Test (reported, not used to promote): AUC {metrics['test_auc']:.4f}, precision "
         f"{metrics['test_precision']:.4f}, recall {metrics['test_recall']:.4f}, "
         f"{int(metrics['test_n_picks'])} picks{_signal_text(meta, metrics)}."
     )
