@@ -21,7 +21,7 @@ from ashare_autotune.data.cache import TushareCache
 from ashare_autotune.data.files import read_table
 from ashare_autotune.data.free_sources import make_source
 from ashare_autotune.data.market import Market
-from ashare_autotune.data.per_stock import PerStockCache, today_in_china
+from ashare_autotune.data.per_stock import cache_for, today_in_china
 from ashare_autotune.data.per_stock import update_index as update_free_index
 from ashare_autotune.data.schema import normalize_index
 from ashare_autotune.data.tushare import update_index
@@ -80,7 +80,7 @@ def _from_tushare(cfg: DataConfig, market: Market, code: str, key: str) -> pd.Da
 
 
 def _from_free_source(cfg: DataConfig, market: Market, code: str, key: str) -> pd.DataFrame:
-    cache = PerStockCache(Path(cfg.cache_dir).expanduser(), cfg.adjust)
+    cache = cache_for(cfg)
     days = market.index["trade_date"]
     if code != cfg.index_code:  # the market's own index is already up to date
         source = make_source(cfg)

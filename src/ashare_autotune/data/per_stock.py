@@ -310,7 +310,18 @@ def run_update(cfg: DataConfig, source: PerStockSource, today: str) -> PerStockR
         source: the service adapter.
         today: YYYYMMDD in Asia/Shanghai.
     """
-    cache = PerStockCache(Path(cfg.cache_dir).expanduser(), cfg.adjust)
+    return _update_locked(cfg, source, cache_for(cfg), today)
+
+
+def cache_for(cfg: DataConfig) -> PerStockCache:
+    """The cache of `data.cache_dir` for the prices `data.adjust` asks for."""
+    return PerStockCache(Path(cfg.cache_dir).expanduser(), cfg.adjust)
+
+
+def _update_locked(
+    cfg: DataConfig, source: PerStockSource, cache: PerStockCache, today: str
+) -> PerStockReport:
+    """`update_per_stock` holding the cache's lock: a second process waits, then finds it done."""
     with cache_lock(cache.root):
         return update_per_stock(cfg, source, cache, today)
 
@@ -323,8 +334,8 @@ def load_per_stock(cfg: DataConfig, source: PerStockSource, today: str) -> Marke
         source: the service adapter.
         today: YYYYMMDD in Asia/Shanghai.
     """
-    cache = PerStockCache(Path(cfg.cache_dir).expanduser(), cfg.adjust)
-    report = run_update(cfg, source, today)
+    cache = cache_for(cfg)
+    report = _update_locked(cfg, source, cache, today)
     log.info(
         "%s cache %s: %d trading days, %d stocks, %d fetched now with %d call(s)",
         source.name,
