@@ -49,12 +49,40 @@ def test_bad_config_values_name_the_key(
         compose_app(override)
 
 
-def test_cli_reports_a_bad_value_in_one_line_without_traceback(
-    tmp_path: Path, tracking_uri: str
+@pytest.mark.parametrize(
+    ("module", "override", "line"),
+    [
+        (
+            "train",
+            "threshold.target_precision=1.5",
+            "error: config key 'threshold.target_precision'=1.5: must be in (0, 1)",
+        ),
+        (
+            "backtest",
+            "backtest.top_k=0",
+            "error: config key 'backtest.top_k'=0: must be >= 1",
+        ),
+    ],
+)
+def test_a_bad_config_value_is_exactly_one_line_on_the_terminal_and_kept_in_the_log(
+    module: str, override: str, line: str, tmp_path: Path, tracking_uri: str
 ) -> None:
-    done = _train_cli(tmp_path, tracking_uri, "threshold.target_precision=1.5")
+    done = subprocess.run(
+        [sys.executable, "-m", f"ashare_autotune.{module}", override]
+        + [f"hydra.run.dir={tmp_path / 'hydra'}"],
+        cwd=tmp_path,
+        env=cli_env(tracking_uri),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 2
-    assert "threshold.target_precision" in done.stderr and "Traceback" not in done.stderr
+    key = override.split("=")[0]
+    terminal = (done.stdout + done.stderr).splitlines()
+    assert [text for text in terminal if key in text] == [line]
+    assert done.stderr.strip().splitlines() == [line]
+    # the run's own log file still records the mistake
+    assert line.removeprefix("error: ") in (tmp_path / "hydra" / f"{module}.log").read_text()
 
 
 def test_cli_rejects_an_unknown_key(tmp_path: Path, tracking_uri: str) -> None:

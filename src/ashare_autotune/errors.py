@@ -28,18 +28,33 @@ class DataError(UserError):
 
 
 def report_user_errors(func: F) -> F:
-    """Turn a `UserError` raised by an entry point into a one-line message and exit status 2."""
+    """Turn a `UserError` raised by an entry point into one `error:` line on stderr, exit status
+    2; the run's log files (Hydra's `<job>.log`) record it too, the console log does not (it
+    would show the same mistake twice)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except UserError as exc:
-            log.error("%s", exc)
+            _log_to_files(str(exc))
             print(f"error: {exc}", file=sys.stderr)
             sys.exit(2)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _log_to_files(message: str) -> None:
+    """Log `message` as an ERROR of this module to the file handlers it reaches, only."""
+    if not log.isEnabledFor(logging.ERROR):
+        return
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, "%s", (message,), None)
+    logger: logging.Logger | None = log
+    while logger is not None:
+        for handler in logger.handlers:
+            if isinstance(handler, logging.FileHandler) and record.levelno >= handler.level:
+                handler.handle(record)
+        logger = logger.parent if logger.propagate else None
 
 
 def run_cli(main: Callable[[], Any]) -> Any:
