@@ -135,28 +135,29 @@ def ranker_params(spec: str, app: AppConfig) -> dict[str, Any]:
     """XGBoost parameters of a ranker spec `objective/relevance[/pair_method[/pairs[/stop]]]`,
     e.g. `rank:pairwise/quintile/mean/1/ndcg` (XGBoost 3: pairs per sample for `mean`, the
     truncation of the list for `topk`; `stop`: the validation metric early stopping watches,
-    default ndcg@top_k, `ndcg` for the whole day's list, `rank_ic` for the mean daily Rank IC
-    against the forward return, `fit_ranker`'s custom metric)."""
+    default ndcg@top_k, `ndcg` for the whole day's list, `auc` XGBoost's AUC over the day
+    groups (the share of each day's pairs of different relevance put in order, averaged over
+    days), `rank_ic` the mean daily Rank IC against the forward return, `fit_ranker`'s custom
+    metric; `eval_metric` is then None)."""
     objective, _, *rest = spec.split("/")
     params = {"objective": objective, "eval_metric": f"ndcg@{app.trading.top_k}"}
     if rest and rest[0]:
         params["lambdarank_pair_method"] = rest[0]
     if len(rest) > 1 and rest[1]:
         params["lambdarank_num_pair_per_sample"] = int(rest[1])
-    if len(rest) > 2 and rest[2] == "rank_ic":
-        del params["eval_metric"]
-        params["disable_default_eval_metric"] = 1
-    elif len(rest) > 2:
-        params["eval_metric"] = rest[2]
+    if len(rest) > 2:
+        params["eval_metric"] = None if rest[2] == "rank_ic" else rest[2]
     return params
 
 
 def fit_ranker(ds: Dataset, app: AppConfig, spec: str) -> Any:
     """One booster with `FIXED` and an XGBoost ranking objective (`ranker_params`), each day a
-    query group, relevance the label (`label`) or the day's quintile of the forward return
-    (`quintile`); trained on a seeded sample of whole train days of at most
-    `tuning.trial_rows` rows (as the binary fit's row sample), early-stopped on the NDCG@top_k
-    of whole validation days (at most `tuning.watch_rows` rows)."""
+    query group, relevance the label (`label`), the day's quintile of the forward return
+    (`quintile`) or whether the row is in its day's top quintile (`top_quintile`, 0/1: the
+    cross-sectional label a binary:logistic spec can learn too); trained on a seeded sample of
+    whole train days of at most `tuning.trial_rows` rows (as the binary fit's row sample),
+    early-stopped on the NDCG@top_k (or the mean daily Rank IC) of whole validation days (at
+    most `tuning.watch_rows` rows)."""
     masks = ds.masks()
     relevance = spec.split("/")[1]
     day_all = ds.frame["day"].to_numpy()
@@ -165,8 +166,9 @@ def fit_ranker(ds: Dataset, app: AppConfig, spec: str) -> Any:
         rows = whole_days(day_all, np.flatnonzero(masks[seg]), max_rows, app.tuning.seed)
         rows = rows[np.argsort(day_all[rows], kind="stable")]  # groups must be contiguous
         day = day_all[rows]
-        if relevance == "quintile":
+        if relevance in ("quintile", "top_quintile"):
             y = day_quintiles(ds.frame["fwd_return"].to_numpy()[rows], day)
+            y = (y == 4).astype(np.float32) if relevance == "top_quintile" else y
         else:
             y = ds.frame["label"].to_numpy()[rows]
         x = ds.frame.iloc[rows][ds.feature_names]
@@ -175,7 +177,10 @@ def fit_ranker(ds: Dataset, app: AppConfig, spec: str) -> Any:
     dtrain, _ = by_day("train", app.tuning.trial_rows)
     dval, val_rows = by_day("val", app.tuning.watch_rows)
     params = base_params(app.model) | FIXED | ranker_params(spec, app)
-    by_rank_ic = "eval_metric" not in params
+    by_rank_ic = params["eval_metric"] is None
+    if by_rank_ic:  # only the custom metric: the last metric is the one early stopping watches
+        params = {k: v for k, v in params.items() if k != "eval_metric"}
+        params["disable_default_eval_metric"] = 1
     booster = xgb.train(
         params,
         dtrain,
@@ -308,8 +313,9 @@ def main() -> None:
     parser.add_argument(
         "--rankers",
         default="rank:pairwise/label",
-        help="objective/relevance[/pair_method[/pairs]] specs, ';'-separated, relevance "
-        "label or quintile, e.g. 'rank:pairwise/quintile/mean/1;rank:ndcg/quintile'",
+        help="objective/relevance[/pair_method[/pairs[/stop]]] specs, ';'-separated, relevance "
+        "label, quintile or top_quintile, stop ndcg@k (default), ndcg or rank_ic, e.g. "
+        "'rank:pairwise/quintile/mean/1/rank_ic;binary:logistic/top_quintile///rank_ic'",
     )
     parser.add_argument("--out", type=Path, help="write the result as JSON here")
     parser.add_argument("override", nargs="*", help="extra Hydra overrides for every run")

@@ -52,5 +52,6 @@ def test_a_ranker_spec_names_objective_pairs_and_early_stopping_metric(
     params = ranker_params("rank:pairwise/quintile/mean/8/rank_ic", app)
     assert params["objective"] == "rank:pairwise" and params["lambdarank_pair_method"] == "mean"
     assert params["lambdarank_num_pair_per_sample"] == 8
-    assert "eval_metric" not in params and params["disable_default_eval_metric"] == 1
+    assert params["eval_metric"] is None  # fit_ranker's own daily Rank IC
+    assert ranker_params("rank:pairwise/quintile///auc", app)["eval_metric"] == "auc"
     assert ranker_params("rank:ndcg/label", app)["eval_metric"] == f"ndcg@{app.trading.top_k}"
