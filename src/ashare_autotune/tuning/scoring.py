@@ -46,7 +46,7 @@ def validation_rows(
 
     Args:
         ds: the dataset (day, trade_date, label, fwd_return, fillable and the features).
-        app: the configuration (tuning.metric, watch_rows and seed; model.n_jobs).
+        app: the configuration (tuning.metric, watch_rows and seed; model.n_jobs, max_bin).
 
     Returns:
         (positions of the labelled rows in `ds.frame`, the row sample size still to apply,
@@ -91,10 +91,10 @@ def trial_scorer(
         backtest: the bars from the validation start on (`backtest_start`), benchmark and
             configuration, for bt_information_ratio.
     """
-    if metric != "bt_information_ratio":
-        return make_scorer(metric, matrices.val, rows, top_k)  # type: ignore[arg-type]
-    vbt = backtest_scoring.validation_backtest(rows, matrices.train, backtest)  # type: ignore[arg-type]
-    return backtest_scoring.make_backtest_scorer(vbt)
+    if isinstance(rows, backtest_scoring.ScoredRows):  # bt_information_ratio
+        vbt = backtest_scoring.validation_backtest(rows, matrices.train, backtest)
+        return backtest_scoring.make_backtest_scorer(vbt)
+    return make_scorer(metric, matrices.val, rows, top_k)
 
 
 def whole_days(day: np.ndarray, rows: np.ndarray, max_rows: int | None, seed: int) -> np.ndarray:
