@@ -11,6 +11,13 @@ and information ratio. The market, limit flags and index bars are loaded once; t
 run one after the other in this process.
 
     python -m benchmarks.signal_compare --out benchmarks/results/signal_compare_whole_market.json
+    python -m benchmarks.signal_compare --labels excess --feature-sets basic --rank excess:basic \
+        --rankers 'rank:pairwise/quintile/mean/1/rank_ic' --out ...   # a ranking objective too
+
+With `--rank`, the named label:feature_set pairs are also fitted with XGBoost ranking
+objectives (`fit_ranker`): each day a query group (rows sorted by day), relevance the binary
+label or the day's quintile (0..4) of the forward return, on a seeded sample of whole train
+days, early-stopped on validation NDCG or mean daily Rank IC.
 
 Choose defaults from the validation columns; the test columns are reported, not chosen on.
 """
@@ -22,6 +29,7 @@ import gc
 import json
 import logging
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -49,6 +57,7 @@ from ashare_autotune.evaluation.signal import daily_signal, summarise_signal
 from ashare_autotune.modelling.dataset import Dataset, build_dataset, label_rows
 from ashare_autotune.tuning.booster import base_params, train_early_stopping
 from ashare_autotune.tuning.matrices import build_matrices_in_batches
+from ashare_autotune.tuning.scoring import whole_days
 from benchmarks.common import ROOT, SHARED_DATA, load, peak_rss_gb, write_result
 
 log = logging.getLogger("signal_compare")
@@ -111,32 +120,90 @@ def fit_fixed(ds: Dataset, app: AppConfig) -> Any:
     return booster[: booster.best_iteration + 1]
 
 
-def fit_ranker(ds: Dataset, app: AppConfig, objective: str) -> Any:
-    """One booster with `FIXED` and an XGBoost ranking objective, each day a query group
-    (label = relevance), early-stopped on validation NDCG@top_k (groups need rows sorted by
-    day: a copy of the train features, so this is for the smaller feature sets)."""
+def day_quintiles(fwd_return: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Each row's quintile (0..4) of its forward return among its day's rows.
+
+    The benchmark's return over a day's horizon is the same for every stock of that day (all
+    exit at T+max_days unless suspended), so these are also the quintiles of the forward
+    excess return; the return is known at T+max_days, inside the split's embargo.
+    """
+    pct = pd.Series(fwd_return).groupby(day).rank(method="average", pct=True).to_numpy()
+    return np.clip(np.ceil(pct * 5) - 1, 0, 4).astype(np.float32)
+
+
+def ranker_params(spec: str, app: AppConfig) -> dict[str, Any]:
+    """XGBoost parameters of a ranker spec `objective/relevance[/pair_method[/pairs[/stop]]]`,
+    e.g. `rank:pairwise/quintile/mean/1/ndcg` (XGBoost 3: pairs per sample for `mean`, the
+    truncation of the list for `topk`; `stop`: the validation metric early stopping watches,
+    default ndcg@top_k, `ndcg` for the whole day's list, `auc` XGBoost's AUC over the day
+    groups (the share of each day's pairs of different relevance put in order, averaged over
+    days), `rank_ic` the mean daily Rank IC against the forward return, `fit_ranker`'s custom
+    metric; `eval_metric` is then None)."""
+    objective, _, *rest = spec.split("/")
+    params = {"objective": objective, "eval_metric": f"ndcg@{app.trading.top_k}"}
+    if rest and rest[0]:
+        params["lambdarank_pair_method"] = rest[0]
+    if len(rest) > 1 and rest[1]:
+        params["lambdarank_num_pair_per_sample"] = int(rest[1])
+    if len(rest) > 2:
+        params["eval_metric"] = None if rest[2] == "rank_ic" else rest[2]
+    return params
+
+
+def fit_ranker(ds: Dataset, app: AppConfig, spec: str) -> Any:
+    """One booster with `FIXED` and an XGBoost ranking objective (`ranker_params`), each day a
+    query group, relevance the label (`label`), the day's quintile of the forward return
+    (`quintile`) or whether the row is in its day's top quintile (`top_quintile`, 0/1: the
+    cross-sectional label a binary:logistic spec can learn too); trained on a seeded sample of
+    whole train days of at most `tuning.trial_rows` rows (as the binary fit's row sample),
+    early-stopped on the NDCG@top_k (or the mean daily Rank IC) of whole validation days (at
+    most `tuning.watch_rows` rows)."""
     masks = ds.masks()
+    relevance = spec.split("/")[1]
+    day_all = ds.frame["day"].to_numpy()
 
-    def by_day(seg: str) -> xgb.DMatrix:
-        rows = np.flatnonzero(masks[seg])
-        rows = rows[np.argsort(ds.frame["day"].to_numpy()[rows], kind="stable")]
+    def by_day(seg: str, max_rows: int | None) -> tuple[xgb.DMatrix, np.ndarray]:
+        rows = whole_days(day_all, np.flatnonzero(masks[seg]), max_rows, app.tuning.seed)
+        rows = rows[np.argsort(day_all[rows], kind="stable")]  # groups must be contiguous
+        day = day_all[rows]
+        if relevance in ("quintile", "top_quintile"):
+            y = day_quintiles(ds.frame["fwd_return"].to_numpy()[rows], day)
+            y = (y == 4).astype(np.float32) if relevance == "top_quintile" else y
+        else:
+            y = ds.frame["label"].to_numpy()[rows]
         x = ds.frame.iloc[rows][ds.feature_names]
-        qid = ds.frame["day"].to_numpy()[rows]
-        y = ds.frame["label"].to_numpy()[rows]
-        return xgb.DMatrix(x, y, qid=qid, nthread=app.model.n_jobs)
+        return xgb.DMatrix(x, y, qid=day, nthread=app.model.n_jobs), rows
 
-    dtrain, dval = by_day("train"), by_day("val")
-    metric = f"ndcg@{app.trading.top_k}"
-    params = base_params(app.model) | FIXED | {"objective": objective, "eval_metric": metric}
+    dtrain, _ = by_day("train", app.tuning.trial_rows)
+    dval, val_rows = by_day("val", app.tuning.watch_rows)
+    params = base_params(app.model) | FIXED | ranker_params(spec, app)
+    by_rank_ic = params["eval_metric"] is None
+    if by_rank_ic:  # only the custom metric: the last metric is the one early stopping watches
+        params = {k: v for k, v in params.items() if k != "eval_metric"}
+        params["disable_default_eval_metric"] = 1
     booster = xgb.train(
         params,
         dtrain,
         num_boost_round=app.model.num_boost_round,
         evals=[(dval, "val")],
         early_stopping_rounds=app.model.early_stopping_rounds,
+        custom_metric=rank_ic_metric(ds, val_rows, app.trading.top_k) if by_rank_ic else None,
+        maximize=True,
         verbose_eval=False,
     )
     return booster[: booster.best_iteration + 1]
+
+
+def rank_ic_metric(ds: Dataset, rows: np.ndarray, top_k: int) -> Any:
+    """XGBoost custom metric: the mean daily Rank IC of the predictions of `rows` against
+    their forward return (`evaluation.signal`, as reported)."""
+    frame = ds.frame.iloc[rows][["trade_date", "label", "fwd_return"]].reset_index(drop=True)
+
+    def rank_ic(predt: np.ndarray, _: xgb.DMatrix) -> tuple[str, float]:
+        summary = summarise_signal(daily_signal(frame.assign(score=predt), top_k))
+        return "rank_ic", float(summary["rank_ic_mean"])
+
+    return rank_ic
 
 
 def predict(booster: Any, ds: Dataset, rows: np.ndarray, batch: int = 1 << 20) -> np.ndarray:
@@ -211,7 +278,8 @@ def relabel(
 def run_combo(
     ds: Dataset, backtest: BacktestInputs, app: AppConfig, objective: str = "binary:logistic"
 ) -> dict[str, Any]:
-    """Fixed fit and the validation and test reports of one configuration."""
+    """Fixed fit and the validation and test reports of one configuration (`objective`:
+    binary:logistic or a `fit_ranker` spec)."""
     start = time.perf_counter()
     binary = objective == "binary:logistic"
     booster = fit_fixed(ds, app) if binary else fit_ranker(ds, app, objective)
@@ -240,7 +308,14 @@ def main() -> None:
     parser.add_argument(
         "--rank",
         default="",
-        help="label:feature_set pairs to also fit with rank:pairwise, e.g. touch:basic",
+        help="label:feature_set pairs to also fit with each of --rankers, e.g. excess:basic",
+    )
+    parser.add_argument(
+        "--rankers",
+        default="rank:pairwise/label",
+        help="objective/relevance[/pair_method[/pairs[/stop]]] specs, ';'-separated, relevance "
+        "label, quintile or top_quintile, stop ndcg@k (default), ndcg or rank_ic, e.g. "
+        "'rank:pairwise/quintile/mean/1/rank_ic;binary:logistic/top_quintile///rank_ic'",
     )
     parser.add_argument("--out", type=Path, help="write the result as JSON here")
     parser.add_argument("override", nargs="*", help="extra Hydra overrides for every run")
@@ -248,6 +323,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     result: dict[str, Any] = {
         "script": "benchmarks.signal_compare",
+        "argv": sys.argv[1:],
         "when_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
         "machine": platform.node(),
         "load_start": load(),
@@ -282,9 +358,11 @@ def main() -> None:
             log.info("%s", json.dumps(run))
             result["runs"].append(run)
             if f"{kind}:{name}" in args.rank.split(","):
-                rank = run_combo(ds, backtest, app, "rank:pairwise")
-                result["runs"].append(facts | rank)
-                log.info("%s", json.dumps(result["runs"][-1]))
+                for spec in args.rankers.split(";"):
+                    result["runs"].append(facts | run_combo(ds, backtest, app, spec))
+                    log.info("%s", json.dumps(result["runs"][-1]))
+                    if args.out:
+                        args.out.write_text(json.dumps(result, indent=2) + "\n")
             gc.collect()
             if args.out:  # partial results survive an interrupted run
                 args.out.write_text(json.dumps(result, indent=2) + "\n")

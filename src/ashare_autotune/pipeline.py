@@ -90,8 +90,8 @@ class StudyData:
     windows: list[Matrices]  # every walk-forward window's, oldest first; [] for a single split
     inputs: list[DatasetInput]  # train/val/test as MLflow dataset inputs
     summary: dict[str, Any]  # rows, base rate and dates of each segment (`Dataset.summary`)
-    backtest: BacktestInputs | None = None  # the test window's bars (None: no backtest)
-    signal: pd.DataFrame | None = None  # `matrices.val`'s days when tuning.metric is per day
+    backtest: BacktestInputs | None = None  # bars from scoring.backtest_start (None: none)
+    signal: Any = None  # what `scoring.trial_scorer` needs of validation (`validation_rows`)
 
 
 @dataclass
@@ -196,7 +196,7 @@ def prepare(app: AppConfig) -> tuple[Market, Dataset, StudyData, Job]:
     market = load_market(app.data)
     bench = label_benchmark(app.data, app.label, market)
     ds = build_dataset(market, app.features, app.label, app.split, app.universe.rules(), bench)
-    bt = prepare_backtest(app.backtest, app.data, market, ds.date_range("test")[0])
+    bt = prepare_backtest(app.backtest, app.data, market, scoring.backtest_start(ds, app))
     market = market.without_bars()
     job = _open_study(app, market, experiment_id)
     summary = ds.summary()
@@ -220,7 +220,7 @@ def quantise(
         summary: the split's summary, taken while `ds` still held the train rows.
     """
     earlier = walk_forward.walk_forward_matrices(ds, app)  # [] for a single split
-    val, watch, per_day = scoring.validation_rows(ds.frame, ds.masks()["val"], app.tuning)
+    val, watch, per_day = scoring.validation_rows(ds, app)
     matrices = build_matrices_in_batches(
         (train, np.arange(len(train))),
         (ds.frame, val),
@@ -324,10 +324,10 @@ def _run_name(app: AppConfig, job: Job) -> str:
 def _objective(app: AppConfig, data: StudyData) -> Callable[[optuna.Trial], float]:
     """Validation AUC of one split (or `tuning.metric` per day), or its mean AUC over the
     walk-forward windows."""
-    tu = app.tuning
+    tu, top_k = app.tuning, app.trading.top_k
     if data.windows:
         return make_walk_forward_objective(data.windows, app.model, tu.space, tu.eval_every)
-    score = scoring.make_scorer(tu.metric, data.matrices.val, data.signal, app.trading.top_k)
+    score = scoring.trial_scorer(tu.metric, data.matrices, data.signal, top_k, data.backtest)
     return make_objective(data.matrices, app.model, tu.space, tu.eval_every, score)
 
 

@@ -104,12 +104,13 @@ class FeatureSet(StrEnum):
 
 
 class TuningMetric(StrEnum):
-    """The study's objective on validation: AUC, or per-day top-k precision / Rank IC over
-    the day's candidates, averaged over days."""
+    """The study's objective on validation: AUC, per-day top-k precision / Rank IC over the
+    day's candidates averaged over days, or the validation backtest's information ratio."""
 
     auc = "auc"
     topk_precision = "topk_precision"
     rank_ic = "rank_ic"
+    bt_information_ratio = "bt_information_ratio"
 
 
 class PicksFormat(StrEnum):

@@ -208,7 +208,7 @@ class TuningConfig:
     storage: str | None = None  # None: SQLite optuna.db next to the MLflow SQLite DB
     seed: int = 42
     pruner: str = Pruner.median.value
-    metric: str = TuningMetric.auc.value  # the objective on validation (per day for top-k, IC)
+    metric: str = TuningMetric.auc.value  # the validation objective (per day, or a backtest)
     # Validation AUC every eval_every boosting rounds (and at the last); early stopping and the
     # pruner see only these evaluations.
     eval_every: int = 10
@@ -350,6 +350,10 @@ class AppConfig:
         per_day = self.tuning.metric != "auc"
         why = "needs split.kind=single (walk-forward tunes the windows' mean AUC)"
         check(not per_day or self.split.kind == "single", "tuning.metric", self.tuning.metric, why)
+        if self.tuning.metric == "bt_information_ratio":  # scored by the validation backtest
+            bt, why = self.backtest, "needs backtest.enabled=true and backtest.strategy=top_k"
+            ok = bt.enabled and bt.strategy == "top_k"  # no threshold is chosen during the study
+            check(ok, "tuning.metric", self.tuning.metric, why)
 
 
 DEFAULT_MODEL_URI = "models:/ashare-autotune-xgb@champion"

@@ -134,7 +134,7 @@ def run_window_backtest(
     """
     if scores.empty:
         raise DataError(f"{prefix}: no scored rows to backtest")
-    start, end = _window(inputs, scores)
+    start, end = trading_window(inputs, scores["trade_date"])
     result = run_backtest(scores, inputs.bars, inputs.cfg, start, end)
     bench = benchmark_returns(inputs.index_bars, inputs.cfg.benchmark, result.daily["trade_date"])
     stats = backtest_stats(result, bench)
@@ -156,9 +156,12 @@ def run_window_backtest(
     return BacktestReport(result, bench, metrics, prefix)
 
 
-def _window(inputs: BacktestInputs, scores: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """First signal day .. `max_days` market days after the last signal (or the last bar)."""
-    signal_days = pd.to_datetime(scores["trade_date"])
+def trading_window(
+    inputs: BacktestInputs, trade_dates: pd.Series
+) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First signal day .. `max_days` market days of the bars after the last signal (or the
+    last bar), for signals on `trade_dates`."""
+    signal_days = pd.to_datetime(trade_dates)
     first, last = signal_days.min(), signal_days.max()
     days = np.unique(inputs.bars["trade_date"].to_numpy("datetime64[ns]"))
     after = days[days > last.to_datetime64()]

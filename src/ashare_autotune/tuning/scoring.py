@@ -1,9 +1,11 @@
 """Scoring a trial by what a trader reads (`tuning.metric`): each validation day's top-k
-precision or Rank IC over the day's candidates, averaged over days (`evaluation.signal`).
+precision or Rank IC over the day's candidates, averaged over days (`evaluation.signal`), or
+the validation backtest's information ratio after costs (`backtest_scoring`).
 
 Early stopping and pruning still watch validation AUC every few rounds (cheap, and it is a
 per-round curve); the trial's value is the chosen metric of the booster at its best round, on
-whole validation days (a per-day statistic needs every candidate of its day).
+whole validation days (a per-day statistic needs every candidate of its day; the backtest,
+every eligible row of every validation day).
 """
 
 from __future__ import annotations
@@ -15,40 +17,84 @@ import optuna
 import pandas as pd
 import xgboost as xgb
 
-from ashare_autotune.config.schema import TuningConfig
+from ashare_autotune.config.schema import AppConfig
+from ashare_autotune.evaluation.backtest_window import BacktestInputs
 from ashare_autotune.evaluation.signal import daily_signal, summarise_signal
+from ashare_autotune.modelling.dataset import Dataset
+from ashare_autotune.tuning import backtest_scoring
+from ashare_autotune.tuning.matrices import Matrices
 
 # tuning.metric -> the trial's metric name in MLflow (`<segment>_<metric>`)
 TRIAL_METRICS = {
     "auc": "val_auc",
     "topk_precision": "val_topk_precision_mean",
     "rank_ic": "val_rank_ic_mean",
+    "bt_information_ratio": backtest_scoring.METRIC,
 }
 SIGNAL_COLUMNS = ["trade_date", "label", "fwd_return"]
 
 
 def validation_rows(
-    frame: pd.DataFrame, val: np.ndarray, tuning: TuningConfig
-) -> tuple[np.ndarray, int | None, pd.DataFrame | None]:
-    """The validation rows the trials are evaluated on, and what the objective needs of them.
+    ds: Dataset, app: AppConfig
+) -> tuple[np.ndarray, int | None, pd.DataFrame | backtest_scoring.ScoredRows | None]:
+    """The validation rows the trials are evaluated on, and what the trial's value needs.
 
     With `tuning.metric=auc`: every validation row, sampled to `tuning.watch_rows` later (by
     row). With a per-day metric: a seeded sample of whole days of at most `watch_rows` rows.
+    With `bt_information_ratio`: as auc for early stopping, and every eligible validation row
+    (the unfillable ones too) for the backtest.
 
     Args:
-        frame: the dataset's rows (day, trade_date, label, fwd_return).
-        val: boolean mask of its validation rows.
-        tuning: the metric, watch_rows and seed.
+        ds: the dataset (day, trade_date, label, fwd_return, fillable and the features).
+        app: the configuration (tuning.metric, watch_rows and seed; model.n_jobs, max_bin).
 
     Returns:
-        (positions of the rows, the row sample size still to apply, and trade_date, label and
-        fwd_return of the rows for a per-day metric, else None).
+        (positions of the labelled rows in `ds.frame`, the row sample size still to apply,
+        and trade_date, label and fwd_return of the rows for a per-day metric, the rows to
+        backtest for bt_information_ratio, else None).
     """
-    rows = np.flatnonzero(val)
+    tuning, frame = app.tuning, ds.frame
+    rows = np.flatnonzero(ds.masks()["val"])
     if tuning.metric == "auc":
         return rows, tuning.watch_rows, None
+    if tuning.metric == "bt_information_ratio":
+        scored = np.flatnonzero(ds.masks(all_rows=True)["val"])
+        model = app.model
+        quantise = (ds.feature_names, model.n_jobs, model.max_bin)
+        return rows, tuning.watch_rows, backtest_scoring.ScoredRows(frame, scored, *quantise)
     rows = whole_days(frame["day"].to_numpy(), rows, tuning.watch_rows, tuning.seed)
     return rows, None, frame.loc[rows, SIGNAL_COLUMNS].reset_index(drop=True)
+
+
+def backtest_start(ds: Dataset, app: AppConfig) -> str:
+    """The first day (YYYYMMDD) whose bars the job keeps for backtests: the test segment's,
+    or the validation segment's when the trials are scored by a validation backtest."""
+    by_val = app.tuning.metric == "bt_information_ratio"
+    return ds.date_range("val" if by_val else "test")[0]
+
+
+def trial_scorer(
+    metric: str,
+    matrices: Matrices,
+    rows: pd.DataFrame | backtest_scoring.ScoredRows | None,
+    top_k: int,
+    backtest: BacktestInputs | None,
+) -> Callable[[xgb.Booster], float] | None:
+    """The trial's value of a booster for `tuning.metric` (None for auc).
+
+    Args:
+        metric: the `tuning.metric`.
+        matrices: the study's matrices (validation for a per-day metric, train's cuts for
+            the backtest's rows).
+        rows: what `validation_rows` returned for the metric.
+        top_k: the daily list's size (`trading.top_k`).
+        backtest: the bars from the validation start on (`backtest_start`), benchmark and
+            configuration, for bt_information_ratio.
+    """
+    if isinstance(rows, backtest_scoring.ScoredRows):  # bt_information_ratio
+        vbt = backtest_scoring.validation_backtest(rows, matrices.train, backtest)
+        return backtest_scoring.make_backtest_scorer(vbt)
+    return make_scorer(metric, matrices.val, rows, top_k)
 
 
 def whole_days(day: np.ndarray, rows: np.ndarray, max_rows: int | None, seed: int) -> np.ndarray:
