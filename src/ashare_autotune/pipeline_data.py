@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 PARENT_RUN_ATTR = "mlflow_parent_run_id"
 BATCH_BYTES = 1 << 28  # float32 feature bytes per batch handed to XGBoost (~0.27 GB)
 MAX_BATCH_ROWS = 1 << 20  # and at most this many rows (the 18 basic features' batches)
+# Validation watched as a plain DMatrix (8 bytes an entry, fastest to evaluate) up to this many
+# entries; above, quantised on train's cuts (~1 byte an entry; the same predictions).
+PLAIN_WATCH_ENTRIES = 1 << 25
 
 
 @dataclass
@@ -105,6 +108,7 @@ def quantise(app: AppConfig, market: Market, ds: Dataset) -> StudyData:
     earlier = walk_forward.walk_forward_matrices(ds, app)  # [] for a single split
     val, watch, per_day = scoring.validation_rows(ds.frame, ds.masks()["val"], app.tuning)
     train = np.flatnonzero(ds.masks()["train"])
+    n_watch = len(val) if watch is None else min(watch, len(val))
     matrices = build_matrices_from_rows(
         segment_rows(ds, "train", train),
         segment_rows(ds, "val", val),
@@ -115,6 +119,8 @@ def quantise(app: AppConfig, market: Market, ds: Dataset) -> StudyData:
         # walk-forward windows are each trained in full: the sample is for one large split
         trial_rows=None if ds.windows else app.tuning.trial_rows,
         seed=app.tuning.seed,
+        watch_quantised=n_watch * len(ds.feature_names) > PLAIN_WATCH_ENTRIES,
+        keep_train=False,  # a sampled study does not hold all training rows (`full_train`)
     )
     windows = [*earlier, matrices] if ds.windows else []
     inputs = reports.dataset_inputs(market, ds)
