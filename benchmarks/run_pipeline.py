@@ -26,7 +26,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from optuna_integration.mlflow import MLflowCallback
 
-from ashare_autotune import pipeline
+from ashare_autotune import pipeline, pipeline_data
 from ashare_autotune.config.loading import register_configs, to_app_config
 from ashare_autotune.config.schema import AppConfig, DataConfig
 from ashare_autotune.modelling import dataset
@@ -48,6 +48,7 @@ from benchmarks.common import write_result as write_json
 PHASES = {
     "build_dataset": "features_labels_split",
     "build_matrices_in_batches": "matrices",
+    "build_matrices_from_rows": "matrices",
     "build_matrices": "matrices",
     "run_study": "study",
     "fit_best": "final_fit",
@@ -84,19 +85,22 @@ def compose_app(overrides: list[str], workdir: Path, conf_dir: Path) -> AppConfi
 def instrument(phases: Phases, facts: dict[str, Any]) -> None:
     """Time the pipeline's phases and every `xgboost.train` call (trials and the final fit);
     `facts` receives the market's rows and stocks."""
-    load_market = pipeline.load_market
+    load_market = pipeline_data.load_market
 
     def load_and_count(cfg: DataConfig) -> Any:
         market = load_market(cfg)
         facts.update(rows=len(market.daily), stocks=market.n_stocks)
         return market
 
-    pipeline.load_market = phases.wrap("data", load_and_count)
-    for attr, name in PHASES.items():
-        if hasattr(pipeline, attr):  # older checkouts (measured for comparison) may lack one
-            setattr(pipeline, attr, phases.wrap(name, getattr(pipeline, attr)))
+    pipeline_data.load_market = phases.wrap("data", load_and_count)
+    for module in (pipeline, pipeline_data):
+        for attr, name in PHASES.items():
+            if hasattr(module, attr):  # older checkouts (measured for comparison) may lack one
+                setattr(module, attr, phases.wrap(name, getattr(module, attr)))
     tracking.log_pick_model = phases.wrap("log_model", tracking.log_pick_model)
     dataset.build_feature_set = phases.wrap("features", dataset.build_feature_set)
+    # a single split writes its features to disk instead (`Dataset.store`)
+    dataset.write_feature_store = phases.wrap("features", dataset.write_feature_store)
     xgboost.train = phases.wrap("boosting", xgboost.train)
     # fixed costs: outside the study, per trial, and inside `xgboost.train` ("boosting")
     for owner, attr, name in FIXED_COSTS:

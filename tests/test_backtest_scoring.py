@@ -73,7 +73,8 @@ def test_the_trial_value_is_the_validation_backtest_of_the_boosters_scores(study
     # the same scores, from the raw features of every validation row of the universe (also
     # those whose next open cannot fill), backtested as the test segment is
     rows = ds.segment_rows("val", all_rows=True)
-    assert len(rows) == len(scored.rows) > ds.masks()["val"].sum()  # unfillable rows scored
+    # the unfillable rows are scored too
+    assert len(rows) == len(scored.features.rows) > ds.masks()["val"].sum()
     proba = booster.inplace_predict(
         rows[ds.feature_names], iteration_range=(0, booster.best_iteration + 1)
     )
@@ -103,7 +104,8 @@ def test_no_trial_reads_the_test_window(study) -> None:
     index = inputs.index_bars.loc[pd.to_datetime(inputs.index_bars["trade_date"]) < test_start]
     frame = ds.frame.copy()
     frame.loc[ds.masks(all_rows=True)["test"], ds.feature_names] = 1e6
-    broken = replace(scored, frame=frame)
+    broken = scoring.validation_rows(replace(ds, frame=frame), app)[2]
+    assert isinstance(broken, backtest_scoring.ScoredRows)
     vbt = backtest_scoring.validation_backtest(
         broken, matrices.train, BacktestInputs(bars, index, inputs.cfg)
     )

@@ -19,7 +19,7 @@ from ashare_autotune.data.loader import load_market
 from ashare_autotune.data.market import Market
 from ashare_autotune.evaluation.picks import rank_picks, run_predict
 from ashare_autotune.evaluation.records import RECORD_COLUMNS, prediction_record
-from ashare_autotune.modelling.dataset import build_dataset, split_off_train
+from ashare_autotune.modelling.dataset import build_dataset
 from ashare_autotune.modelling.features import build_features
 from ashare_autotune.modelling.labels import make_labels, trading_calendar
 from ashare_autotune.modelling.tradable import universe_mask
@@ -190,10 +190,10 @@ def test_unfillable_rows_are_scored_but_never_trained_on_or_measured(
     assert sum(int((m & unfillable).sum()) for m in every.values()) >= len(planted)
     for name, mask in every.items():
         assert len(ds.segment_rows(name, all_rows=True)) == mask.sum()
-    train, rest = split_off_train(ds)
+    train = ds.segment_rows("train")
     assert train["fillable"].all() and np.isfinite(train["label"]).all()
     for name in ("val", "test"):
-        rows = rest.segment_rows(name, ["ts_code", "trade_date", "label", "fwd_return"])
+        rows = ds.segment_rows(name, ["ts_code", "trade_date", "label", "fwd_return"])
         record = prediction_record(rows, np.full(len(rows), 0.5), 0.5)
         assert not record.merge(planted, on=["ts_code", "trade_date"]).shape[0]
 

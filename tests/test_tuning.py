@@ -22,7 +22,14 @@ from ashare_autotune.tuning.booster import (
     fit_best,
     train_early_stopping,
 )
-from ashare_autotune.tuning.matrices import Matrices, build_matrices, build_matrices_in_batches
+from ashare_autotune.tuning.matrices import (
+    Matrices,
+    Rows,
+    build_matrices,
+    build_matrices_from_rows,
+    build_matrices_in_batches,
+    frame_rows,
+)
 from ashare_autotune.tuning.objective import make_objective
 from ashare_autotune.tuning.study import SnapshotPruner, make_pruner
 
@@ -223,6 +230,46 @@ def test_trials_train_on_the_sample_and_the_final_model_on_all_rows() -> None:
     assert final.num_boosted_rounds() == stopped.best_iteration + 1  # cut at its best round
     refit = xgb.train(params, m.train, final.num_boosted_rounds())
     np.testing.assert_array_equal(final.predict(m.val), refit.predict(m.val))
+
+
+def _rows(frame: pd.DataFrame, mask: np.ndarray) -> Rows:
+    return frame_rows(frame, ["a", "b"], "label", np.flatnonzero(mask))
+
+
+def test_a_study_that_does_not_keep_train_rebuilds_it_on_the_same_cuts_for_the_final_fit() -> None:
+    """`keep_train=False`: during a sampled study only the sample and validation are held;
+    the final model trains on all rows quantised again, exactly as on the kept matrix."""
+    frame = _panel(3000)
+    frame.loc[::5, "b"] = np.nan
+    days = frame["day"].to_numpy()
+    train, val = _rows(frame, days < 60), _rows(frame, days >= 70)
+    kept = build_matrices_from_rows(train, val, 32, 1, batch_rows=400, trial_rows=500)
+    lean = build_matrices_from_rows(
+        train, val, 32, 1, batch_rows=400, trial_rows=500, keep_train=False
+    )
+    assert lean.train is None and lean.rebuild_train is not None
+    np.testing.assert_array_equal(lean.trial_train.get_label(), kept.trial_train.get_label())
+    rebuilt = lean.full_train()
+    for a, b in zip(rebuilt.get_quantile_cut(), kept.train.get_quantile_cut(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    params = {"objective": "binary:logistic", "max_bin": 32, "nthread": 1, "max_depth": 3}
+    preds = [xgb.train(params, m, 8).predict(kept.val) for m in (rebuilt, kept.train)]
+    np.testing.assert_array_equal(preds[0], preds[1])
+
+
+def test_validation_quantised_on_trains_cuts_predicts_as_the_plain_matrix() -> None:
+    frame = _panel(2000)
+    frame.loc[::7, "a"] = np.nan
+    days = frame["day"].to_numpy()
+    train, val = _rows(frame, days < 60), _rows(frame, days >= 70)
+    plain = build_matrices_from_rows(train, val, 32, 1, watch_rows=300)
+    quantised = build_matrices_from_rows(train, val, 32, 1, watch_rows=300, watch_quantised=True)
+    assert isinstance(quantised.val, xgb.QuantileDMatrix)
+    assert not isinstance(plain.val, xgb.QuantileDMatrix)
+    np.testing.assert_array_equal(quantised.val.get_label(), plain.val.get_label())
+    params = {"objective": "binary:logistic", "max_bin": 32, "nthread": 1, "max_depth": 3}
+    booster = xgb.train(params, plain.train, 10)
+    np.testing.assert_array_equal(booster.predict(quantised.val), booster.predict(plain.val))
 
 
 def test_without_a_sample_the_final_model_is_the_best_trial_refitted_for_its_rounds() -> None:

@@ -4,30 +4,27 @@ register. Each step returns what the next one needs."""
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
-import pandas as pd
 import xgboost as xgb
-from mlflow.entities import DatasetInput, Run
+from mlflow.entities import Run
 from mlflow.models.model import ModelInfo
 
-from ashare_autotune.config.loading import config_fingerprint
 from ashare_autotune.config.schema import AppConfig
-from ashare_autotune.data.indices import label_benchmark
-from ashare_autotune.data.loader import load_market
 from ashare_autotune.data.market import Market
 from ashare_autotune.errors import ConfigError, UserError
 from ashare_autotune.evaluation import walk_forward
-from ashare_autotune.evaluation.backtest_window import BacktestInputs, prepare_backtest
 from ashare_autotune.evaluation.metrics import segment_metrics
 from ashare_autotune.evaluation.threshold import ThresholdChoice
-from ashare_autotune.modelling.dataset import Dataset, build_dataset, split_off_train
-from ashare_autotune.store_locks import StudyLock, hold_study
+from ashare_autotune.modelling.dataset import Dataset
+from ashare_autotune.pipeline_data import PARENT_RUN_ATTR, Job, StudyData, prepare
 from ashare_autotune.tracking import reports
 from ashare_autotune.tracking import runs as tracking
 from ashare_autotune.tracking.backtest_log import log_segment_backtest
@@ -36,22 +33,18 @@ from ashare_autotune.tracking.registration import register_and_promote
 from ashare_autotune.tracking.study_record import already_registered, record_registration
 from ashare_autotune.tuning import scoring
 from ashare_autotune.tuning.booster import fit_best
-from ashare_autotune.tuning.matrices import Matrices, build_matrices_in_batches
 from ashare_autotune.tuning.objective import make_objective, make_walk_forward_objective
 from ashare_autotune.tuning.study import (
     FINISHED_STATES,
     finished_trials,
-    load_existing_study,
-    open_or_create_study,
     redact_uri,
     run_more_trials,
     run_study,
-    wait_for_parent,
 )
 
 log = logging.getLogger(__name__)
 
-PARENT_RUN_ATTR = "mlflow_parent_run_id"
+SCRATCH_PREFIX = "ashare-autotune-features-"  # the job-private feature store under $TMPDIR
 
 
 @dataclass
@@ -69,29 +62,6 @@ class TrainResult:
     model_version: str | None
     champion: bool
     promotion_reason: str = ""
-
-
-@dataclass
-class Job:
-    """The tracking store's experiment and the study a job works on."""
-
-    experiment_id: str
-    study: optuna.Study
-    storage: str  # the study's database URL
-    resume_run_id: str | None  # the study's parent MLflow run, when it has one
-    lock: StudyLock | None = None  # this process's hold on the study (not for workers)
-
-
-@dataclass
-class StudyData:
-    """What the study trains and validates on, and what the run records about the data."""
-
-    matrices: Matrices  # the split's (the last window's with walk-forward)
-    windows: list[Matrices]  # every walk-forward window's, oldest first; [] for a single split
-    inputs: list[DatasetInput]  # train/val/test as MLflow dataset inputs
-    summary: dict[str, Any]  # rows, base rate and dates of each segment (`Dataset.summary`)
-    backtest: BacktestInputs | None = None  # bars from scoring.backtest_start (None: none)
-    signal: Any = None  # what `scoring.trial_scorer` needs of validation (`validation_rows`)
 
 
 @dataclass
@@ -116,20 +86,24 @@ def run_training(
     """
     if app.tuning.mode == "worker":
         raise ConfigError("tuning.mode=worker: use run_worker(), it registers nothing")
-    market, ds, data, job = prepare(app)
-    study = job.study
-    with job.lock or nullcontext():
-        if done := already_registered(study, app.tuning, app.registry, app.threshold):
-            return TrainResult(experiment_id=job.experiment_id, **vars(done))
-        with tracking.parent_run(job.experiment_id, _run_name(app, job), job.resume_run_id) as run:
-            study.set_user_attr(PARENT_RUN_ATTR, run.info.run_id)
-            log_setup(app, market, ds, data, job, config_yaml, run_tags or {})
-            booster = tune_and_fit(app, job, run, data)
-            result = evaluate(app, market, ds, data, study, booster)
-            info, meta = log_results(app, market, ds, study, booster, result)
-            version, decision = register(app, info.model_uri, result, meta)
-            if version:  # a rerun of the complete study registers nothing
-                record_registration(study, app.registry.model_name, version, run.info.run_id)
+    # the features of a single split live on disk for the job (`pipeline_data.prepare`); the
+    # directory goes with the job, also when it fails
+    with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch:
+        market, ds, data, job = prepare(app, Path(scratch))
+        study = job.study
+        with job.lock or nullcontext():
+            if done := already_registered(study, app.tuning, app.registry, app.threshold):
+                return TrainResult(experiment_id=job.experiment_id, **vars(done))
+            name = _run_name(app, job)
+            with tracking.parent_run(job.experiment_id, name, job.resume_run_id) as run:
+                study.set_user_attr(PARENT_RUN_ATTR, run.info.run_id)
+                log_setup(app, market, ds, data, job, config_yaml, run_tags or {})
+                booster = tune_and_fit(app, job, run, data)
+                result = evaluate(app, market, ds, data, study, booster)
+                info, meta = log_results(app, market, ds, study, booster, result)
+                version, decision = register(app, info.model_uri, result, meta)
+                if version:  # a rerun of the complete study registers nothing
+                    record_registration(study, app.registry.model_name, version, run.info.run_id)
     return TrainResult(
         run_id=run.info.run_id,
         experiment_id=job.experiment_id,
@@ -167,75 +141,17 @@ def run_worker(app: AppConfig, config_yaml: str | None = None) -> WorkerResult:
         app: the validated configuration (`tuning.mode=worker`).
         config_yaml: the resolved config as YAML, logged as an artifact when given.
     """
-    market, ds, data, job = prepare(app)
-    with tracking.parent_run(job.experiment_id, _run_name(app, job), job.resume_run_id) as run:
-        if job.resume_run_id != run.info.run_id:
-            job.study.set_user_attr(PARENT_RUN_ATTR, run.info.run_id)
-        log_setup(app, market, ds, data, job, config_yaml, {})
-        objective = _objective(app, data)
-        callback = tracking.trial_callback(run, scoring.TRIAL_METRICS[app.tuning.metric])
-        ran = run_more_trials(job.study, objective, app.tuning, [callback])
+    with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch:
+        market, ds, data, job = prepare(app, Path(scratch))
+        name = _run_name(app, job)
+        with tracking.parent_run(job.experiment_id, name, job.resume_run_id) as run:
+            if job.resume_run_id != run.info.run_id:
+                job.study.set_user_attr(PARENT_RUN_ATTR, run.info.run_id)
+            log_setup(app, market, ds, data, job, config_yaml, {})
+            objective = _objective(app, data)
+            callback = tracking.trial_callback(run, scoring.TRIAL_METRICS[app.tuning.metric])
+            ran = run_more_trials(job.study, objective, app.tuning, [callback])
     return WorkerResult(run.info.run_id, job.study.study_name, ran, finished_trials(job.study))
-
-
-def prepare(app: AppConfig) -> tuple[Market, Dataset, StudyData, Job]:
-    """Check the tracking store (before any work), load the data, build the dataset, open the
-    study and quantise the study's matrices.
-
-    Memory, in this order (benchmarks/README.md): the daily bars are freed once the dataset is
-    built (the backtest keeps the test window's); with a single split the train rows then leave
-    the dataset (`split_off_train`), live here until quantised: the caller never holds them.
-
-    Returns:
-        (the market without its bars, the dataset the job reads from here on (with a single
-        split, without its train rows), the study's matrices, the experiment and study).
-    """
-    experiment_id = tracking.setup(
-        app.mlflow.tracking_uri, app.mlflow.experiment_name, app.mlflow.sqlite_wal
-    )
-    market = load_market(app.data)
-    bench = label_benchmark(app.data, app.label, market)
-    ds = build_dataset(market, app.features, app.label, app.split, app.universe.rules(), bench)
-    bt = prepare_backtest(app.backtest, app.data, market, scoring.backtest_start(ds, app))
-    market = market.without_bars()
-    job = _open_study(app, market, experiment_id)
-    summary = ds.summary()
-    # Walk-forward re-scores every window after the study, on rows inside this train range:
-    # it keeps them. A single split never reads its train rows again.
-    train, ds = (ds.segment_rows("train"), ds) if ds.windows else split_off_train(ds)
-    return market, ds, replace(quantise(app, market, train, ds, summary), backtest=bt), job
-
-
-def quantise(
-    app: AppConfig, market: Market, train: pd.DataFrame, ds: Dataset, summary: dict[str, Any]
-) -> StudyData:
-    """Quantise train/validation once per study (and every walk-forward window, oldest first,
-    the split's own last) and describe the segments as MLflow dataset inputs.
-
-    Args:
-        app: the configuration (model.max_bin, model.n_jobs, tuning sample sizes and seed).
-        market: the market (its source and range, for the dataset inputs).
-        train: the training rows.
-        ds: the dataset: its validation rows (and with walk-forward, every window's rows).
-        summary: the split's summary, taken while `ds` still held the train rows.
-    """
-    earlier = walk_forward.walk_forward_matrices(ds, app)  # [] for a single split
-    val, watch, per_day = scoring.validation_rows(ds, app)
-    matrices = build_matrices_in_batches(
-        (train, np.arange(len(train))),
-        (ds.frame, val),
-        ds.feature_names,
-        "label",
-        app.model.max_bin,
-        app.model.n_jobs,
-        watch_rows=watch,
-        # walk-forward windows are each trained in full: the sample is for one large split
-        trial_rows=None if ds.windows else app.tuning.trial_rows,
-        seed=app.tuning.seed,
-    )
-    windows = [*earlier, matrices] if ds.windows else []
-    inputs = reports.dataset_inputs(market, ds, train)
-    return StudyData(matrices, windows, inputs, summary, signal=per_day)
 
 
 def tune_and_fit(app: AppConfig, job: Job, run: Run, data: StudyData) -> xgb.Booster:
@@ -262,20 +178,18 @@ def evaluate(
     """Choose the threshold on validation; measure val, test and the walk-forward windows; log
     the records, the trading view and the backtest of test (`reports`, `backtest_log`)."""
     wf = walk_forward.walk_forward_report(ds, data.windows, app, study) if data.windows else {}
-    x_val, y_val = ds.segment("val")
-    val_proba = booster.inplace_predict(x_val)
+    y_val, val_proba = ds.labels("val"), ds.predict("val", booster.inplace_predict)
     choice = walk_forward.choose_threshold(app, y_val, val_proba)
-    x_test, y_test = ds.segment("test")
-    test_proba = booster.inplace_predict(x_test)
+    # every test row once (the backtest's signals too); the fillable ones are measured
+    all_test = ds.predict("test", booster.inplace_predict, all_rows=True)
+    y_test, test_proba = ds.labels("test"), all_test[ds.positions("test")]
     metrics = segment_metrics(study.best_value, y_val, val_proba, y_test, test_proba, choice)
     metrics |= scoring.best_trial_metrics(study, app.tuning.metric)  # the objective's and its AUC
     metrics |= wf
     if wf:  # same quantity as the trials' val_auc (the objective): sort together
         metrics["val_auc"] = wf["val_wf_auc"]
     metrics |= reports.log_scored(app, market, ds, choice.threshold, val_proba, test_proba)
-    metrics |= log_segment_backtest(
-        ds, "test", data.backtest, booster.inplace_predict, choice.threshold
-    )
+    metrics |= log_segment_backtest(ds, "test", data.backtest, all_test, choice.threshold)
     return Evaluation(choice, metrics, (y_val, val_proba), (y_test, test_proba))
 
 
@@ -298,7 +212,7 @@ def log_results(
     reports.log_plots(study, booster, choice, result.val, result.test)
     reports.log_shap(booster, ds, app.tuning.seed)
     meta = reports.model_meta(app, market, ds, study.best_params, choice, metrics)
-    example = ds.segment("val")[0].dropna().head(5)
+    example = reports.input_example(ds)
     info = tracking.log_pick_model(booster, meta, example)
     segments = {k: v for k, v in metrics.items() if k.startswith(("val_", "test_"))}
     tracking.log_metrics(segments, model_id=info.model_id)
@@ -331,35 +245,12 @@ def _objective(app: AppConfig, data: StudyData) -> Callable[[optuna.Trial], floa
     return make_objective(data.matrices, app.model, tu.space, tu.eval_every, score)
 
 
-def _open_study(app: AppConfig, market: Market, experiment_id: str) -> Job:
-    """The study (created, resumed or, in finalize mode, required) and its parent run id."""
-    tu = app.tuning
-    name = tu.study_name or _default_study_name(app, market)
-    storage = tu.storage or tracking.default_study_storage(app.mlflow.tracking_uri)
-    # One all-in-one (or finalize) process per study; a second one stops here, before any run.
-    lock = None if tu.mode == "worker" else hold_study(storage, name)
-    if tu.mode == "finalize":
-        study = load_existing_study(tu, name, storage)
-        return Job(experiment_id, study, storage, study.user_attrs.get(PARENT_RUN_ATTR), lock)
-    study, created = open_or_create_study(tu, name, storage)
-    parent = study.user_attrs.get(PARENT_RUN_ATTR)
-    if parent is None and not created and tu.mode == "worker":
-        parent = wait_for_parent(study, PARENT_RUN_ATTR, tu.parent_wait)
-    return Job(experiment_id, study, storage, parent, lock)
-
-
 def _check_has_best_trial(study: optuna.Study, storage: str) -> None:
     if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
         raise UserError(
             f"study {study.study_name!r} in {redact_uri(storage)} has no complete trial "
             "(all pruned or failed): nothing to register; run more trials"
         )
-
-
-def _default_study_name(app: AppConfig, market: Market) -> str:
-    """Same config and same data -> same study, so a rerun resumes rather than restarts."""
-    data = market.describe()
-    return f"{app.mlflow.experiment_name}-{config_fingerprint(app, data)}"
 
 
 def log_setup(

@@ -19,10 +19,10 @@ def validation_sample(ds: Dataset, n_rows: int, seed: int) -> pd.DataFrame:
         n_rows: the most rows to return.
         seed: seed of the sample.
     """
-    rows = np.flatnonzero(ds.masks()["val"])
+    rows = ds.positions("val")
     if len(rows) > n_rows:
         rows = np.sort(np.random.default_rng(seed).choice(rows, n_rows, replace=False))
-    return ds.frame.iloc[rows][ds.feature_names].reset_index(drop=True)
+    return ds.features("val", rows)
 
 
 def shap_values(booster: xgb.Booster, x: pd.DataFrame) -> pd.DataFrame:

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ashare_autotune.config.schema import LabelConfig, SplitConfig
 from ashare_autotune.data.market import Market
-from ashare_autotune.modelling.feature_sets import FeatureSpec, build_feature_set
+from ashare_autotune.modelling import features as basic_features
+from ashare_autotune.modelling.feature_sets import (
+    FeatureSpec,
+    build_feature_set,
+    feature_chunks,
+    feature_names,
+)
+from ashare_autotune.modelling.feature_store import SEGMENTS, FeatureStore, write_feature_store
 from ashare_autotune.modelling.label_designs import benchmark_closes
 from ashare_autotune.modelling.labels import day_numbers, trading_calendar
 from ashare_autotune.modelling.split import SplitPlan, split_by_time, walk_forward_windows
@@ -19,6 +28,7 @@ from ashare_autotune.modelling.universe import UniverseRules
 
 log = logging.getLogger(__name__)
 DEFAULT_UNIVERSE = UniverseRules()
+PREDICT_ROWS = 1 << 18  # rows per prediction batch read from a feature store (~0.2 GB)
 
 
 @dataclass
@@ -36,6 +46,9 @@ class Dataset:
         calendar: the trading calendar behind the day numbers.
         windows: walk-forward windows, oldest first (empty for a single split); `plan` is then
             the last window.
+        store: the features on disk by segment (`feature_store`), or None: they are columns
+            of `frame`. With a store, `frame` holds every other column, and features are read
+            through `segment`, `features` and `predict`.
     """
 
     frame: pd.DataFrame
@@ -43,6 +56,7 @@ class Dataset:
     plan: SplitPlan
     calendar: pd.DatetimeIndex
     windows: list[SplitPlan] = field(default_factory=list)
+    store: FeatureStore | None = None
 
     def window(self, k: int) -> Dataset:
         """The same rows seen through walk-forward window `k` (no copy of the frame)."""
@@ -51,8 +65,60 @@ class Dataset:
     def segment(self, name: str) -> tuple[pd.DataFrame, np.ndarray]:
         """Features and labels of one segment's fillable rows ("train", "val" or "test")."""
         mask = self.masks()[name]
+        if self.store is not None:
+            return self.features(name, self.positions(name)), self.labels(name)
         # one copy of the segment's feature columns, not a copy of all columns and then another
         return self.frame.loc[mask, self.feature_names], self.frame["label"].to_numpy()[mask]
+
+    def labels(self, name: str) -> np.ndarray:
+        """Labels of one segment's fillable rows."""
+        return self.frame["label"].to_numpy()[self.masks()[name]]
+
+    def positions(self, name: str) -> np.ndarray:
+        """Where a segment's fillable rows are among all its rows (a store's row numbers)."""
+        fillable = self.frame["fillable"].to_numpy()
+        return np.flatnonzero(fillable[self.masks(all_rows=True)[name]])
+
+    def features(self, name: str, positions: np.ndarray) -> pd.DataFrame:
+        """Feature rows of a segment at increasing `positions` among all its rows (a copy of
+        those rows only), in model column order."""
+        if self.store is not None:
+            values = self.store.take(name, positions)
+            return pd.DataFrame(values, columns=self.feature_names, copy=False)
+        rows = np.flatnonzero(self.masks(all_rows=True)[name])[positions]
+        where = [self.frame.columns.get_loc(c) for c in self.feature_names]
+        return self.frame.iloc[rows, where].reset_index(drop=True)
+
+    def head(self, name: str, n_rows: int) -> pd.DataFrame:
+        """The first `n_rows` fillable rows of a segment with every column (the features
+        between the keys and the label, as in a frame without a store), fresh 0..n-1 index."""
+        positions = self.positions(name)[:n_rows]
+        rows = self.frame.loc[self.masks()[name]].head(n_rows).reset_index(drop=True)
+        if self.store is None:
+            return rows
+        keys = list(basic_features.KEYS)
+        features = self.features(name, positions)
+        return pd.concat([rows[keys], features, rows.drop(columns=keys)], axis=1)
+
+    def predict(
+        self, name: str, score: Callable[[pd.DataFrame], np.ndarray], all_rows: bool = False
+    ) -> np.ndarray:
+        """`score` of a segment's fillable rows (or with `all_rows` every row), in row order;
+        from a store a batch at a time.
+
+        Args:
+            name: "train", "val" or "test".
+            score: probabilities of feature rows (e.g. `booster.inplace_predict`).
+            all_rows: score the unfillable rows too (a backtest's signals).
+        """
+        if self.store is None:
+            return score(self.segment_rows(name, self.feature_names, all_rows))
+        parts = [
+            np.asarray(score(pd.DataFrame(b, columns=self.feature_names, copy=False)))
+            for b in self.store.batches(name, PREDICT_ROWS)
+        ]
+        proba = np.concatenate(parts) if parts else np.empty(0, np.float32)
+        return proba if all_rows else proba[self.positions(name)]
 
     def masks(self, all_rows: bool = False) -> dict[str, np.ndarray]:
         """Boolean row masks of `frame` for "train", "val" and "test": the fillable rows (what
@@ -89,21 +155,6 @@ class Dataset:
         return out
 
 
-def split_off_train(ds: Dataset) -> tuple[pd.DataFrame, Dataset]:
-    """The training rows and a dataset of the other rows (new frames; `ds` is unchanged).
-
-    Once the caller lets go of `ds`, the training rows live only as long as the frame returned
-    here: quantised, they can be freed (0.4 GB at whole-market scale); the returned dataset's
-    `summary` and `segment` no longer see them.
-
-    Returns:
-        (the train rows, the dataset without them), both with a fresh 0..n-1 index.
-    """
-    train = ds.frame.loc[ds.masks()["train"]].reset_index(drop=True)
-    rest = ~ds.masks(all_rows=True)["train"]  # unfillable train rows are never read again
-    return train, replace(ds, frame=ds.frame.loc[rest].reset_index(drop=True))
-
-
 def labelled_rows(
     market: Market,
     features: FeatureSpec,
@@ -128,16 +179,23 @@ def labelled_rows(
     """
     calendar = trading_calendar(market.daily, market.index)
     rows = label_rows(market, calendar, label, universe, benchmark)
-    keep = rows.keep
     # features of the kept rows only: no full-panel frame to copy and drop from
-    frame = build_feature_set(market, None, features, rows=keep)
-    names = [c for c in frame.columns if c not in ("ts_code", "trade_date")]
+    frame = build_feature_set(market, None, features, rows=rows.keep)
+    names = [c for c in frame.columns if c not in basic_features.KEYS]
+    return _with_labels(frame, rows, market, calendar), names, calendar
+
+
+def _with_labels(
+    frame: pd.DataFrame, rows: Tradable, market: Market, calendar: pd.DatetimeIndex
+) -> pd.DataFrame:
+    """The kept rows' frame with label, fillable, day, close and fwd_return added."""
+    keep = rows.keep
     frame["label"] = rows.label[keep]
     frame["fillable"] = rows.fillable[keep]
     frame["day"] = day_numbers(frame["trade_date"], calendar).astype(np.int32)
     frame["close"] = market.daily["close"].to_numpy()[keep]
     frame["fwd_return"] = rows.fwd_return[keep]  # the same entry as the label
-    return frame, names, calendar
+    return frame
 
 
 def label_rows(
@@ -172,6 +230,7 @@ def build_dataset(
     split: SplitConfig,
     universe: UniverseRules = DEFAULT_UNIVERSE,
     benchmark: pd.DataFrame | None = None,
+    store_dir: Path | None = None,
 ) -> Dataset:
     """Features, labels and the embargoed time split for a market.
 
@@ -182,18 +241,51 @@ def build_dataset(
         split: fractions and embargo.
         universe: the candidate rules at T.
         benchmark: the excess label's index bars (None: the market's index).
+        store_dir: an empty directory for the features on disk (`Dataset.store`; a single
+            split only: walk-forward windows keep them in the frame). None: in the frame.
     """
-    frame, names, calendar = labelled_rows(market, features, label, universe, benchmark)
-    days = int(frame["day"].min()), int(frame["day"].max())
-    fractions = (split.train, split.val, split.test)
-    windows = []
-    if split.kind == "walk_forward":
-        windows = walk_forward_windows(*days, fractions, split.embargo, split.n_windows)
-        plan = windows[-1]
+    if store_dir is None or split.kind == "walk_forward":
+        frame, names, calendar = labelled_rows(market, features, label, universe, benchmark)
+        plan, windows = _split_plan(frame["day"].to_numpy(), split)
+        ds = Dataset(frame, names, plan, calendar, windows)
     else:
-        plan = split_by_time(*days, fractions, split.embargo)
-    ds = Dataset(frame=frame, feature_names=names, plan=plan, calendar=calendar, windows=windows)
-    for k in range(len(windows)):
+        ds = _stored_dataset(market, features, label, split, universe, benchmark, store_dir)
+    for k in range(len(ds.windows)):
         log.info("walk-forward window %d: %s", k + 1, ds.window(k).summary())
     log.info("split: %s", ds.summary())
     return ds
+
+
+def _split_plan(day: np.ndarray, split: SplitConfig) -> tuple[SplitPlan, list[SplitPlan]]:
+    """The split of the labelled days (the last walk-forward window) and every window."""
+    days = int(day.min()), int(day.max())
+    fractions = (split.train, split.val, split.test)
+    if split.kind == "walk_forward":
+        windows = walk_forward_windows(*days, fractions, split.embargo, split.n_windows)
+        return windows[-1], windows
+    return split_by_time(*days, fractions, split.embargo), []
+
+
+def _stored_dataset(
+    market: Market,
+    features: FeatureSpec,
+    label: LabelConfig,
+    split: SplitConfig,
+    universe: UniverseRules,
+    benchmark: pd.DataFrame | None,
+    store_dir: Path,
+) -> Dataset:
+    """`build_dataset` with the features written to `store_dir` by segment: the split needs
+    only the kept rows' days, so it is known before any feature is built."""
+    calendar = trading_calendar(market.daily, market.index)
+    rows = label_rows(market, calendar, label, universe, benchmark)
+    keys = {k: market.daily[k].array[rows.keep] for k in basic_features.KEYS}
+    frame = _with_labels(pd.DataFrame(keys), rows, market, calendar)
+    plan, _ = _split_plan(frame["day"].to_numpy(), split)
+    segment = np.full(len(frame), -1, dtype=np.int8)
+    for k, mask in enumerate(plan.masks(frame["day"].to_numpy())[s] for s in SEGMENTS):
+        segment[mask] = k
+    names = feature_names(features, market.daily)
+    chunks = feature_chunks(market, None, features, rows.keep)
+    store = write_feature_store(chunks, segment, names, store_dir)
+    return Dataset(frame, names, plan, calendar, store=store)

@@ -89,52 +89,107 @@ def build_feature_set(
     names = feature_names(spec, daily)
     keep = np.ones(len(daily), dtype=bool) if rows is None else np.asarray(rows, dtype=bool)
     block = np.empty((len(names), int(keep.sum())), dtype=np.float32)
-    where = {n: i for i, n in enumerate(names)}
-    bases = [n.removesuffix(RANK_SUFFIX) for n in names if n.endswith(RANK_SUFFIX)]
-    whole: dict[str, np.ndarray] = {b: np.empty(len(daily), np.float32) for b in bases}
-    offset = np.r_[0, np.cumsum(keep)]  # kept rows before each row: where a span writes
-    for name, values, span in _columns(market, flags, set(names) | set(bases)):
-        if name in whole:
-            whole[name][span] = values
-        if name in where:
-            kept = values[keep[span]]
-            block[where[name], offset[span.start] : offset[span.start] + len(kept)] = kept
-    if bases:
-        ranked = pd.DataFrame(whole, copy=False)
-        ranks = ashare_features.cross_sectional_ranks(ranked, bases, daily["trade_date"])
-        for base in bases:
-            block[where[base + RANK_SUFFIX]] = ranks[base + RANK_SUFFIX].to_numpy()[keep]
+    for start, chunk in feature_chunks(market, flags, spec, keep):
+        block[:, start : start + len(chunk)] = chunk.T
     out = pd.DataFrame(block.T, columns=names, copy=False)  # one float32 block, no copy
     for pos, key in enumerate(features.KEYS):
         out.insert(pos, key, daily[key].array[keep])  # .array keeps ts_code categorical
     return out
 
 
-def _columns(
-    market: Market, flags: pd.DataFrame | None, wanted: set[str]
-) -> Iterator[tuple[str, np.ndarray, slice]]:
-    """(name, float32 values over the rows `span` of the panel, span) for the wanted columns."""
+def feature_chunks(
+    market: Market,
+    flags: pd.DataFrame | None,
+    spec: FeatureSpec,
+    rows: np.ndarray | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """The features of the chosen rows, a chunk of whole stocks at a time: the one feature
+    computation behind `build_feature_set` and the on-disk `feature_store`.
+
+    Args:
+        market: bars sorted by (ts_code, trade_date), index and stock_basic.
+        flags: `limits.limit_flags` (computed here when needed and None is given).
+        spec: the `features` group, the feature columns, or None (basic).
+        rows: boolean mask of the rows to return (default all).
+        chunk_rows: about this many panel rows per chunk (alpha158's working arrays).
+
+    Yields:
+        (position of the chunk's first row among the kept rows, row-major float32 block of
+        its kept rows x `feature_names`), in the order of `market.daily`.
+    """
+    daily = market.daily
+    names = feature_names(spec, daily)
+    keep = np.ones(len(daily), dtype=bool) if rows is None else np.asarray(rows, dtype=bool)
+    alpha = [n for n in set_names(daily)["alpha158"] if n in set(names)]
+    panel = _panel_columns(market, flags, names, keep)
+    offset = np.r_[0, np.cumsum(keep)]  # kept rows before each row: where a chunk starts
+    for span in _stock_chunks(daily, chunk_rows):
+        lo, hi = int(offset[span.start]), int(offset[span.stop])
+        if hi == lo:
+            continue
+        part = alpha158.alpha158_features(daily.iloc[span], alpha) if alpha else None
+        block = np.empty((hi - lo, len(names)), dtype=np.float32)
+        for j, name in enumerate(names):
+            if name in panel:
+                block[:, j] = panel[name][lo:hi]
+            else:  # alpha158, of this chunk's stocks
+                block[:, j] = part[name].to_numpy()[keep[span]]
+        del part
+        yield lo, block
+
+
+def _panel_columns(
+    market: Market, flags: pd.DataFrame | None, names: list[str], keep: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The kept rows of the features that compare the stocks of a day (basic, ashare, the
+    ranks), computed on the whole panel; alpha158's only where a rank needs them."""
     daily = market.daily
     by_set = set_names(daily)
-    every = slice(0, len(daily))
+    bases = [n.removesuffix(RANK_SUFFIX) for n in names if n.endswith(RANK_SUFFIX)]
+    panel_sets = set(by_set["basic"]) | set(by_set["ashare"])
+    wanted = {n for n in names if n in panel_sets} | set(bases)
+    whole: dict[str, np.ndarray] = {}
+    out: dict[str, np.ndarray] = {}
+    for name, values in _whole_panel(market, flags, wanted):
+        if name in bases:
+            whole[name] = values
+        if name in names:
+            out[name] = values[keep]
+    if bases:
+        ranked = pd.DataFrame(whole, copy=False)
+        ranks = ashare_features.cross_sectional_ranks(ranked, bases, daily["trade_date"])
+        for base in bases:
+            out[base + RANK_SUFFIX] = ranks[base + RANK_SUFFIX].to_numpy()[keep]
+    return out
+
+
+def _whole_panel(
+    market: Market, flags: pd.DataFrame | None, wanted: set[str]
+) -> Iterator[tuple[str, np.ndarray]]:
+    """(name, float32 values over every row of the panel) for the wanted columns."""
+    daily = market.daily
+    by_set = set_names(daily)
     basic = [n for n in by_set["basic"] if n in wanted]
     if basic:
         frame = features.build_features(daily, market.index, market.stock_basic, basic)
-        yield from ((n, frame[n].to_numpy(), every) for n in basic)
+        yield from ((n, frame[n].to_numpy()) for n in basic)
         del frame
-    alpha = [n for n in by_set["alpha158"] if n in wanted]
-    for span in _stock_chunks(daily, CHUNK_ROWS) if alpha else []:
-        part = alpha158.alpha158_features(daily.iloc[span], alpha)
-        yield from ((n, part[n].to_numpy(), span) for n in alpha)
+    alpha = [n for n in by_set["alpha158"] if n in wanted]  # ranked alpha158 columns only
+    if alpha:
+        parts = [alpha158.alpha158_features(daily.iloc[s], alpha) for s in _stock_chunks(daily)]
+        frame = pd.concat(parts, ignore_index=True)
+        yield from ((n, frame[n].to_numpy()) for n in alpha)
+        del frame, parts
     ashare = [n for n in by_set["ashare"] if n in wanted]
     if ashare:
         if flags is None:
             flags = limit_flags(daily, market.stock_basic)
         frame = ashare_features.ashare_features(daily, flags, market.stock_basic)
-        yield from ((n, frame[n].to_numpy(), every) for n in ashare)
+        yield from ((n, frame[n].to_numpy()) for n in ashare)
 
 
-def _stock_chunks(daily: pd.DataFrame, size: int) -> list[slice]:
+def _stock_chunks(daily: pd.DataFrame, size: int = CHUNK_ROWS) -> list[slice]:
     """Row ranges of whole stocks, each about `size` rows or more (a stock is never split)."""
     codes = daily["ts_code"].cat.codes.to_numpy()
     n = len(codes)

@@ -5,11 +5,9 @@ account as parquet."""
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from ashare_autotune.evaluation.backtest_report import write_backtest_plots, write_tearsheet
 from ashare_autotune.evaluation.backtest_window import (
@@ -60,7 +58,7 @@ def log_segment_backtest(
     ds: Dataset,
     segment: str,
     inputs: BacktestInputs | None,
-    score: Callable[[pd.DataFrame], np.ndarray],
+    probability: np.ndarray,
     threshold: float,
 ) -> dict[str, float]:
     """Backtest one scored segment of the dataset and log its report (nothing without inputs:
@@ -73,7 +71,8 @@ def log_segment_backtest(
         ds: the dataset.
         segment: "test" (or "val").
         inputs: bars, benchmark and configuration (`backtest_window.prepare_backtest`), or None.
-        score: the model's probability of feature rows (e.g. `booster.inplace_predict`).
+        probability: the model's probability of every row of the segment, unfillable ones
+            included, in row order (`Dataset.predict(..., all_rows=True)`).
         threshold: the pick threshold (strategy `threshold`).
 
     Returns:
@@ -81,8 +80,7 @@ def log_segment_backtest(
     """
     if inputs is None:
         return {}
-    rows = ds.segment_rows(segment, all_rows=True)  # the unfillable rows too
-    probability = score(rows[ds.feature_names])
+    rows = ds.segment_rows(segment, ["ts_code", "trade_date"], all_rows=True)
     report = run_window_backtest(inputs, signal_scores(rows, probability, threshold), segment)
     start, end = ds.date_range(segment)
     return log_backtest(report, f"{segment} segment {start}..{end}")

@@ -28,39 +28,48 @@ from ashare_autotune.tracking import runs as tracking
 log = logging.getLogger(__name__)
 
 
-def dataset_inputs(market: Market, ds: Dataset, train: pd.DataFrame) -> list[DatasetInput]:
+def dataset_inputs(market: Market, ds: Dataset) -> list[DatasetInput]:
     """The three segments' labelled rows as MLflow dataset inputs with their date ranges (to log
-    with `runs.log_inputs`).
+    with `runs.log_inputs`), described from each segment's first rows and its counts.
 
     Args:
         market: the loaded market (its source and range).
-        ds: the dataset (segment date ranges; its validation and test rows).
-        train: the training rows (with a single split, no longer in `ds`: `split_off_train`).
+        ds: the dataset (segment date ranges and rows).
     """
     data = market.describe()
     inputs = []
-    for seg, context, frame in (  # the labelled rows as they are: no copy of the train rows
-        ("train", "training", train),
-        ("val", "validation", ds.segment_rows("val")),
-        ("test", "testing", ds.segment_rows("test")),
-    ):
+    masks = ds.masks()
+    for seg, context in (("train", "training"), ("val", "validation"), ("test", "testing")):
         start, end = ds.date_range(seg)
+        n_rows = int(masks[seg].sum())
         dataset = tracking.dataset_input(
-            frame,
+            ds.head(seg, tracking.SCHEMA_SAMPLE_ROWS),
             name=f"{seg} {start}..{end}",
             source=str(data["source"]),
             context=context,
             tags={
                 "start": start,
                 "end": end,
-                "n_stocks": frame["ts_code"].nunique(),
-                "n_rows": len(frame),
+                "n_stocks": ds.frame.loc[masks[seg], "ts_code"].nunique(),
+                "n_rows": n_rows,
                 "data_source": data["source"],
                 "data_range": f"{data['start']}..{data['end']}",
             },
+            n_rows=n_rows,
         )
         inputs.append(dataset)
     return inputs
+
+
+def input_example(ds: Dataset, n_rows: int = 5) -> pd.DataFrame:
+    """The model's input example: the first validation rows with no missing feature."""
+    positions = ds.positions("val")
+    for start in range(0, len(positions), tracking.SCHEMA_SAMPLE_ROWS):
+        batch = positions[start : start + tracking.SCHEMA_SAMPLE_ROWS]
+        complete = ds.features("val", batch).dropna()
+        if len(complete) >= n_rows or start + len(batch) >= len(positions):
+            return complete.head(n_rows)
+    return pd.DataFrame(columns=ds.feature_names, dtype=np.float32)
 
 
 def trading_view(

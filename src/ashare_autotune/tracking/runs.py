@@ -17,6 +17,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import xgboost as xgb
+from mlflow.entities import Dataset as DatasetEntity
 from mlflow.entities import DatasetInput, InputTag, Run
 from mlflow.models import infer_signature
 from mlflow.models.model import ModelInfo
@@ -281,31 +282,54 @@ def log_artifacts(local_dir: str | Path, artifact_path: str | None = None) -> No
 
 
 def dataset_input(
-    frame: pd.DataFrame, name: str, source: str, context: str, tags: dict[str, Any]
+    frame: pd.DataFrame,
+    name: str,
+    source: str,
+    context: str,
+    tags: dict[str, Any],
+    n_rows: int | None = None,
 ) -> DatasetInput:
     """A DataFrame as an MLflow dataset input (digest, schema, rows), to log with `log_inputs`.
 
     The input holds what MLflow records, not the frame: it can be made while the rows exist
-    and logged later (the training rows are freed once quantised, before the run starts).
+    and logged later. MLflow reads only the first rows (schema, digest) and the row count, so
+    `frame` may be the head of a segment that is not in memory, with `n_rows` its size.
 
     Args:
-        frame: the rows (not copied, not kept: MLflow records a digest, schema and profile).
+        frame: the rows, or their first `SCHEMA_SAMPLE_ROWS` (not copied, not kept).
         name: the dataset name shown in the UI.
         source: where the data came from (`Market.source`: a path, `files:<path>`, ...).
         context: the role, e.g. "training", "validation", "testing".
         tags: facts to show next to it (date range, stocks, rows).
+        n_rows: the rows of the whole dataset (None: `len(frame)`).
     """
+    n_rows = len(frame) if n_rows is None else n_rows
     sample = frame.head(SCHEMA_SAMPLE_ROWS)
     dataset = mlflow.data.from_pandas(
-        frame, source=_dataset_source(source), name=name, digest=_frame_digest(frame, sample)
+        frame, source=_dataset_source(source), name=name, digest=_frame_digest(sample, n_rows)
     )
     # MLflow would infer the schema value by value over every row (87 s for 2M x 18 floats):
     # the column types are the same on a sample, so fill the cached property from one.
     dataset.__dict__["schema"] = sample_schema(sample)
+    entity = dataset._to_mlflow_entity()
+    profile = {"num_rows": n_rows, "num_elements": n_rows * frame.shape[1]}  # MLflow's profile
+    entity = _with_profile(entity, json.dumps(profile))
     # what mlflow.log_input records: the dataset, its tags and the context as a tag
     input_tags = [InputTag(key=k, value=str(v)) for k, v in tags.items()]
     input_tags.append(InputTag(key=MLFLOW_DATASET_CONTEXT, value=context))
-    return DatasetInput(dataset=dataset._to_mlflow_entity(), tags=input_tags)
+    return DatasetInput(dataset=entity, tags=input_tags)
+
+
+def _with_profile(entity: DatasetEntity, profile: str) -> DatasetEntity:
+    """The same MLflow dataset entity with another profile (JSON)."""
+    return DatasetEntity(
+        name=entity.name,
+        digest=entity.digest,
+        source_type=entity.source_type,
+        source=entity.source,
+        schema=entity.schema,
+        profile=profile,
+    )
 
 
 def log_inputs(inputs: list[DatasetInput]) -> None:
@@ -336,13 +360,13 @@ def sample_schema(sample: pd.DataFrame) -> Schema:
     return Schema([ColSpec(types[c], c, required=not missing[c]) for c in sample.columns])
 
 
-def _frame_digest(frame: pd.DataFrame, sample: pd.DataFrame) -> str:
+def _frame_digest(sample: pd.DataFrame, n_rows: int) -> str:
     """MLflow's digest (the first rows' hashes, the row count, the columns) without its
     `frame.map(type)` over every cell: 1.5 GB of Python objects for the whole market's rows."""
     from mlflow.data.digest_utils import get_normalized_md5_digest
 
-    parts = [pd.util.hash_pandas_object(sample).to_numpy(), np.int64(len(frame))]
-    return get_normalized_md5_digest(parts + [str(c).encode() for c in frame.columns])
+    parts = [pd.util.hash_pandas_object(sample).to_numpy(), np.int64(n_rows)]
+    return get_normalized_md5_digest(parts + [str(c).encode() for c in sample.columns])
 
 
 def _dataset_source(source: str) -> Any:

@@ -12,7 +12,7 @@ the bars are cut at the validation window's last day, so no trial reads the test
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -25,7 +25,7 @@ from ashare_autotune.evaluation.backtest_window import (
     signal_scores,
     trading_window,
 )
-from ashare_autotune.tuning.matrices import RowBatches
+from ashare_autotune.tuning.matrices import RowBatches, Rows
 
 SEGMENT = "val"
 METRIC = f"{SEGMENT}_bt_information_ratio"
@@ -34,12 +34,11 @@ NEEDS_BACKTEST = "tuning.metric=bt_information_ratio scores each trial by the va
 
 @dataclass
 class ScoredRows:
-    """Which validation rows a backtest trial scores: positions in the dataset's frame (a
-    reference to the frame, not a copy of its features)."""
+    """Which validation rows a backtest trial scores: their features, read in batches from the
+    dataset (its frame or feature store, not a copy), and their ts_code and trade_date."""
 
-    frame: pd.DataFrame
-    rows: np.ndarray
-    feature_names: list[str]
+    features: Rows
+    keys: pd.DataFrame  # ts_code, trade_date of the rows, in order
     n_jobs: int  # threads to quantise them with
     max_bin: int  # the training matrix's (and the booster's)
 
@@ -74,12 +73,11 @@ def validation_backtest(
     """
     if inputs is None:
         raise ConfigError(f"config key 'backtest.enabled'=False: {NEEDS_BACKTEST}")
-    frame, rows = scored.frame, scored.rows
     # no label is read: the unfillable rows have none, and prediction needs none
-    unused = np.zeros(len(rows), np.float32)
-    batches = RowBatches(frame, scored.feature_names, rows, unused, batch_rows)
+    unused = np.zeros(len(scored.features.label), np.float32)
+    batches = RowBatches(replace(scored.features, label=unused), batch_rows)
     dval = xgb.QuantileDMatrix(batches, ref=ref, max_bin=scored.max_bin, nthread=scored.n_jobs)
-    keys = frame.iloc[rows][["ts_code", "trade_date"]].reset_index(drop=True)
+    keys = scored.keys
     return ValidationBacktest(dval, keys, window_only(inputs, keys["trade_date"]))
 
 

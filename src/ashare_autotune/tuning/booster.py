@@ -144,14 +144,14 @@ def fit_best(
     """
     if matrices.trial_train is None:
         return fit_final(matrices, model, study.best_params, best_rounds(study))
-    full = dataclasses.replace(matrices, trial_train=None)
+    full = dataclasses.replace(matrices, train=matrices.full_train(), trial_train=None)
     params = base_params(model) | study.best_params
     booster = train_early_stopping(params, full, model, eval_every)
     log.info(
         "trials trained on %d of %d training rows; the final model, on all of them, stopped "
         "at %d rounds (validation AUC %.4f)",
         matrices.trial_train.num_row(),
-        matrices.train.num_row(),
+        full.train.num_row(),
         booster.best_iteration + 1,
         booster.best_score,
     )

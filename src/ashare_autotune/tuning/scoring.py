@@ -22,7 +22,7 @@ from ashare_autotune.evaluation.backtest_window import BacktestInputs
 from ashare_autotune.evaluation.signal import daily_signal, summarise_signal
 from ashare_autotune.modelling.dataset import Dataset
 from ashare_autotune.tuning import backtest_scoring
-from ashare_autotune.tuning.matrices import Matrices
+from ashare_autotune.tuning.matrices import Matrices, dataset_rows
 
 # tuning.metric -> the trial's metric name in MLflow (`<segment>_<metric>`)
 TRIAL_METRICS = {
@@ -59,9 +59,12 @@ def validation_rows(
         return rows, tuning.watch_rows, None
     if tuning.metric == "bt_information_ratio":
         scored = np.flatnonzero(ds.masks(all_rows=True)["val"])
-        model = app.model
-        quantise = (ds.feature_names, model.n_jobs, model.max_bin)
-        return rows, tuning.watch_rows, backtest_scoring.ScoredRows(frame, scored, *quantise)
+        keys = frame.iloc[scored][["ts_code", "trade_date"]].reset_index(drop=True)
+        features = dataset_rows(ds, "val", scored)
+        scored_rows = backtest_scoring.ScoredRows(
+            features, keys, app.model.n_jobs, app.model.max_bin
+        )
+        return rows, tuning.watch_rows, scored_rows
     rows = whole_days(frame["day"].to_numpy(), rows, tuning.watch_rows, tuning.seed)
     return rows, None, frame.loc[rows, SIGNAL_COLUMNS].reset_index(drop=True)
 
@@ -92,7 +95,9 @@ def trial_scorer(
             configuration, for bt_information_ratio.
     """
     if isinstance(rows, backtest_scoring.ScoredRows):  # bt_information_ratio
-        vbt = backtest_scoring.validation_backtest(rows, matrices.train, backtest)
+        # train's cuts: the study may hold only the trials' sample, quantised on those cuts
+        ref = matrices.train if matrices.train is not None else matrices.trial_train
+        vbt = backtest_scoring.validation_backtest(rows, ref, backtest)
         return backtest_scoring.make_backtest_scorer(vbt)
     return make_scorer(metric, matrices.val, rows, top_k)
 

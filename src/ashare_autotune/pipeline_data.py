@@ -1,0 +1,149 @@
+"""The training job's first step (`pipeline.prepare`): the tracking store checked, the data
+loaded, the dataset built, the study opened and its matrices quantised.
+
+Memory (benchmarks/README.md, whole market with `features=full`): with a single split the
+feature block goes to a job-private directory on disk by segment (`modelling.feature_store`)
+and is read back in batches: the frame in memory holds only codes, dates, labels, fill flags,
+closes and forward returns. Walk-forward windows keep their features in the frame.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from mlflow.entities import DatasetInput
+
+from ashare_autotune.config.loading import config_fingerprint
+from ashare_autotune.config.schema import AppConfig
+from ashare_autotune.data.indices import label_benchmark
+from ashare_autotune.data.loader import load_market
+from ashare_autotune.data.market import Market
+from ashare_autotune.evaluation import walk_forward
+from ashare_autotune.evaluation.backtest_window import BacktestInputs, prepare_backtest
+from ashare_autotune.modelling.dataset import Dataset, build_dataset
+from ashare_autotune.store_locks import StudyLock, hold_study
+from ashare_autotune.tracking import reports
+from ashare_autotune.tracking import runs as tracking
+from ashare_autotune.tuning import scoring
+from ashare_autotune.tuning.matrices import Matrices, build_matrices_from_rows, dataset_rows
+from ashare_autotune.tuning.study import load_existing_study, open_or_create_study, wait_for_parent
+
+log = logging.getLogger(__name__)
+
+PARENT_RUN_ATTR = "mlflow_parent_run_id"
+BATCH_BYTES = 1 << 28  # float32 feature bytes per batch handed to XGBoost (~0.27 GB)
+MAX_BATCH_ROWS = 1 << 20  # and at most this many rows (the 18 basic features' batches)
+# Validation watched as a plain DMatrix (8 bytes an entry, fastest to evaluate) up to this many
+# entries; above, quantised on train's cuts (~1 byte an entry; the same predictions).
+PLAIN_WATCH_ENTRIES = 1 << 25
+
+
+@dataclass
+class Job:
+    """The tracking store's experiment and the study a job works on."""
+
+    experiment_id: str
+    study: optuna.Study
+    storage: str  # the study's database URL
+    resume_run_id: str | None  # the study's parent MLflow run, when it has one
+    lock: StudyLock | None = None  # this process's hold on the study (not for workers)
+
+
+@dataclass
+class StudyData:
+    """What the study trains and validates on, and what the run records about the data."""
+
+    matrices: Matrices  # the split's (the last window's with walk-forward)
+    windows: list[Matrices]  # every walk-forward window's, oldest first; [] for a single split
+    inputs: list[DatasetInput]  # train/val/test as MLflow dataset inputs
+    summary: dict[str, Any]  # rows, base rate and dates of each segment (`Dataset.summary`)
+    backtest: BacktestInputs | None = None  # bars from scoring.backtest_start (None: none)
+    signal: Any = None  # what `scoring.trial_scorer` needs of validation (`validation_rows`)
+
+
+def prepare(app: AppConfig, scratch: Path) -> tuple[Market, Dataset, StudyData, Job]:
+    """Check the tracking store (before any work), load the data, build the dataset, open the
+    study and quantise the study's matrices.
+
+    Memory, in this order: the daily bars are freed once the dataset is built (the backtest
+    keeps the test window's); with a single split the features live in `scratch` on disk.
+
+    Args:
+        app: the validated configuration.
+        scratch: an empty, job-private directory the caller removes after the job (the
+            features of a single split: `Dataset.store`).
+
+    Returns:
+        (the market without its bars, the dataset, the study's matrices, the experiment and
+        study).
+    """
+    experiment_id = tracking.setup(
+        app.mlflow.tracking_uri, app.mlflow.experiment_name, app.mlflow.sqlite_wal
+    )
+    market = load_market(app.data)
+    bench = label_benchmark(app.data, app.label, market)
+    rules = app.universe.rules()
+    ds = build_dataset(market, app.features, app.label, app.split, rules, bench, scratch)
+    bt = prepare_backtest(app.backtest, app.data, market, scoring.backtest_start(ds, app))
+    market = market.without_bars()
+    job = _open_study(app, market, experiment_id)
+    return market, ds, replace(quantise(app, market, ds), backtest=bt), job
+
+
+def quantise(app: AppConfig, market: Market, ds: Dataset) -> StudyData:
+    """Quantise train/validation once per study (and every walk-forward window, oldest first,
+    the split's own last) and describe the segments as MLflow dataset inputs.
+
+    Args:
+        app: the configuration (model.max_bin, model.n_jobs, tuning sample sizes and seed).
+        market: the market (its source and range, for the dataset inputs).
+        ds: the dataset (its features in the frame or on disk).
+    """
+    earlier = walk_forward.walk_forward_matrices(ds, app)  # [] for a single split
+    val, watch, per_day = scoring.validation_rows(ds, app)
+    train = np.flatnonzero(ds.masks()["train"])
+    n_watch = len(val) if watch is None else min(watch, len(val))
+    matrices = build_matrices_from_rows(
+        dataset_rows(ds, "train", train),
+        dataset_rows(ds, "val", val),
+        app.model.max_bin,
+        app.model.n_jobs,
+        batch_rows=max(1, min(MAX_BATCH_ROWS, BATCH_BYTES // (4 * len(ds.feature_names)))),
+        watch_rows=watch,
+        # walk-forward windows are each trained in full: the sample is for one large split
+        trial_rows=None if ds.windows else app.tuning.trial_rows,
+        seed=app.tuning.seed,
+        watch_quantised=n_watch * len(ds.feature_names) > PLAIN_WATCH_ENTRIES,
+        keep_train=False,  # a sampled study does not hold all training rows (`full_train`)
+    )
+    windows = [*earlier, matrices] if ds.windows else []
+    inputs = reports.dataset_inputs(market, ds)
+    return StudyData(matrices, windows, inputs, ds.summary(), signal=per_day)
+
+
+def _open_study(app: AppConfig, market: Market, experiment_id: str) -> Job:
+    """The study (created, resumed or, in finalize mode, required) and its parent run id."""
+    tu = app.tuning
+    name = tu.study_name or _default_study_name(app, market)
+    storage = tu.storage or tracking.default_study_storage(app.mlflow.tracking_uri)
+    # One all-in-one (or finalize) process per study; a second one stops here, before any run.
+    lock = None if tu.mode == "worker" else hold_study(storage, name)
+    if tu.mode == "finalize":
+        study = load_existing_study(tu, name, storage)
+        return Job(experiment_id, study, storage, study.user_attrs.get(PARENT_RUN_ATTR), lock)
+    study, created = open_or_create_study(tu, name, storage)
+    parent = study.user_attrs.get(PARENT_RUN_ATTR)
+    if parent is None and not created and tu.mode == "worker":
+        parent = wait_for_parent(study, PARENT_RUN_ATTR, tu.parent_wait)
+    return Job(experiment_id, study, storage, parent, lock)
+
+
+def _default_study_name(app: AppConfig, market: Market) -> str:
+    """Same config and same data -> same study, so a rerun resumes rather than restarts."""
+    data = market.describe()
+    return f"{app.mlflow.experiment_name}-{config_fingerprint(app, data)}"
