@@ -3,14 +3,17 @@ configuration failing fast with a message that names the key (no traceback)."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import mlflow
 import pytest
 
+from ashare_autotune import pipeline
 from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.errors import ConfigError
 from tests.conftest import ROOT, cli_env, train_command
@@ -123,3 +126,28 @@ def test_mlflow_run_uses_the_project_run_as_the_only_parent(
     assert parents.iloc[0]["params.tuning.n_trials"] == "3"
     versions = mlflow.MlflowClient().search_model_versions("name='ashare-autotune-xgb'")
     assert len(versions) == 1 and versions[0].run_id == parents.iloc[0]["run_id"]
+
+
+def test_a_killed_training_job_removes_its_feature_store_and_exits_143(
+    tmp_path: Path, tracking_uri: str
+) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = cli_env(tracking_uri) | {"TMPDIR": str(scratch)}
+    job = subprocess.Popen(
+        train_command(tmp_path, "tuning.n_trials=50"),
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not list(scratch.glob(pipeline.SCRATCH_PREFIX + "*")):
+        assert job.poll() is None, job.stderr.read() if job.stderr else ""
+        assert time.monotonic() < deadline, "the job never made its feature store"
+        time.sleep(0.2)
+    time.sleep(1.0)  # into the job (features, study), not at its first line
+    job.send_signal(signal.SIGTERM)
+    assert job.wait(timeout=120) == 128 + signal.SIGTERM
+    assert not list(scratch.glob(pipeline.SCRATCH_PREFIX + "*"))

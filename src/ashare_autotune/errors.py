@@ -6,6 +6,7 @@ import errno
 import functools
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -70,6 +71,9 @@ def run_cli(main: Callable[[], Any]) -> Any:
     from ashare_autotune.runtime import settle_imports
 
     settle_imports()
+    # `kill` (SIGTERM) unwinds like an exception: the job's feature store on disk is removed
+    # and its MLflow run ends as killed, instead of both being left behind
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     if os.environ.get("HYDRA_FULL_ERROR") == "1":
         return main()
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing its report
@@ -80,6 +84,11 @@ def run_cli(main: Callable[[], Any]) -> Any:
         sys.exit(2)
     finally:
         os.environ.pop("HYDRA_FULL_ERROR", None)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM as `SystemExit(128 + 15)`, the status a shell reports for it."""
+    raise SystemExit(128 + signum)
 
 
 def config_error_text(exc: BaseException) -> str:
