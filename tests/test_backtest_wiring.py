@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ashare_autotune import pipeline_data
 from ashare_autotune.config.loading import register_configs, to_schema
 from ashare_autotune.config.schema import AppConfig, DataConfig, EvaluateConfig
 from ashare_autotune.data.benchmark import SYNTHETIC_INDEX_CODES, load_benchmark
@@ -26,7 +27,6 @@ from ashare_autotune.evaluation.backtest_window import backtest_bars
 from ashare_autotune.evaluation.model_backtest import run_model_backtest
 from ashare_autotune.evaluation.out_of_time import run_evaluation
 from ashare_autotune.modelling.limits import limit_flags
-from ashare_autotune.pipeline import prepare
 from ashare_autotune.tracking import registry
 from tests.conftest import CONF_DIR, TrainedModel, cli_env
 from tests.test_out_of_time import _evaluate_config
@@ -178,12 +178,42 @@ def test_bad_backtest_input_is_one_line_naming_the_key(
     assert len(lines) == 1 and lines[0].startswith("error: config key ") and key in lines[0]
 
 
-def test_training_refuses_an_unknown_benchmark_before_tuning(
-    compose_app: Callable[..., AppConfig], tracking_uri: str
+def test_training_refuses_an_unknown_benchmark_before_building_features(
+    compose_app: Callable[..., AppConfig],
+    tracking_uri: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     app = compose_app("backtest.benchmark=000852.SH", f"mlflow.tracking_uri={tracking_uri}")
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the dataset was built before the benchmark was checked")
+
+    monkeypatch.setattr(pipeline_data, "build_dataset", never)
     with pytest.raises(ConfigError, match="'backtest.benchmark'='000852.SH': not an index of"):
-        prepare(app)
+        pipeline_data.prepare(app, tmp_path)
+
+
+@pytest.mark.parametrize(("metric", "keeps"), [("auc", False), ("bt_information_ratio", True)])
+def test_a_worker_keeps_backtest_bars_only_to_score_trials_by_a_validation_backtest(
+    compose_app: Callable[..., AppConfig],
+    tracking_uri: str,
+    tmp_path: Path,
+    metric: str,
+    keeps: bool,
+) -> None:
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    app = compose_app(
+        f"mlflow.tracking_uri={tracking_uri}",
+        "tuning.mode=worker",
+        f"tuning.storage={storage}",
+        f"tuning.metric={metric}",
+    )
+    _, ds, data, _ = pipeline_data.prepare(app, tmp_path)
+    assert (data.backtest is not None) is keeps
+    if data.backtest is not None:  # from the validation segment on, for the trials' backtests
+        first = pd.to_datetime(data.backtest.bars["trade_date"]).min()
+        assert first.strftime("%Y%m%d") == ds.date_range("val")[0]
 
 
 def test_the_strategy_horizon_follows_the_label_group(

@@ -20,11 +20,12 @@ from mlflow.entities import DatasetInput
 
 from ashare_autotune.config.loading import config_fingerprint
 from ashare_autotune.config.schema import AppConfig
+from ashare_autotune.data.benchmark import load_benchmark
 from ashare_autotune.data.indices import label_benchmark
 from ashare_autotune.data.loader import load_market
 from ashare_autotune.data.market import Market
 from ashare_autotune.evaluation import walk_forward
-from ashare_autotune.evaluation.backtest_window import BacktestInputs, prepare_backtest
+from ashare_autotune.evaluation.backtest_window import BacktestInputs, window_inputs
 from ashare_autotune.modelling.dataset import Dataset, build_dataset
 from ashare_autotune.store_locks import StudyLock, hold_study
 from ashare_autotune.tracking import reports
@@ -71,7 +72,9 @@ def prepare(app: AppConfig, scratch: Path) -> tuple[Market, Dataset, StudyData, 
     study and quantise the study's matrices.
 
     Memory, in this order: the daily bars are freed once the dataset is built (the backtest
-    keeps the test window's); with a single split the features live in `scratch` on disk.
+    keeps the test window's, or from validation on when the trials are scored by a validation
+    backtest; a worker that does not score trials that way keeps none); with a single split the
+    features live in `scratch` on disk.
 
     Args:
         app: the validated configuration.
@@ -87,9 +90,15 @@ def prepare(app: AppConfig, scratch: Path) -> tuple[Market, Dataset, StudyData, 
     )
     market = load_market(app.data)
     bench = label_benchmark(app.data, app.label, market)
+    # an unknown backtest.benchmark fails here, before the features are built
+    bt, bt_index = None, None
+    if _backtests(app):
+        bt_index = load_benchmark(app.data, market, app.backtest.benchmark)
     rules = app.universe.rules()
     ds = build_dataset(market, app.features, app.label, app.split, rules, bench, scratch)
-    bt = prepare_backtest(app.backtest, app.data, market, scoring.backtest_start(ds, app))
+    if bt_index is not None:
+        start = scoring.backtest_start(ds, app)
+        bt = window_inputs(app.backtest, bt_index, market, start)
     market = market.without_bars()
     job = _open_study(app, market, experiment_id)
     return market, ds, replace(quantise(app, market, ds), backtest=bt), job
@@ -124,6 +133,14 @@ def quantise(app: AppConfig, market: Market, ds: Dataset) -> StudyData:
     windows = [*earlier, matrices] if ds.windows else []
     inputs = reports.dataset_inputs(market, ds)
     return StudyData(matrices, windows, inputs, ds.summary(), signal=per_day)
+
+
+def _backtests(app: AppConfig) -> bool:
+    """Whether the job backtests: the end of training does, a worker only when its trials are
+    scored by the validation backtest (it registers nothing, so it never backtests test)."""
+    if not app.backtest.enabled:
+        return False
+    return app.tuning.mode != "worker" or app.tuning.metric == "bt_information_ratio"
 
 
 def _open_study(app: AppConfig, market: Market, experiment_id: str) -> Job:
