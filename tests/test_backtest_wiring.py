@@ -83,6 +83,30 @@ def test_training_backtests_the_test_segment_and_logs_the_report(
     assert "test_bt_information_ratio" in registry.version_metrics(version)
 
 
+def test_training_also_backtests_validation_so_promotion_can_read_the_account(
+    trained_model: TrainedModel,
+) -> None:
+    run = mlflow.MlflowClient(trained_model.tracking_uri).get_run(trained_model.result.run_id)
+    metrics = run.data.metrics
+    assert metrics["val_bt_trades"] > 0
+    assert math.isfinite(metrics["val_bt_information_ratio"])
+    # its own account, not the test one's: another window, other trades
+    assert metrics["val_bt_trades"] != metrics["test_bt_trades"]
+    version = registry.alias_version("ashare-autotune-xgb", "champion")
+    assert "val_bt_information_ratio" in registry.version_metrics(version)
+
+
+def test_promotion_by_the_validation_backtest_needs_the_backtest(
+    compose_app: Callable[..., AppConfig],
+) -> None:
+    app = compose_app("registry.promotion_metrics=[val_bt_information_ratio,val_precision]")
+    assert app.registry.promotion_metrics[0] == "val_bt_information_ratio"
+    with pytest.raises(ConfigError, match="registry.promotion_metrics.*backtest.enabled=true"):
+        compose_app(
+            "registry.promotion_metrics=[val_bt_information_ratio]", "backtest.enabled=false"
+        )
+
+
 def test_evaluate_backtests_its_window_with_the_models_label(trained_model: TrainedModel) -> None:
     cfg = _evaluate_config(trained_model)
     assert cfg.backtest.max_days is None  # no label group composed: the model's label is used

@@ -27,7 +27,7 @@ from ashare_autotune.modelling.dataset import Dataset
 from ashare_autotune.pipeline_data import PARENT_RUN_ATTR, Job, StudyData, prepare
 from ashare_autotune.tracking import reports
 from ashare_autotune.tracking import runs as tracking
-from ashare_autotune.tracking.backtest_log import log_segment_backtest
+from ashare_autotune.tracking.backtest_log import log_segment_backtest, segment_backtest_metrics
 from ashare_autotune.tracking.promotion import Decision
 from ashare_autotune.tracking.registration import register_and_promote
 from ashare_autotune.tracking.study_record import already_registered, record_registration
@@ -176,9 +176,11 @@ def evaluate(
     booster: xgb.Booster,
 ) -> Evaluation:
     """Choose the threshold on validation; measure val, test and the walk-forward windows; log
-    the records, the trading view and the backtest of test (`reports`, `backtest_log`)."""
+    the records, the trading view and the backtests of val (metrics) and test (`reports`,
+    `backtest_log`)."""
     wf = walk_forward.walk_forward_report(ds, data.windows, app, study) if data.windows else {}
-    y_val, val_proba = ds.labels("val"), ds.predict("val", booster.inplace_predict)
+    all_val = ds.predict("val", booster.inplace_predict, all_rows=True)
+    y_val, val_proba = ds.labels("val"), all_val[ds.positions("val")]
     choice = walk_forward.choose_threshold(app, y_val, val_proba)
     # every test row once (the backtest's signals too); the fillable ones are measured
     all_test = ds.predict("test", booster.inplace_predict, all_rows=True)
@@ -189,6 +191,7 @@ def evaluate(
     if wf:  # same quantity as the trials' val_auc (the objective): sort together
         metrics["val_auc"] = wf["val_wf_auc"]
     metrics |= reports.log_scored(app, market, ds, choice.threshold, val_proba, test_proba)
+    metrics |= segment_backtest_metrics(ds, "val", data.backtest, all_val, choice.threshold)
     metrics |= log_segment_backtest(ds, "test", data.backtest, all_test, choice.threshold)
     return Evaluation(choice, metrics, (y_val, val_proba), (y_test, test_proba))
 

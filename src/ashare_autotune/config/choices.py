@@ -22,6 +22,8 @@ FIXED_PARAMS = ("scale_pos_weight", "max_bin", "tree_method")
 # for every run (`evaluation.metrics.classification_metrics`, `evaluation.signal`).
 PROMOTION_METRICS = tuple(f"val_{m}" for m in ("precision", "recall", "auc", "f1"))
 PROMOTION_METRICS += ("val_rank_ic_mean", "val_topk_precision_mean")
+# the validation backtest after costs (`backtest.enabled=true`)
+PROMOTION_METRICS += ("val_bt_information_ratio", "val_bt_excess_return", "val_bt_sharpe")
 
 
 class DataSource(StrEnum):

@@ -354,6 +354,9 @@ class AppConfig:
             bt, why = self.backtest, "needs backtest.enabled=true and backtest.strategy=top_k"
             ok = bt.enabled and bt.strategy == "top_k"  # no threshold is chosen during the study
             check(ok, "tuning.metric", self.tuning.metric, why)
+        by_bt = [m for m in self.registry.promotion_metrics if m.startswith("val_bt_")]
+        why = "needs backtest.enabled=true (the validation backtest)"
+        check(not by_bt or self.backtest.enabled, "registry.promotion_metrics", by_bt, why)
 
 
 DEFAULT_MODEL_URI = "models:/ashare-autotune-xgb@champion"

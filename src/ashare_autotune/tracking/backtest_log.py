@@ -78,9 +78,37 @@ def log_segment_backtest(
     Returns:
         The `<segment>_bt_*` metrics ({} without inputs).
     """
-    if inputs is None:
+    report = segment_backtest(ds, segment, inputs, probability, threshold)
+    if report is None:
         return {}
-    rows = ds.segment_rows(segment, ["ts_code", "trade_date"], all_rows=True)
-    report = run_window_backtest(inputs, signal_scores(rows, probability, threshold), segment)
     start, end = ds.date_range(segment)
     return log_backtest(report, f"{segment} segment {start}..{end}")
+
+
+def segment_backtest(
+    ds: Dataset,
+    segment: str,
+    inputs: BacktestInputs | None,
+    probability: np.ndarray,
+    threshold: float,
+) -> BacktestReport | None:
+    """The backtest of one scored segment, not logged (None without inputs); arguments as
+    `log_segment_backtest`'s."""
+    if inputs is None:
+        return None
+    rows = ds.segment_rows(segment, ["ts_code", "trade_date"], all_rows=True)
+    return run_window_backtest(inputs, signal_scores(rows, probability, threshold), segment)
+
+
+def segment_backtest_metrics(
+    ds: Dataset,
+    segment: str,
+    inputs: BacktestInputs | None,
+    probability: np.ndarray,
+    threshold: float,
+) -> dict[str, float]:
+    """The `<segment>_bt_*` metrics of `segment_backtest` ({} without inputs), no artifacts:
+    the validation backtest of the final model, beside the test one `log_segment_backtest`
+    logs in full."""
+    report = segment_backtest(ds, segment, inputs, probability, threshold)
+    return {} if report is None else report.metrics

@@ -70,10 +70,10 @@ def validation_rows(
 
 
 def backtest_start(ds: Dataset, app: AppConfig) -> str:
-    """The first day (YYYYMMDD) whose bars the job keeps for backtests: the test segment's,
-    or the validation segment's when the trials are scored by a validation backtest."""
-    by_val = app.tuning.metric == "bt_information_ratio"
-    return ds.date_range("val" if by_val else "test")[0]
+    """The first day (YYYYMMDD) whose bars the job keeps for backtests: the validation
+    segment's (the final model's validation and test backtests, and the trials' with
+    `tuning.metric=bt_information_ratio`)."""
+    return ds.date_range("val")[0]
 
 
 def trial_scorer(
