@@ -27,7 +27,7 @@ from ashare_autotune.modelling.dataset import Dataset
 from ashare_autotune.pipeline_data import PARENT_RUN_ATTR, Job, StudyData, prepare
 from ashare_autotune.tracking import reports
 from ashare_autotune.tracking import runs as tracking
-from ashare_autotune.tracking.backtest_log import log_segment_backtest, segment_backtest_metrics
+from ashare_autotune.tracking.backtest_log import log_segment_backtest, segment_backtest
 from ashare_autotune.tracking.promotion import Decision
 from ashare_autotune.tracking.registration import register_and_promote
 from ashare_autotune.tracking.study_record import already_registered, record_registration
@@ -191,7 +191,9 @@ def evaluate(
     if wf:  # same quantity as the trials' val_auc (the objective): sort together
         metrics["val_auc"] = wf["val_wf_auc"]
     metrics |= reports.log_scored(app, market, ds, choice.threshold, val_proba, test_proba)
-    metrics |= segment_backtest_metrics(ds, "val", data.backtest, all_val, choice.threshold)
+    # the validation account too (metrics only): promotion may compare it, test never
+    val_bt = segment_backtest(ds, "val", data.backtest, all_val, choice.threshold)
+    metrics |= val_bt.metrics if val_bt else {}
     metrics |= log_segment_backtest(ds, "test", data.backtest, all_test, choice.threshold)
     return Evaluation(choice, metrics, (y_val, val_proba), (y_test, test_proba))
 

@@ -98,17 +98,3 @@ def segment_backtest(
         return None
     rows = ds.segment_rows(segment, ["ts_code", "trade_date"], all_rows=True)
     return run_window_backtest(inputs, signal_scores(rows, probability, threshold), segment)
-
-
-def segment_backtest_metrics(
-    ds: Dataset,
-    segment: str,
-    inputs: BacktestInputs | None,
-    probability: np.ndarray,
-    threshold: float,
-) -> dict[str, float]:
-    """The `<segment>_bt_*` metrics of `segment_backtest` ({} without inputs), no artifacts:
-    the validation backtest of the final model, beside the test one `log_segment_backtest`
-    logs in full."""
-    report = segment_backtest(ds, segment, inputs, probability, threshold)
-    return {} if report is None else report.metrics
