@@ -269,6 +269,7 @@ def test_a_universe_rule_on_missing_data_stops_the_train_command_in_one_line(
         f"data.daily={tmp_path / 'bars.csv'}",
         f"data.index={tmp_path / 'index.csv'}",
         "universe.min_amount=20000",
+        "backtest.benchmark=000001.SH",  # the file's one index (an unknown one fails first)
     )
     assert done.returncode == 2
     # stderr may also hold MLflow's own log line about creating the experiment
