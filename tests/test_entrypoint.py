@@ -128,7 +128,7 @@ def test_mlflow_run_uses_the_project_run_as_the_only_parent(
     assert len(versions) == 1 and versions[0].run_id == parents.iloc[0]["run_id"]
 
 
-def test_a_killed_training_job_removes_its_feature_store_and_exits_143(
+def test_a_job_stopped_by_sigterm_removes_its_feature_store(
     tmp_path: Path, tracking_uri: str
 ) -> None:
     scratch = tmp_path / "tmp"
@@ -149,5 +149,5 @@ def test_a_killed_training_job_removes_its_feature_store_and_exits_143(
         time.sleep(0.2)
     time.sleep(1.0)  # into the job (features, study), not at its first line
     job.send_signal(signal.SIGTERM)
-    assert job.wait(timeout=120) == 128 + signal.SIGTERM
+    assert job.wait(timeout=120) == -signal.SIGTERM  # it still dies of the signal
     assert not list(scratch.glob(pipeline.SCRATCH_PREFIX + "*"))

@@ -6,7 +6,6 @@ import errno
 import functools
 import logging
 import os
-import signal
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -68,12 +67,10 @@ def run_cli(main: Callable[[], Any]) -> Any:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from ashare_autotune.runtime import settle_imports
+    from ashare_autotune.runtime import remove_scratch_on_sigterm, settle_imports
 
     settle_imports()
-    # `kill` (SIGTERM) unwinds like an exception: the job's feature store on disk is removed
-    # and its MLflow run ends as killed, instead of both being left behind
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    remove_scratch_on_sigterm()  # `kill` leaves no feature store on disk behind
     if os.environ.get("HYDRA_FULL_ERROR") == "1":
         return main()
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing its report
@@ -84,11 +81,6 @@ def run_cli(main: Callable[[], Any]) -> Any:
         sys.exit(2)
     finally:
         os.environ.pop("HYDRA_FULL_ERROR", None)
-
-
-def _exit_on_sigterm(signum: int, frame: object) -> None:
-    """SIGTERM as `SystemExit(128 + 15)`, the status a shell reports for it."""
-    raise SystemExit(128 + signum)
 
 
 def config_error_text(exc: BaseException) -> str:

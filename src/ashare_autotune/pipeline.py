@@ -4,11 +4,9 @@ register. Each step returns what the next one needs."""
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,6 +23,7 @@ from ashare_autotune.evaluation.metrics import segment_metrics
 from ashare_autotune.evaluation.threshold import ThresholdChoice
 from ashare_autotune.modelling.dataset import Dataset
 from ashare_autotune.pipeline_data import PARENT_RUN_ATTR, Job, StudyData, prepare
+from ashare_autotune.runtime import scratch_dir
 from ashare_autotune.tracking import reports
 from ashare_autotune.tracking import runs as tracking
 from ashare_autotune.tracking.backtest_log import log_segment_backtest, segment_backtest
@@ -88,8 +87,8 @@ def run_training(
         raise ConfigError("tuning.mode=worker: use run_worker(), it registers nothing")
     # the features of a single split live on disk for the job (`pipeline_data.prepare`); the
     # directory goes with the job, also when it fails
-    with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch:
-        market, ds, data, job = prepare(app, Path(scratch))
+    with scratch_dir(SCRATCH_PREFIX) as scratch:
+        market, ds, data, job = prepare(app, scratch)
         study = job.study
         with job.lock or nullcontext():
             if done := already_registered(study, app.tuning, app.registry, app.threshold):
@@ -141,8 +140,8 @@ def run_worker(app: AppConfig, config_yaml: str | None = None) -> WorkerResult:
         app: the validated configuration (`tuning.mode=worker`).
         config_yaml: the resolved config as YAML, logged as an artifact when given.
     """
-    with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch:
-        market, ds, data, job = prepare(app, Path(scratch))
+    with scratch_dir(SCRATCH_PREFIX) as scratch:
+        market, ds, data, job = prepare(app, scratch)
         name = _run_name(app, job)
         with tracking.parent_run(job.experiment_id, name, job.resume_run_id) as run:
             if job.resume_run_id != run.info.run_id:

@@ -4,6 +4,17 @@ from __future__ import annotations
 
 import atexit
 import gc
+import os
+import shutil
+import signal
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+
+# the job-private directories alive now, removed when the process is stopped by SIGTERM
+_SCRATCH: set[str] = set()
 
 
 def settle_imports() -> None:
@@ -19,3 +30,29 @@ def settle_imports() -> None:
     """
     gc.freeze()
     atexit.register(gc.freeze)
+
+
+@contextmanager
+def scratch_dir(prefix: str) -> Iterator[Path]:
+    """A job-private temporary directory, removed when the block ends (also on an exception)
+    and when `remove_scratch_on_sigterm` is set up and the process gets SIGTERM."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as path:
+        _SCRATCH.add(path)
+        try:
+            yield Path(path)
+        finally:
+            _SCRATCH.discard(path)
+
+
+def remove_scratch_on_sigterm() -> None:
+    """On SIGTERM (`kill`, `run_background.sh --stop`), remove the `scratch_dir`s and die of
+    the signal as before. No exception is raised into the job: one raised inside XGBoost's
+    callbacks aborts the process in C++ instead of unwinding. Call once, from an entry point."""
+    signal.signal(signal.SIGTERM, _remove_and_die)
+
+
+def _remove_and_die(signum: int, frame: FrameType | None) -> None:
+    for path in list(_SCRATCH):
+        shutil.rmtree(path, ignore_errors=True)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
