@@ -27,6 +27,16 @@ CONF_DIR = ROOT / "conf"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
+_SUBPROCESS_TMP = Path(os.environ.get("TMPDIR", "/tmp"))  # set per session below
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _subprocess_tmpdir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The TMPDIR of every command-line run a test starts (`cli_env`)."""
+    global _SUBPROCESS_TMP
+    _SUBPROCESS_TMP = tmp_path_factory.mktemp("subprocess_tmp")
+
+
 def cli_env(tracking_uri: str) -> dict[str, str]:
     """The environment for a command-line run: this checkout's code, the given tracking store,
     no MLflow run or experiment inherited from the test process."""
@@ -35,6 +45,9 @@ def cli_env(tracking_uri: str) -> dict[str, str]:
     # is in an activated venv, even when the tests were started as `.venv/bin/python -m pytest`.
     path = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return env | {
+        # a run the tests kill on purpose (SIGKILL) leaves its feature store, as documented:
+        # under pytest's own directory (pruned by pytest), not the machine's /tmp
+        "TMPDIR": str(_SUBPROCESS_TMP),
         "MLFLOW_TRACKING_URI": tracking_uri,
         "PYTHONPATH": str(ROOT / "src"),
         "PATH": path,
