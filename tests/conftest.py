@@ -7,6 +7,7 @@ import os
 import shutil
 import sqlite3
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,14 +28,18 @@ CONF_DIR = ROOT / "conf"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
-_SUBPROCESS_TMP = Path(os.environ.get("TMPDIR", "/tmp"))  # set per session below
+# Every process the tests start inherits a TMPDIR of this session, removed at its end: a run
+# killed on purpose (SIGKILL) leaves its feature store there, as documented, not in the
+# machine's /tmp. This process keeps the machine's (read first: tempfile caches it).
+tempfile.gettempdir()
+_CHILD_TMP = tempfile.mkdtemp(prefix="ashare-tests-")
+os.environ["TMPDIR"] = _CHILD_TMP
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _subprocess_tmpdir(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """The TMPDIR of every command-line run a test starts (`cli_env`)."""
-    global _SUBPROCESS_TMP
-    _SUBPROCESS_TMP = tmp_path_factory.mktemp("subprocess_tmp")
+def _remove_child_tmp() -> Iterator[None]:
+    yield
+    shutil.rmtree(_CHILD_TMP, ignore_errors=True)
 
 
 def cli_env(tracking_uri: str) -> dict[str, str]:
@@ -45,9 +50,6 @@ def cli_env(tracking_uri: str) -> dict[str, str]:
     # is in an activated venv, even when the tests were started as `.venv/bin/python -m pytest`.
     path = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return env | {
-        # a run the tests kill on purpose (SIGKILL) leaves its feature store, as documented:
-        # under pytest's own directory (pruned by pytest), not the machine's /tmp
-        "TMPDIR": str(_SUBPROCESS_TMP),
         "MLFLOW_TRACKING_URI": tracking_uri,
         "PYTHONPATH": str(ROOT / "src"),
         "PATH": path,
