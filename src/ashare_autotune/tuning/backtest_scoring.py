@@ -25,6 +25,7 @@ from ashare_autotune.evaluation.backtest_window import (
     signal_scores,
     trading_window,
 )
+from ashare_autotune.tuning.booster import best_round_range
 from ashare_autotune.tuning.matrices import RowBatches, Rows
 
 SEGMENT = "val"
@@ -95,9 +96,7 @@ def make_backtest_scorer(vbt: ValidationBacktest) -> Callable[[xgb.Booster], flo
     costs (annualised, against `backtest.benchmark`) of its scores at its best round."""
 
     def score(booster: xgb.Booster) -> float:
-        best = getattr(booster, "best_iteration", None)
-        rounds = (0, best + 1) if best is not None else (0, 0)
-        proba = booster.predict(vbt.dval, iteration_range=rounds)
+        proba = booster.predict(vbt.dval, iteration_range=best_round_range(booster))
         # the threshold is chosen after the study: `top_k` (required) ignores the picks
         report = run_window_backtest(vbt.inputs, signal_scores(vbt.keys, proba, 1.0), SEGMENT)
         return float(report.metrics[METRIC])

@@ -118,6 +118,13 @@ class PeriodicEvaluation(xgb.callback.TrainingCallback):
         return any(stops)
 
 
+def best_round_range(booster: xgb.Booster) -> tuple[int, int]:
+    """The `iteration_range` of a booster up to its early-stopping best round (all its rounds
+    when it did not early-stop): how a trial's booster is scored."""
+    best = getattr(booster, "best_iteration", None)
+    return (0, best + 1) if best is not None else (0, 0)
+
+
 def best_rounds(study: optuna.Study) -> int:
     """Boosting rounds of the best trial (its early-stopping best iteration + 1)."""
     return int(study.best_trial.user_attrs.get("best_iteration", 0)) + 1

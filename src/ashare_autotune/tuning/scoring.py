@@ -22,6 +22,7 @@ from ashare_autotune.evaluation.backtest_window import BacktestInputs
 from ashare_autotune.evaluation.signal import daily_signal, summarise_signal
 from ashare_autotune.modelling.dataset import Dataset
 from ashare_autotune.tuning import backtest_scoring
+from ashare_autotune.tuning.booster import best_round_range
 from ashare_autotune.tuning.matrices import Matrices, dataset_rows
 
 # tuning.metric -> the trial's metric name in MLflow (`<segment>_<metric>`)
@@ -141,9 +142,7 @@ def make_scorer(
     frame = rows.loc[:, SIGNAL_COLUMNS].reset_index(drop=True)
 
     def score(booster: xgb.Booster) -> float:
-        best = getattr(booster, "best_iteration", None)
-        rounds = (0, best + 1) if best is not None else (0, 0)
-        proba = booster.predict(dval, iteration_range=rounds)
+        proba = booster.predict(dval, iteration_range=best_round_range(booster))
         return float(summarise_signal(daily_signal(frame.assign(score=proba), top_k))[key])
 
     return score
