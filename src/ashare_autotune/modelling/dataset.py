@@ -64,9 +64,9 @@ class Dataset:
 
     def segment(self, name: str) -> tuple[pd.DataFrame, np.ndarray]:
         """Features and labels of one segment's fillable rows ("train", "val" or "test")."""
-        mask = self.masks()[name]
         if self.store is not None:
             return self.features(name, self.positions(name)), self.labels(name)
+        mask = self.masks()[name]
         # one copy of the segment's feature columns, not a copy of all columns and then another
         return self.frame.loc[mask, self.feature_names], self.frame["label"].to_numpy()[mask]
 
@@ -282,9 +282,10 @@ def _stored_dataset(
     keys = {k: market.daily[k].array[rows.keep] for k in basic_features.KEYS}
     frame = _with_labels(pd.DataFrame(keys), rows, market, calendar)
     plan, _ = _split_plan(frame["day"].to_numpy(), split)
+    masks = plan.masks(frame["day"].to_numpy())
     segment = np.full(len(frame), -1, dtype=np.int8)
-    for k, mask in enumerate(plan.masks(frame["day"].to_numpy())[s] for s in SEGMENTS):
-        segment[mask] = k
+    for k, name in enumerate(SEGMENTS):
+        segment[masks[name]] = k
     names = feature_names(features, market.daily)
     chunks = feature_chunks(market, None, features, rows.keep)
     store = write_feature_store(chunks, segment, names, store_dir)
