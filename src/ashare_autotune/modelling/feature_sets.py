@@ -121,8 +121,9 @@ def feature_chunks(
     daily = market.daily
     names = feature_names(spec, daily)
     keep = np.ones(len(daily), dtype=bool) if rows is None else np.asarray(rows, dtype=bool)
-    alpha = [n for n in set_names(daily)["alpha158"] if n in set(names)]
     panel = _panel_columns(market, flags, names, keep)
+    # a ranked alpha158 column was already computed on the whole panel for its rank
+    alpha = [n for n in set_names(daily)["alpha158"] if n in set(names) and n not in panel]
     offset = np.r_[0, np.cumsum(keep)]  # kept rows before each row: where a chunk starts
     for span in _stock_chunks(daily, chunk_rows):
         lo, hi = int(offset[span.start]), int(offset[span.stop])
