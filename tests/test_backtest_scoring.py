@@ -43,7 +43,7 @@ def study(
     market = load_market(app.data)
     bench = label_benchmark(app.data, app.label, market)
     ds = build_dataset(market, app.features, app.label, app.split, app.universe.rules(), bench)
-    inputs = prepare_backtest(app.backtest, app.data, market, scoring.backtest_start(ds, app))
+    inputs = prepare_backtest(app.backtest, app.data, market, scoring.backtest_start(ds))
     assert inputs is not None
     val, watch, scored = scoring.validation_rows(ds, app)
     matrices = build_matrices_in_batches(

@@ -71,10 +71,10 @@ def prepare(app: AppConfig, scratch: Path) -> tuple[Market, Dataset, StudyData, 
     """Check the tracking store (before any work), load the data, build the dataset, open the
     study and quantise the study's matrices.
 
-    Memory, in this order: the daily bars are freed once the dataset is built (the backtest
-    keeps the test window's, or from validation on when the trials are scored by a validation
-    backtest; a worker that does not score trials that way keeps none); with a single split the
-    features live in `scratch` on disk.
+    Memory, in this order: the daily bars are freed once the dataset is built (the backtests
+    keep them from the validation start on: the final model's validation and test accounts,
+    and the trials' with `tuning.metric=bt_information_ratio`; a worker that does not score
+    trials that way keeps none); with a single split the features live in `scratch` on disk.
 
     Args:
         app: the validated configuration.
@@ -97,7 +97,7 @@ def prepare(app: AppConfig, scratch: Path) -> tuple[Market, Dataset, StudyData, 
     rules = app.universe.rules()
     ds = build_dataset(market, app.features, app.label, app.split, rules, bench, scratch)
     if bt_index is not None:
-        start = scoring.backtest_start(ds, app)
+        start = scoring.backtest_start(ds)
         bt = window_inputs(app.backtest, bt_index, market, start)
     market = market.without_bars()
     job = _open_study(app, market, experiment_id)

@@ -70,7 +70,7 @@ def validation_rows(
     return rows, None, frame.loc[rows, SIGNAL_COLUMNS].reset_index(drop=True)
 
 
-def backtest_start(ds: Dataset, app: AppConfig) -> str:
+def backtest_start(ds: Dataset) -> str:
     """The first day (YYYYMMDD) whose bars the job keeps for backtests: the validation
     segment's (the final model's validation and test backtests, and the trials' with
     `tuning.metric=bt_information_ratio`)."""
