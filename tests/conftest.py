@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -54,6 +55,22 @@ def cli_env(tracking_uri: str) -> dict[str, str]:
         "PYTHONPATH": str(ROOT / "src"),
         "PATH": path,
     }
+
+
+def run_entry_point(
+    module: str, tmp_path: Path, tracking_uri: str, *overrides: str
+) -> subprocess.CompletedProcess:
+    """`python -m ashare_autotune.<module> <overrides>`, Hydra's output under tmp_path, its
+    output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", f"ashare_autotune.{module}", *overrides]
+        + [f"hydra.run.dir={tmp_path / 'hydra'}"],
+        cwd=tmp_path,
+        env=cli_env(tracking_uri),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def train_command(tmp_path: Path, *overrides: str) -> list[str]:

@@ -28,7 +28,7 @@ from ashare_autotune.evaluation.model_backtest import run_model_backtest
 from ashare_autotune.evaluation.out_of_time import run_evaluation
 from ashare_autotune.modelling.limits import limit_flags
 from ashare_autotune.tracking import registry
-from tests.conftest import CONF_DIR, TrainedModel, cli_env
+from tests.conftest import CONF_DIR, TrainedModel, cli_env, run_entry_point
 from tests.test_out_of_time import _evaluate_config
 
 STATS = (
@@ -187,15 +187,8 @@ def _compose_cli(*overrides: str):  # noqa: ANN202 - the CLI schema
 def test_bad_backtest_input_is_one_line_naming_the_key(
     overrides: list[str], key: str, tmp_path: Path, tracking_uri: str
 ) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "ashare_autotune.backtest", "data.n_stocks=5", "data.n_days=80"]
-        + overrides
-        + [f"hydra.run.dir={tmp_path / 'hydra'}"],
-        cwd=tmp_path,
-        env=cli_env(tracking_uri),
-        capture_output=True,
-        text=True,
-        timeout=300,
+    done = run_entry_point(
+        "backtest", tmp_path, tracking_uri, "data.n_stocks=5", "data.n_days=80", *overrides
     )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()

@@ -16,7 +16,7 @@ import pytest
 from ashare_autotune import pipeline
 from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.errors import ConfigError
-from tests.conftest import ROOT, cli_env, train_command
+from tests.conftest import ROOT, cli_env, run_entry_point, train_command
 
 
 def _train_cli(tmp_path: Path, tracking_uri: str, *overrides: str) -> subprocess.CompletedProcess:
@@ -70,15 +70,7 @@ def test_bad_config_values_name_the_key(
 def test_a_bad_config_value_is_exactly_one_line_on_the_terminal_and_kept_in_the_log(
     module: str, override: str, line: str, tmp_path: Path, tracking_uri: str
 ) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", f"ashare_autotune.{module}", override]
-        + [f"hydra.run.dir={tmp_path / 'hydra'}"],
-        cwd=tmp_path,
-        env=cli_env(tracking_uri),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_entry_point(module, tmp_path, tracking_uri, override)
     assert done.returncode == 2
     key = override.split("=")[0]
     terminal = (done.stdout + done.stderr).splitlines()
