@@ -41,5 +41,7 @@ format: $(STAMP)  ## ruff format and autofix
 ui: $(STAMP)  ## Open the MLflow UI on the local tracking DB
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db
 
-clean:  ## Remove local runs, studies and Hydra outputs (not .venv)
-	rm -rf mlruns mlartifacts outputs multirun mlflow.db optuna.db
+clean:  ## Remove local runs, studies, picks, locks and Hydra outputs (not .venv or the data cache)
+	rm -rf mlruns mlartifacts outputs multirun picks
+	rm -f mlflow.db mlflow.db-shm mlflow.db-wal mlflow.db-journal mlflow.db.lock
+	rm -f optuna.db optuna.db-shm optuna.db-wal optuna.db-journal optuna.db.lock optuna.db.*.lock
