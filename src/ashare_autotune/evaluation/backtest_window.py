@@ -177,9 +177,11 @@ def stats_markdown(report: BacktestReport) -> str:
     daily = report.result.daily
     span = f"{daily['trade_date'].min():%Y-%m-%d}..{daily['trade_date'].max():%Y-%m-%d}"
     cfg = report.result.config
+    rules = f"n_drop={cfg.n_drop}" if cfg.strategy == "topk_dropout" else ""
+    rules = rules or f"max_holdings={cfg.max_holdings}, exit={cfg.exit}"
     lines = [
         f"Backtest {report.prefix or 'window'} {span}: {cfg.strategy} (top_k={cfg.top_k}, "
-        f"max_holdings={cfg.max_holdings}, exit={cfg.exit}), benchmark {cfg.benchmark}",
+        f"{rules}), benchmark {cfg.benchmark}",
         "",
         "| statistic | value |",
         "|---|---:|",
