@@ -395,3 +395,15 @@ def test_two_score_rows_of_one_stock_and_day_are_an_error_not_two_positions() ->
     bars, scores = market({"A": FLAT}), signals(("A", 0, 1.0), ("A", 0, 0.5))
     with pytest.raises(DataError, match="scores: two rows for ts_code=A, trade_date=2023-08-21"):
         run_backtest(scores, bars, config(top_k=2, max_holdings=2))
+
+
+def test_the_daily_account_starts_the_day_after_the_first_signal_day() -> None:
+    # signal day T (DAYS[2]) is in neither series: orders first fill at T+1; a threshold
+    # window starts at the first scored day even when the first pick is later
+    scores = signals(("A", 2, 1.0), ("A", 4, 1.0))
+    scores["pick"] = [False, True]
+    result = run_backtest(scores, market({"A": FLAT}), config(strategy="threshold"))
+    assert result.daily["trade_date"].iloc[0] == DAYS[3]
+    assert result.trades["buy_date"].tolist() == [DAYS[5]]
+    with pytest.raises(DataError, match="no market day after the first signal day 2023-09-01"):
+        run_backtest(signals(("A", 9, 1.0)), market({"A": FLAT}), config())
