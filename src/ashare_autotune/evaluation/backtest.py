@@ -20,8 +20,8 @@ position per signal, held to an exit:
   limit-down day (`one_price_down`): the exit carries to the next day the stock can be sold;
 - shares in lots of `lot`; cash never goes negative; slippage moves both fills against us.
 
-Sizing (equal weight): each day's candidates are taken best score first, skipping names
-already held, up to `max_holdings` open positions. Each new position gets a budget of
+Sizing of top_k and threshold (equal weight): each day's candidates are taken best score
+first, skipping names already held, up to `max_holdings` open positions. Each new position gets a budget of
 min(cash left, previous close's equity / max_holdings), rounded down to whole lots so that
 price * shares plus the buy costs fit in the budget. When the cash left cannot pay a full
 budget, the best remaining name gets what is left and no further name is bought that day.
