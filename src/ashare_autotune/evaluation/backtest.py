@@ -21,10 +21,11 @@ position per signal, held to an exit:
 - shares in lots of `lot`; cash never goes negative; slippage moves both fills against us.
 
 Sizing of top_k and threshold (equal weight): each day's candidates are taken best score
-first, skipping names already held, up to `max_holdings` open positions. Each new position gets a budget of
-min(cash left, previous close's equity / max_holdings), rounded down to whole lots so that
-price * shares plus the buy costs fit in the budget. When the cash left cannot pay a full
-budget, the best remaining name gets what is left and no further name is bought that day.
+first, skipping names already held, up to `max_holdings` open positions. Each new position
+gets a budget of min(cash left, previous close's equity / max_holdings), rounded down to
+whole lots so that price * shares plus the buy costs fit in the budget. When the cash left
+cannot pay a full budget, the best remaining name gets what is left and no further name is
+bought that day.
 
 Costs: commission on both sides (at least `min_commission` CNY per order), transfer fee on
 both sides, stamp duty on sales only (`stamp_duty_before` before `stamp_duty_switch`,
