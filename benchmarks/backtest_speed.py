@@ -26,7 +26,8 @@ LIMIT_TOLERANCE = 0.002  # limits act on raw prices rounded to 0.01; these are a
 
 
 def approximate_limit_flags(bars: pd.DataFrame) -> pd.DataFrame:
-    """open_limit_up and one_price_down from the ratio to pre_close, by board (see module)."""
+    """open_limit_up, open_limit_down and one_price_down from the ratio to pre_close, by board
+    (see module)."""
     code = bars["ts_code"].astype(str)
     reformed = bars["trade_date"] >= pd.Timestamp("2020-08-24")
     pct = np.where(code.str.startswith(("300", "301")) & reformed, 0.20, 0.10)
@@ -37,6 +38,7 @@ def approximate_limit_flags(bars: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "open_limit_up": (o / pre - 1 >= pct - LIMIT_TOLERANCE) & (o == h),
+            "open_limit_down": (o / pre - 1 <= -(pct - LIMIT_TOLERANCE)) & (o == lo),
             "one_price_down": (lo / pre - 1 <= -(pct - LIMIT_TOLERANCE)) & (h == lo),
         },
         index=bars.index,
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     phases = Phases()
     with phases.timed("load_and_prepare"):
         bars, scores, index = prepare(args.data_dir, args.years)
-    cfg = BacktestConfig(top_k=args.top_k, max_holdings=args.max_holdings)
+    cfg = BacktestConfig(strategy=args.strategy, top_k=args.top_k, max_holdings=args.max_holdings)
     cfg = cfg.with_label(LabelConfig())  # the default label's horizon
     backtest_seconds = []
     for _ in range(args.repeats):
@@ -103,7 +105,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "open_limit_up_rows": int(bars["open_limit_up"].sum()),
             "one_price_down_rows": int(bars["one_price_down"].sum()),
         },
-        "config": {"top_k": cfg.top_k, "max_holdings": cfg.max_holdings, "exit": cfg.exit},
+        "config": {
+            "strategy": cfg.strategy,
+            "top_k": cfg.top_k,
+            "n_drop": cfg.n_drop,
+            "max_holdings": cfg.max_holdings,
+            "exit": cfg.exit,
+        },
         "run_backtest_seconds": backtest_seconds,
         "run_backtest_median_s": float(np.median(backtest_seconds)),
         "phase_seconds": phases.rounded(),
@@ -123,6 +131,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=SHARED_DATA)
     parser.add_argument("--years", type=int, default=2)
+    parser.add_argument("--strategy", default="top_k", help="backtest.strategy (README: top_k)")
     parser.add_argument("--top-k", type=int, default=50)
     parser.add_argument("--max-holdings", type=int, default=250, help="top-k x 5-day horizon")
     parser.add_argument("--repeats", type=int, default=3)

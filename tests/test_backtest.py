@@ -28,6 +28,7 @@ def market(
     prices: dict[str, list],
     limit_up: tuple[tuple[str, int], ...] = (),
     one_price_down: tuple[tuple[str, int], ...] = (),
+    limit_down: tuple[tuple[str, int], ...] = (),
 ) -> pd.DataFrame:
     """Bars from a price per day (open == close), an (open, close) pair, or None (suspended)."""
     rows = []
@@ -41,6 +42,7 @@ def market(
     day = bars["trade_date"].map({d: i for i, d in enumerate(DAYS)})
     keys = list(zip(bars["ts_code"], day, strict=True))
     bars["open_limit_up"] = [key in limit_up for key in keys]
+    bars["open_limit_down"] = [key in limit_down or key in one_price_down for key in keys]
     bars["one_price_down"] = [key in one_price_down for key in keys]
     return bars
 
@@ -58,8 +60,16 @@ def signals(*rows: tuple[str, int, float]) -> pd.DataFrame:
 
 
 def config(**overrides: object) -> BacktestConfig:
-    """No costs, one position of the whole capital, a two-day horizon, unless overridden."""
-    base = {**NO_COSTS, "top_k": 1, "max_holdings": 1, "capital": 10_000.0, "max_days": 2}
+    """The per-signal top_k strategy with no costs, one position of the whole capital, a
+    two-day horizon, unless overridden."""
+    base = {
+        **NO_COSTS,
+        "strategy": "top_k",
+        "top_k": 1,
+        "max_holdings": 1,
+        "capital": 10_000.0,
+        "max_days": 2,
+    }
     base |= {"min_days": 1, "min_return": 0.04}
     return BacktestConfig(**{**base, **overrides})
 
@@ -97,9 +107,11 @@ def test_one_price_limit_down_and_suspension_delay_the_sale_to_the_first_day_it_
     assert trade["sell_date"] == DAYS[4]
     assert trade["sell_price"] == 8.0
     assert trade["holding_days"] == 3
-    assert list(result.daily["n_holdings"][:6]) == [0, 1, 1, 1, 0, 0]
-    # valued at the last known close while suspended
-    assert result.daily["holdings_value"].iloc[3] == 1000 * 9.0
+    # the daily account starts on day 1, the first day an order can fill
+    assert result.daily["trade_date"].iloc[0] == DAYS[1]
+    assert list(result.daily["n_holdings"][:5]) == [1, 1, 1, 0, 0]
+    # valued at the last known close while suspended (day 3)
+    assert result.daily["holdings_value"].iloc[2] == 1000 * 9.0
 
 
 @pytest.mark.parametrize(
@@ -146,35 +158,49 @@ def test_commission_is_at_least_5_cny_per_order() -> None:
     # 2,000 CNY buys one lot at 10 (1,000 CNY): commission 0.25 -> 5; transfer fee 0.01;
     # the sale (before 2023-08-28) adds 5 + 0.01 + stamp duty 1.0
     cfg = BacktestConfig(
-        top_k=1, max_holdings=1, capital=2_000.0, min_days=1, max_days=2, min_return=0.04
+        strategy="top_k",
+        top_k=1,
+        max_holdings=1,
+        capital=2_000.0,
+        min_days=1,
+        max_days=2,
+        min_return=0.04,
     )
     result = run_backtest(signals(("A", 0, 1.0)), market({"A": FLAT}), cfg)
     trade = result.trades.iloc[0]
     assert trade["shares"] == 100
-    assert result.daily["cash"].iloc[1] == pytest.approx(2_000 - 1_000 - 5.01)
+    assert result.daily["cash"].iloc[0] == pytest.approx(2_000 - 1_000 - 5.01)
     assert trade["costs"] == pytest.approx(5.01 + 6.01)
     assert trade["pnl"] == pytest.approx(-11.02)
 
 
 def test_commission_above_the_minimum_is_the_rate() -> None:
     # 1,000,000 CNY at 10: 999 lots (1,000 would not leave room for the costs)
-    cfg = BacktestConfig(top_k=1, max_holdings=1, min_days=1, max_days=2, min_return=0.04)
+    cfg = BacktestConfig(
+        strategy="top_k", top_k=1, max_holdings=1, min_days=1, max_days=2, min_return=0.04
+    )
     result = run_backtest(signals(("A", 0, 1.0)), market({"A": FLAT}), cfg)
     value = 99_900 * 10.0
     assert result.trades["shares"].iloc[0] == 99_900
-    assert result.daily["costs"].iloc[1] == pytest.approx(value * (0.00025 + 0.00001))
+    assert result.daily["costs"].iloc[0] == pytest.approx(value * (0.00025 + 0.00001))
 
 
 def test_shares_are_whole_lots_whose_value_and_costs_fit_the_budget() -> None:
     # 100,000 CNY at 33.33: 30 lots would cost 99,990 + 25.00 + 1.00 > 100,000; 29 lots fit
     cfg = BacktestConfig(
-        top_k=1, max_holdings=1, capital=100_000.0, min_days=1, max_days=2, min_return=0.04
+        strategy="top_k",
+        top_k=1,
+        max_holdings=1,
+        capital=100_000.0,
+        min_days=1,
+        max_days=2,
+        min_return=0.04,
     )
     bars = market({"A": [33.33] * len(DAYS)})
     result = run_backtest(signals(("A", 0, 1.0)), bars, cfg)
     value = 2_900 * 33.33
     assert result.trades["shares"].iloc[0] == 2_900
-    assert result.daily["cash"].iloc[1] == pytest.approx(100_000 - value * 1.00026)
+    assert result.daily["cash"].iloc[0] == pytest.approx(100_000 - value * 1.00026)
 
 
 def test_when_cash_runs_short_the_best_remaining_name_gets_the_rest_and_no_later_one() -> None:
@@ -215,7 +241,9 @@ def test_cash_plus_holdings_is_equity_every_day_and_the_rules_hold_on_a_random_m
     exit_rule: str,
 ) -> None:
     bars = random_market(seed=3)
-    cfg = BacktestConfig(top_k=3, max_holdings=6, capital=200_000.0, exit=exit_rule)
+    cfg = BacktestConfig(
+        strategy="top_k", top_k=3, max_holdings=6, capital=200_000.0, exit=exit_rule
+    )
     cfg = cfg.with_label(LabelConfig())
     cfg = replace(cfg, min_days=1, max_days=3, min_return=0.02, slippage_bps=5.0)
     result = run_backtest(random_scores(bars, seed=4), bars, cfg)
@@ -289,7 +317,13 @@ def test_the_account_up_to_a_day_does_not_change_when_later_bars_change() -> Non
     bars = random_market(seed=5)
     scores = random_scores(bars, seed=6)
     cfg = BacktestConfig(
-        top_k=3, max_holdings=6, capital=200_000.0, min_days=1, max_days=3, min_return=0.04
+        strategy="top_k",
+        top_k=3,
+        max_holdings=6,
+        capital=200_000.0,
+        min_days=1,
+        max_days=3,
+        min_return=0.04,
     )
     before = run_backtest(scores, bars, cfg).daily
     later = bars["trade_date"] > DAYS[5]
@@ -297,7 +331,7 @@ def test_the_account_up_to_a_day_does_not_change_when_later_bars_change() -> Non
     changed.loc[later, ["open", "close"]] *= np.linspace(0.5, 1.5, int(later.sum()))[:, None]
     changed.loc[later, "open_limit_up"] = ~changed.loc[later, "open_limit_up"]
     after = run_backtest(scores, changed, cfg).daily
-    pd.testing.assert_frame_equal(before.iloc[:6], after.iloc[:6])
+    pd.testing.assert_frame_equal(before.iloc[:5], after.iloc[:5])  # days 1..5
     assert not before["equity"].equals(after["equity"])
 
 
@@ -361,3 +395,15 @@ def test_two_score_rows_of_one_stock_and_day_are_an_error_not_two_positions() ->
     bars, scores = market({"A": FLAT}), signals(("A", 0, 1.0), ("A", 0, 0.5))
     with pytest.raises(DataError, match="scores: two rows for ts_code=A, trade_date=2023-08-21"):
         run_backtest(scores, bars, config(top_k=2, max_holdings=2))
+
+
+def test_the_daily_account_starts_the_day_after_the_first_signal_day() -> None:
+    # signal day T (DAYS[2]) is in neither series: orders first fill at T+1; a threshold
+    # window starts at the first scored day even when the first pick is later
+    scores = signals(("A", 2, 1.0), ("A", 4, 1.0))
+    scores["pick"] = [False, True]
+    result = run_backtest(scores, market({"A": FLAT}), config(strategy="threshold"))
+    assert result.daily["trade_date"].iloc[0] == DAYS[3]
+    assert result.trades["buy_date"].tolist() == [DAYS[5]]
+    with pytest.raises(DataError, match="no market day after the first signal day 2023-09-01"):
+        run_backtest(signals(("A", 9, 1.0)), market({"A": FLAT}), config())

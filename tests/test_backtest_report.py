@@ -28,6 +28,7 @@ def seeded_market(n_stocks: int = 15, n_days: int = 120) -> tuple[pd.DataFrame, 
             "open": opens.ravel(),
             "close": close.ravel(),
             "open_limit_up": False,
+            "open_limit_down": False,
             "one_price_down": False,
         }
     )
@@ -42,7 +43,9 @@ def backtest() -> tuple[BacktestResult, pd.Series]:
     scores = bars[["ts_code", "trade_date"]].copy()
     scores["score"] = np.random.default_rng(5).random(len(scores))
     result = run_backtest(
-        scores, bars, BacktestConfig(top_k=3, max_holdings=15).with_label(LabelConfig())
+        scores,
+        bars,
+        BacktestConfig(strategy="top_k", top_k=3, max_holdings=15).with_label(LabelConfig()),
     )
     benchmark = report.benchmark_returns(index, "000905.SH", result.daily["trade_date"])
     return result, benchmark

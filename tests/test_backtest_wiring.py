@@ -75,8 +75,10 @@ def test_training_backtests_the_test_segment_and_logs_the_report(
     run_id = trained_model.result.run_id
     daily = _check_report(trained_model.tracking_uri, run_id, "test_")
     run = mlflow.MlflowClient(trained_model.tracking_uri).get_run(run_id)
-    # the account starts on the test segment's first day and trades its signals
-    assert f"{daily['trade_date'].min():%Y%m%d}" == run.data.tags["split_test_start"]
+    # the account starts the market day after the test segment's first signal day (T+1, the
+    # first day an order fills; the synthetic market trades on business days)
+    first_fill = pd.Timestamp(run.data.tags["split_test_start"]) + pd.offsets.BDay(1)
+    assert daily["trade_date"].min() == first_fill
     assert run.data.params["backtest.max_days"] == run.data.params["label.max_days"]
     # the registered version reports them (promotion never reads test: registry.promotion_metrics)
     version = registry.alias_version("ashare-autotune-xgb", "champion")
@@ -91,7 +93,7 @@ def test_training_also_backtests_validation_so_promotion_can_read_the_account(
     assert metrics["val_bt_trades"] > 0
     assert math.isfinite(metrics["val_bt_information_ratio"])
     # its own account, not the test one's: another window, other trades
-    assert metrics["val_bt_trades"] != metrics["test_bt_trades"]
+    assert metrics["val_bt_final_equity"] != metrics["test_bt_final_equity"]
     version = registry.alias_version("ashare-autotune-xgb", "champion")
     assert "val_bt_information_ratio" in registry.version_metrics(version)
 
@@ -112,7 +114,7 @@ def test_evaluate_backtests_its_window_with_the_models_label(trained_model: Trai
     assert cfg.backtest.max_days is None  # no label group composed: the model's label is used
     result = run_evaluation(cfg)
     daily = _check_report(trained_model.tracking_uri, result.run_id, "oot_")
-    assert f"{daily['trade_date'].min():%Y%m%d}" == result.start
+    assert daily["trade_date"].min() == pd.Timestamp(result.start) + pd.offsets.BDay(1)
     assert "bt_information_ratio" in result.table
 
 
@@ -128,6 +130,7 @@ def test_the_backtest_entry_point_reports_a_registered_model(
             "start=20190102",
             "end=20190131",
             "backtest.top_k=3",
+            "backtest.n_drop=1",
             *trained_model.data_overrides,
             f"hydra.run.dir={tmp_path / 'hydra'}",
         ],
@@ -140,7 +143,7 @@ def test_the_backtest_entry_point_reports_a_registered_model(
     assert done.returncode == 0, done.stderr[-2000:]
     run_id = done.stdout.strip().splitlines()[-1].split()[-1]
     daily = _check_report(trained_model.tracking_uri, run_id, "")
-    assert f"{daily['trade_date'].min():%Y-%m-%d}" == "2019-01-02"
+    assert f"{daily['trade_date'].min():%Y-%m-%d}" == "2019-01-03"  # signals from 01-02
     run = mlflow.MlflowClient(trained_model.tracking_uri).get_run(run_id)
     assert run.data.tags["run_kind"] == "backtest"
     assert run.data.tags["model_version"] == trained_model.result.model_version
@@ -155,6 +158,8 @@ def test_the_backtest_runs_on_a_logged_model_uri_too(trained_model: TrainedModel
         f"mlflow.tracking_uri={trained_model.tracking_uri}",
         "start=20190102",
         "end=20190115",
+        "backtest.top_k=10",
+        "backtest.n_drop=2",
         *trained_model.data_overrides,
     )
     result = run_model_backtest(cfg)

@@ -31,6 +31,9 @@ def _evaluate_config(trained: TrainedModel, *overrides: str) -> EvaluateConfig:
             overrides=[
                 f"mlflow.tracking_uri={trained.tracking_uri}",
                 *trained.data_overrides,
+                # 40 stocks: a book smaller than the default 50 + 5 (the debug preset's)
+                "backtest.top_k=10",
+                "backtest.n_drop=2",
                 *overrides,
             ],
         )

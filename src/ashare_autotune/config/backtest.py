@@ -18,9 +18,11 @@ from ashare_autotune.config.choices import check, choose
 
 
 class Strategy(StrEnum):
-    """Which scored rows become buy orders."""
+    """How scores become a portfolio."""
 
-    TOP_K = "top_k"  # the top_k highest scores of each signal day
+    # hold the top_k names equal weight, replace at most n_drop a day (qlib's TopkDropout)
+    TOPK_DROPOUT = "topk_dropout"
+    TOP_K = "top_k"  # buy the top_k highest scores of each signal day, hold to the exit
     THRESHOLD = "threshold"  # every row with pick == True, best score first
 
 
@@ -54,9 +56,12 @@ class BacktestConfig:
     """Strategy, exit rule, capital and A-share costs of a backtest (validated on creation)."""
 
     enabled: bool = True  # backtest the test segment at the end of training
-    strategy: str = Strategy.TOP_K.value
-    top_k: int = 10
-    max_holdings: int = 50
+    # topk_dropout: a fully invested equal-weight book, turnover <= n_drop / top_k a day; 50
+    # names and 5 a day (10%) are qlib's benchmark settings (TopkDropoutStrategy, CSI 300/500)
+    strategy: str = Strategy.TOPK_DROPOUT.value
+    top_k: int = 50  # topk_dropout: names held; top_k: names bought per signal day
+    n_drop: int = 5  # topk_dropout: most names replaced a day
+    max_holdings: int = 50  # top_k and threshold: most open positions
     exit: str = Exit.HORIZON.value
     # the label's horizon and take-profit (conf/backtest: ${label.*}); None: the label in use
     min_days: int | None = None
@@ -80,7 +85,11 @@ class BacktestConfig:
             _require(self, name, getattr(self, name) >= 0, "must be >= 0")
         _require(self, "slippage_bps", self.slippage_bps < 10_000, "must be < 10000")
         _require(self, "top_k", self.top_k >= 1, "must be >= 1")
+        _require(self, "n_drop", self.n_drop >= 1, "must be >= 1")
         _require(self, "max_holdings", self.max_holdings >= 1, "must be >= 1")
+        if self.strategy is Strategy.TOPK_DROPOUT:
+            ok = self.n_drop <= self.top_k
+            _require(self, "n_drop", ok, f"must be <= backtest.top_k={self.top_k}")
         if self.strategy is Strategy.TOP_K:
             ok = self.max_holdings >= self.top_k
             _require(self, "max_holdings", ok, f"must be >= backtest.top_k={self.top_k}")

@@ -351,8 +351,9 @@ class AppConfig:
         why = "needs split.kind=single (walk-forward tunes the windows' mean AUC)"
         check(not per_day or self.split.kind == "single", "tuning.metric", self.tuning.metric, why)
         if self.tuning.metric == "bt_information_ratio":  # scored by the validation backtest
-            bt, why = self.backtest, "needs backtest.enabled=true and backtest.strategy=top_k"
-            ok = bt.enabled and bt.strategy == "top_k"  # no threshold is chosen during the study
+            bt = self.backtest
+            why = "needs backtest.enabled=true and backtest.strategy=topk_dropout or top_k"
+            ok = bt.enabled and bt.strategy != "threshold"  # no threshold is chosen in the study
             check(ok, "tuning.metric", self.tuning.metric, why)
         by_bt = [m for m in self.registry.promotion_metrics if m.startswith("val_bt_")]
         why = "needs backtest.enabled=true (the validation backtest)"

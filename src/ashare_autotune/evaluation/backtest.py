@@ -1,7 +1,16 @@
 """The account a user would have had trading the model's scores under A-share rules and costs.
 
 A daily simulation (pure: frames in, frames out). The signal of day T is computed after T's
-close; its orders go in at the open of the next market day (T+1):
+close; its orders go in at the open of the next market day (T+1), so the account's daily
+series (and the benchmark's, taken on the same days) starts at T+1 of the first signal day.
+
+`strategy=topk_dropout` (the default): a fully invested equal-weight book of `top_k` names, at
+most `n_drop` replaced a day, both sides traded at T+1's open (one price per day; a sale is
+blocked while suspended or at a limit-down open); rules in `backtest_topk`. Costs, lots,
+slippage and valuation are those below.
+
+`strategy=top_k` (the top_k best scores of each signal day) and `threshold` (the picks), one
+position per signal, held to an exit:
 - a buy fills at T+1's open only when the stock has a bar that day and did not open at the
   limit-up price (`open_limit_up`); otherwise it is skipped, not replaced by a lower score;
 - a position is sold at the close of its exit day: the last day of the horizon (T+max_days,
@@ -11,11 +20,12 @@ close; its orders go in at the open of the next market day (T+1):
   limit-down day (`one_price_down`): the exit carries to the next day the stock can be sold;
 - shares in lots of `lot`; cash never goes negative; slippage moves both fills against us.
 
-Sizing (equal weight): each day's candidates are taken best score first, skipping names
-already held, up to `max_holdings` open positions. Each new position gets a budget of
-min(cash left, previous close's equity / max_holdings), rounded down to whole lots so that
-price * shares plus the buy costs fit in the budget. When the cash left cannot pay a full
-budget, the best remaining name gets what is left and no further name is bought that day.
+Sizing of top_k and threshold (equal weight): each day's candidates are taken best score
+first, skipping names already held, up to `max_holdings` open positions. Each new position
+gets a budget of min(cash left, previous close's equity / max_holdings), rounded down to
+whole lots so that price * shares plus the buy costs fit in the budget. When the cash left
+cannot pay a full budget, the best remaining name gets what is left and no further name is
+bought that day.
 
 Costs: commission on both sides (at least `min_commission` CNY per order), transfer fee on
 both sides, stamp duty on sales only (`stamp_duty_before` before `stamp_duty_switch`,
@@ -31,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from ashare_autotune.config.backtest import BacktestConfig, Strategy
+from ashare_autotune.config.choices import check
 from ashare_autotune.errors import ConfigError, DataError
 from ashare_autotune.evaluation.backtest_account import (
     Orders,
@@ -39,9 +50,11 @@ from ashare_autotune.evaluation.backtest_account import (
     simulate,
     trades_frame,
 )
+from ashare_autotune.evaluation.backtest_topk import simulate_topk_dropout
 
 SCORE_COLUMNS = ("ts_code", "trade_date", "score")
-BAR_COLUMNS = ("ts_code", "trade_date", "open", "close", "open_limit_up", "one_price_down")
+BAR_COLUMNS = ("ts_code", "trade_date", "open", "close", "open_limit_up", "open_limit_down")
+BAR_COLUMNS += ("one_price_down",)
 
 
 @dataclass
@@ -49,13 +62,16 @@ class BacktestResult:
     """The simulated account.
 
     Attributes:
-        daily: one row per market day: trade_date, cash, holdings_value, equity, costs,
-            turnover ((buys + sells) / 2 / previous equity), n_holdings, returns.
+        daily: one row per market day from the first day orders can fill (the day after the
+            first signal day): trade_date, cash, holdings_value, equity, costs, turnover
+            ((buys + sells) / 2 / previous equity), n_holdings, invested (holdings_value /
+            equity), returns.
         trades: one row per position: ts_code, signal_date, buy_date, buy_price, shares,
             sell_date, sell_price, costs (both sides), pnl, return (pnl over the cash paid),
             holding_days (market days from buy to sell); NaT/NaN sale for a position still
             open at the end.
-        skipped: orders not filled, by reason (held, suspended, limit_up, no_slot, no_cash).
+        skipped: orders not filled, by reason (held, suspended, limit_up, no_slot, no_cash,
+            sell_blocked: a topk_dropout sale not possible at the open, retried next day).
         config: the configuration used.
     """
 
@@ -77,22 +93,32 @@ def run_backtest(
     Args:
         scores: ts_code, trade_date, score (and bool `pick` for the threshold strategy); the
             signal of trade_date, known after its close.
-        bars: ts_code, trade_date, open, close and bool open_limit_up, one_price_down; a stock
-            without a row on a market day is suspended that day.
+        bars: ts_code, trade_date, open, close and bool open_limit_up, open_limit_down,
+            one_price_down; a stock without a row on a market day is suspended that day.
         cfg: strategy, exit rule, capital and costs.
         start, end: the window of market days (default: the first signal day to the last bar).
             Signals inside it are traded; positions still open at its end stay open.
 
     Returns:
         The daily account, the trades and the count of orders not filled.
+
+    Raises:
+        ConfigError: topk_dropout with top_k + n_drop above the most candidates of a day.
+        DataError: bad bars or scores, or no market day after the first signal day.
     """
     cfg.check_complete()
     _check_columns(scores, SCORE_COLUMNS + (("pick",) if cfg.strategy == "threshold" else ()))
     _check_columns(bars, BAR_COLUMNS, "bars")
     panel = _build_panel(bars, _window(scores, bars, start, end))
-    account = simulate(panel, _build_orders(scores, panel, cfg), cfg)
+    first = _first_fill_day(scores, panel)
+    orders = _build_orders(scores, panel, cfg)
+    if cfg.strategy is Strategy.TOPK_DROPOUT:
+        _check_universe(orders, cfg)
+        account = simulate_topk_dropout(panel, orders, cfg)
+    else:
+        account = simulate(panel, orders, cfg)
     return BacktestResult(
-        daily=daily_frame(account),
+        daily=daily_frame(account, first),
         trades=trades_frame(account),
         skipped=account.skipped,
         config=cfg,
@@ -157,12 +183,36 @@ def _build_panel(bars: pd.DataFrame, window: tuple[pd.Timestamp, pd.Timestamp]) 
         last_close=pd.DataFrame(close).ffill().to_numpy(),
         has_bar=dense(np.ones(len(rows), dtype=bool), False),
         open_limit_up=dense(rows["open_limit_up"].to_numpy(bool), False),
+        open_limit_down=dense(rows["open_limit_down"].to_numpy(bool), False),
         one_price_down=dense(rows["one_price_down"].to_numpy(bool), False),
     )
 
 
+def _first_fill_day(scores: pd.DataFrame, panel: Panel) -> int:
+    """The panel day after the first signal day in the window: the first the account trades
+    (day T is in neither the account's nor the benchmark's returns)."""
+    dates = pd.to_datetime(scores["trade_date"]).to_numpy("datetime64[ns]")
+    dates = dates[(dates >= panel.days[0]) & (dates <= panel.days[-1])]
+    first_signal = dates.min() if len(dates) else panel.days[0]
+    first = int(np.searchsorted(panel.days, first_signal, side="right"))
+    if first >= len(panel.days):
+        day = f"{pd.Timestamp(first_signal):%Y-%m-%d}"
+        raise DataError(f"backtest window: no market day after the first signal day {day}")
+    return first
+
+
+def _check_universe(orders: Orders, cfg: BacktestConfig) -> None:
+    """topk_dropout ranks top_k held + n_drop candidates: a universe smaller than that on
+    every day would hold all of it (a configuration error, not a strategy)."""
+    most = int(np.diff(orders.starts).max(initial=0))
+    need = cfg.top_k + cfg.n_drop
+    why = f"plus backtest.n_drop={cfg.n_drop} is {need}, more than the candidates of any day"
+    check(need <= most, "backtest.top_k", cfg.top_k, f"{why} (at most {most})")
+
+
 def _build_orders(scores: pd.DataFrame, panel: Panel, cfg: BacktestConfig) -> Orders:
-    """The candidate orders: top_k per signal day or the picks, mapped to their buy day."""
+    """The candidate orders, mapped to their buy day: top_k per signal day, the picks, or
+    every candidate (topk_dropout)."""
     dates = pd.to_datetime(scores["trade_date"]).to_numpy("datetime64[ns]")
     score = scores["score"].to_numpy(np.float64)
     keep = (dates >= panel.days[0]) & (dates <= panel.days[-1]) & np.isfinite(score)

@@ -1,7 +1,8 @@
-"""The backtest's day loop: fills, exits, costs and valuation of one account.
+"""The backtest's account: fills, exits, costs and valuation, and the per-signal day loop.
 
 The rules are those of `backtest` (see its docstring); this module works on dense (day, stock)
-arrays so each day is a few numpy operations over that day's orders and open positions.
+arrays so each day is a few numpy operations over that day's orders and open positions. The
+topk_dropout day loop is `backtest_topk`, on the same account.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-SKIP_REASONS = ("held", "suspended", "limit_up", "no_slot", "no_cash")
+SKIP_REASONS = ("held", "suspended", "limit_up", "no_slot", "no_cash", "sell_blocked")
 
 
 class Rules(Protocol):
@@ -45,12 +46,14 @@ class Panel:
     last_close: np.ndarray  # close carried forward over suspensions (valuation)
     has_bar: np.ndarray
     open_limit_up: np.ndarray
+    open_limit_down: np.ndarray
     one_price_down: np.ndarray
 
 
 @dataclass
 class Orders:
-    """Candidate buy orders sorted by buy day, best score first within a day."""
+    """Candidate buy orders sorted by buy day, best score first within a day (topk_dropout:
+    every scored candidate of the signal day)."""
 
     starts: np.ndarray  # the orders of buy day d are [starts[d], starts[d + 1])
     code: np.ndarray  # column in the panel; -1 when the stock has no bar in the window
@@ -135,6 +138,7 @@ class Account:
         self.closed: list[tuple[Positions, int, np.ndarray, np.ndarray]] = []
         self.skipped = dict.fromkeys(SKIP_REASONS, 0)
         self.columns = ("cash", "holdings_value", "equity", "costs", "turnover", "n_holdings")
+        self.columns += ("invested",)
         self.daily = {name: np.zeros(len(panel.days)) for name in self.columns}
 
     def fillable(self, d: int, code: np.ndarray) -> np.ndarray:
@@ -159,10 +163,17 @@ class Account:
         chosen = np.flatnonzero(self.fillable(d, orders.code[lo:hi]))
         slots = max(self.rules.max_holdings - len(self.open), 0)
         self.skipped["no_slot"] += max(len(chosen) - slots, 0)
-        chosen = chosen[:slots]
-        code = orders.code[lo:hi][chosen]
+        chosen = lo + chosen[:slots]
+        return self.fill(d, orders, chosen, self.equity / self.rules.max_holdings)
+
+    def fill(
+        self, d: int, orders: Orders, chosen: np.ndarray, budget: float
+    ) -> tuple[float, float]:
+        """Buy orders[chosen] (fillable, best first) at day d's open, each for at most
+        `budget` of the cash; returns (value bought, costs)."""
+        code = orders.code[chosen]
         price = self.panel.open[d, code] * (1 + self.slip)
-        shares = size_orders(price, self.cash, self.equity / self.rules.max_holdings, self.rules)
+        shares = size_orders(price, self.cash, budget, self.rules)
         self.skipped["no_cash"] += int((shares == 0).sum())
         ok = shares > 0
         value = shares[ok] * price[ok]
@@ -172,8 +183,8 @@ class Account:
         new = Positions(
             code=code[ok],
             shares=shares[ok],
-            signal_day=orders.signal_day[lo:hi][chosen][ok],
-            signal_date=orders.signal_date[lo:hi][chosen][ok],
+            signal_day=orders.signal_day[chosen][ok],
+            signal_date=orders.signal_date[chosen][ok],
             buy_day=np.full(int(ok.sum()), d),
             entry=self.panel.open[d, code[ok]],
             price=price[ok],
@@ -196,8 +207,13 @@ class Account:
 
     def sell(self, d: int) -> tuple[float, float]:
         """Sell at day d's close what is due and sellable; returns (value sold, costs)."""
-        gone = self.open.take(self.exits(d))
-        price = self.panel.close[d, gone.code] * (1 - self.slip)
+        return self.sell_at(d, self.exits(d), self.panel.close)
+
+    def sell_at(self, d: int, mask: np.ndarray, prices: np.ndarray) -> tuple[float, float]:
+        """Sell the open positions where `mask` is true at day d's `prices` (open or close
+        panel); returns (value sold, costs)."""
+        gone = self.open.take(mask)
+        price = prices[d, gone.code] * (1 - self.slip)
         value = gone.shares * price
         cost = buy_costs(value, self.rules) + value * self.stamp[d]
         self.cash += float(value.sum() - cost.sum())
@@ -209,8 +225,9 @@ class Account:
     def close_day(self, d: int, traded: float, costs: float) -> None:
         """Value the holdings at the close and record the day."""
         holdings = float((self.open.shares * self.panel.last_close[d, self.open.code]).sum())
-        row = (self.cash, holdings, self.cash + holdings, costs, traded / 2 / self.equity)
-        for name, value in zip(self.columns, (*row, len(self.open)), strict=True):
+        equity = self.cash + holdings
+        row = (self.cash, holdings, equity, costs, traded / 2 / self.equity, len(self.open))
+        for name, value in zip(self.columns, (*row, holdings / equity), strict=True):
             self.daily[name][d] = value
         self.equity = self.cash + holdings
 
@@ -225,13 +242,14 @@ def simulate(panel: Panel, orders: Orders, rules: Rules) -> Account:
     return account
 
 
-def daily_frame(account: Account) -> pd.DataFrame:
-    """One row per market day: the account after the close and the day's return."""
+def daily_frame(account: Account, first: int = 0) -> pd.DataFrame:
+    """One row per market day from day `first` on: the account after the close (`invested`:
+    holdings value / equity) and the day's return."""
     daily = pd.DataFrame({"trade_date": account.panel.days, **account.daily})
     daily["n_holdings"] = daily["n_holdings"].astype(np.int64)
     before = np.concatenate([[account.rules.capital], daily["equity"].to_numpy()[:-1]])
     daily["returns"] = daily["equity"].to_numpy() / before - 1.0
-    return daily
+    return daily.iloc[first:].reset_index(drop=True)
 
 
 def trades_frame(account: Account) -> pd.DataFrame:

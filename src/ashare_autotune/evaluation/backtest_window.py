@@ -3,7 +3,8 @@ its bars with their limit flags, its benchmark, the simulation and the statistic
 
 Pure but for loading the benchmark index (`data.benchmark`); logging is `tracking.backtest_log`.
 The window traded: from the first signal day to `max_days` market days after the last one (so
-the last signals can reach their exit), or the last bar before that.
+the last signals can reach their exit), or the last bar before that; the account's and the
+benchmark's daily returns start the day after the first signal day (orders fill at T+1).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from ashare_autotune.modelling.limits import limit_flags
 log = logging.getLogger(__name__)
 
 BAR_COLUMNS = ["ts_code", "trade_date", "open", "close", "pre_close"]
-FLAG_COLUMNS = ["open_limit_up", "one_price_down"]
+FLAG_COLUMNS = ["open_limit_up", "open_limit_down", "one_price_down"]
 
 
 @dataclass
@@ -62,7 +63,8 @@ def backtest_bars(daily: pd.DataFrame, stock_basic: pd.DataFrame, start: str) ->
         start: the first day kept.
 
     Returns:
-        ts_code, trade_date, open, close, pre_close, open_limit_up, one_price_down.
+        ts_code, trade_date, open, close, pre_close, open_limit_up, open_limit_down,
+        one_price_down.
     """
     rows = daily.loc[daily["trade_date"] >= pd.Timestamp(start)]
     flags = limit_flags(rows, stock_basic)
@@ -143,7 +145,7 @@ def run_window_backtest(
         "backtest %s %s..%s (%s, benchmark %s): annual return %.2f%% vs %.2f%%, IR %.2f, "
         "max drawdown %.2f%%, %d trades",
         prefix or "window",
-        f"{start:%Y-%m-%d}",
+        f"{result.daily['trade_date'].iloc[0]:%Y-%m-%d}",
         f"{end:%Y-%m-%d}",
         inputs.cfg.strategy,
         inputs.cfg.benchmark,
@@ -175,9 +177,11 @@ def stats_markdown(report: BacktestReport) -> str:
     daily = report.result.daily
     span = f"{daily['trade_date'].min():%Y-%m-%d}..{daily['trade_date'].max():%Y-%m-%d}"
     cfg = report.result.config
+    rules = f"n_drop={cfg.n_drop}" if cfg.strategy == "topk_dropout" else ""
+    rules = rules or f"max_holdings={cfg.max_holdings}, exit={cfg.exit}"
     lines = [
         f"Backtest {report.prefix or 'window'} {span}: {cfg.strategy} (top_k={cfg.top_k}, "
-        f"max_holdings={cfg.max_holdings}, exit={cfg.exit}), benchmark {cfg.benchmark}",
+        f"{rules}), benchmark {cfg.benchmark}",
         "",
         "| statistic | value |",
         "|---|---:|",
