@@ -22,8 +22,8 @@ budget, the best remaining name gets what is left and no further name is bought 
 
 Costs (`fills`): commission on both sides (at least `min_commission` CNY per order), transfer
 fee on both sides (`transfer_fee_before` / `_after` around `transfer_fee_switch`), stamp duty
-on sales only (`stamp_duty_before` before `stamp_duty_switch`, `stamp_duty_after` from then). Holdings are valued at the last known close
-(a suspended stock keeps its last close).
+on sales only (`stamp_duty_before` before `stamp_duty_switch`, `stamp_duty_after` from then).
+Holdings are valued at the last known close (a suspended stock keeps its last close).
 """
 
 from __future__ import annotations
