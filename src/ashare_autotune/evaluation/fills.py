@@ -96,7 +96,7 @@ def lot_rules(codes: np.ndarray | pd.Series, lot: int) -> tuple[np.ndarray, np.n
 
 def round_shares(shares: np.ndarray, minimum: np.ndarray, step: np.ndarray) -> np.ndarray:
     """Shares rounded down to whole steps; 0 where below the board's minimum order."""
-    whole = np.floor(np.maximum(shares, 0.0) / step + 1e-9) * step
+    whole = np.floor(np.maximum(shares, 0.0) / step) * step
     return np.where(whole >= minimum, whole, 0.0)
 
 
@@ -174,8 +174,13 @@ class Fills:
         value: np.ndarray | None,
         rules: CostRules,
     ) -> None:
-        """Args: the panel's market days and stock codes, its (day, stock) traded value in CNY
-        (`traded_value`; needed only with a volume cap) and the rules."""
+        """Take the fee rates per day, the lots per stock and the caps per (day, stock).
+
+        Args:
+            days, codes: the panel's market days and stock codes.
+            value: (day, stock) traded value in CNY (`traded_value`), needed with a volume cap.
+            rules: the backtest's configuration.
+        """
         self.rules = rules
         self.stamp = dated_rate(
             days, rules.stamp_duty_before, rules.stamp_duty_after, rules.stamp_duty_switch
