@@ -20,7 +20,9 @@ NO_COSTS = {
     "min_commission": 0.0,
     "stamp_duty_before": 0.0,
     "stamp_duty_after": 0.0,
-    "transfer_fee": 0.0,
+    "transfer_fee_before": 0.0,
+    "transfer_fee_after": 0.0,
+    "slippage_bps": 0.0,
 }
 
 
@@ -166,6 +168,7 @@ def test_commission_is_at_least_5_cny_per_order() -> None:
         max_days=2,
         min_return=0.04,
     )
+    cfg = replace(cfg, slippage_bps=0.0)  # commission alone (slippage: test_fills.py)
     result = run_backtest(signals(("A", 0, 1.0)), market({"A": FLAT}), cfg)
     trade = result.trades.iloc[0]
     assert trade["shares"] == 100
@@ -177,7 +180,13 @@ def test_commission_is_at_least_5_cny_per_order() -> None:
 def test_commission_above_the_minimum_is_the_rate() -> None:
     # 1,000,000 CNY at 10: 999 lots (1,000 would not leave room for the costs)
     cfg = BacktestConfig(
-        strategy="top_k", top_k=1, max_holdings=1, min_days=1, max_days=2, min_return=0.04
+        strategy="top_k",
+        top_k=1,
+        max_holdings=1,
+        min_days=1,
+        max_days=2,
+        min_return=0.04,
+        slippage_bps=0.0,
     )
     result = run_backtest(signals(("A", 0, 1.0)), market({"A": FLAT}), cfg)
     value = 99_900 * 10.0
@@ -196,6 +205,7 @@ def test_shares_are_whole_lots_whose_value_and_costs_fit_the_budget() -> None:
         max_days=2,
         min_return=0.04,
     )
+    cfg = replace(cfg, slippage_bps=0.0)
     bars = market({"A": [33.33] * len(DAYS)})
     result = run_backtest(signals(("A", 0, 1.0)), bars, cfg)
     value = 2_900 * 33.33
@@ -205,7 +215,7 @@ def test_shares_are_whole_lots_whose_value_and_costs_fit_the_budget() -> None:
 
 def test_when_cash_runs_short_the_best_remaining_name_gets_the_rest_and_no_later_one() -> None:
     prices = np.array([10.0, 10.0, 5.0, 1.0])
-    shares = size_orders(prices, cash=2_600.0, budget=1_000.0, rules=config())
+    shares = size_orders(prices, cash=2_600.0, budget=1_000.0, rules=config(), transfer_fee=0.0)
     # 1,000 + 1,000 paid, 600 left: one lot at 5; the name at 1 would fit but comes later
     assert list(shares) == [100, 100, 100, 0]
 

@@ -26,7 +26,7 @@ from ashare_autotune.errors import ConfigError
 from ashare_autotune.evaluation.backtest_window import backtest_bars
 from ashare_autotune.evaluation.model_backtest import run_model_backtest
 from ashare_autotune.evaluation.out_of_time import run_evaluation
-from ashare_autotune.modelling.limits import limit_flags
+from ashare_autotune.modelling.limits import limit_flags, st_days
 from ashare_autotune.tracking import registry
 from tests.conftest import CONF_DIR, TrainedModel, cli_env, run_entry_point
 from tests.test_out_of_time import _evaluate_config
@@ -297,7 +297,8 @@ def test_an_index_file_without_codes_is_only_data_index_code(
 
 
 def test_window_bars_carry_the_flags_of_the_full_panel(shared_data: Path) -> None:
-    # flags computed on the window's rows only equal the full panel's (IPOs inside it too)
+    # flags computed on the window's rows only equal the full panel's (IPOs inside it too),
+    # ST names (here the stock_basic snapshot: no namechange) at their ST limits in both
     market = load_market(
         DataConfig(
             source="files",
@@ -308,7 +309,7 @@ def test_window_bars_carry_the_flags_of_the_full_panel(shared_data: Path) -> Non
     )
     daily, basic = market.daily, market.stock_basic
     bars = backtest_bars(daily, basic, "20210104")
-    full = limit_flags(daily, basic)
+    full = limit_flags(daily, basic, st_days(daily, basic))
     inside = (daily["trade_date"] >= pd.Timestamp("2021-01-04")).to_numpy()
     assert len(bars) == inside.sum()
     for name in ("open_limit_up", "one_price_down"):

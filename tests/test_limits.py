@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from ashare_autotune.data.schema import normalize_daily
-from ashare_autotune.modelling.limits import FLAG_COLUMNS, limit_flags, limit_ratios
+from ashare_autotune.evaluation.backtest_window import backtest_bars
+from ashare_autotune.modelling.limits import FLAG_COLUMNS, limit_flags, limit_ratios, st_days
 from ashare_autotune.modelling.universe import board_of
 
 
@@ -192,3 +193,74 @@ def test_without_pre_close_the_previous_close_is_the_reference_and_the_index_is_
     flags = limit_flags(daily, BASIC)
     assert list(flags.index) == [7, 3]
     assert list(flags["close_limit_up"]) == [False, True]  # 2.63 = round(2.39 * 1.1, 2)
+
+
+def _opens(days: list[str], opens: list[float], pre: float = 10.0) -> pd.DataFrame:
+    """600000.SH opening at `opens` (the day's high) from `pre` each day."""
+    n = len(days)
+    return pd.DataFrame(
+        {
+            "ts_code": pd.Categorical(["600000.SH"] * n),
+            "trade_date": pd.to_datetime(days),
+            "open": np.float32(opens),
+            "high": np.float32(opens),
+            "low": np.float32([pre] * n),
+            "close": np.float32([pre] * n),
+            "pre_close": np.float32([pre] * n),
+        }
+    )
+
+
+def test_an_st_names_five_percent_open_is_limit_up() -> None:
+    daily = _opens(["2022-03-01"], [10.50])  # 10.50 = 10.00 * 1.05
+    st = limit_flags(daily, BASIC, is_st=np.array([True]))
+    assert st["open_limit_up"].item()
+    assert not limit_flags(daily, BASIC)["open_limit_up"].item()  # 10% for a non-ST name
+
+
+def test_st_days_are_point_in_time_with_a_namechange_history() -> None:
+    # named *ST from 2022-03-02: the +5% open of 03-01 is not at a limit, that of 03-02 is
+    daily = _opens(["2022-03-01", "2022-03-02"], [10.50, 10.50])
+    names = pd.DataFrame(
+        {
+            "ts_code": ["600000.SH", "600000.SH"],
+            "name": ["Pufa", "*ST Pufa"],
+            "start_date": ["19991110", "20220302"],
+            "end_date": ["20220301", None],
+        }
+    )
+    basic = BASIC.assign(name="Pufa")  # the snapshot name plays no part with a history
+    is_st = st_days(daily, basic, names)
+    assert list(is_st) == [False, True]
+    assert list(limit_flags(daily, basic, is_st)["open_limit_up"]) == [False, True]
+
+
+def test_without_a_history_st_days_come_from_the_snapshot_name(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    daily = _opens(["2016-03-01", "2022-03-01"], [10.50, 10.50])
+    is_st = st_days(daily, BASIC.assign(name="*ST Pufa"))
+    assert list(is_st) == [True, True]  # every day, also years it may not have been ST
+    assert "snapshot" in caplog.text
+    assert not st_days(daily, BASIC.assign(name="Pufa")).any()
+    assert st_days(daily, BASIC) is None  # no names at all: no ST limits
+
+
+def test_main_board_st_limits_are_ten_percent_from_2026_07_06() -> None:
+    daily = _opens(["2026-07-03", "2026-07-06", "2026-07-07"], [10.50, 10.50, 11.00])
+    flags = limit_flags(daily, BASIC, is_st=np.ones(3, bool))
+    assert list(flags["open_limit_up"]) == [True, False, True]
+    ratios = limit_ratios(daily, BASIC, is_st=np.ones(3, bool))
+    np.testing.assert_allclose(ratios["limit_up"], [1.05, 1.1, 1.1], rtol=1e-6)  # float32
+
+
+def test_backtest_bars_give_st_names_their_limits() -> None:
+    daily = _opens(["2022-03-01", "2022-03-02"], [10.50, 10.50]).assign(vol=5.0, amount=5.2)
+    names = pd.DataFrame(
+        {"ts_code": ["600000.SH"], "name": ["ST Pufa"], "start_date": ["20220302"]}
+    )
+    bars = backtest_bars(daily, BASIC, "20220301", names)
+    assert list(bars["open_limit_up"]) == [False, True]
+    assert list(bars["amount"]) == [5.2, 5.2]  # the volume cap's columns are kept
+    snapshot = backtest_bars(daily, BASIC.assign(name="ST Pufa"), "20220301")
+    assert list(snapshot["open_limit_up"]) == [True, True]

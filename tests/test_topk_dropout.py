@@ -18,7 +18,9 @@ NO_COSTS = {
     "min_commission": 0.0,
     "stamp_duty_before": 0.0,
     "stamp_duty_after": 0.0,
-    "transfer_fee": 0.0,
+    "transfer_fee_before": 0.0,
+    "transfer_fee_after": 0.0,
+    "slippage_bps": 0.0,
 }
 Flags = tuple[tuple[str, int], ...]
 

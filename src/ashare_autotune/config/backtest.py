@@ -46,7 +46,8 @@ NON_NEGATIVE = (
     "min_commission",
     "stamp_duty_before",
     "stamp_duty_after",
-    "transfer_fee",
+    "transfer_fee_before",
+    "transfer_fee_after",
     "slippage_bps",
 )
 
@@ -73,9 +74,18 @@ class BacktestConfig:
     stamp_duty_before: float = 0.001  # sales only
     stamp_duty_after: float = 0.0005
     stamp_duty_switch: str = "2023-08-28"
-    transfer_fee: float = 0.00001  # both sides
-    slippage_bps: float = 0.0
-    lot: int = 100
+    # both sides: 0.002% of the value from 2015-08-01, halved to 0.001% from 2022-04-29 (CSDC,
+    # "lowering the transfer fee of stock trades", 2022-04-28). Not modelled: Shanghai's fee
+    # before 2015-08-01 (0.06% of the par value), the exchanges' handling fee (in commission).
+    transfer_fee_before: float = 0.00002
+    transfer_fee_after: float = 0.00001
+    transfer_fee_switch: str = "2022-04-29"
+    # per side, against us on both fills: JoinQuant's default PriceRelatedSlippage(0.00246) is
+    # 0.246% a round trip, half on each side (12.3 bp); docs/evaluation.md#backtest
+    slippage_bps: float = 12.3
+    # the most of a day's traded value (bars' amount) one buy may take; None: no cap
+    max_volume_share: float | None = None
+    lot: int = 100  # main board and ChiNext; STAR and Beijing lots: evaluation/fills.py
     benchmark: str = "000905.SH"  # an index of the data (CSI 500); checked when loaded
 
     def __post_init__(self) -> None:
@@ -102,11 +112,15 @@ class BacktestConfig:
             _require(self, "min_return", self.min_return > 0, "must be > 0")
         _require(self, "capital", self.capital > 0, "must be > 0")
         _require(self, "lot", self.lot >= 1, "must be >= 1")
+        if self.max_volume_share is not None:
+            ok = 0 < self.max_volume_share <= 1
+            _require(self, "max_volume_share", ok, "must be in (0, 1] (or null: no cap)")
         _require(self, "benchmark", bool(str(self.benchmark).strip()), "must name an index")
-        try:
-            pd.Timestamp(self.stamp_duty_switch)
-        except (ValueError, TypeError):
-            _require(self, "stamp_duty_switch", False, "must be a date (YYYY-MM-DD)")
+        for name in ("stamp_duty_switch", "transfer_fee_switch"):
+            try:
+                pd.Timestamp(getattr(self, name))
+            except (ValueError, TypeError):
+                _require(self, name, False, "must be a date (YYYY-MM-DD)")
 
     def with_label(self, label: Label) -> BacktestConfig:
         """This configuration with the horizon and take-profit not set taken from `label`."""

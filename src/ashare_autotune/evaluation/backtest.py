@@ -18,7 +18,10 @@ position per signal, held to an exit:
   T+min_days on (entry = T+1's open, as in the label), else the horizon's last day;
 - no sale on the day of purchase (T+1 rule), while suspended (no bar) or on a one-price
   limit-down day (`one_price_down`): the exit carries to the next day the stock can be sold;
-- shares in lots of `lot`; cash never goes negative; slippage moves both fills against us.
+- shares in lots by board (`fills`: STAR at least 200 then 1-share steps, Beijing at least 100
+  then 1-share steps, others lots of `lot`); with `max_volume_share` a buy takes at most that
+  share of the day's traded value; cash never goes negative; slippage moves both fills against
+  us (`slippage_bps` per side).
 
 Sizing of top_k and threshold (equal weight): each day's candidates are taken best score
 first, skipping names already held, up to `max_holdings` open positions. Each new position
@@ -27,10 +30,10 @@ whole lots so that price * shares plus the buy costs fit in the budget. When the
 cannot pay a full budget, the best remaining name gets what is left and no further name is
 bought that day.
 
-Costs: commission on both sides (at least `min_commission` CNY per order), transfer fee on
-both sides, stamp duty on sales only (`stamp_duty_before` before `stamp_duty_switch`,
-`stamp_duty_after` from that day on). Holdings are valued at the last known close
-(a suspended stock keeps its last close).
+Costs (`fills`): commission on both sides (at least `min_commission` CNY per order), transfer
+fee on both sides (`transfer_fee_before` / `_after` around `transfer_fee_switch`), stamp duty
+on sales only (`stamp_duty_before` before `stamp_duty_switch`, `stamp_duty_after` from then).
+Holdings are valued at the last known close (a suspended stock keeps its last close).
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from ashare_autotune.evaluation.backtest_account import (
     trades_frame,
 )
 from ashare_autotune.evaluation.backtest_topk import simulate_topk_dropout
+from ashare_autotune.evaluation.fills import traded_value
 
 SCORE_COLUMNS = ("ts_code", "trade_date", "score")
 BAR_COLUMNS = ("ts_code", "trade_date", "open", "close", "open_limit_up", "open_limit_down")
@@ -94,7 +98,8 @@ def run_backtest(
         scores: ts_code, trade_date, score (and bool `pick` for the threshold strategy); the
             signal of trade_date, known after its close.
         bars: ts_code, trade_date, open, close and bool open_limit_up, open_limit_down,
-            one_price_down; a stock without a row on a market day is suspended that day.
+            one_price_down (and amount or vol for `max_volume_share`); a stock without a row on a
+            market day is suspended that day.
         cfg: strategy, exit rule, capital and costs.
         start, end: the window of market days (default: the first signal day to the last bar).
             Signals inside it are traded; positions still open at its end stay open.
@@ -185,6 +190,7 @@ def _build_panel(bars: pd.DataFrame, window: tuple[pd.Timestamp, pd.Timestamp]) 
         open_limit_up=dense(rows["open_limit_up"].to_numpy(bool), False),
         open_limit_down=dense(rows["open_limit_down"].to_numpy(bool), False),
         one_price_down=dense(rows["one_price_down"].to_numpy(bool), False),
+        traded_value=None if (value := traded_value(rows)) is None else dense(value, np.nan),
     )
 
 

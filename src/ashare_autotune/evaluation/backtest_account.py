@@ -13,11 +13,15 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from ashare_autotune.evaluation.fills import CostRules, Fills
+from ashare_autotune.evaluation.fills import buy_costs as buy_costs  # re-exported
+from ashare_autotune.evaluation.fills import size_orders as size_orders  # re-exported
+
 SKIP_REASONS = ("held", "suspended", "limit_up", "no_slot", "no_cash", "sell_blocked")
 
 
-class Rules(Protocol):
-    """What the account needs of `backtest.BacktestConfig`."""
+class Rules(CostRules, Protocol):
+    """What the account needs of `backtest.BacktestConfig` (the costs: `fills.CostRules`)."""
 
     max_holdings: int
     min_days: int
@@ -25,14 +29,7 @@ class Rules(Protocol):
     min_return: float
     exit: str
     capital: float
-    commission: float
-    min_commission: float
-    stamp_duty_before: float
-    stamp_duty_after: float
-    stamp_duty_switch: str
-    transfer_fee: float
     slippage_bps: float
-    lot: int
 
 
 @dataclass
@@ -48,6 +45,7 @@ class Panel:
     open_limit_up: np.ndarray
     open_limit_down: np.ndarray
     one_price_down: np.ndarray
+    traded_value: np.ndarray | None = None  # CNY (fills.traded_value): the volume cap
 
 
 @dataclass
@@ -94,43 +92,12 @@ class Positions:
         return out
 
 
-def buy_costs(value: np.ndarray, rules: Rules) -> np.ndarray:
-    """Commission (at least min_commission per order) and transfer fee of buying `value`."""
-    fee = np.maximum(value * rules.commission, rules.min_commission) + value * rules.transfer_fee
-    return np.where(value > 0, fee, 0.0)
-
-
-def size_orders(price: np.ndarray, cash: float, budget: float, rules: Rules) -> np.ndarray:
-    """Shares per candidate, best first: whole lots whose value plus buy costs fit a budget of
-    min(cash left, `budget`); after the first name the cash cannot fully pay, nothing."""
-
-    def lots(per_name: np.ndarray | float) -> np.ndarray:
-        # v + max(c*v, m) + t*v <= B  <=>  v*(1+c+t) <= B  and  v*(1+t) + m <= B
-        lot_value = price * rules.lot
-        by_rate = per_name / (lot_value * (1 + rules.commission + rules.transfer_fee))
-        by_minimum = (per_name - rules.min_commission) / (lot_value * (1 + rules.transfer_fee))
-        return np.maximum(np.floor(np.minimum(by_rate, by_minimum)), 0.0) * rules.lot
-
-    shares = lots(budget)
-    paid = np.cumsum(shares * price + buy_costs(shares * price, rules))
-    short = np.flatnonzero(paid > cash)
-    if len(short):
-        j = short[0]
-        left = cash - (paid[j - 1] if j > 0 else 0.0)
-        shares[j] = lots(min(left, budget))[j]
-        shares[j + 1 :] = 0.0
-    return shares
-
-
 class Account:
     """Cash, open positions and what happened each day."""
 
     def __init__(self, panel: Panel, rules: Rules) -> None:
         self.panel, self.rules = panel, rules
-        switch = pd.Timestamp(rules.stamp_duty_switch).to_datetime64()
-        self.stamp = np.where(
-            panel.days >= switch, rules.stamp_duty_after, rules.stamp_duty_before
-        )
+        self.fills = Fills(panel.days, panel.codes, panel.traded_value, rules)
         self.slip = rules.slippage_bps / 10_000
         self.cash = self.equity = float(rules.capital)
         self.held = np.zeros(len(panel.codes), bool)
@@ -173,11 +140,11 @@ class Account:
         `budget` of the cash; returns (value bought, costs)."""
         code = orders.code[chosen]
         price = self.panel.open[d, code] * (1 + self.slip)
-        shares = size_orders(price, self.cash, budget, self.rules)
+        shares = self.fills.size(d, code, price, self.cash, budget)
         self.skipped["no_cash"] += int((shares == 0).sum())
         ok = shares > 0
         value = shares[ok] * price[ok]
-        cost = buy_costs(value, self.rules)
+        cost = self.fills.buy_costs(d, value)
         self.cash -= float(value.sum() + cost.sum())
         self.held[code[ok]] = True
         new = Positions(
@@ -215,7 +182,7 @@ class Account:
         gone = self.open.take(mask)
         price = prices[d, gone.code] * (1 - self.slip)
         value = gone.shares * price
-        cost = buy_costs(value, self.rules) + value * self.stamp[d]
+        cost = self.fills.sell_costs(d, value)
         self.cash += float(value.sum() - cost.sum())
         self.held[gone.code] = False
         if len(gone):

@@ -22,11 +22,12 @@ from ashare_autotune.data.market import Market
 from ashare_autotune.errors import DataError
 from ashare_autotune.evaluation.backtest import BacktestResult, run_backtest
 from ashare_autotune.evaluation.backtest_report import backtest_stats, benchmark_returns
-from ashare_autotune.modelling.limits import limit_flags
+from ashare_autotune.modelling.limits import limit_flags, st_days
 
 log = logging.getLogger(__name__)
 
-BAR_COLUMNS = ["ts_code", "trade_date", "open", "close", "pre_close"]
+# vol and amount: the volume cap (`backtest.max_volume_share`)
+BAR_COLUMNS = ["ts_code", "trade_date", "open", "close", "pre_close", "vol", "amount"]
 FLAG_COLUMNS = ["open_limit_up", "open_limit_down", "one_price_down"]
 
 
@@ -35,7 +36,7 @@ class BacktestInputs:
     """What a backtest needs besides the scores: the bars from the window's first day on with
     their limit flags, the benchmark index's closes and the configuration."""
 
-    bars: pd.DataFrame  # BAR_COLUMNS + FLAG_COLUMNS
+    bars: pd.DataFrame  # BAR_COLUMNS (those present) + FLAG_COLUMNS
     index_bars: pd.DataFrame  # ts_code, trade_date, close of the benchmark
     cfg: BacktestConfig
 
@@ -50,24 +51,32 @@ class BacktestReport:
     prefix: str
 
 
-def backtest_bars(daily: pd.DataFrame, stock_basic: pd.DataFrame, start: str) -> pd.DataFrame:
+def backtest_bars(
+    daily: pd.DataFrame,
+    stock_basic: pd.DataFrame,
+    start: str,
+    namechange: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """The bars from `start` (YYYYMMDD) on, slim, with the flags the simulation reads.
 
     Flags are computed on those rows only: a stock listed before `start` has no IPO day in
     them, one listed after has its first rows there, as in the full panel. Without pre_close
-    the first row of each stock has no limit flag.
+    the first row of each stock has no limit flag. ST names have their ST limits
+    (`limits.st_days`: point-in-time with `namechange`, else the stock_basic names).
 
     Args:
-        daily: bars sorted by (ts_code, trade_date) with open, high, low, close (pre_close).
-        stock_basic: ts_code and list_date.
+        daily: bars sorted by (ts_code, trade_date) with open, high, low, close (pre_close,
+            vol, amount).
+        stock_basic: ts_code and list_date (and name).
         start: the first day kept.
+        namechange: the market's name history (Tushare `namechange`), None when unknown.
 
     Returns:
-        ts_code, trade_date, open, close, pre_close, open_limit_up, open_limit_down,
-        one_price_down.
+        ts_code, trade_date, open, close, pre_close, vol, amount (those present),
+        open_limit_up, open_limit_down, one_price_down.
     """
     rows = daily.loc[daily["trade_date"] >= pd.Timestamp(start)]
-    flags = limit_flags(rows, stock_basic)
+    flags = limit_flags(rows, stock_basic, st_days(rows, stock_basic, namechange))
     columns = [c for c in BAR_COLUMNS if c in rows.columns]
     bars = rows[columns].reset_index(drop=True)
     for name in FLAG_COLUMNS:
@@ -104,7 +113,7 @@ def window_inputs(
         start: the first signal day, YYYYMMDD.
     """
     cfg.check_complete()
-    bars = backtest_bars(market.daily, market.stock_basic, start)
+    bars = backtest_bars(market.daily, market.stock_basic, start, market.namechange)
     log.info("backtest bars from %s: %d rows (benchmark %s)", start, len(bars), cfg.benchmark)
     return BacktestInputs(bars, index_bars, cfg)
 

@@ -1,11 +1,16 @@
 """A-share daily price limits by board and date, and the stock-days that hit them.
 
 Limits (ratio of the limit price to pre_close; NaN = no limit that day):
-- main board +/-10%, ST +/-5%; no limit on the listing day (from 2023-04-10, the first 5 days);
+- main board +/-10%, ST +/-5% (+/-10% from 2026-07-06, the exchanges' 2026 trading rules); no
+  limit on the listing day (from 2023-04-10, the first 5 days);
 - ChiNext (300/301.SZ) +/-10% (ST 5%) before 2020-08-24 and +/-20% (ST too) from then; no
   limit on the listing day, or on the first 5 days for listings from 2020-08-24;
 - STAR (688/689.SH) +/-20%, no limit on the first 5 days;
 - Beijing (.BJ) +/-30%, no limit on the listing day.
+Which days a stock is ST (`st_days`): point-in-time from Tushare `namechange` when the data has
+it; otherwise from the stock_basic name, a snapshot (the shared data's names are of 2023): a
+stock ST then is given the ST limit on every day, also in years it was not ST (its +5% opens
+there count as limit-up and its +10% opens do not), and one ST only earlier keeps +/-10%.
 Not modelled: other no-limit days (resumption after a suspended listing, the first day of a
 delisting period). A stock's IPO days are its first rows when its first row is on its
 list_date; otherwise (no list_date, a transfer such as NEEQ -> BJ, a frame starting after the
@@ -26,13 +31,20 @@ below the limit that is also the day's high (rare; the window is exact on unadju
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 
-from ashare_autotune.modelling.universe import board_of, list_dates
+from ashare_autotune.modelling.universe import board_of, list_dates, st_flags
+
+log = logging.getLogger(__name__)
 
 CHINEXT_REFORM = pd.Timestamp("2020-08-24")
 MAIN_REGISTRATION = pd.Timestamp("2023-04-10")
+# Main-board ST limits go from +/-5% to +/-10% (SSE and SZSE trading rules, 2026 revision,
+# published 2026-04-24, in force from 2026-07-06).
+MAIN_ST_REFORM = pd.Timestamp("2026-07-06")
 # CNY below / above pre_close * ratio still at the limit (see the module docstring).
 BELOW, ABOVE = 0.00495, 0.00505
 FLAG_COLUMNS = (
@@ -79,11 +91,44 @@ def _limit_pct(
             raise ValueError(f"is_st has {len(st)} values for {len(daily)} rows")
     chinext, star, bj = board == "ChiNext", board == "STAR", board == "BJ"
     reformed = date >= CHINEXT_REFORM.to_datetime64()
-    pct = np.where(st, 0.05, 0.10)
+    pct = np.where(st & (date < MAIN_ST_REFORM.to_datetime64()), 0.05, 0.10)
     pct = np.where(chinext & reformed, 0.20, pct)
     pct = np.where(star, 0.20, pct)
     pct = np.where(bj, 0.30, pct)
     return np.where(_free_ipo_day(daily, board, list_dates(daily, stock_basic)), np.nan, pct)
+
+
+def st_days(
+    daily: pd.DataFrame, stock_basic: pd.DataFrame, namechange: pd.DataFrame | None = None
+) -> np.ndarray | None:
+    """Which stock-days trade under an ST name, for their price limits.
+
+    Point-in-time from `namechange` when given; otherwise the stock_basic name decides for every
+    day (a snapshot; the module docstring says what that gets wrong), logged as a warning.
+
+    Args:
+        daily: bars with ts_code and trade_date.
+        stock_basic: ts_code (and name).
+        namechange: optional Tushare `namechange` (ts_code, name, start_date, end_date).
+
+    Returns:
+        A bool array aligned with `daily`, or None when neither names nor history are known.
+    """
+    if namechange is not None:
+        return st_flags(daily, stock_basic, namechange)
+    if "name" not in stock_basic.columns:
+        return None
+    names = stock_basic.set_index(stock_basic["ts_code"].astype(str))["name"].astype(str)
+    st_codes = names.index[names.str.upper().str.contains("ST", regex=False).to_numpy()]
+    is_st = daily["ts_code"].isin(st_codes).to_numpy(dtype=bool)
+    if is_st.any():
+        log.warning(
+            "ST price limits (5%%) from the stock_basic names, a snapshot (no namechange "
+            "history): %d of %d rows, also on days those stocks were not ST",
+            int(is_st.sum()),
+            len(is_st),
+        )
+    return is_st
 
 
 def limit_flags(
