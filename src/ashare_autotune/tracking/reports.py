@@ -15,7 +15,7 @@ import pandas as pd
 import xgboost as xgb
 from mlflow.entities import DatasetInput
 
-from ashare_autotune.config.schema import AppConfig
+from ashare_autotune.config.schema import AppConfig, ThresholdConfig
 from ashare_autotune.data.market import Market
 from ashare_autotune.evaluation import trading
 from ashare_autotune.evaluation.explain import SHAP_ROWS, validation_sample
@@ -152,22 +152,24 @@ def log_plots(
     study: optuna.Study,
     booster: xgb.Booster,
     choice: ThresholdChoice,
-    val: tuple[np.ndarray, np.ndarray],
-    test: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray, np.ndarray],
+    rule: ThresholdConfig,
 ) -> None:
     """Write the study and model plots and log them under the run's `plots/` artifacts.
 
     Args:
         study: the finished study.
         booster: the final model (feature gain).
-        choice: the chosen threshold.
-        val, test: (labels, probabilities) of validation and test.
+        choice: the chosen threshold and its frontier.
+        val, test: (labels, probabilities, signal days) of validation and test.
+        rule: the `threshold` group (picks a day that count).
     """
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         plots.write_study_plots(study, out)
         gain = booster.get_score(importance_type="gain")
-        plots.write_model_plots(*val, *test, choice, gain, out)
+        plots.write_model_plots(val, test, choice, gain, out, rule.max_picks_per_day)
         tracking.log_artifacts(out, "plots")
 
 
@@ -177,20 +179,30 @@ def log_shap(booster: xgb.Booster, ds: Dataset, seed: int) -> None:
     log.info("top features by mean |SHAP|: %s", table.head(5).to_dict("records"))
 
 
-def log_threshold_status(choice: ThresholdChoice) -> None:
-    """Log and tag whether the threshold met the precision target on validation."""
+def log_threshold_status(choice: ThresholdChoice, rule: ThresholdConfig) -> None:
+    """Log and tag whether the threshold met the precision target on validation, and log the
+    frontier it was chosen on as `threshold/val_frontier.csv`.
+
+    Args:
+        choice: the threshold chosen on validation.
+        rule: the `threshold` group (how picks were counted, for the status text).
+    """
+    target = f"precision >= {choice.target_precision:.2f} {rule.describe()}"
     status = (
-        f"threshold {choice.threshold:.3f} meets precision >= {choice.target_precision:.2f} on "
-        f"validation (precision {choice.precision:.4f}, recall {choice.recall:.4f})"
+        f"threshold {choice.threshold:.3f} meets {target} on validation (precision "
+        f"{choice.precision:.4f}, recall {choice.recall:.4f}, {choice.n_picks} picks over "
+        f"{choice.n_days} days)"
         if choice.feasible
-        else f"NO threshold reaches precision >= {choice.target_precision:.2f} on validation; "
-        f"best precision reached {choice.best_precision:.4f}. The model is registered "
-        f"as a challenger, not champion"
+        else f"NO threshold reaches {target} on validation; best precision reachable with "
+        f"enough picks and days {choice.best_precision:.4f}. The model is registered as a "
+        "challenger, not champion"
     )
     (log.info if choice.feasible else log.warning)("%s", status)
     tracking.set_tags(
         {"threshold_feasible": str(choice.feasible).lower(), "threshold_status": status}
     )
+    if choice.frontier is not None:
+        tracking.log_text(choice.frontier.to_csv(index=False), "threshold/val_frontier.csv")
 
 
 def model_meta(
