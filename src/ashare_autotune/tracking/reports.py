@@ -83,7 +83,7 @@ def trading_view(
     """The trading view of the test segment; logs its daily table and summary as artifacts.
 
     Args:
-        app: the configuration (trading.top_k, label.max_days).
+        app: the configuration (trading.top_k, threshold.max_picks_per_day).
         market: the market index (its regime per day).
         ds: the dataset whose test segment was scored.
         test_proba: the final model's probability per test row.
@@ -95,8 +95,9 @@ def trading_view(
     """
     rows = ds.segment_rows("test", ["ts_code", "trade_date", "label", "fwd_return"])
     regime = trading.market_regime(market.index)
-    table = trading.daily_table(rows, test_proba, threshold, app.trading.top_k, regime)
-    metrics = trading.trading_metrics(rows, test_proba, threshold, table, "test")
+    cap = app.threshold.max_picks_per_day
+    table = trading.daily_table(rows, test_proba, threshold, app.trading.top_k, regime, cap)
+    metrics = trading.trading_metrics(rows, test_proba, threshold, table, "test", cap)
     summary = trading.summary_markdown(metrics | signal, table, "test")
     tracking.log_text(table.to_csv(index=False), "trading/test_daily.csv")
     tracking.log_text(summary, "trading/test_summary.md")
