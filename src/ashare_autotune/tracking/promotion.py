@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ashare_autotune.config.schema import ThresholdConfig
+from ashare_autotune.config.threshold import ThresholdConfig
 from ashare_autotune.evaluation.threshold import ThresholdChoice
 
 CHAMPION = "champion"
