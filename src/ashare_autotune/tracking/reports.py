@@ -217,7 +217,7 @@ def model_meta(
     """The facts stored with the model as meta.json (the pyfunc model and `predict` read them).
 
     Args:
-        app: the configuration (label, universe, trading.top_k).
+        app: the configuration (label, universe, trading.top_k, threshold.max_picks_per_day).
         market: the market (its description: source, range, stocks).
         ds: the dataset (feature names, segment date ranges).
         params: the best trial's parameters.
@@ -229,6 +229,7 @@ def model_meta(
         "threshold": choice.threshold,
         "threshold_feasible": choice.feasible,
         "target_precision": choice.target_precision,
+        "max_picks_per_day": app.threshold.max_picks_per_day,  # picks a day the precision counts
         "label": asdict(app.label),
         "universe": asdict(app.universe),
         "universe_text": app.universe.describe(),
