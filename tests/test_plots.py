@@ -9,7 +9,7 @@ import optuna
 import pytest
 
 from ashare_autotune.evaluation.threshold import pick_threshold
-from ashare_autotune.tracking.plots import write_model_plots, write_study_plots
+from ashare_autotune.tracking.plots import _picks_per_day, write_model_plots, write_study_plots
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -58,8 +58,29 @@ def test_model_plots_are_png_files(tmp_path: Path, target: float) -> None:
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 2_000)
     proba = np.clip(0.3 + 0.3 * y + rng.normal(0, 0.15, len(y)), 0, 1)
-    choice = pick_threshold(y, proba, target)
-    written = write_model_plots(y, proba, y, proba, choice, {"a": 3.0, "b": 1.0}, tmp_path)
-    assert len(written) == 4
+    days = np.datetime64("2024-01-01") + rng.integers(0, 60, len(y))
+    choice = pick_threshold(y, proba, days, target)
+    scored = (y, proba, days)
+    written = write_model_plots(scored, scored, choice, {"a": 3.0, "b": 1.0}, tmp_path, 10)
+    assert _names(written) == {
+        "pr_curve.png",
+        "precision_recall_vs_threshold.png",
+        "threshold_frontier.png",
+        "picks_per_day.png",
+        "feature_importance_gain.png",
+        "calibration.png",
+    }
     for path in written:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path.name
+
+
+def test_picks_per_day_count_the_capped_picks_with_zero_on_a_day_without() -> None:
+    days = np.array(["2024-01-02"] * 12 + ["2024-01-03"] * 2 + ["2024-01-04"] * 3)
+    proba = np.r_[np.full(12, 0.9), [0.8, 0.2], np.full(3, 0.1)]
+    counts = _picks_per_day(days, proba, 0.5, 10)
+    assert counts.tolist() == [10, 1, 0]  # twelve above, ten bought; one; none
+    assert [d.strftime("%Y-%m-%d") for d in counts.index] == [
+        "2024-01-02",
+        "2024-01-03",
+        "2024-01-04",
+    ]

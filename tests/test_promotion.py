@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 
-from ashare_autotune.config.schema import AppConfig
+from ashare_autotune.config.schema import AppConfig, ThresholdConfig
 from ashare_autotune.errors import ConfigError
 from ashare_autotune.evaluation.threshold import ThresholdChoice
 from ashare_autotune.tracking import registry
@@ -22,9 +22,11 @@ from ashare_autotune.tracking.promotion import decide_promotion
 from ashare_autotune.tracking.registration import register_and_promote
 
 COMPARE = ["val_precision", "val_recall"]
-FEASIBLE = ThresholdChoice(0.4, 0.65, 0.2, 100, True, 0.6, 0.7)
-# no threshold reached 0.60 with >= 20 picks on validation; the best precision reached was 0.55
-INFEASIBLE = ThresholdChoice(0.5, 0.55, 0.1, 40, False, 0.6, 0.55)
+FEASIBLE = ThresholdChoice(0.4, 0.65, 0.2, 100, 30, True, 0.6, 0.7)
+# no threshold reached 0.60 with >= 20 picks over >= 20 days on validation; the best precision
+# reachable was 0.55
+INFEASIBLE = ThresholdChoice(0.5, 0.55, 0.1, 40, 25, False, 0.6, 0.55)
+RULE = ThresholdConfig()  # >= 20 picks over >= 20 days, at most 10 a day
 
 
 def _metrics(
@@ -47,7 +49,7 @@ def _decide(
     choice: ThresholdChoice = FEASIBLE,
 ):
     return decide_promotion(
-        candidate, choice, min_picks=20, compare=COMPARE, champion=champion, champion_version="3"
+        candidate, choice, rule=RULE, compare=COMPARE, champion=champion, champion_version="3"
     )
 
 
@@ -55,8 +57,8 @@ def test_first_model_feasible_on_validation_becomes_champion() -> None:
     decision = _decide(_metrics(0.65, 0.2))
     assert decision.promote and decision.role == "champion"
     assert decision.reason == (
-        "meets the precision target on validation (0.6500 >= 0.60, 100 picks) and there is no "
-        "champion yet"
+        "meets the precision target on validation (0.6500 >= 0.60, 100 picks over 30 days) and "
+        "there is no champion yet"
     )
 
 
@@ -64,7 +66,8 @@ def test_great_test_metrics_do_not_promote_a_model_infeasible_on_validation() ->
     decision = _decide(_metrics(0.55, 0.1, test=(0.95, 0.9)), choice=INFEASIBLE)
     assert not decision.promote and decision.role == "challenger"
     assert decision.reason == (
-        "no threshold reached precision >= 0.60 with >= 20 picks on validation (best 0.5500)"
+        "no threshold reached precision >= 0.60 with >= 20 picks over >= 20 days (at most 10 a "
+        "day) on validation (best 0.5500)"
     )
 
 
@@ -131,7 +134,7 @@ def test_a_champion_from_the_test_reading_policy_is_replaced_and_the_reason_says
 def test_a_missing_or_nan_metric_keeps_the_champion_if_the_candidates_is_skipped_if_not(
     candidate: dict[str, float], champion: dict[str, float], promote: bool, reason: str
 ) -> None:
-    decision = decide_promotion(candidate, FEASIBLE, 20, ["val_auc"], champion, "1")
+    decision = decide_promotion(candidate, FEASIBLE, RULE, ["val_auc"], champion, "1")
     assert decision.promote is promote and reason in decision.reason
 
 
@@ -176,7 +179,7 @@ def _register(
     app: AppConfig, precision: float, recall: float, test: tuple[float, float] = (0.7, 0.3)
 ) -> tuple[str, str]:
     metrics = _metrics(precision, recall, test) | {"test_auc": 0.7}
-    choice = ThresholdChoice(0.4, precision, recall, 100, True, 0.6, 0.7)
+    choice = ThresholdChoice(0.4, precision, recall, 100, 30, True, 0.6, 0.7)
     meta = {
         "label": {"min_days": 3, "max_days": 5, "min_return": 0.04},
         "data": {"source": "synthetic", "start": "20180102", "end": "20181231", "n_stocks": 40},

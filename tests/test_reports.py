@@ -26,6 +26,8 @@ PLOTS = {
     "param_importances.png",
     "pr_curve.png",
     "precision_recall_vs_threshold.png",
+    "threshold_frontier.png",
+    "picks_per_day.png",
     "feature_importance_gain.png",
     "calibration.png",
     "shap_summary.png",
@@ -62,12 +64,40 @@ def test_parent_run_has_every_plot_as_a_real_image(parent: mlflow.entities.Run) 
     assert "plotly" in html and "Optimization History" in html  # self-contained, offline
 
 
+def test_the_threshold_frontier_is_logged_and_holds_the_chosen_thresholds_counts(
+    parent: mlflow.entities.Run,
+) -> None:
+    m = parent.data.metrics
+    frontier = pd.read_csv(
+        io.StringIO(_read_artifact(parent.info.run_id, "threshold/val_frontier.csv"))
+    )
+    assert list(frontier.columns) == [
+        "threshold",
+        "precision",
+        "recall",
+        "n_picks",
+        "n_days",
+        "enough",
+        "meets",
+    ]
+    chosen = frontier.loc[np.isclose(frontier["threshold"], m["threshold"])].iloc[0]
+    # the same picks (at most threshold.max_picks_per_day a day) as the validation metrics
+    assert chosen["precision"] == pytest.approx(m["val_precision"])
+    assert chosen["recall"] == pytest.approx(m["val_recall"])
+    assert (chosen["n_picks"], chosen["n_days"]) == (m["val_n_picks"], m["val_n_pick_days"])
+    assert m["val_best_precision"] == pytest.approx(
+        frontier.loc[frontier["enough"], "precision"].max()
+    )
+
+
 def test_trading_view_metrics_agree_with_the_daily_table(parent: mlflow.entities.Run) -> None:
     m = parent.data.metrics
     daily = pd.read_csv(io.StringIO(_read_artifact(parent.info.run_id, "trading/test_daily.csv")))
     assert len(daily) == m["test_days"] == m["test_n_days_up"] + m["test_n_days_down"]
     assert daily["n_picks"].sum() == m["test_n_picks"]  # same picks as the classification view
-    assert m["test_picks_per_day"] == pytest.approx(m["test_n_picks"] / m["test_days"])
+    # the records' picks are every row >= threshold, the classification and trading views count
+    # at most threshold.max_picks_per_day a day (the day's best): never more
+    assert m["test_picks_per_day"] >= m["test_n_picks"] / m["test_days"] - 1e-12
     assert m["test_topk_precision_mean"] == pytest.approx(daily["topk_precision"].mean())
     assert 0 <= m["test_topk_precision_mean"] <= 1 and (daily["topk_n"] == 10).all()
     assert "test_topk_precision" not in m  # one name per quantity (the signal metrics')

@@ -63,6 +63,16 @@ def test_daily_table_counts_picks_and_top_k_precision_per_day(
     np.testing.assert_allclose(table["universe_fwd_return"], [0.02, 0.02, 0.0225])
 
 
+def test_with_a_cap_a_day_counts_only_its_best_picks(
+    rows: pd.DataFrame, proba: np.ndarray, regime: pd.Series
+) -> None:
+    # cap 1: D1 keeps row 0 (0.9, hit, +5%) and drops row 1 (0.6, miss); D2 keeps row 6
+    table = daily_table(rows, proba, 0.5, 2, regime, max_picks_per_day=1)
+    assert list(table["n_picks"]) == [1, 1, 0] and list(table["pick_hits"]) == [1, 1, 0]
+    m = trading_metrics(rows, proba, 0.5, table, "test", max_picks_per_day=1)
+    assert m["test_mean_fwd_return_picks"] == pytest.approx((0.05 + 0.06) / 2)
+
+
 def test_metrics_compare_picks_with_the_universe_and_split_hit_rate_by_regime(
     rows: pd.DataFrame, proba: np.ndarray, regime: pd.Series
 ) -> None:

@@ -65,12 +65,12 @@ class TrainResult:
 
 @dataclass
 class Evaluation:
-    """The final model on val and test: threshold, metrics, (labels, probabilities), records."""
+    """The final model on val and test: threshold, metrics, (labels, probabilities, days)."""
 
     choice: ThresholdChoice
     metrics: dict[str, float]
-    val: tuple[np.ndarray, np.ndarray]
-    test: tuple[np.ndarray, np.ndarray]
+    val: tuple[np.ndarray, np.ndarray, np.ndarray]
+    test: tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def run_training(
@@ -179,22 +179,22 @@ def evaluate(
     `backtest_log`)."""
     wf = walk_forward.walk_forward_report(ds, data.windows, app, study) if data.windows else {}
     all_val = ds.predict("val", booster.inplace_predict, all_rows=True)
-    y_val, val_proba = ds.labels("val"), all_val[ds.positions("val")]
-    choice = walk_forward.choose_threshold(app, y_val, val_proba)
+    val = ds.labels("val"), all_val[ds.positions("val")], walk_forward.segment_days(ds, "val")
+    choice = walk_forward.choose_threshold(app, *val)
     # every test row once (the backtest's signals too); the fillable ones are measured
     all_test = ds.predict("test", booster.inplace_predict, all_rows=True)
-    y_test, test_proba = ds.labels("test"), all_test[ds.positions("test")]
-    metrics = segment_metrics(study.best_value, y_val, val_proba, y_test, test_proba, choice)
+    test = ds.labels("test"), all_test[ds.positions("test")], walk_forward.segment_days(ds, "test")
+    metrics = segment_metrics(study.best_value, val, test, choice, app.threshold.max_picks_per_day)
     metrics |= scoring.best_trial_metrics(study, app.tuning.metric)  # the objective's and its AUC
     metrics |= wf
     if wf:  # same quantity as the trials' val_auc (the objective): sort together
         metrics["val_auc"] = wf["val_wf_auc"]
-    metrics |= reports.log_scored(app, market, ds, choice.threshold, val_proba, test_proba)
+    metrics |= reports.log_scored(app, market, ds, choice.threshold, val[1], test[1])
     # the validation account too (metrics only): promotion may compare it, test never
     val_bt = segment_backtest(ds, "val", data.backtest, all_val, choice.threshold)
     metrics |= val_bt.metrics if val_bt else {}
     metrics |= log_segment_backtest(ds, "test", data.backtest, all_test, choice.threshold)
-    return Evaluation(choice, metrics, (y_val, val_proba), (y_test, test_proba))
+    return Evaluation(choice, metrics, val, test)
 
 
 def log_results(
@@ -212,8 +212,8 @@ def log_results(
     """
     choice, metrics = result.choice, result.metrics
     tracking.log_metrics(metrics)
-    reports.log_threshold_status(choice)
-    reports.log_plots(study, booster, choice, result.val, result.test)
+    reports.log_threshold_status(choice, app.threshold)
+    reports.log_plots(study, booster, choice, result.val, result.test, app.threshold)
     reports.log_shap(booster, ds, app.tuning.seed)
     meta = reports.model_meta(app, market, ds, study.best_params, choice, metrics)
     example = reports.input_example(ds)

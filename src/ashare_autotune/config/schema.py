@@ -36,6 +36,7 @@ from ashare_autotune.config.choices import (
     choose,
 )
 from ashare_autotune.config.features import FeaturesConfig
+from ashare_autotune.config.threshold import ThresholdConfig
 from ashare_autotune.config.trading import TradingConfig
 from ashare_autotune.config.universe import UniverseConfig
 
@@ -250,31 +251,6 @@ class TuningConfig:
         check(self.parent_wait >= 0, "tuning.parent_wait", self.parent_wait, "must be >= 0")
         for name, spec in self.space.items():
             spec.check(name)
-
-
-@dataclass
-class ThresholdConfig:
-    """Decision threshold chosen on validation: maximise recall subject to precision >=
-    target_precision, with at least min_picks picks (so a few lucky picks cannot satisfy it)."""
-
-    target_precision: float = 0.60
-    low: float = 0.05
-    high: float = 0.95
-    step: float = 0.005
-    min_picks: int = 20
-
-    def __post_init__(self) -> None:
-        p = self.target_precision
-        check(0 < p < 1, "threshold.target_precision", p, "must be in (0, 1)")
-        lo, hi = self.low, self.high
-        check(0 <= lo < hi <= 1, "threshold.low", lo, f"must satisfy 0 <= low < high={hi} <= 1")
-        check(
-            0 < self.step < hi - lo + 1e-12,
-            "threshold.step",
-            self.step,
-            "must be > 0 and no larger than high - low",
-        )
-        check(self.min_picks >= 1, "threshold.min_picks", self.min_picks, "must be >= 1")
 
 
 @dataclass

@@ -5,15 +5,21 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
 
-from ashare_autotune.evaluation.threshold import ThresholdChoice
+from ashare_autotune.evaluation.threshold import ThresholdChoice, capped_picks
 
 log = logging.getLogger(__name__)
 
 
 def classification_metrics(
-    y_true: np.ndarray, proba: np.ndarray, threshold: float, prefix: str
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    threshold: float,
+    prefix: str,
+    days: np.ndarray | None = None,
+    max_picks_per_day: int | None = None,
 ) -> dict[str, float]:
     """AUC, precision, recall, F1, pick rate, base rate and number of picks.
 
@@ -22,9 +28,17 @@ def classification_metrics(
         proba: predicted probabilities.
         threshold: a row is picked when proba >= threshold.
         prefix: segment name put before each metric (``test`` -> ``test_auc``).
+        days, max_picks_per_day: each row's signal day and the picks a day that count (the
+            day's best scores, `threshold.capped_picks`), with `n_pick_days` (days with a
+            pick); both None: every row >= threshold is a pick.
     """
     y_true = np.asarray(y_true).astype(np.int64)
-    pick = np.asarray(proba) >= threshold
+    if days is None or max_picks_per_day is None:
+        pick = np.asarray(proba) >= threshold
+        per_day: dict[str, float] = {}
+    else:
+        pick = capped_picks(proba, days, threshold, max_picks_per_day)
+        per_day = {"n_pick_days": float(pd.unique(np.asarray(days)[pick]).size)}
     both_classes = 0 < y_true.sum() < len(y_true)
     metrics = {
         "auc": float(roc_auc_score(y_true, proba)) if both_classes else float("nan"),
@@ -35,34 +49,36 @@ def classification_metrics(
         "base_rate": float(y_true.mean()) if len(y_true) else 0.0,
         "n_picks": float(pick.sum()),
         "n_rows": float(len(y_true)),
-    }
+    } | per_day
     return {f"{prefix}_{k}": v for k, v in metrics.items()}
 
 
 def segment_metrics(
     best_val_auc: float,
-    y_val: np.ndarray,
-    val_proba: np.ndarray,
-    y_test: np.ndarray,
-    test_proba: np.ndarray,
+    val: tuple[np.ndarray, np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray, np.ndarray],
     choice: ThresholdChoice,
+    max_picks_per_day: int,
 ) -> dict[str, float]:
     """The final model's metrics: the best trial's validation AUC, the threshold, and the
-    `classification_metrics` of validation and test at that threshold.
+    `classification_metrics` of validation and test at that threshold, counted on at most
+    `max_picks_per_day` picks a day (as the threshold was chosen).
 
     Args:
         best_val_auc: the study's best value.
-        y_val, val_proba: validation labels and probabilities.
-        y_test, test_proba: test labels and probabilities.
+        val, test: (labels, probabilities, signal days) of validation and test.
         choice: the threshold chosen on validation.
+        max_picks_per_day: the picks a day that count (`threshold.max_picks_per_day`).
     """
     metrics = {
         "best_trial_val_auc": float(best_val_auc),
         "threshold": choice.threshold,
         "val_best_precision": choice.best_precision,
     }
-    metrics |= classification_metrics(y_val, val_proba, choice.threshold, "val")
-    metrics |= classification_metrics(y_test, test_proba, choice.threshold, "test")
+    for name, (y, proba, days) in (("val", val), ("test", test)):
+        metrics |= classification_metrics(
+            y, proba, choice.threshold, name, days, max_picks_per_day
+        )
     log.info(
         "test at threshold %.3f: AUC %.4f precision %.4f recall %.4f picks %d",
         choice.threshold,

@@ -1,10 +1,12 @@
-"""Pick a decision threshold under a hard precision constraint."""
+"""Pick a decision threshold under a hard precision constraint, counted on what a trader buys:
+at most `max_picks_per_day` picks a day (the day's best scores), over enough distinct days."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -12,63 +14,193 @@ class ThresholdChoice:
     """The chosen threshold and what it achieves on the data it was chosen on.
 
     `feasible` is False when no threshold in the grid reaches the target precision with at
-    least `min_picks` picks; `threshold` then holds the one with the best precision reached.
+    least `min_picks` picks over `min_days` days; `threshold` then holds the one with the best
+    precision among those with enough picks and days (`best_precision`, 0 when none has).
+    `frontier` is the grid's table (`threshold_frontier`), None when read back from a run.
     """
 
     threshold: float
     precision: float
     recall: float
     n_picks: int
+    n_days: int
     feasible: bool
     target_precision: float
     best_precision: float
+    frontier: pd.DataFrame | None = field(default=None, compare=False, repr=False)
 
 
 def precision_recall_at(
     y_true: np.ndarray, proba: np.ndarray, thresholds: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Precision, recall and number of picks (proba >= t) for each threshold t, vectorised."""
-    order = np.argsort(proba, kind="stable")
-    sorted_proba = proba[order]
-    positives_above = np.cumsum(y_true[order][::-1])[::-1]  # positives with proba >= p[i]
-    first = np.searchsorted(sorted_proba, thresholds, side="left")
-    n = len(proba)
-    picks = n - first
-    tp = np.where(first < n, positives_above[np.minimum(first, n - 1)], 0)
+    """Precision, recall and number of picks (proba >= t) for each threshold t, vectorised,
+    pooled over all rows (no per-day cap: the model's ranking, not an account's buys)."""
+    y_true = np.asarray(y_true, dtype=np.int64)
+    hits, picks = _counts_above(y_true, np.asarray(proba, dtype=np.float64), thresholds)
     with np.errstate(invalid="ignore", divide="ignore"):
-        precision = np.where(picks > 0, tp / np.maximum(picks, 1), 0.0)
-    total_pos = max(int(y_true.sum()), 1)
-    return precision, tp / total_pos, picks
+        precision = np.where(picks > 0, hits / np.maximum(picks, 1), 0.0)
+    return precision, hits / max(int(y_true.sum()), 1), picks
+
+
+def _counts_above(
+    y: np.ndarray, proba: np.ndarray, thresholds: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positives and rows with proba >= t, for each threshold t (one sort, one search)."""
+    order = np.argsort(proba, kind="stable")
+    positives_above = np.concatenate([np.cumsum(y[order][::-1])[::-1], [0]])
+    first = np.searchsorted(proba[order], thresholds, side="left")
+    return positives_above[first], len(proba) - first
+
+
+def _day_ranks(proba: np.ndarray, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's day number (0..n_days-1) and its rank within its day by score, best first
+    (ties in row order)."""
+    day, _ = pd.factorize(np.asarray(days), sort=True)
+    order = np.lexsort((-proba, day))  # stable: equal scores keep their row order
+    sorted_day = day[order]
+    first = np.searchsorted(sorted_day, sorted_day, side="left")
+    rank = np.empty(len(proba), np.int64)
+    rank[order] = np.arange(len(proba)) - first
+    return day, rank
+
+
+def _inputs(
+    y_true: np.ndarray, proba: np.ndarray, days: np.ndarray, fillable: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """0/1 labels (0 where unfillable: a NaN label of a row that cannot fill), float scores and
+    the fillable flags, all checked to be of one length."""
+    proba = np.asarray(proba, dtype=np.float64)
+    n = len(proba)
+    fill = np.ones(n, bool) if fillable is None else np.asarray(fillable, dtype=bool)
+    y = np.asarray(y_true, dtype=np.float64)
+    if not len(y) == len(days) == len(fill) == n:
+        raise ValueError(
+            f"labels, scores, days and fillable differ in length: {len(y)}, {n}, "
+            f"{len(days)}, {len(fill)}"
+        )
+    return np.where(fill, np.nan_to_num(y), 0.0).astype(np.int64), proba, fill
+
+
+def capped_picks(
+    proba: np.ndarray,
+    days: np.ndarray,
+    threshold: float,
+    max_picks_per_day: int,
+    fillable: np.ndarray | None = None,
+) -> np.ndarray:
+    """Which rows a trader buys at `threshold`: score >= threshold and among the day's
+    `max_picks_per_day` best scores; an unfillable row takes its slot but is not bought.
+
+    Args:
+        proba: the score of each row.
+        days: each row's day (any sortable values: dates, day numbers).
+        threshold: a row is a candidate when its score >= threshold.
+        max_picks_per_day: slots a day.
+        fillable: rows whose order can fill (default: all).
+
+    Returns:
+        A boolean mask of the bought rows, in row order.
+    """
+    proba = np.asarray(proba, dtype=np.float64)
+    fill = np.ones(len(proba), bool) if fillable is None else np.asarray(fillable, dtype=bool)
+    _, rank = _day_ranks(proba, days)
+    return (proba >= threshold) & (rank < max_picks_per_day) & fill
+
+
+def threshold_frontier(
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    days: np.ndarray,
+    thresholds: np.ndarray,
+    max_picks_per_day: int,
+    fillable: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Precision, recall, picks and days with picks at each threshold, under the per-day cap.
+
+    Within a day the picks at t are the first min(cap, #score >= t) rows by score, so they are
+    the rows ranked below the cap with score >= t: pooled counts over those rows (one sort and
+    one `searchsorted` per quantity, no loop over thresholds).
+
+    Args:
+        y_true: 0/1 labels (NaN allowed where not fillable).
+        proba: scores.
+        days: each row's day.
+        thresholds: the grid, increasing.
+        max_picks_per_day: slots a day.
+        fillable: rows whose order can fill (default: all); an unfillable pick takes a slot
+            and is neither a hit nor a miss.
+
+    Returns:
+        One row per threshold: threshold, precision (hits / bought picks, 0 without picks),
+        recall (hits / fillable positives), n_picks (bought), n_days (days with a bought pick).
+    """
+    y, proba, fill = _inputs(y_true, proba, days, fillable)
+    day, rank = _day_ranks(proba, days)
+    bought = (rank < max_picks_per_day) & fill
+    grid = np.asarray(thresholds, dtype=np.float64)
+    hits, picks = _counts_above(y[bought], proba[bought], grid)
+    best_of_day = np.full(int(day.max()) + 1 if len(day) else 0, -np.inf)
+    np.maximum.at(best_of_day, day[bought], proba[bought])
+    best_of_day = np.sort(best_of_day[np.isfinite(best_of_day)])
+    n_days = len(best_of_day) - np.searchsorted(best_of_day, grid, side="left")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(picks > 0, hits / np.maximum(picks, 1), 0.0)
+    recall = hits / max(int(y.sum()), 1)
+    return pd.DataFrame(
+        {
+            "threshold": grid,
+            "precision": precision,
+            "recall": recall,
+            "n_picks": picks.astype(np.int64),
+            "n_days": n_days.astype(np.int64),
+        }
+    )
 
 
 def pick_threshold(
     y_true: np.ndarray,
     proba: np.ndarray,
+    days: np.ndarray,
     target_precision: float,
     low: float = 0.05,
     high: float = 0.95,
     step: float = 0.005,
     min_picks: int = 20,
+    max_picks_per_day: int = 10,
+    min_days: int = 20,
+    fillable: np.ndarray | None = None,
 ) -> ThresholdChoice:
-    """Choose the threshold that maximises recall subject to precision >= target_precision.
+    """Choose the threshold that maximises recall subject to precision >= target_precision,
+    counted on at most `max_picks_per_day` picks a day over at least `min_days` days.
 
     Args:
-        y_true: 0/1 labels.
+        y_true: 0/1 labels (NaN allowed where not fillable).
         proba: predicted probabilities.
+        days: each row's day (the signal day T).
         target_precision: the hard constraint, e.g. 0.60.
         low, high, step: the grid of thresholds searched.
-        min_picks: fewest picks for a threshold to count (a handful of lucky picks cannot
-            satisfy the constraint).
+        min_picks: fewest bought picks for a threshold to count (a handful of lucky picks
+            cannot satisfy the constraint).
+        max_picks_per_day: picks a day that count, the day's best scores (a trader buys no
+            more; one crowded day cannot carry the pooled precision).
+        min_days: fewest distinct days with a bought pick for a threshold to count.
+        fillable: rows whose order can fill (default: all); an unfillable pick takes its slot
+            and counts as neither hit nor miss.
 
     Returns:
-        The `ThresholdChoice`; ties in recall go to the higher threshold (higher precision).
+        The `ThresholdChoice` with its `frontier` (the grid's table, plus `enough`: picks and
+        days suffice, and `meets`: enough and on target); ties in recall go to the higher
+        threshold (higher precision).
     """
-    y_true = np.asarray(y_true, dtype=np.int64)
-    proba = np.asarray(proba, dtype=np.float64)
     grid = np.round(np.arange(low, high + step / 2, step), 10)
-    precision, recall, picks = precision_recall_at(y_true, proba, grid)
-    enough = picks >= min_picks
+    frontier = threshold_frontier(y_true, proba, days, grid, max_picks_per_day, fillable)
+    precision = frontier["precision"].to_numpy()
+    recall = frontier["recall"].to_numpy()
+    enough = (frontier["n_picks"] >= min_picks).to_numpy() & (
+        frontier["n_days"] >= min_days
+    ).to_numpy()
     feasible = enough & (precision >= target_precision)
+    frontier["enough"], frontier["meets"] = enough, feasible
     best_precision = float(precision[enough].max()) if enough.any() else 0.0
     if feasible.any():
         candidates = np.flatnonzero(feasible)
@@ -82,8 +214,10 @@ def pick_threshold(
         threshold=float(grid[i]),
         precision=float(precision[i]),
         recall=float(recall[i]),
-        n_picks=int(picks[i]),
+        n_picks=int(frontier["n_picks"].iat[i]),
+        n_days=int(frontier["n_days"].iat[i]),
         feasible=bool(feasible.any()),
         target_precision=target_precision,
         best_precision=best_precision,
+        frontier=frontier,
     )

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ashare_autotune.evaluation.threshold import capped_picks
+
 REGIMES = ("up", "down")
 
 
@@ -41,7 +43,12 @@ def pick_returns(fwd_return: np.ndarray, picked: np.ndarray) -> dict[str, float]
 
 
 def daily_table(
-    rows: pd.DataFrame, proba: np.ndarray, threshold: float, top_k: int, regime: pd.Series
+    rows: pd.DataFrame,
+    proba: np.ndarray,
+    threshold: float,
+    top_k: int,
+    regime: pd.Series,
+    max_picks_per_day: int | None = None,
 ) -> pd.DataFrame:
     """One row per trading day: picks, hits, top-k precision and forward returns.
 
@@ -51,6 +58,8 @@ def daily_table(
         threshold: a row is a pick when proba >= threshold.
         top_k: the k highest-probability stocks of each day form the top-k list.
         regime: "up"/"down" by trade_date (see `market_regime`).
+        max_picks_per_day: the picks a day that count, the day's best scores
+            (`threshold.capped_picks`); None: every row >= threshold.
 
     Returns:
         Columns trade_date, regime, n_stocks, n_picks, pick_hits, pick_precision,
@@ -65,7 +74,9 @@ def daily_table(
             "proba": np.asarray(proba, dtype=np.float64),
         }
     )
-    frame["pick"] = frame["proba"] >= threshold
+    frame["pick"] = _picks(
+        frame["proba"].to_numpy(), frame["trade_date"], threshold, max_picks_per_day
+    )
     rank = frame.groupby("trade_date")["proba"].rank(method="first", ascending=False)
     frame["topk"] = rank <= top_k
     by_day = frame.groupby("trade_date", sort=True)
@@ -96,7 +107,12 @@ def daily_table(
 
 
 def trading_metrics(
-    rows: pd.DataFrame, proba: np.ndarray, threshold: float, table: pd.DataFrame, prefix: str
+    rows: pd.DataFrame,
+    proba: np.ndarray,
+    threshold: float,
+    table: pd.DataFrame,
+    prefix: str,
+    max_picks_per_day: int | None = None,
 ) -> dict[str, float]:
     """Summary metrics of the trading view, named `<prefix>_<metric>`.
 
@@ -106,12 +122,13 @@ def trading_metrics(
         threshold: the pick threshold.
         table: the `daily_table` of the same rows.
         prefix: the segment, e.g. "test".
+        max_picks_per_day: as in `daily_table`.
 
     Returns:
         mean forward returns of the threshold picks, the top-k and the universe, and per regime
         the days, the hit rate of the picks and of the top-k.
     """
-    picked = np.asarray(proba) >= threshold
+    picked = _picks(np.asarray(proba), rows["trade_date"], threshold, max_picks_per_day)
     out = pick_returns(rows["fwd_return"].to_numpy(np.float64), picked)
     # top-k precision, excess return, picks per day and days are the signal metrics
     # (`records.signal_metrics`): one definition under one name.
@@ -123,6 +140,13 @@ def trading_metrics(
         out[f"hit_rate_{regime}"] = float(day["pick_hits"].sum() / picks) if picks else np.nan
         out[f"topk_hit_rate_{regime}"] = _weighted(day["topk_precision"], day["topk_n"])
     return {f"{prefix}_{k}": v for k, v in out.items()}
+
+
+def _picks(proba: np.ndarray, days: pd.Series, threshold: float, cap: int | None) -> np.ndarray:
+    """Rows >= threshold, at most `cap` a day (the day's best) when a cap is given."""
+    if cap is None:
+        return np.asarray(proba) >= threshold
+    return capped_picks(proba, days.to_numpy(), threshold, cap)
 
 
 def _mean(values: pd.Series) -> float:

@@ -24,17 +24,40 @@ log = logging.getLogger(__name__)
 SIGNAL_METRICS = ("rank_ic_mean", "topk_precision_mean")
 
 
-def choose_threshold(app: AppConfig, y_val: np.ndarray, val_proba: np.ndarray) -> ThresholdChoice:
+def choose_threshold(
+    app: AppConfig,
+    y_val: np.ndarray,
+    val_proba: np.ndarray,
+    val_days: np.ndarray,
+    fillable: np.ndarray | None = None,
+) -> ThresholdChoice:
     """The threshold under the configured precision constraint, chosen on validation.
 
     Args:
         app: the configuration (its `threshold` group).
         y_val, val_proba: validation labels and probabilities.
+        val_days: each validation row's signal day (the per-day cap and `min_days`).
+        fillable: the rows whose order can fill (default: all).
     """
     th = app.threshold
     return pick_threshold(
-        y_val, val_proba, th.target_precision, th.low, th.high, th.step, th.min_picks
+        y_val,
+        val_proba,
+        val_days,
+        th.target_precision,
+        th.low,
+        th.high,
+        th.step,
+        th.min_picks,
+        th.max_picks_per_day,
+        th.min_days,
+        fillable,
     )
+
+
+def segment_days(ds: Dataset, segment: str) -> np.ndarray:
+    """Each measured row's signal day of a segment, in the row order of `ds.labels(segment)`."""
+    return ds.segment_rows(segment, ["trade_date"])["trade_date"].to_numpy()
 
 
 def walk_forward_matrices(ds: Dataset, app: AppConfig) -> list[Matrices]:
@@ -103,7 +126,7 @@ def _window_row(
     booster = fit_final(matrices, app.model, study.best_params, window_rounds(study, k))
     x_val, y_val = window.segment("val")
     val_proba = booster.inplace_predict(x_val)
-    choice = choose_threshold(app, y_val, val_proba)
+    choice = choose_threshold(app, y_val, val_proba, segment_days(window, "val"))
     x_test, y_test = window.segment("test")
     row: dict[str, Any] = {"window": k, "threshold": choice.threshold, "feasible": choice.feasible}
     for seg, y, proba in (
@@ -111,7 +134,10 @@ def _window_row(
         ("test", y_test, booster.inplace_predict(x_test)),
     ):
         row[f"{seg}_start"], row[f"{seg}_end"] = window.date_range(seg)
-        row |= classification_metrics(y, proba, choice.threshold, seg)
+        days = segment_days(window, seg)
+        row |= classification_metrics(
+            y, proba, choice.threshold, seg, days, app.threshold.max_picks_per_day
+        )
         rows = window.segment_rows(seg, ["ts_code", "trade_date", "label", "fwd_return"])
         signal = signal_metrics(
             prediction_record(rows, proba, choice.threshold), app.trading.top_k, seg

@@ -17,10 +17,15 @@ matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import optuna  # noqa: E402
+import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from sklearn.calibration import calibration_curve  # noqa: E402
 
-from ashare_autotune.evaluation.threshold import ThresholdChoice, precision_recall_at  # noqa: E402
+from ashare_autotune.evaluation.threshold import (  # noqa: E402
+    ThresholdChoice,
+    capped_picks,
+    precision_recall_at,
+)
 
 log = logging.getLogger(__name__)
 
@@ -91,37 +96,52 @@ def _write_html(figures: list[Any], path: Path, title: str) -> Path:
 
 
 def write_model_plots(
-    y_val: np.ndarray,
-    val_proba: np.ndarray,
-    y_test: np.ndarray,
-    test_proba: np.ndarray,
+    val: tuple[np.ndarray, np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray, np.ndarray],
     choice: ThresholdChoice,
     gain: dict[str, float],
     out_dir: Path,
+    max_picks_per_day: int,
 ) -> list[Path]:
-    """Precision-recall curve, precision/recall vs threshold, feature gain and calibration.
+    """Precision-recall curve, the threshold's frontier (precision, recall, picks and days
+    under the per-day cap), picks per day at the threshold, feature gain and calibration.
 
     Args:
-        y_val, val_proba: validation labels and probabilities (the threshold was chosen there).
-        y_test, test_proba: test labels and probabilities.
-        choice: the chosen threshold and its target precision.
+        val: validation (labels, probabilities, signal days): the threshold was chosen there.
+        test: the same of test.
+        choice: the chosen threshold with its frontier (`pick_threshold`).
         gain: total gain per feature (`Booster.get_score(importance_type="gain")`).
         out_dir: where the PNG files go.
+        max_picks_per_day: the picks a day that count (`threshold.max_picks_per_day`).
 
     Returns:
         The files written.
     """
+    (y_val, val_proba, _), (y_test, test_proba, _) = val, test
+    per_day = {
+        name: _picks_per_day(days, proba, choice.threshold, max_picks_per_day)
+        for name, (_, proba, days) in (("validation", val), ("test", test))
+    }
     return [
         _save(
             pr_curve_figure(y_val, val_proba, y_test, test_proba, choice), out_dir / "pr_curve.png"
         ),
+        _save(threshold_figure(choice), out_dir / "precision_recall_vs_threshold.png"),
+        _save(frontier_figure(choice), out_dir / "threshold_frontier.png"),
         _save(
-            threshold_figure(y_val, val_proba, choice),
-            out_dir / "precision_recall_vs_threshold.png",
+            picks_per_day_figure(per_day, choice, max_picks_per_day),
+            out_dir / "picks_per_day.png",
         ),
         _save(feature_gain_figure(gain), out_dir / "feature_importance_gain.png"),
         _save(calibration_figure(y_test, test_proba), out_dir / "calibration.png"),
     ]
+
+
+def _picks_per_day(days: np.ndarray, proba: np.ndarray, threshold: float, cap: int) -> pd.Series:
+    """Picks bought each day at the threshold under the cap (0 on a day without one)."""
+    picked = capped_picks(proba, days, threshold, cap)
+    counts = pd.Series(picked.astype(np.int64)).groupby(pd.to_datetime(days)).sum()
+    return counts.sort_index()
 
 
 def _curve(y: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -171,12 +191,13 @@ def pr_curve_figure(
     return fig
 
 
-def threshold_figure(y_val: np.ndarray, val_proba: np.ndarray, choice: ThresholdChoice) -> Figure:
-    """Validation precision and recall as the threshold moves, with the target line."""
-    precision, recall, grid = _curve(y_val, val_proba)
+def threshold_figure(choice: ThresholdChoice) -> Figure:
+    """Validation precision and recall under the per-day cap as the threshold moves, with the
+    target line and the chosen threshold."""
+    frontier = _frontier(choice)
     fig, ax = plt.subplots(figsize=(6.4, 4.8), layout="constrained")
-    ax.plot(grid, precision, label="precision")
-    ax.plot(grid, recall, label="recall")
+    ax.plot(frontier["threshold"], frontier["precision"], label="precision")
+    ax.plot(frontier["threshold"], frontier["recall"], label="recall")
     ax.axhline(
         choice.target_precision,
         color="grey",
@@ -190,12 +211,62 @@ def threshold_figure(y_val: np.ndarray, val_proba: np.ndarray, choice: Threshold
         linestyle=":",
         label=f"chosen {choice.threshold:.3f} ({status})",
     )
-    ax.set_xlabel("threshold (pick when probability >= threshold)")
+    ax.set_xlabel("threshold (pick when probability >= threshold, best of the day first)")
     ax.set_ylim(0, 1)
-    ax.set_title("Validation precision and recall vs threshold")
+    ax.set_title("Validation precision and recall vs threshold (picks capped per day)")
     ax.legend(loc="best")
     ax.grid(alpha=0.3)
     return fig
+
+
+def frontier_figure(choice: ThresholdChoice) -> Figure:
+    """The validation frontier under the per-day cap: precision against recall (where picks
+    and days suffice, solid), and picks and days with a pick against the threshold."""
+    frontier = _frontier(choice)
+    enough = frontier["enough"].to_numpy(bool)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.4, 7.2), layout="constrained")
+    top.plot(frontier["recall"], frontier["precision"], color="lightgrey", label="too few")
+    shown = frontier["precision"].where(enough)
+    top.plot(frontier["recall"], shown, color="C0", label="enough picks and days")
+    top.plot(choice.recall, choice.precision, "o", color="red", markersize=8, label="chosen")
+    top.axhline(choice.target_precision, color="grey", linestyle="--", label="target")
+    top.set_xlabel("recall")
+    top.set_ylabel("precision")
+    top.set_title(
+        f"Validation frontier (best precision with enough picks {choice.best_precision:.3f})"
+    )
+    top.legend(loc="best")
+    top.grid(alpha=0.3)
+    bottom.plot(frontier["threshold"], frontier["n_picks"], label="picks")
+    bottom.plot(frontier["threshold"], frontier["n_days"], label="days with a pick")
+    bottom.axvline(choice.threshold, color="red", linestyle=":", label="chosen")
+    bottom.set_yscale("symlog")
+    bottom.set_xlabel("threshold")
+    bottom.legend(loc="best")
+    bottom.grid(alpha=0.3)
+    return fig
+
+
+def picks_per_day_figure(
+    per_day: dict[str, pd.Series], choice: ThresholdChoice, max_picks_per_day: int
+) -> Figure:
+    """Picks bought each day at the chosen threshold, per segment, with the cap."""
+    fig, ax = plt.subplots(figsize=(8.0, 4.0), layout="constrained")
+    for name, counts in per_day.items():
+        days = int((counts > 0).sum())
+        ax.step(counts.index, counts.to_numpy(), where="mid", label=f"{name} ({days} days)")
+    ax.axhline(max_picks_per_day, color="grey", linestyle="--", label="cap per day")
+    ax.set_ylabel("picks")
+    ax.set_title(f"Picks per day at threshold {choice.threshold:.3f}")
+    ax.legend(loc="best")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def _frontier(choice: ThresholdChoice) -> pd.DataFrame:
+    if choice.frontier is None:
+        raise ValueError("the threshold choice carries no frontier (made by pick_threshold)")
+    return choice.frontier
 
 
 def feature_gain_figure(gain: dict[str, float]) -> Figure:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ashare_autotune.config.threshold import ThresholdConfig
 from ashare_autotune.evaluation.threshold import ThresholdChoice
 
 CHAMPION = "champion"
@@ -33,7 +34,7 @@ class Decision:
 def decide_promotion(
     candidate: dict[str, float],
     choice: ThresholdChoice,
-    min_picks: int,
+    rule: ThresholdConfig,
     compare: list[str],
     champion: dict[str, float] | None = None,
     champion_version: str | None = None,
@@ -41,15 +42,16 @@ def decide_promotion(
     """Decide champion or challenger for a newly trained model, on validation only.
 
     The candidate must (1) have a feasible threshold on validation: precision >=
-    `choice.target_precision` with at least `min_picks` validation picks (`choice.feasible`,
-    set by `pick_threshold`), and (2) be no worse than the current champion on `compare`
-    (validation metrics), read lexicographically: the first metric that differs decides, all
+    `choice.target_precision` counted as `rule` says (at most `max_picks_per_day` picks a day,
+    at least `min_picks` picks over `min_days` days: `choice.feasible`, set by
+    `pick_threshold`), and (2) be no worse than the current champion on `compare` (validation
+    metrics), read lexicographically: the first metric that differs decides, all
     higher-is-better, a full tie goes to the newer model.
 
     Args:
         candidate: the new model's metrics (needs the `compare` names; test ones are ignored).
         choice: the threshold chosen on validation and what it reached there.
-        min_picks: fewest validation picks `pick_threshold` required (for the reason text).
+        rule: the `threshold` group `pick_threshold` counted by (for the reason text).
         compare: metric names, most important first, e.g. ["val_precision", "val_recall"].
         champion: the current champion's metrics, or None when there is no champion.
         champion_version: the champion's version number, for the reason text.
@@ -61,14 +63,15 @@ def decide_promotion(
     if not choice.feasible:
         return Decision(
             False,
-            f"no threshold reached precision >= {target:.2f} with >= {min_picks} picks on "
+            f"no threshold reached precision >= {target:.2f} {rule.describe()} on "
             f"validation (best {choice.best_precision:.4f})",
         )
     if champion is None:
         return Decision(
             True,
             f"meets the precision target on validation ({choice.precision:.4f} >= "
-            f"{target:.2f}, {choice.n_picks} picks) and there is no champion yet",
+            f"{target:.2f}, {choice.n_picks} picks over {choice.n_days} days) and there is no "
+            "champion yet",
         )
     return _compare(candidate, champion, compare, f"version {champion_version}")
 

@@ -26,7 +26,7 @@ def register_and_promote(
 
     Args:
         reg: the `registry` group (model name, aliases, promotion metrics).
-        target: the `threshold` group (fewest validation picks for the precision target).
+        target: the `threshold` group (how validation picks count for the precision target).
         model_uri: the logged model to register.
         choice: the threshold chosen on validation (the promotion gate).
         metrics: val_/test_ metrics of the model at that threshold; the policy compares
@@ -46,6 +46,7 @@ def register_and_promote(
         "threshold_feasible": str(choice.feasible).lower(),
         "val_precision": round(choice.precision, 4),
         "val_n_picks": choice.n_picks,
+        "val_n_pick_days": choice.n_days,
         "label": _label_text(meta["label"]),
         "entry": _entry_text(meta["label"]),
         "universe": meta.get("universe_text", "every stock (no universe rule)"),
@@ -74,7 +75,7 @@ def _decide(
     return decide_promotion(
         metrics,
         choice,
-        min_picks=target.min_picks,
+        rule=target,
         compare=list(reg.promotion_metrics),
         champion=registry.version_metrics(champion) if champion else None,
         champion_version=champion.version if champion else None,

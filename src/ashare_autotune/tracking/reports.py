@@ -15,7 +15,7 @@ import pandas as pd
 import xgboost as xgb
 from mlflow.entities import DatasetInput
 
-from ashare_autotune.config.schema import AppConfig
+from ashare_autotune.config.schema import AppConfig, ThresholdConfig
 from ashare_autotune.data.market import Market
 from ashare_autotune.evaluation import trading
 from ashare_autotune.evaluation.explain import SHAP_ROWS, validation_sample
@@ -83,7 +83,7 @@ def trading_view(
     """The trading view of the test segment; logs its daily table and summary as artifacts.
 
     Args:
-        app: the configuration (trading.top_k, label.max_days).
+        app: the configuration (trading.top_k, threshold.max_picks_per_day).
         market: the market index (its regime per day).
         ds: the dataset whose test segment was scored.
         test_proba: the final model's probability per test row.
@@ -95,8 +95,9 @@ def trading_view(
     """
     rows = ds.segment_rows("test", ["ts_code", "trade_date", "label", "fwd_return"])
     regime = trading.market_regime(market.index)
-    table = trading.daily_table(rows, test_proba, threshold, app.trading.top_k, regime)
-    metrics = trading.trading_metrics(rows, test_proba, threshold, table, "test")
+    cap = app.threshold.max_picks_per_day
+    table = trading.daily_table(rows, test_proba, threshold, app.trading.top_k, regime, cap)
+    metrics = trading.trading_metrics(rows, test_proba, threshold, table, "test", cap)
     summary = trading.summary_markdown(metrics | signal, table, "test")
     tracking.log_text(table.to_csv(index=False), "trading/test_daily.csv")
     tracking.log_text(summary, "trading/test_summary.md")
@@ -152,22 +153,24 @@ def log_plots(
     study: optuna.Study,
     booster: xgb.Booster,
     choice: ThresholdChoice,
-    val: tuple[np.ndarray, np.ndarray],
-    test: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray, np.ndarray],
+    rule: ThresholdConfig,
 ) -> None:
     """Write the study and model plots and log them under the run's `plots/` artifacts.
 
     Args:
         study: the finished study.
         booster: the final model (feature gain).
-        choice: the chosen threshold.
-        val, test: (labels, probabilities) of validation and test.
+        choice: the chosen threshold and its frontier.
+        val, test: (labels, probabilities, signal days) of validation and test.
+        rule: the `threshold` group (picks a day that count).
     """
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         plots.write_study_plots(study, out)
         gain = booster.get_score(importance_type="gain")
-        plots.write_model_plots(*val, *test, choice, gain, out)
+        plots.write_model_plots(val, test, choice, gain, out, rule.max_picks_per_day)
         tracking.log_artifacts(out, "plots")
 
 
@@ -177,20 +180,30 @@ def log_shap(booster: xgb.Booster, ds: Dataset, seed: int) -> None:
     log.info("top features by mean |SHAP|: %s", table.head(5).to_dict("records"))
 
 
-def log_threshold_status(choice: ThresholdChoice) -> None:
-    """Log and tag whether the threshold met the precision target on validation."""
+def log_threshold_status(choice: ThresholdChoice, rule: ThresholdConfig) -> None:
+    """Log and tag whether the threshold met the precision target on validation, and log the
+    frontier it was chosen on as `threshold/val_frontier.csv`.
+
+    Args:
+        choice: the threshold chosen on validation.
+        rule: the `threshold` group (how picks were counted, for the status text).
+    """
+    target = f"precision >= {choice.target_precision:.2f} {rule.describe()}"
     status = (
-        f"threshold {choice.threshold:.3f} meets precision >= {choice.target_precision:.2f} on "
-        f"validation (precision {choice.precision:.4f}, recall {choice.recall:.4f})"
+        f"threshold {choice.threshold:.3f} meets {target} on validation (precision "
+        f"{choice.precision:.4f}, recall {choice.recall:.4f}, {choice.n_picks} picks over "
+        f"{choice.n_days} days)"
         if choice.feasible
-        else f"NO threshold reaches precision >= {choice.target_precision:.2f} on validation; "
-        f"best precision reached {choice.best_precision:.4f}. The model is registered "
-        f"as a challenger, not champion"
+        else f"NO threshold reaches {target} on validation; best precision reachable with "
+        f"enough picks and days {choice.best_precision:.4f}. The model is registered as a "
+        "challenger, not champion"
     )
     (log.info if choice.feasible else log.warning)("%s", status)
     tracking.set_tags(
         {"threshold_feasible": str(choice.feasible).lower(), "threshold_status": status}
     )
+    if choice.frontier is not None:
+        tracking.log_text(choice.frontier.to_csv(index=False), "threshold/val_frontier.csv")
 
 
 def model_meta(
@@ -204,7 +217,7 @@ def model_meta(
     """The facts stored with the model as meta.json (the pyfunc model and `predict` read them).
 
     Args:
-        app: the configuration (label, universe, trading.top_k).
+        app: the configuration (label, universe, trading.top_k, threshold.max_picks_per_day).
         market: the market (its description: source, range, stocks).
         ds: the dataset (feature names, segment date ranges).
         params: the best trial's parameters.
@@ -216,6 +229,7 @@ def model_meta(
         "threshold": choice.threshold,
         "threshold_feasible": choice.feasible,
         "target_precision": choice.target_precision,
+        "max_picks_per_day": app.threshold.max_picks_per_day,  # picks a day the precision counts
         "label": asdict(app.label),
         "universe": asdict(app.universe),
         "universe_text": app.universe.describe(),

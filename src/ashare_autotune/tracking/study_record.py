@@ -129,6 +129,7 @@ def _choice(metrics: dict[str, float], tags: dict[str, str], target: float) -> T
         precision=metrics.get("val_precision", nan),
         recall=metrics.get("val_recall", nan),
         n_picks=int(metrics.get("val_n_picks", 0)),
+        n_days=int(metrics.get("val_n_pick_days", 0)),
         feasible=tags.get("threshold_feasible") == "true",
         target_precision=target,
         best_precision=metrics.get("val_best_precision", nan),
