@@ -20,7 +20,7 @@ from ashare_autotune.modelling.feature_sets import (
     feature_names,
 )
 from ashare_autotune.modelling.feature_store import SEGMENTS, FeatureStore, write_feature_store
-from ashare_autotune.modelling.label_designs import benchmark_closes
+from ashare_autotune.modelling.label_designs import benchmark_levels
 from ashare_autotune.modelling.labels import day_numbers, trading_calendar
 from ashare_autotune.modelling.split import SplitPlan, split_by_time, walk_forward_windows
 from ashare_autotune.modelling.tradable import Tradable, tradable_rows
@@ -215,7 +215,7 @@ def label_rows(
         benchmark: the excess label's index bars (None: the market's index).
     """
     index = market.index if benchmark is None else benchmark
-    bench = benchmark_closes(index, calendar) if label.kind == "excess" else None
+    bench = benchmark_levels(index, calendar) if label.kind == "excess" else None
     horizon = (label.min_days, label.max_days, label.min_return)
     return tradable_rows(
         market, calendar, *horizon, str(label.entry), universe,

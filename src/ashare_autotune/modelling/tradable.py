@@ -75,7 +75,7 @@ def tradable_rows(
     rules: UniverseRules,
     kind: str = "touch",
     stop_loss: float = 0.03,
-    benchmark: pd.Series | None = None,
+    benchmark: pd.DataFrame | None = None,
 ) -> Tradable:
     """Universe, entry fill, labels and forward returns of every row, logging the counts.
 
