@@ -176,11 +176,13 @@ def test_each_label_kind_builds_a_dataset(kind: str, small_market: Market) -> No
     label = LabelConfig(kind=kind)
     ds = build_dataset(small_market, None, label, SplitConfig())
     touch = build_dataset(small_market, None, LabelConfig(kind="touch"), SplitConfig())
+    labelled = ds.frame["label"].notna() & touch.frame["label"].notna()
+    assert set(np.unique(ds.frame.loc[labelled, "label"])) == {0, 1}
+    assert len(ds.frame) == len(touch.frame)  # the same candidates, another definition
     fillable = ds.frame["fillable"].to_numpy()
-    assert set(np.unique(ds.frame.loc[fillable, "label"])) == {0, 1}
-    assert len(ds.frame) == len(touch.frame)  # same observed rows, another definition
     np.testing.assert_array_equal(fillable, touch.frame["fillable"])  # the same entry fills
-    assert not np.array_equal(ds.frame.loc[fillable, "label"], touch.frame.loc[fillable, "label"])
+    assert not ds.frame.loc[~fillable, "label"].notna().any()
+    assert not np.array_equal(ds.frame.loc[labelled, "label"], touch.frame.loc[labelled, "label"])
 
 
 def test_the_index_leg_starts_where_the_stock_leg_does() -> None:

@@ -58,12 +58,13 @@ def test_horizon_counts_market_trading_days_across_a_suspension() -> None:
     assert b[1] == 1  # T=1: T+5 is day 6 (110)
 
 
-def test_stock_that_stops_trading_inside_the_horizon_is_dropped() -> None:
+def test_a_stock_that_stops_trading_is_labelled_from_its_closes_inside_the_horizon() -> None:
+    # B trades on days 0..5 only; nothing after T+5 decides whether a row of B is labelled
     daily, cal = _bars({"A": [10.0] * 12, "B": [100.0] * 6 + [None] * 6})
     y = make_labels(daily, cal, 3, 5, 0.04)
     b = y[daily["ts_code"] == "B"]
-    assert b.isna().all() == False  # noqa: E712 - day 0 has T+5 = day 5, which B has
-    assert b.iloc[0] == 0 and b.iloc[1:].isna().all()
+    assert list(b.iloc[:3]) == [0, 0, 0]  # day 2: its T+3 close (day 5) is in the window
+    assert b.iloc[3:].isna().all()  # days 3..5: no close of B in T+3..T+5
 
 
 def test_a_stock_never_looks_at_the_next_stocks_rows() -> None:

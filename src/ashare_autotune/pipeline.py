@@ -181,7 +181,8 @@ def evaluate(
     all_val = ds.predict("val", booster.inplace_predict, all_rows=True)
     y_val, val_proba = ds.labels("val"), all_val[ds.positions("val")]
     choice = walk_forward.choose_threshold(app, y_val, val_proba)
-    # every test row once (the backtest's signals too); the fillable ones are measured
+    # every test candidate once (the record and the backtest's signals); the labelled ones are
+    # measured by label
     all_test = ds.predict("test", booster.inplace_predict, all_rows=True)
     y_test, test_proba = ds.labels("test"), all_test[ds.positions("test")]
     metrics = segment_metrics(study.best_value, y_val, val_proba, y_test, test_proba, choice)
@@ -189,7 +190,7 @@ def evaluate(
     metrics |= wf
     if wf:  # same quantity as the trials' val_auc (the objective): sort together
         metrics["val_auc"] = wf["val_wf_auc"]
-    metrics |= reports.log_scored(app, market, ds, choice.threshold, val_proba, test_proba)
+    metrics |= reports.log_scored(app, market, ds, choice.threshold, all_val, all_test)
     # the validation account too (metrics only): promotion may compare it, test never
     val_bt = segment_backtest(ds, "val", data.backtest, all_val, choice.threshold)
     metrics |= val_bt.metrics if val_bt else {}

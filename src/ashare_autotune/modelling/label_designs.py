@@ -15,7 +15,7 @@
 
 All three share the entry (close[T] or open[T+1], `labels.entry_prices`) and the rule for an
 observed horizon: a row is labelled (0 or 1) only when T+max_days is inside the data, the stock
-still has a row on or after it, it has a close inside the horizon and its entry fills.
+has a close inside the horizon and its entry fills; no bar after T+max_days decides it.
 """
 
 from __future__ import annotations
@@ -27,7 +27,13 @@ import numpy as np
 import pandas as pd
 
 from ashare_autotune.errors import ConfigError
-from ashare_autotune.modelling.labels import _ahead_within, day_numbers, entry_prices, make_labels
+from ashare_autotune.modelling.labels import (
+    _ahead_within,
+    day_numbers,
+    entry_prices,
+    horizon_in_data,
+    make_labels,
+)
 
 log = logging.getLogger(__name__)
 KINDS = ("touch", "barrier", "excess")
@@ -254,8 +260,5 @@ def _steps(
 
 
 def _observed(daily: pd.DataFrame, calendar: pd.DatetimeIndex, max_days: int) -> np.ndarray:
-    """T+max_days is inside the data and the stock still has a row on or after it."""
-    codes = daily["ts_code"].cat.codes.to_numpy()
-    day = day_numbers(daily["trade_date"], calendar)
-    last_day = pd.Series(day).groupby(codes).transform("max").to_numpy()
-    return (day + max_days <= len(calendar) - 1) & (last_day >= day + max_days)
+    """T+max_days is inside the data (the callers also need a close inside the window)."""
+    return horizon_in_data(day_numbers(daily["trade_date"], calendar), calendar, max_days)

@@ -120,15 +120,17 @@ def log_scored(
     val_proba: np.ndarray,
     test_proba: np.ndarray,
 ) -> dict[str, float]:
-    """The scored validation and test rows: their records logged as `predictions/<segment>
-    .parquet`, their signal metrics, and the trading view of test.
+    """The scored validation and test candidates: their records logged as
+    `predictions/<segment>.parquet` (every candidate, with `fillable`), their signal metrics,
+    and the trading view of test (its labelled rows).
 
     Args:
         app: the configuration (trading.top_k).
         market: the market index (the trading view's regimes).
-        ds: the dataset whose fillable val/test rows were scored, in row order.
+        ds: the dataset whose val/test candidates were scored, in row order.
         threshold: the pick threshold.
-        val_proba, test_proba: the final model's probabilities.
+        val_proba, test_proba: the final model's probabilities of every candidate
+            (`Dataset.predict(..., all_rows=True)`).
 
     Returns:
         The `val_*` / `test_*` signal metrics and the `test_*` trading-view metrics.
@@ -136,7 +138,8 @@ def log_scored(
     scores = {"val": val_proba, "test": test_proba}
     records, signal = segment_records(ds, scores, threshold, app.trading.top_k)
     log_predictions(records)
-    return signal | trading_view(app, market, ds, test_proba, threshold, signal)
+    labelled = test_proba[ds.positions("test")]
+    return signal | trading_view(app, market, ds, labelled, threshold, signal)
 
 
 def log_predictions(records: dict[str, pd.DataFrame]) -> None:
