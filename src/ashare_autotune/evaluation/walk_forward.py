@@ -12,7 +12,7 @@ import pandas as pd
 
 from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.evaluation.metrics import classification_metrics
-from ashare_autotune.evaluation.records import prediction_record, signal_metrics
+from ashare_autotune.evaluation.records import SOURCE_COLUMNS, prediction_record, signal_metrics
 from ashare_autotune.evaluation.threshold import ThresholdChoice, pick_threshold
 from ashare_autotune.modelling.dataset import Dataset
 from ashare_autotune.tracking import runs as tracking
@@ -112,9 +112,11 @@ def _window_row(
     ):
         row[f"{seg}_start"], row[f"{seg}_end"] = window.date_range(seg)
         row |= classification_metrics(y, proba, choice.threshold, seg)
-        rows = window.segment_rows(seg, ["ts_code", "trade_date", "label", "fwd_return"])
+        # the signal metrics rank every candidate, as the split's own records do
+        rows = window.segment_rows(seg, SOURCE_COLUMNS, all_rows=True)
+        every = window.predict(seg, booster.inplace_predict, all_rows=True)
         signal = signal_metrics(
-            prediction_record(rows, proba, choice.threshold), app.trading.top_k, seg
+            prediction_record(rows, every, choice.threshold), app.trading.top_k, seg
         )
         row |= {f"{seg}_{k}": signal[f"{seg}_{k}"] for k in SIGNAL_METRICS}
     return row

@@ -86,14 +86,15 @@ def trading_view(
         app: the configuration (trading.top_k, label.max_days).
         market: the market index (its regime per day).
         ds: the dataset whose test segment was scored.
-        test_proba: the final model's probability per test row.
+        test_proba: the final model's probability per test candidate (every row, as
+            `Dataset.predict(..., all_rows=True)`).
         threshold: the chosen pick threshold.
         signal: the test segment's signal metrics (`records.signal_metrics`), for the summary.
 
     Returns:
         The `test_*` trading metrics (see `trading.trading_metrics`).
     """
-    rows = ds.segment_rows("test", ["ts_code", "trade_date", "label", "fwd_return"])
+    rows = ds.segment_rows("test", ["trade_date", "label", "fwd_return", "fillable"], True)
     regime = trading.market_regime(market.index)
     table = trading.daily_table(rows, test_proba, threshold, app.trading.top_k, regime)
     metrics = trading.trading_metrics(rows, test_proba, threshold, table, "test")
@@ -122,7 +123,7 @@ def log_scored(
 ) -> dict[str, float]:
     """The scored validation and test candidates: their records logged as
     `predictions/<segment>.parquet` (every candidate, with `fillable`), their signal metrics,
-    and the trading view of test (its labelled rows).
+    and the trading view of test.
 
     Args:
         app: the configuration (trading.top_k).
@@ -138,8 +139,7 @@ def log_scored(
     scores = {"val": val_proba, "test": test_proba}
     records, signal = segment_records(ds, scores, threshold, app.trading.top_k)
     log_predictions(records)
-    labelled = test_proba[ds.positions("test")]
-    return signal | trading_view(app, market, ds, labelled, threshold, signal)
+    return signal | trading_view(app, market, ds, test_proba, threshold, signal)
 
 
 def log_predictions(records: dict[str, pd.DataFrame]) -> None:
