@@ -18,6 +18,7 @@ from ashare_autotune.modelling.dataset import build_dataset
 from ashare_autotune.modelling.label_designs import (
     barrier_labels,
     benchmark_closes,
+    benchmark_levels,
     excess_labels,
     make_label,
     select_benchmark,
@@ -175,8 +176,30 @@ def test_each_label_kind_builds_a_dataset(kind: str, small_market: Market) -> No
     label = LabelConfig(kind=kind)
     ds = build_dataset(small_market, None, label, SplitConfig())
     touch = build_dataset(small_market, None, LabelConfig(kind="touch"), SplitConfig())
+    labelled = ds.frame["label"].notna() & touch.frame["label"].notna()
+    assert set(np.unique(ds.frame.loc[labelled, "label"])) == {0, 1}
+    assert len(ds.frame) == len(touch.frame)  # the same candidates, another definition
     fillable = ds.frame["fillable"].to_numpy()
-    assert set(np.unique(ds.frame.loc[fillable, "label"])) == {0, 1}
-    assert len(ds.frame) == len(touch.frame)  # same observed rows, another definition
     np.testing.assert_array_equal(fillable, touch.frame["fillable"])  # the same entry fills
-    assert not np.array_equal(ds.frame.loc[fillable, "label"], touch.frame.loc[fillable, "label"])
+    assert not ds.frame.loc[~fillable, "label"].notna().any()
+    assert not np.array_equal(ds.frame.loc[labelled, "label"], touch.frame.loc[labelled, "label"])
+
+
+def test_the_index_leg_starts_where_the_stock_leg_does() -> None:
+    # A: entry at T+1's open 10.0, exit at T+3's close 10.5: +5%. The index gaps up overnight:
+    # close 100 on T, open 102 on T+1, close 102 on T+3.
+    daily, cal = _bars({"A": [10.0, 10.2, 10.3, 10.5, 10.5, 10.5]}, {"A": [10.0] * 6})
+    index = pd.DataFrame(
+        {"trade_date": cal, "close": [100.0, 102, 102, 102, 102, 102], "open": 102.0}
+    )
+    free = np.zeros(len(daily), dtype=bool)
+    levels = benchmark_levels(index, cal)
+    # next_open: both legs from T+1's open: 5% - 0% >= 4%
+    assert excess_labels(daily, cal, (1, 3), 0.04, levels, "next_open", free).iloc[0] == 1
+    # close: both legs from T's close: 5% - 2% < 4% (what next_open used to compute too)
+    assert excess_labels(daily, cal, (1, 3), 0.04, levels, "close").iloc[0] == 0
+    # an index without opens, or without a bar on T+1: its leg starts at the last close (100)
+    no_open = benchmark_levels(index.drop(columns="open"), cal)
+    assert excess_labels(daily, cal, (1, 3), 0.04, no_open, "next_open", free).iloc[0] == 0
+    gap = benchmark_levels(index.drop(index=1), cal)
+    assert excess_labels(daily, cal, (1, 3), 0.04, gap, "next_open", free).iloc[0] == 0

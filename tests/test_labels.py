@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ashare_autotune.modelling.label_designs import benchmark_closes, make_label
 from ashare_autotune.modelling.labels import forward_returns, make_labels, trading_calendar
 
 
@@ -58,12 +59,13 @@ def test_horizon_counts_market_trading_days_across_a_suspension() -> None:
     assert b[1] == 1  # T=1: T+5 is day 6 (110)
 
 
-def test_stock_that_stops_trading_inside_the_horizon_is_dropped() -> None:
+def test_a_stock_that_stops_trading_is_labelled_from_its_closes_inside_the_horizon() -> None:
+    # B trades on days 0..5 only; nothing after T+5 decides whether a row of B is labelled
     daily, cal = _bars({"A": [10.0] * 12, "B": [100.0] * 6 + [None] * 6})
     y = make_labels(daily, cal, 3, 5, 0.04)
     b = y[daily["ts_code"] == "B"]
-    assert b.isna().all() == False  # noqa: E712 - day 0 has T+5 = day 5, which B has
-    assert b.iloc[0] == 0 and b.iloc[1:].isna().all()
+    assert list(b.iloc[:3]) == [0, 0, 0]  # day 2: its T+3 close (day 5) is in the window
+    assert b.iloc[3:].isna().all()  # days 3..5: no close of B in T+3..T+5
 
 
 def test_a_stock_never_looks_at_the_next_stocks_rows() -> None:
@@ -99,3 +101,17 @@ def test_calendar_is_the_union_of_index_and_stock_days() -> None:
     index = pd.DataFrame({"trade_date": [pd.Timestamp("2023-12-29")]})
     assert trading_calendar(daily, index)[0] == pd.Timestamp("2023-12-29")
     assert len(trading_calendar(daily, index)) == 4
+
+
+@pytest.mark.parametrize("kind", ["touch", "barrier", "excess"])
+def test_whether_a_row_is_labelled_never_depends_on_bars_after_the_horizon(kind: str) -> None:
+    # B has a close on T+3 only (suspended on T+4, T+5); it trades again later, or never
+    later = [100.0] * 4 + [None] * 2 + [105.0] * 6
+    gone = [100.0] * 4 + [None] * 8
+    labels = []
+    for b in (later, gone):
+        daily, cal = _bars({"A": [10.0] * 12, "B": b})
+        index = benchmark_closes(pd.DataFrame({"trade_date": cal, "close": 1.0}), cal)
+        y = make_label(kind, daily, cal, (3, 5), 0.04, 0.03, index)
+        labels.append(y[(daily["ts_code"] == "B").to_numpy()].iloc[0])
+    assert labels[0] == labels[1] == 0  # from its T+3 close (100) alone, in both

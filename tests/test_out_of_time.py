@@ -83,7 +83,8 @@ def test_evaluate_logs_a_run_linked_to_the_model_version(trained_model: TrainedM
     label = LabelConfig(kind="touch")  # the debug preset's, stored with the model
     frame, _, _ = labelled_rows(market, None, label, UniverseConfig().rules())
     after = frame["trade_date"] > pd.Timestamp(trained_model.train_end)
-    oot = frame.loc[after & frame["fillable"]]  # the universe's rows whose next open fills
+    candidates = frame.loc[after]  # the universe's rows at T: all recorded
+    oot = candidates.loc[candidates["label"].notna()]  # labelled: the entry fills, a close
     assert result.metrics["oot_n_rows"] == len(oot)
     assert result.metrics["oot_base_rate"] == pytest.approx(oot["label"].mean())
     calendar = trading_calendar(market.daily, market.index)
@@ -104,7 +105,8 @@ def test_evaluate_logs_a_run_linked_to_the_model_version(trained_model: TrainedM
             tracking_uri=trained_model.tracking_uri,
         )
     )
-    assert len(record) == len(oot) and record["eligible"].all()
+    assert len(record) == len(candidates) and record["eligible"].all()
+    assert (record["fillable"].to_numpy() == candidates["fillable"].to_numpy()).all()
     assert record["pick"].sum() == result.metrics["oot_n_picks"]
     precision = record.loc[record["pick"], "label"].mean()
     assert run.data.metrics["oot_precision"] == pytest.approx(precision, abs=1e-9)

@@ -94,10 +94,10 @@ def test_trading_view_metrics_agree_with_the_daily_table(parent: mlflow.entities
     m = parent.data.metrics
     daily = pd.read_csv(io.StringIO(_read_artifact(parent.info.run_id, "trading/test_daily.csv")))
     assert len(daily) == m["test_days"] == m["test_n_days_up"] + m["test_n_days_down"]
-    assert daily["n_picks"].sum() == m["test_n_picks"]  # same picks as the classification view
-    # the records' picks are every row >= threshold, the classification and trading views count
-    # at most threshold.max_picks_per_day a day (the day's best): never more
-    assert m["test_picks_per_day"] >= m["test_n_picks"] / m["test_days"] - 1e-12
+    # the labelled picks are the classification view's; every pick (at most
+    # threshold.max_picks_per_day a day, the day's best) is the record's and the signal's
+    assert daily["pick_labelled"].sum() == m["test_n_picks"]
+    assert m["test_picks_per_day"] == pytest.approx(daily["n_picks"].sum() / m["test_days"])
     assert m["test_topk_precision_mean"] == pytest.approx(daily["topk_precision"].mean())
     assert 0 <= m["test_topk_precision_mean"] <= 1 and (daily["topk_n"] == 10).all()
     assert "test_topk_precision" not in m  # one name per quantity (the signal metrics')

@@ -18,7 +18,11 @@ from ashare_autotune.config.universe import UniverseConfig
 from ashare_autotune.data.loader import load_market
 from ashare_autotune.data.market import Market
 from ashare_autotune.evaluation.picks import rank_picks, run_predict
-from ashare_autotune.evaluation.records import RECORD_COLUMNS, prediction_record
+from ashare_autotune.evaluation.records import (
+    RECORD_COLUMNS,
+    SOURCE_COLUMNS,
+    prediction_record,
+)
 from ashare_autotune.modelling.dataset import build_dataset
 from ashare_autotune.modelling.features import build_features
 from ashare_autotune.modelling.labels import make_labels, trading_calendar
@@ -79,7 +83,7 @@ def _bars(record: pd.DataFrame, market: Market) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("segment", ["val", "test"])
-def test_the_record_holds_only_fillable_rows_in_the_universe(
+def test_the_record_holds_every_candidate_and_whether_it_fills(
     run: tuple[AppConfig, TrainResult, Path], segment: str
 ) -> None:
     app = run[0]
@@ -89,10 +93,12 @@ def test_the_record_holds_only_fillable_rows_in_the_universe(
     rows = _bars(record, load_market(app.data))
     # fillable at T+1's open: the stock has that day's bar and it does not open at +10%
     # (the synthetic 600/000 limit; ChiNext is excluded, STAR's limit is 20%).
-    assert rows["next_open"].notna().all()
     limit = np.where(rows["ts_code"].str.startswith("688"), 1.2, 1.1)
     at_limit = (rows["next_open"] - rows["next_pre_close"] * limit).abs() <= 0.006
-    assert not (at_limit & (rows["next_open"] == rows["next_high"])).any()
+    fills = rows["next_open"].notna() & ~(at_limit & (rows["next_open"] == rows["next_high"]))
+    assert (record["fillable"] == fills).all()
+    # (the planted limit-up opens below show unfillable candidates recorded, marked)
+    assert record.loc[~record["fillable"], "label"].isna().all()
     # the universe at T, from the bars up to T
     assert not rows["ts_code"].str.startswith(("300", "301")).any()
     market = load_market(app.data)
@@ -116,19 +122,21 @@ def test_logged_metrics_are_recomputed_from_the_record(
     app, result, _ = run
     record, logged = _record(run, segment), _logged(run)
     picks = record.loc[record["pick"]]
-    assert logged[f"{segment}_n_picks"] == len(picks)
-    assert logged[f"{segment}_precision"] == pytest.approx(picks["label"].mean(), abs=1e-9)
+    labelled = picks.loc[picks["label"].notna()]  # classification metrics: labelled rows
+    assert logged[f"{segment}_n_picks"] == len(labelled)
+    assert logged[f"{segment}_precision"] == pytest.approx(labelled["label"].mean(), abs=1e-9)
     assert (record["pick"] == (record["probability"] >= result.threshold.threshold)).all()
     top = (
         record.sort_values(["trade_date", "probability"], ascending=[True, False], kind="stable")
         .groupby("trade_date")
         .head(app.trading.top_k)
     )
-    topk = top.groupby("trade_date")["label"].mean().mean()
+    bought = top.loc[top["fillable"]]  # ranked among all; an unfillable pick is not bought
+    topk = bought.groupby("trade_date")["label"].mean().mean()
     assert logged[f"{segment}_topk_precision_mean"] == pytest.approx(topk, abs=1e-9)
     rank_ic = [
         stats.spearmanr(day["probability"], day["fwd_return"]).statistic
-        for _, day in record.groupby("trade_date")
+        for _, day in record.dropna(subset=["fwd_return"]).groupby("trade_date")
     ]
     assert logged[f"{segment}_rank_ic_mean"] == pytest.approx(np.nanmean(rank_ic), abs=1e-9)
     per_day = (
@@ -192,10 +200,10 @@ def test_unfillable_rows_are_scored_but_never_trained_on_or_measured(
         assert len(ds.segment_rows(name, all_rows=True)) == mask.sum()
     train = ds.segment_rows("train")
     assert train["fillable"].all() and np.isfinite(train["label"]).all()
-    for name in ("val", "test"):
-        rows = ds.segment_rows(name, ["ts_code", "trade_date", "label", "fwd_return"])
+    for name in ("val", "test"):  # a record holds them, marked: a top-k cannot buy them
+        rows = ds.segment_rows(name, SOURCE_COLUMNS, all_rows=True)
         record = prediction_record(rows, np.full(len(rows), 0.5), 0.5)
-        assert not record.merge(planted, on=["ts_code", "trade_date"]).shape[0]
+        assert not record.merge(planted, on=["ts_code", "trade_date"])["fillable"].any()
 
 
 def test_no_universe_rule_or_feature_at_t_changes_when_later_bars_change(
@@ -296,3 +304,32 @@ def test_a_gain_of_exactly_min_return_on_float32_prices_is_positive() -> None:
     )
     assert float(np.float32(5.2)) < 5.0 * 1.04  # in float64 the float32 close falls short
     assert label.iloc[0] == 1  # open[T+1] 5.00 -> close[T+3] 5.20 is +4.0% exactly
+
+
+def test_the_candidates_at_t_do_not_change_when_a_stock_is_suspended_after_t(
+    small_market: Market,
+) -> None:
+    daily = small_market.daily
+    calendar = trading_calendar(daily, small_market.index)
+    t = calendar[150]
+    code = str(daily.loc[daily["trade_date"] == t, "ts_code"].iloc[3])
+    mine = (daily["ts_code"] == code).to_numpy()
+    after = daily["trade_date"].between(calendar[153], calendar[158]).to_numpy()
+    assert (mine & after).sum() == 6  # it trades on T+3..T+8: remove them (a suspension)
+    suspended = replace(small_market, daily=daily.loc[~(mine & after)].reset_index(drop=True))
+    rules = UniverseConfig(min_list_days=0, exclude_st=False).rules()
+
+    def candidates(market: Market) -> tuple[pd.DataFrame, pd.DataFrame]:
+        ds = build_dataset(market, None, LabelConfig(), SplitConfig(), rules)
+        rows = ds.frame.loc[ds.frame["trade_date"] <= t, ["ts_code", "trade_date", "fillable"]]
+        return ds.frame, rows.reset_index(drop=True)
+
+    frame, before = candidates(small_market)
+    changed, now = candidates(suspended)
+    pd.testing.assert_frame_equal(before, now)  # the same rows at and before T, same fills
+    at_t = (changed["ts_code"] == code) & (changed["trade_date"] == t)
+    row = changed.loc[at_t].iloc[0]
+    assert row["fillable"] and np.isnan(row["label"])  # bought at T+1, stuck: no label
+    assert np.isfinite(
+        frame.loc[(frame["ts_code"] == code) & (frame["trade_date"] == t), "label"]
+    ).all()

@@ -118,3 +118,16 @@ def test_summary_markdown_has_a_row_per_regime(
     text = summary_markdown(trading_metrics(rows, proba, 0.5, table, "test"), table, "test")
     assert "| up | 1 | 2 | 0.5000 |" in text
     assert "| down | 2 | 1 | 1.0000 |" in text
+
+
+def test_the_daily_top_k_does_not_buy_an_unfillable_row_nor_replace_it(
+    rows: pd.DataFrame, proba: np.ndarray, regime: pd.Series
+) -> None:
+    # D1's best row (0.9) cannot fill: no label, no return; its slot stays empty
+    unfillable = rows.assign(fillable=True)
+    unfillable.loc[0, ["fillable", "label", "fwd_return"]] = [False, np.nan, np.nan]
+    table = daily_table(unfillable, proba, threshold=0.5, top_k=2, regime=regime)
+    d1 = table.iloc[0]
+    assert d1["topk_n"] == 1 and d1["topk_precision"] == 0.0  # only row 1 (0.6, a miss)
+    assert d1["topk_fwd_return"] == pytest.approx(-0.01)
+    assert d1["n_picks"] == 2 and d1["pick_labelled"] == 1 and d1["pick_precision"] == 0.0

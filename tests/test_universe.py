@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ashare_autotune.data.market import Market
 from ashare_autotune.data.schema import normalize_daily
 from ashare_autotune.errors import ConfigError
+from ashare_autotune.evaluation.model_backtest import window_candidates
 from ashare_autotune.modelling.universe import (
     UniverseRules,
     eligible,
@@ -146,3 +148,28 @@ def test_excluding_st_without_names_names_the_key_and_the_column() -> None:
     basic = pd.DataFrame({"ts_code": ["600001.SH"], "list_date": ["20000101"]})
     with pytest.raises(ConfigError, match=r"universe\.exclude_st.*'name'"):
         eligible(daily, basic, UniverseRules())
+
+
+def test_the_standalone_backtest_scores_only_the_models_universe() -> None:
+    # 600001.SH lists on the data's third day, 600002.SH is ST, 600003.SH is neither
+    codes = ["600001.SH", "600002.SH", "600003.SH"]
+    daily = _bars(codes, 30)
+    daily = daily.loc[~((daily["ts_code"] == "600001.SH") & (daily.index % 30 < 2))]
+    daily = daily.reset_index(drop=True)
+    basic = pd.DataFrame(
+        {
+            "ts_code": codes,
+            "name": ["A", "ST B", "C"],
+            "list_date": ["20210303", "20000101", "20000101"],
+        }
+    )
+    index = pd.DataFrame({"trade_date": pd.bdate_range("2021-03-01", periods=30), "close": 1.0})
+    market = Market(daily, index, basic, "hand-made")
+    rules = UniverseRules(min_list_days=5, exclude_st=True)
+    rows = daily.loc[window_candidates(market, rules, "20210303", "20210331")]
+    a = rows.loc[rows["ts_code"] == "600001.SH", "trade_date"]
+    # listed 20210303 (its day 1): day 5 is 20210309, never its listing day
+    assert a.min() == pd.Timestamp("2021-03-09") and len(a) == 17  # 0309..0331
+    assert not (rows["ts_code"] == "600002.SH").any()  # ST: never scored, never traded
+    c = rows.loc[rows["ts_code"] == "600003.SH", "trade_date"]
+    assert c.min() == pd.Timestamp("2021-03-03") and len(c) == 21  # the whole window

@@ -179,22 +179,37 @@ def evaluate(
     `backtest_log`)."""
     wf = walk_forward.walk_forward_report(ds, data.windows, app, study) if data.windows else {}
     all_val = ds.predict("val", booster.inplace_predict, all_rows=True)
-    val = ds.labels("val"), all_val[ds.positions("val")], walk_forward.segment_days(ds, "val")
+    val = walk_forward.candidates(ds, "val", all_val)
     choice = walk_forward.choose_threshold(app, *val)
-    # every test row once (the backtest's signals too); the fillable ones are measured
+    # every test candidate once (the record and the backtest's signals); the fillable,
+    # labelled ones are measured by label
     all_test = ds.predict("test", booster.inplace_predict, all_rows=True)
-    test = ds.labels("test"), all_test[ds.positions("test")], walk_forward.segment_days(ds, "test")
+    test = walk_forward.candidates(ds, "test", all_test)
     metrics = segment_metrics(study.best_value, val, test, choice, app.threshold.max_picks_per_day)
     metrics |= scoring.best_trial_metrics(study, app.tuning.metric)  # the objective's and its AUC
     metrics |= wf
     if wf:  # same quantity as the trials' val_auc (the objective): sort together
         metrics["val_auc"] = wf["val_wf_auc"]
-    metrics |= reports.log_scored(app, market, ds, choice.threshold, val[1], test[1])
+    metrics |= reports.log_scored(app, market, ds, choice.threshold, all_val, all_test)
     # the validation account too (metrics only): promotion may compare it, test never
     val_bt = segment_backtest(ds, "val", data.backtest, all_val, choice.threshold)
     metrics |= val_bt.metrics if val_bt else {}
     metrics |= log_segment_backtest(ds, "test", data.backtest, all_test, choice.threshold)
-    return Evaluation(choice, metrics, val, test)
+    plotted = {
+        seg: _labelled(ds, seg, scores) for seg, scores in (("val", all_val), ("test", all_test))
+    }
+    return Evaluation(choice, metrics, plotted["val"], plotted["test"])
+
+
+def _labelled(
+    ds: Dataset, segment: str, scores: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(labels, scores, days) of a segment's labelled rows (the plots)."""
+    return (
+        ds.labels(segment),
+        scores[ds.positions(segment)],
+        walk_forward.segment_days(ds, segment),
+    )
 
 
 def log_results(

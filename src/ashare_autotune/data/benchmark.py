@@ -32,6 +32,11 @@ SYNTHETIC_INDEX_CODES = ("000001.SH", "000300.SH", "000905.SH")
 COLUMNS = ["ts_code", "trade_date", "close"]
 
 
+def _columns(bars: pd.DataFrame) -> list[str]:
+    """`COLUMNS` and the open when the bars have it (an excess label's index leg starts there)."""
+    return COLUMNS + (["open"] if "open" in bars.columns else [])
+
+
 def load_benchmark(
     cfg: DataConfig, market: Market, code: str, key: str = "backtest.benchmark"
 ) -> pd.DataFrame:
@@ -44,12 +49,13 @@ def load_benchmark(
         key: the config key that named it (in errors), e.g. `label.benchmark`.
 
     Returns:
-        ts_code, trade_date (datetime64), close (raw levels), sorted by date.
+        ts_code, trade_date (datetime64), close (raw levels) and open when the source has
+        it, sorted by date.
     """
     if cfg.source == "synthetic":
         known = sorted({*SYNTHETIC_INDEX_CODES, cfg.index_code})
         _require_known(code, known, "synthetic data", key)
-        return market.index.assign(ts_code=code)[COLUMNS]
+        return market.index.assign(ts_code=code)[_columns(market.index)]
     if cfg.source == "files":
         return _from_file(cfg, code, key)
     if cfg.source == "tushare":
@@ -64,7 +70,8 @@ def _from_file(cfg: DataConfig, code: str, key: str) -> pd.DataFrame:
     else:  # one index without codes: the market index data.index_code
         where = f"{cfg.index} (no ts_code: data.index_code)"
         _require_known(code, [cfg.index_code], where, key)
-    return normalize_index(raw, str(cfg.index), code).assign(ts_code=code)[COLUMNS]
+    out = normalize_index(raw, str(cfg.index), code).assign(ts_code=code)
+    return out[_columns(out)]
 
 
 def _from_tushare(cfg: DataConfig, market: Market, code: str, key: str) -> pd.DataFrame:
@@ -76,7 +83,8 @@ def _from_tushare(cfg: DataConfig, market: Market, code: str, key: str) -> pd.Da
     if bars.empty:
         raise ConfigError(f"config key '{key}'={code!r}: Tushare has no index_daily bars for it")
     where = f"Tushare cache {cache.root}/index_daily/{code}"
-    return normalize_index(bars, where, code).assign(ts_code=code)[COLUMNS]
+    out = normalize_index(bars, where, code).assign(ts_code=code)
+    return out[_columns(out)]
 
 
 def _from_free_source(cfg: DataConfig, market: Market, code: str, key: str) -> pd.DataFrame:
@@ -95,7 +103,8 @@ def _from_free_source(cfg: DataConfig, market: Market, code: str, key: str) -> p
     if bars.empty:
         raise ConfigError(f"config key '{key}'={code!r}: {cfg.source} has no index bars for it")
     where = f"{cfg.source} cache {cache.root}/index/{code}"
-    return normalize_index(bars, where, None).assign(ts_code=code)[COLUMNS]
+    out = normalize_index(bars, where, None).assign(ts_code=code)
+    return out[_columns(out)]
 
 
 def _require_known(code: str, known: list[str], where: str, key: str) -> None:

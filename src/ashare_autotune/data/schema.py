@@ -182,7 +182,8 @@ def _drop_zero_volume(frame: pd.DataFrame, where: str) -> pd.DataFrame:
 
 
 def normalize_index(frame: pd.DataFrame, where: str, index_code: str | None) -> pd.DataFrame:
-    """Select one index from index bars and return trade_date, close, pct_chg (%) by date."""
+    """Select one index from index bars and return trade_date, close, (open when the bars have
+    it; NaN where not positive), pct_chg (%) by date."""
     require_columns(frame, INDEX_REQUIRED, where)
     if "ts_code" in frame.columns and index_code:
         chosen = frame[frame["ts_code"].astype(str) == index_code]
@@ -196,6 +197,9 @@ def normalize_index(frame: pd.DataFrame, where: str, index_code: str | None) -> 
     if files is not None:
         out[FILE_COLUMN] = files.to_numpy()
     out["close"] = pd.to_numeric(frame["close"], errors="coerce").to_numpy(np.float64)
+    # the open (where the source has it) starts an excess label's index leg at T+1's open
+    if "open" in frame.columns:
+        out["open"] = pd.to_numeric(frame["open"], errors="coerce").to_numpy(np.float64)
     bad = ~(out["close"] > 0)
     if bad.any():
         row = out.loc[bad].iloc[0]
@@ -211,9 +215,11 @@ def normalize_index(frame: pd.DataFrame, where: str, index_code: str | None) -> 
             f"{_source(row, where)}: duplicate index rows for trade_date "
             f"{row['trade_date']:%Y%m%d} (index {index_code})"
         )
-    out = out.loc[:, ["trade_date", "close"]]
+    out = out.loc[:, ["trade_date", "close", *(["open"] if "open" in out.columns else [])]]
     out["pct_chg"] = (out["close"].pct_change() * 100).astype(np.float32)
     out["close"] = out["close"].astype(np.float32)
+    if "open" in out.columns:
+        out["open"] = out["open"].where(out["open"] > 0).astype(np.float32)
     return out
 
 

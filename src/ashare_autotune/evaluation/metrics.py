@@ -20,6 +20,7 @@ def classification_metrics(
     prefix: str,
     days: np.ndarray | None = None,
     max_picks_per_day: int | None = None,
+    counted: np.ndarray | None = None,
 ) -> dict[str, float]:
     """AUC, precision, recall, F1, pick rate, base rate and number of picks.
 
@@ -31,14 +32,20 @@ def classification_metrics(
         days, max_picks_per_day: each row's signal day and the picks a day that count (the
             day's best scores, `threshold.capped_picks`), with `n_pick_days` (days with a
             pick); both None: every row >= threshold is a pick.
+        counted: the rows measured by label (fillable and labelled; default all): the others
+            take their slot among the day's best scores but are neither hits nor misses, and
+            AUC, precision and recall are over the counted rows.
     """
-    y_true = np.asarray(y_true).astype(np.int64)
+    proba = np.asarray(proba, dtype=np.float64)
+    counted = np.ones(len(proba), bool) if counted is None else np.asarray(counted, bool)
     if days is None or max_picks_per_day is None:
-        pick = np.asarray(proba) >= threshold
+        pick = (proba >= threshold) & counted
         per_day: dict[str, float] = {}
     else:
-        pick = capped_picks(proba, days, threshold, max_picks_per_day)
+        pick = capped_picks(proba, days, threshold, max_picks_per_day, counted)
         per_day = {"n_pick_days": float(pd.unique(np.asarray(days)[pick]).size)}
+    y_true = np.asarray(y_true)[counted].astype(np.int64)
+    proba, pick = proba[counted], pick[counted]
     both_classes = 0 < y_true.sum() < len(y_true)
     metrics = {
         "auc": float(roc_auc_score(y_true, proba)) if both_classes else float("nan"),
@@ -55,8 +62,8 @@ def classification_metrics(
 
 def segment_metrics(
     best_val_auc: float,
-    val: tuple[np.ndarray, np.ndarray, np.ndarray],
-    test: tuple[np.ndarray, np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, ...],
+    test: tuple[np.ndarray, ...],
     choice: ThresholdChoice,
     max_picks_per_day: int,
 ) -> dict[str, float]:
@@ -66,7 +73,8 @@ def segment_metrics(
 
     Args:
         best_val_auc: the study's best value.
-        val, test: (labels, probabilities, signal days) of validation and test.
+        val, test: (labels, probabilities, signal days[, counted rows]) of validation and
+            test (`walk_forward.candidates`).
         choice: the threshold chosen on validation.
         max_picks_per_day: the picks a day that count (`threshold.max_picks_per_day`).
     """
@@ -75,9 +83,9 @@ def segment_metrics(
         "threshold": choice.threshold,
         "val_best_precision": choice.best_precision,
     }
-    for name, (y, proba, days) in (("val", val), ("test", test)):
+    for name, (y, proba, days, *counted) in (("val", val), ("test", test)):
         metrics |= classification_metrics(
-            y, proba, choice.threshold, name, days, max_picks_per_day
+            y, proba, choice.threshold, name, days, max_picks_per_day, *counted
         )
     log.info(
         "test at threshold %.3f: AUC %.4f precision %.4f recall %.4f picks %d",

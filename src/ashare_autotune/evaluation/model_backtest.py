@@ -6,13 +6,14 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import pandas as pd
 
 from ashare_autotune.config.backtest_cli import BacktestCliConfig
 from ashare_autotune.data.benchmark import load_benchmark
 from ashare_autotune.data.loader import load_market
 from ashare_autotune.data.market import Market
-from ashare_autotune.errors import ConfigError
+from ashare_autotune.errors import ConfigError, DataError
 from ashare_autotune.evaluation.backtest_window import (
     BacktestReport,
     run_window_backtest,
@@ -21,6 +22,9 @@ from ashare_autotune.evaluation.backtest_window import (
     window_inputs,
 )
 from ashare_autotune.modelling.feature_sets import build_feature_set
+from ashare_autotune.modelling.labels import trading_calendar
+from ashare_autotune.modelling.tradable import universe_mask
+from ashare_autotune.modelling.universe import UniverseRules
 from ashare_autotune.tracking import runs as tracking
 from ashare_autotune.tracking.backtest_log import log_backtest
 from ashare_autotune.tracking.loaded_model import LoadedModel, load_model
@@ -59,8 +63,29 @@ def window_mask(market: Market, start: str | None, end: str | None) -> pd.Series
     return inside
 
 
+def window_candidates(
+    market: Market, rules: UniverseRules, start: str | None, end: str | None
+) -> np.ndarray:
+    """The bars of the window [start, end] in the model's universe at T (the rules recorded
+    with the model: ST, listing age, liquidity, boards; data up to T only), the rows a
+    backtest scores and trades, as `predict` and `evaluate` do.
+
+    Args:
+        market: the bars, stock_basic (and optionally namechange).
+        rules: the model's universe (`LoadedModel.universe.rules()`).
+        start, end: the window (YYYYMMDD; None: the data's first / last day).
+
+    Returns:
+        A bool array aligned with `market.daily`.
+    """
+    calendar = trading_calendar(market.daily, market.index)
+    inside = window_mask(market, start, end).to_numpy()
+    return inside & universe_mask(market, rules, calendar)
+
+
 def run_model_backtest(cfg: BacktestCliConfig) -> ModelBacktestResult:
-    """Score every stock-day of the window with the model, simulate the account, log the run.
+    """Score every stock-day of the window in the model's universe, simulate the account,
+    log the run.
 
     Args:
         cfg: the validated configuration.
@@ -76,7 +101,12 @@ def run_model_backtest(cfg: BacktestCliConfig) -> ModelBacktestResult:
     start = cfg.start or _day_after(model.data_range[1])
     if start <= model.data_range[1]:
         log.warning("window starts inside the data %s was trained on", model.display)
-    inside = window_mask(market, start, cfg.end).to_numpy()
+    inside = window_candidates(market, model.universe.rules(), start, cfg.end)
+    if not inside.any():
+        raise DataError(
+            f"no bar of the window {start}..{cfg.end or 'end of data'} is in the model's "
+            f"universe ({model.universe.describe()})"
+        )
     rows = build_feature_set(market, None, list(model.features), rows=inside)
     scores = model.predict(rows)
     bt_cfg = cfg.backtest.with_label(cfg.label or model.label)

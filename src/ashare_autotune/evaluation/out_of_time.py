@@ -65,8 +65,9 @@ def window_rows(
     end: str | None,
     benchmark: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Rows of the window in the model's universe with the model's features, label, fillable
-    and forward return (metrics and the record read the fillable ones, the backtest all).
+    """The window's candidates (the model's universe at T) with the model's features, label,
+    fillable and forward return (label metrics read the labelled ones; the record, the signal
+    metrics and the backtest all).
 
     Raises `DataError` when the window holds no row with a fully observed label.
     """
@@ -87,16 +88,18 @@ def window_rows(
 
 
 def window_metrics(
-    rows: pd.DataFrame, scores: pd.DataFrame, threshold: float, top_k: int = 10
+    every: pd.DataFrame, scores: pd.DataFrame, threshold: float, top_k: int = 10
 ) -> dict[str, float]:
-    """Classification metrics at the threshold, mean forward returns of picks vs universe and
-    the signal metrics (`records.signal_metrics`: Rank IC, top-k precision, ...)."""
-    metrics = classification_metrics(
-        rows["label"].to_numpy(), scores["probability"].to_numpy(), threshold, SEGMENT
-    )
-    returns = pick_returns(rows["fwd_return"].to_numpy(np.float64), scores["pick"].to_numpy(bool))
+    """Classification metrics at the threshold and mean forward returns of picks vs universe
+    on the labelled rows, and the signal metrics of every candidate (`records.signal_metrics`:
+    Rank IC, top-k precision, ...)."""
+    labelled = every["label"].notna().to_numpy()
+    rows, proba = every.loc[labelled], scores["probability"].to_numpy()[labelled]
+    metrics = classification_metrics(rows["label"].to_numpy(), proba, threshold, SEGMENT)
+    picks = scores["pick"].to_numpy(bool)[labelled]
+    returns = pick_returns(rows["fwd_return"].to_numpy(np.float64), picks)
     metrics |= {f"{SEGMENT}_{k}": v for k, v in returns.items()}
-    record = prediction_record(rows, scores["probability"].to_numpy(), threshold)
+    record = prediction_record(every, scores["probability"].to_numpy(), threshold)
     metrics |= signal_metrics(record, top_k, SEGMENT)
     metrics |= {
         f"{SEGMENT}_n_days": float(rows["trade_date"].nunique()),
@@ -140,10 +143,8 @@ def run_evaluation(cfg: EvaluateConfig) -> EvaluationResult:
     label_bench = label_benchmark(cfg.data, label, market)  # an excess label's index
     every = window_rows(market, model, label, start, cfg.end, label_bench)
     every_scores = model.predict(every)
-    fills = every["fillable"].to_numpy()  # what training measured on: the entry fills
-    rows, scores = every.loc[fills], every_scores.loc[fills]
-    metrics = window_metrics(rows, scores, model.threshold, model.top_k)
-    first, last = f"{rows['trade_date'].min():%Y%m%d}", f"{rows['trade_date'].max():%Y%m%d}"
+    metrics = window_metrics(every, every_scores, model.threshold, model.top_k)
+    first, last = f"{every['trade_date'].min():%Y%m%d}", f"{every['trade_date'].max():%Y%m%d}"
     report = None
     if bench is not None:  # every scored row is a signal; the simulation decides the fills
         inputs = window_inputs(bt_cfg, bench, market, first)
@@ -151,7 +152,7 @@ def run_evaluation(cfg: EvaluateConfig) -> EvaluationResult:
         report = run_window_backtest(inputs, signals, SEGMENT)
         metrics |= report.metrics
     table = format_table(model, metrics, first, last)
-    record = prediction_record(rows, scores["probability"].to_numpy(), model.threshold)
+    record = prediction_record(every, every_scores["probability"].to_numpy(), model.threshold)
     run_id = _log_run(cfg, model, label, metrics, (first, last, table), record, report)
     return EvaluationResult(run_id=run_id, start=first, end=last, metrics=metrics, table=table)
 

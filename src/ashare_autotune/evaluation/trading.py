@@ -52,8 +52,12 @@ def daily_table(
 ) -> pd.DataFrame:
     """One row per trading day: picks, hits, top-k precision and forward returns.
 
+    The top k are ranked among all the day's candidates and an unfillable one is not bought,
+    as in `signal.daily_signal`; hits and precisions count the rows with a label.
+
     Args:
-        rows: trade_date, label (0/1) and fwd_return per scored row.
+        rows: trade_date, label (0/1, NaN where unknown), fwd_return and optionally fillable
+            (default: every row fills) per scored candidate.
         proba: the model's probability per row.
         threshold: a row is a pick when proba >= threshold.
         top_k: the k highest-probability stocks of each day form the top-k list.
@@ -62,10 +66,11 @@ def daily_table(
             (`threshold.capped_picks`); None: every row >= threshold.
 
     Returns:
-        Columns trade_date, regime, n_stocks, n_picks, pick_hits, pick_precision,
-        pick_fwd_return, topk_n, topk_precision, topk_fwd_return, universe_fwd_return,
-        universe_base_rate; sorted by trade_date.
+        Columns trade_date, regime, n_stocks, n_picks, pick_hits, pick_labelled,
+        pick_precision, pick_fwd_return, topk_n (bought), topk_precision, topk_fwd_return,
+        universe_fwd_return, universe_base_rate; sorted by trade_date.
     """
+    fills = rows["fillable"].to_numpy(bool) if "fillable" in rows else np.ones(len(rows), bool)
     frame = pd.DataFrame(
         {
             "trade_date": rows["trade_date"].to_numpy(),
@@ -78,14 +83,16 @@ def daily_table(
         frame["proba"].to_numpy(), frame["trade_date"], threshold, max_picks_per_day
     )
     rank = frame.groupby("trade_date")["proba"].rank(method="first", ascending=False)
-    frame["topk"] = rank <= top_k
+    frame["topk"] = (rank <= top_k) & fills
     by_day = frame.groupby("trade_date", sort=True)
+    picks = frame.loc[frame["pick"]].groupby("trade_date")
     table = pd.DataFrame(
         {
             "n_stocks": by_day.size(),
             "n_picks": by_day["pick"].sum(),
-            "pick_hits": frame.loc[frame["pick"]].groupby("trade_date")["label"].sum(),
-            "pick_fwd_return": frame.loc[frame["pick"]].groupby("trade_date")["fwd"].mean(),
+            "pick_hits": picks["label"].sum(),
+            "pick_labelled": picks["label"].count(),
+            "pick_fwd_return": picks["fwd"].mean(),
             "topk_n": by_day["topk"].sum(),
             "topk_precision": frame.loc[frame["topk"]].groupby("trade_date")["label"].mean(),
             "topk_fwd_return": frame.loc[frame["topk"]].groupby("trade_date")["fwd"].mean(),
@@ -93,12 +100,13 @@ def daily_table(
             "universe_base_rate": by_day["label"].mean(),
         }
     )
-    table["pick_hits"] = table["pick_hits"].fillna(0).astype(np.int64)
-    table["n_picks"] = table["n_picks"].astype(np.int64)
-    table["topk_n"] = table["topk_n"].astype(np.int64)
+    for name in ("pick_hits", "pick_labelled", "n_picks", "topk_n"):
+        table[name] = table[name].fillna(0).astype(np.int64)
     with np.errstate(invalid="ignore", divide="ignore"):
         table["pick_precision"] = np.where(
-            table["n_picks"] > 0, table["pick_hits"] / table["n_picks"].clip(lower=1), np.nan
+            table["pick_labelled"] > 0,
+            table["pick_hits"] / table["pick_labelled"].clip(lower=1),
+            np.nan,
         )
     table.index.name = "trade_date"
     table = table.reset_index()
@@ -135,7 +143,7 @@ def trading_metrics(
     out["topk_mean_fwd_return"] = _mean(table["topk_fwd_return"])
     for regime in REGIMES:
         day = table.loc[table["regime"] == regime]
-        picks = int(day["n_picks"].sum())
+        picks = int(day["pick_labelled"].sum())
         out[f"n_days_{regime}"] = float(len(day))
         out[f"hit_rate_{regime}"] = float(day["pick_hits"].sum() / picks) if picks else np.nan
         out[f"topk_hit_rate_{regime}"] = _weighted(day["topk_precision"], day["topk_n"])

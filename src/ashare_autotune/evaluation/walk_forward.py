@@ -4,7 +4,7 @@ and its validation and test metrics; and the threshold choice under the precisio
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import optuna
@@ -12,7 +12,7 @@ import pandas as pd
 
 from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.evaluation.metrics import classification_metrics
-from ashare_autotune.evaluation.records import prediction_record, signal_metrics
+from ashare_autotune.evaluation.records import SOURCE_COLUMNS, prediction_record, signal_metrics
 from ashare_autotune.evaluation.threshold import ThresholdChoice, pick_threshold
 from ashare_autotune.modelling.dataset import Dataset
 from ashare_autotune.tracking import runs as tracking
@@ -22,6 +22,15 @@ from ashare_autotune.tuning.matrices import Matrices, build_matrices
 log = logging.getLogger(__name__)
 # The signal metrics kept per window (`records.signal_metrics`) and averaged over windows.
 SIGNAL_METRICS = ("rank_ic_mean", "topk_precision_mean")
+
+
+class ScoredRows(NamedTuple):
+    """A segment's candidates as the threshold and the classification metrics read them."""
+
+    labels: np.ndarray  # 0/1 (0 where not counted)
+    scores: np.ndarray
+    days: np.ndarray
+    counted: np.ndarray  # fillable and labelled: a pick here is a hit or a miss
 
 
 def choose_threshold(
@@ -55,9 +64,26 @@ def choose_threshold(
     )
 
 
-def segment_days(ds: Dataset, segment: str) -> np.ndarray:
-    """Each measured row's signal day of a segment, in the row order of `ds.labels(segment)`."""
-    return ds.segment_rows(segment, ["trade_date"])["trade_date"].to_numpy()
+def segment_days(ds: Dataset, segment: str, all_rows: bool = False) -> np.ndarray:
+    """Each measured row's signal day of a segment, in the row order of `ds.labels(segment)`
+    (with `all_rows`, of every candidate, in the order of `ds.labels(segment, all_rows=True)`)."""
+    return ds.segment_rows(segment, ["trade_date"], all_rows)["trade_date"].to_numpy()
+
+
+def candidates(ds: Dataset, segment: str, scores: np.ndarray) -> ScoredRows:
+    """Every candidate of a segment with its score, day and whether it counts by label.
+
+    A candidate that cannot fill its entry, or whose label is unknown, takes its slot among
+    the day's best scores but is neither a hit nor a miss (`threshold.capped_picks`).
+
+    Args:
+        ds: the dataset.
+        segment: "val" or "test".
+        scores: the model's score of every candidate (`Dataset.predict(..., all_rows=True)`).
+    """
+    y = ds.labels(segment, all_rows=True).astype(np.float64)
+    counted = ds.fillable(segment) & np.isfinite(y)
+    return ScoredRows(np.where(counted, y, 0.0), scores, segment_days(ds, segment, True), counted)
 
 
 def walk_forward_matrices(ds: Dataset, app: AppConfig) -> list[Matrices]:
@@ -134,13 +160,19 @@ def _window_row(
         ("test", y_test, booster.inplace_predict(x_test)),
     ):
         row[f"{seg}_start"], row[f"{seg}_end"] = window.date_range(seg)
-        days = segment_days(window, seg)
         row |= classification_metrics(
-            y, proba, choice.threshold, seg, days, app.threshold.max_picks_per_day
+            y,
+            proba,
+            choice.threshold,
+            seg,
+            segment_days(window, seg),
+            app.threshold.max_picks_per_day,
         )
-        rows = window.segment_rows(seg, ["ts_code", "trade_date", "label", "fwd_return"])
+        # the signal metrics rank every candidate, as the split's own records do
+        rows = window.segment_rows(seg, SOURCE_COLUMNS, all_rows=True)
+        every = window.predict(seg, booster.inplace_predict, all_rows=True)
         signal = signal_metrics(
-            prediction_record(rows, proba, choice.threshold), app.trading.top_k, seg
+            prediction_record(rows, every, choice.threshold), app.trading.top_k, seg
         )
         row |= {f"{seg}_{k}": signal[f"{seg}_{k}"] for k in SIGNAL_METRICS}
     return row

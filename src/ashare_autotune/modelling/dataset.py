@@ -1,4 +1,4 @@
-"""Assemble the modelling table: features + labels on labelled rows, split by time."""
+"""Assemble the modelling table: features + labels of the candidate rows, split by time."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from ashare_autotune.modelling.feature_sets import (
     feature_names,
 )
 from ashare_autotune.modelling.feature_store import SEGMENTS, FeatureStore, write_feature_store
-from ashare_autotune.modelling.label_designs import benchmark_closes
+from ashare_autotune.modelling.label_designs import benchmark_levels
 from ashare_autotune.modelling.labels import day_numbers, trading_calendar
 from ashare_autotune.modelling.split import SplitPlan, split_by_time, walk_forward_windows
 from ashare_autotune.modelling.tradable import Tradable, tradable_rows
@@ -33,14 +33,16 @@ PREDICT_ROWS = 1 << 18  # rows per prediction batch read from a feature store (~
 
 @dataclass
 class Dataset:
-    """Labelled rows with their features, trading-day numbers and the time split.
+    """Candidate rows with their features, trading-day numbers and the time split.
 
     Attributes:
         frame: ts_code, trade_date, day (trading-day number), the features (float32), label
-            (float32 0/1; NaN where the entry cannot fill), fillable, close and fwd_return, for
-            rows in the universe at T whose label horizon is fully observed. Only the fillable
-            rows are trained on and measured (`segment`, `masks`); all of them can be scored
-            (`segment_rows(..., all_rows=True)`).
+            (float32 0/1; NaN where the entry cannot fill or the stock has no close in the
+            horizon), fillable, close and fwd_return, for every candidate: in the universe at T
+            with T+max_days inside the data (`tradable`: nothing after T decides it). Only the
+            labelled rows are trained on and measured by label (`segment`, `masks`); all of
+            them are scored, recorded and traded (`segment_rows(..., all_rows=True)`,
+            `fillable`).
         feature_names: the model's input columns, in order.
         plan: the train/val/test day ranges.
         calendar: the trading calendar behind the day numbers.
@@ -63,21 +65,30 @@ class Dataset:
         return replace(self, plan=self.windows[k], windows=[])
 
     def segment(self, name: str) -> tuple[pd.DataFrame, np.ndarray]:
-        """Features and labels of one segment's fillable rows ("train", "val" or "test")."""
+        """Features and labels of one segment's labelled rows ("train", "val" or "test")."""
         if self.store is not None:
             return self.features(name, self.positions(name)), self.labels(name)
         mask = self.masks()[name]
         # one copy of the segment's feature columns, not a copy of all columns and then another
         return self.frame.loc[mask, self.feature_names], self.frame["label"].to_numpy()[mask]
 
-    def labels(self, name: str) -> np.ndarray:
-        """Labels of one segment's fillable rows."""
-        return self.frame["label"].to_numpy()[self.masks()[name]]
+    def labels(self, name: str, all_rows: bool = False) -> np.ndarray:
+        """Labels of one segment's labelled rows (with `all_rows`, of every candidate: NaN
+        where unlabelled)."""
+        return self.frame["label"].to_numpy()[self.masks(all_rows)[name]]
+
+    def fillable(self, name: str) -> np.ndarray:
+        """Whether each candidate of a segment (every row, in row order, as `predict(...,
+        all_rows=True)` scores them) fills its entry: a top-k or a threshold's picks count an
+        unfillable one as not bought."""
+        return self.frame["fillable"].to_numpy(bool)[self.masks(all_rows=True)[name]]
 
     def positions(self, name: str) -> np.ndarray:
-        """Where a segment's fillable rows are among all its rows (a store's row numbers)."""
-        fillable = self.frame["fillable"].to_numpy()
-        return np.flatnonzero(fillable[self.masks(all_rows=True)[name]])
+        """Where a segment's labelled rows are among all its rows (a store's row numbers)."""
+        return np.flatnonzero(self._labelled()[self.masks(all_rows=True)[name]])
+
+    def _labelled(self) -> np.ndarray:
+        return np.isfinite(self.frame["label"].to_numpy())
 
     def features(self, name: str, positions: np.ndarray) -> pd.DataFrame:
         """Feature rows of a segment at increasing `positions` among all its rows (a copy of
@@ -90,7 +101,7 @@ class Dataset:
         return self.frame.iloc[rows, where].reset_index(drop=True)
 
     def head(self, name: str, n_rows: int) -> pd.DataFrame:
-        """The first `n_rows` fillable rows of a segment with every column (the features
+        """The first `n_rows` labelled rows of a segment with every column (the features
         between the keys and the label, as in a frame without a store), fresh 0..n-1 index."""
         positions = self.positions(name)[:n_rows]
         rows = self.frame.loc[self.masks()[name]].head(n_rows).reset_index(drop=True)
@@ -103,13 +114,13 @@ class Dataset:
     def predict(
         self, name: str, score: Callable[[pd.DataFrame], np.ndarray], all_rows: bool = False
     ) -> np.ndarray:
-        """`score` of a segment's fillable rows (or with `all_rows` every row), in row order;
+        """`score` of a segment's labelled rows (or with `all_rows` every row), in row order;
         from a store a batch at a time.
 
         Args:
             name: "train", "val" or "test".
             score: probabilities of feature rows (e.g. `booster.inplace_predict`).
-            all_rows: score the unfillable rows too (a backtest's signals).
+            all_rows: score the unlabelled rows too (records and a backtest's signals).
         """
         if self.store is None:
             return score(self.segment_rows(name, self.feature_names, all_rows))
@@ -121,18 +132,18 @@ class Dataset:
         return proba if all_rows else proba[self.positions(name)]
 
     def masks(self, all_rows: bool = False) -> dict[str, np.ndarray]:
-        """Boolean row masks of `frame` for "train", "val" and "test": the fillable rows (what
-        is trained on and measured), or with `all_rows` also the unfillable ones."""
+        """Boolean row masks of `frame` for "train", "val" and "test": the labelled rows (what
+        is trained on and measured by label), or with `all_rows` every candidate."""
         masks = self.plan.masks(self.frame["day"].to_numpy())
         if all_rows:
             return masks
-        fillable = self.frame["fillable"].to_numpy()
-        return {name: mask & fillable for name, mask in masks.items()}
+        labelled = self._labelled()
+        return {name: mask & labelled for name, mask in masks.items()}
 
     def segment_rows(
         self, name: str, columns: list[str] | None = None, all_rows: bool = False
     ) -> pd.DataFrame:
-        """One segment's fillable rows (or with `all_rows`, every row, for scoring): all
+        """One segment's labelled rows (or with `all_rows`, every candidate): all
         columns, or only `columns`."""
         mask = self.masks(all_rows)[name]
         return self.frame.loc[mask] if columns is None else self.frame.loc[mask, columns]
@@ -162,7 +173,7 @@ def labelled_rows(
     universe: UniverseRules = DEFAULT_UNIVERSE,
     benchmark: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, list[str], pd.DatetimeIndex]:
-    """Features and labels of every row in the universe at T whose label horizon is observed.
+    """Features and labels of every candidate row: in the universe at T, T+max_days in the data.
 
     Args:
         market: validated bars, index and stock_basic.
@@ -174,8 +185,8 @@ def labelled_rows(
 
     Returns:
         (frame with ts_code, trade_date, the features, label (NaN where the entry cannot
-        fill), fillable, day, close, fwd_return (the entry price to the last close of the label
-        horizon); the feature names; the trading calendar).
+        fill or the horizon has no close), fillable, day, close, fwd_return (the entry price
+        to the last close of the label horizon); the feature names; the trading calendar).
     """
     calendar = trading_calendar(market.daily, market.index)
     rows = label_rows(market, calendar, label, universe, benchmark)
@@ -215,7 +226,7 @@ def label_rows(
         benchmark: the excess label's index bars (None: the market's index).
     """
     index = market.index if benchmark is None else benchmark
-    bench = benchmark_closes(index, calendar) if label.kind == "excess" else None
+    bench = benchmark_levels(index, calendar) if label.kind == "excess" else None
     horizon = (label.min_days, label.max_days, label.min_return)
     return tradable_rows(
         market, calendar, *horizon, str(label.entry), universe,
@@ -257,7 +268,7 @@ def build_dataset(
 
 
 def _split_plan(day: np.ndarray, split: SplitConfig) -> tuple[SplitPlan, list[SplitPlan]]:
-    """The split of the labelled days (the last walk-forward window) and every window."""
+    """The split of the candidates' days (the last walk-forward window) and every window."""
     days = int(day.min()), int(day.max())
     fractions = (split.train, split.val, split.test)
     if split.kind == "walk_forward":

@@ -15,19 +15,27 @@
 
 All three share the entry (close[T] or open[T+1], `labels.entry_prices`) and the rule for an
 observed horizon: a row is labelled (0 or 1) only when T+max_days is inside the data, the stock
-still has a row on or after it, it has a close inside the horizon and its entry fills.
+has a close inside the horizon and its entry fills; no bar after T+max_days decides it.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
 
 from ashare_autotune.errors import ConfigError
-from ashare_autotune.modelling.labels import _ahead_within, day_numbers, entry_prices, make_labels
+from ashare_autotune.modelling.labels import (
+    _ahead_within,
+    day_numbers,
+    entry_prices,
+    horizon_in_data,
+    make_labels,
+)
 
+log = logging.getLogger(__name__)
 KINDS = ("touch", "barrier", "excess")
 
 
@@ -38,7 +46,7 @@ def make_label(
     horizon: tuple[int, int],
     min_return: float,
     stop_loss: float = 0.0,
-    benchmark: pd.Series | None = None,
+    benchmark: pd.DataFrame | pd.Series | None = None,
     entry: str = "close",
     open_limit_up: np.ndarray | None = None,
 ) -> pd.Series:
@@ -51,7 +59,8 @@ def make_label(
         horizon: (min_days, max_days) in trading days.
         min_return: the required gain (touch, barrier) or excess gain (excess), e.g. 0.04.
         stop_loss: the loss that ends a barrier label as 0, > 0 (barrier only).
-        benchmark: the benchmark's close per calendar day (`benchmark_closes`; excess only).
+        benchmark: the benchmark's close and open per calendar day (`benchmark_levels`;
+            excess only).
         entry: "close" or "next_open".
         open_limit_up: per row, the bar opened at its limit-up price (next_open only).
 
@@ -126,7 +135,7 @@ def excess_labels(
     calendar: pd.DatetimeIndex,
     horizon: tuple[int, int],
     min_return: float,
-    benchmark: pd.Series,
+    benchmark: pd.DataFrame | pd.Series,
     entry: str = "close",
     open_limit_up: np.ndarray | None = None,
 ) -> pd.Series:
@@ -135,23 +144,27 @@ def excess_labels(
 
     The stock's return runs from the entry to its last close within T+min_days..T+max_days
     (the project's forward return, which exits at the last close within T+1..T+max_days, when
-    the stock has a close in the horizon, as every labelled row has); the benchmark's from its
-    close on T to its close on that exit day. With a next-open entry the benchmark still
-    starts at T's close (index bars carry no open here): it then also counts the index's
-    overnight move into T+1.
+    the stock has a close in the horizon, as every labelled row has); the benchmark's over the
+    same span: from its close on T (entry=close) or its open on T+1 (entry=next_open) to its
+    close on that exit day, so neither leg counts a move the other does not. Where the index
+    has no open on T+1 (no bar that day, or bars without opens) its leg starts at the last
+    close before, the only level known then.
 
     Args:
         daily: bars sorted by (ts_code, trade_date) with close (and open for next_open).
         calendar: the market trading days.
         horizon: (min_days, max_days) in trading days.
         min_return: the required excess return, e.g. 0.04.
-        benchmark: the benchmark's close on each calendar day (`benchmark_closes`).
+        benchmark: the benchmark's close (and open) on each calendar day
+            (`benchmark_levels`; a Series: the closes only).
         entry: "close" or "next_open".
         open_limit_up: per row, the bar opened at its limit-up price (next_open only).
 
     Returns:
         float32 Series aligned with `daily` holding 1, 0 or NaN.
     """
+    if isinstance(benchmark, pd.Series):
+        benchmark = benchmark.to_frame("close")
     close = daily["close"].to_numpy(np.float64)
     day = day_numbers(daily["trade_date"], calendar)
     n = len(close)
@@ -160,10 +173,11 @@ def excess_labels(
     for k, inside in _steps(daily, calendar, *horizon):  # a later row overrides
         np.copyto(exit_close[: n - k], close[k:], where=inside)
         np.copyto(exit_day[: n - k], day[k:], where=inside)
-    bench = benchmark.to_numpy(np.float64)
+    bench = benchmark["close"].to_numpy(np.float64)
     price = entry_prices(daily, calendar, entry, open_limit_up)
+    start = bench[day] if entry == "close" else _index_entry(benchmark)[day]
     with np.errstate(invalid="ignore", divide="ignore"):
-        excess = (exit_close / price - 1) - (bench[exit_day] / bench[day] - 1)
+        excess = (exit_close / price - 1) - (bench[exit_day] / start - 1)
     label = (excess >= min_return).astype(np.float32)
     label[~_observed(daily, calendar, horizon[1]) | np.isnan(excess)] = np.nan
     return pd.Series(label, index=daily.index, name="label")
@@ -182,6 +196,41 @@ def benchmark_closes(index_bars: pd.DataFrame, calendar: pd.DatetimeIndex) -> pd
     """
     closes = index_bars.drop_duplicates("trade_date").set_index("trade_date")["close"]
     return closes.astype(np.float64).sort_index().reindex(calendar, method="ffill")
+
+
+def benchmark_levels(index_bars: pd.DataFrame, calendar: pd.DatetimeIndex) -> pd.DataFrame:
+    """One index's close (`benchmark_closes`) and open on each calendar day; the open is NaN
+    where the index has no bar that day or its bars have no open.
+
+    Args:
+        index_bars: one index's bars with trade_date (datetime), close and optionally open.
+        calendar: the market trading days.
+
+    Returns:
+        float64 close and open columns indexed by `calendar`.
+    """
+    levels = benchmark_closes(index_bars, calendar).to_frame("close")
+    if "open" not in index_bars.columns:
+        log.warning("the benchmark's bars have no open: an excess label's index leg starts at "
+                    "the close before the entry")  # fmt: skip
+        levels["open"] = np.nan
+        return levels
+    opens = index_bars.drop_duplicates("trade_date").set_index("trade_date")["open"]
+    levels["open"] = opens.astype(np.float64).reindex(calendar)
+    return levels
+
+
+def _index_entry(levels: pd.DataFrame) -> np.ndarray:
+    """Per calendar day T, the index level a next-open entry starts from: the open on T+1,
+    or where unknown the close on T (carried over days without a bar; NaN on the last day)."""
+    close = levels["close"].to_numpy(np.float64)
+    opens = (
+        levels["open"].to_numpy(np.float64) if "open" in levels else np.full_like(close, np.nan)
+    )
+    start = close.copy()
+    start[:-1] = np.where(np.isfinite(opens[1:]), opens[1:], close[:-1])
+    start[-1] = np.nan
+    return start
 
 
 def select_benchmark(index_bars: pd.DataFrame, code: str) -> pd.DataFrame:
@@ -211,8 +260,5 @@ def _steps(
 
 
 def _observed(daily: pd.DataFrame, calendar: pd.DatetimeIndex, max_days: int) -> np.ndarray:
-    """T+max_days is inside the data and the stock still has a row on or after it."""
-    codes = daily["ts_code"].cat.codes.to_numpy()
-    day = day_numbers(daily["trade_date"], calendar)
-    last_day = pd.Series(day).groupby(codes).transform("max").to_numpy()
-    return (day + max_days <= len(calendar) - 1) & (last_day >= day + max_days)
+    """T+max_days is inside the data (the callers also need a close inside the window)."""
+    return horizon_in_data(day_numbers(daily["trade_date"], calendar), calendar, max_days)

@@ -41,7 +41,8 @@ def make_labels(
 
     Days are market trading days, so a suspension inside the window leaves fewer closes to look
     at, never a window that reaches further. The horizon is observed when T+max_days is inside
-    the data and the stock still has a row on or after T+max_days (not delisted or cut off).
+    the data and the stock has a close inside the window; nothing after T+max_days decides it
+    (a stock suspended over the whole window is unlabelled whether or not it resumes later).
 
     Args:
         daily: bars sorted by (ts_code, trade_date) with close.
@@ -64,15 +65,25 @@ def make_labels(
         inside = _ahead_within(codes, day, k, min_days, max_days)
         head = best[: n - k]  # a view: rows that have a row k ahead
         np.fmax(head, close[k:], out=head, where=inside)
-    last_day = pd.Series(day).groupby(codes).transform("max").to_numpy()
-    observed = (day + max_days <= len(calendar) - 1) & (last_day >= day + max_days)
-    observed &= np.isfinite(best)
+    observed = horizon_in_data(day, calendar, max_days) & np.isfinite(best)
     price = entry_prices(daily, calendar, entry, open_limit_up)
     # A gain of exactly min_return counts: prices are float32 copies of 0.01 CNY ticks, so
     # 5.20 / 5.00 can come out a few 1e-8 short of 1.04; the margin is far below one tick.
     label = np.where(best >= price * (1 + min_return) * (1 - TIE_MARGIN), 1.0, 0.0)
     label[~observed | np.isnan(price)] = np.nan
     return pd.Series(label.astype(np.float32), index=daily.index, name="label")
+
+
+def horizon_in_data(day: np.ndarray, calendar: pd.DatetimeIndex, max_days: int) -> np.ndarray:
+    """Whether T+max_days is inside the calendar: the data's end, the same day for every
+    stock, so it selects days, never stocks by what they did after T.
+
+    Args:
+        day: the trading-day number of each row (`day_numbers`).
+        calendar: the market trading days.
+        max_days: the horizon in trading days.
+    """
+    return day + max_days <= len(calendar) - 1
 
 
 def forward_returns(

@@ -1,9 +1,13 @@
 """Which stock-days a signal can act on: the universe at T, the entry fill at T+1, the label.
 
-A row is kept when it is in the universe at T (data up to T only) and its label horizon is
-observed. A kept row whose next-open entry cannot fill (no bar on T+1, or T+1 opens at the
-limit-up price) stays `fillable=False` without a label: a backtest scores it (at T nobody knows
-whether T+1 will fill), training, the threshold and every metric leave it out.
+A row is a candidate when it is in the universe at T (data up to T only) and T+max_days is
+inside the data (the data's end: the same day for every stock). Nothing a stock does after T
+decides whether it is a candidate: one suspended after entry, or delisted, stays one (a trader
+would have bought it and been stuck; the account holds it through the suspension). Each
+candidate carries `fillable` (its next-open entry fills: a bar on T+1 not opening at the
+limit-up price) and a label, NaN where the entry cannot fill or the stock has no close inside
+the horizon. Every candidate is scored and traded; only the labelled ones are trained on and
+measured by label.
 """
 
 from __future__ import annotations
@@ -17,7 +21,12 @@ import pandas as pd
 from ashare_autotune.data.market import Market
 from ashare_autotune.errors import ConfigError
 from ashare_autotune.modelling.label_designs import make_label
-from ashare_autotune.modelling.labels import forward_returns, make_labels
+from ashare_autotune.modelling.labels import (
+    day_numbers,
+    entry_prices,
+    forward_returns,
+    horizon_in_data,
+)
 from ashare_autotune.modelling.limits import limit_flags
 from ashare_autotune.modelling.universe import UniverseRules, eligible, st_flags
 
@@ -26,12 +35,12 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Tradable:
-    """Per row of the daily bars: kept, fillable, label and forward return.
+    """Per row of the daily bars: candidate, fillable, label and forward return.
 
     Attributes:
-        keep: in the universe at T and the label horizon observed.
+        keep: a candidate: in the universe at T and T+max_days inside the data.
         fillable: the entry fills (always True with entry=close).
-        label: 1/0, NaN where not observed or not fillable (float32).
+        label: 1/0, NaN where not fillable or the stock has no close in the horizon (float32).
         fwd_return: entry to the last close inside the horizon, NaN where unknown (float32).
     """
 
@@ -75,7 +84,7 @@ def tradable_rows(
     rules: UniverseRules,
     kind: str = "touch",
     stop_loss: float = 0.03,
-    benchmark: pd.Series | None = None,
+    benchmark: pd.DataFrame | None = None,
 ) -> Tradable:
     """Universe, entry fill, labels and forward returns of every row, logging the counts.
 
@@ -98,24 +107,23 @@ def tradable_rows(
         kind, daily, calendar, horizon, min_return, stop_loss, benchmark, entry, open_up
     ).to_numpy()
     fwd = forward_returns(daily, calendar, max_days, entry=entry, open_limit_up=open_up)
-    # A row's horizon is observed iff its close-entry touch label exists (the same window and
-    # rule for every kind; a close entry always fills).
-    observed = (
-        np.isfinite(label)
-        if entry == "close"
-        else make_labels(daily, calendar, min_days, max_days, min_return).notna().to_numpy()
-    )
+    fillable = np.isfinite(entry_prices(daily, calendar, entry, open_up))
+    in_data = horizon_in_data(day_numbers(daily["trade_date"], calendar), calendar, max_days)
     in_universe = universe_mask(market, rules, calendar)
-    keep = observed & in_universe
-    fillable = np.isfinite(label)
+    keep = in_data & in_universe
+    labelled = keep & np.isfinite(label)
     log.info(
-        "labelled rows (entry=%s): %d of %d bars; dropped: %d without a full horizon, %d outside "
-        "the universe; %d more unfillable (kept to be scored, never trained on or counted)",
+        "candidate rows (entry=%s): %d of %d bars (%d outside the universe, %d without T+%d "
+        "in the data); %d labelled; %d unfillable, %d more without a close in the horizon "
+        "(scored and traded, never trained on or counted by label)",
         entry,
-        int((keep & fillable).sum()),
+        int(keep.sum()),
         len(keep),
-        int((~observed).sum()),
-        int((observed & ~in_universe).sum()),
+        int((in_data & ~in_universe).sum()),
+        int((~in_data).sum()),
+        max_days,
+        int(labelled.sum()),
         int((keep & ~fillable).sum()),
+        int((keep & fillable & ~labelled).sum()),
     )
     return Tradable(keep, fillable, label.astype(np.float32), fwd.astype(np.float32))

@@ -86,14 +86,15 @@ def trading_view(
         app: the configuration (trading.top_k, threshold.max_picks_per_day).
         market: the market index (its regime per day).
         ds: the dataset whose test segment was scored.
-        test_proba: the final model's probability per test row.
+        test_proba: the final model's probability per test candidate (every row, as
+            `Dataset.predict(..., all_rows=True)`).
         threshold: the chosen pick threshold.
         signal: the test segment's signal metrics (`records.signal_metrics`), for the summary.
 
     Returns:
         The `test_*` trading metrics (see `trading.trading_metrics`).
     """
-    rows = ds.segment_rows("test", ["ts_code", "trade_date", "label", "fwd_return"])
+    rows = ds.segment_rows("test", ["trade_date", "label", "fwd_return", "fillable"], True)
     regime = trading.market_regime(market.index)
     cap = app.threshold.max_picks_per_day
     table = trading.daily_table(rows, test_proba, threshold, app.trading.top_k, regime, cap)
@@ -121,21 +122,25 @@ def log_scored(
     val_proba: np.ndarray,
     test_proba: np.ndarray,
 ) -> dict[str, float]:
-    """The scored validation and test rows: their records logged as `predictions/<segment>
-    .parquet`, their signal metrics, and the trading view of test.
+    """The scored validation and test candidates: their records logged as
+    `predictions/<segment>.parquet` (every candidate, with `fillable`), their signal metrics,
+    and the trading view of test.
 
     Args:
         app: the configuration (trading.top_k).
         market: the market index (the trading view's regimes).
-        ds: the dataset whose fillable val/test rows were scored, in row order.
+        ds: the dataset whose val/test candidates were scored, in row order.
         threshold: the pick threshold.
-        val_proba, test_proba: the final model's probabilities.
+        val_proba, test_proba: the final model's probabilities of every candidate
+            (`Dataset.predict(..., all_rows=True)`).
 
     Returns:
         The `val_*` / `test_*` signal metrics and the `test_*` trading-view metrics.
     """
     scores = {"val": val_proba, "test": test_proba}
-    records, signal = segment_records(ds, scores, threshold, app.trading.top_k)
+    records, signal = segment_records(
+        ds, scores, threshold, app.trading.top_k, app.threshold.max_picks_per_day
+    )
     log_predictions(records)
     return signal | trading_view(app, market, ds, test_proba, threshold, signal)
 
