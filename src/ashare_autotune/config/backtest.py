@@ -8,7 +8,7 @@ backtest take the model's label) they stay None until `with_label` fills them in
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
 
@@ -29,6 +29,15 @@ class Exit(StrEnum):
 
     HORIZON = "horizon"  # close of T+max_days
     TAKE_PROFIT = "take_profit"  # first close >= entry*(1+min_return) from T+min_days
+
+
+class Baseline(StrEnum):
+    """One-line factors run through the same account beside the model (evaluation.baselines)."""
+
+    REVERSAL_20 = "reversal_20"  # -(20-day return): losers first
+    VOLATILITY_20 = "volatility_20"  # -(std of 20 daily returns): calm first
+    AMOUNT_20 = "amount_20"  # -(mean traded amount over 20 days): small, illiquid first
+    BLEND = "blend"  # the equal-weight mean of the three's daily percentile ranks
 
 
 class Label(Protocol):
@@ -72,6 +81,8 @@ class BacktestConfig:
     slippage_bps: float = 0.0
     lot: int = 100
     benchmark: str = "000905.SH"  # an index of the data (CSI 500); checked when loaded
+    # one-line factors traded through the same account in every report ([]: none)
+    baselines: list[str] = field(default_factory=lambda: [b.value for b in Baseline])
 
     def __post_init__(self) -> None:
         self.strategy = choose(Strategy, self.strategy, "backtest.strategy")
@@ -94,6 +105,7 @@ class BacktestConfig:
         _require(self, "capital", self.capital > 0, "must be > 0")
         _require(self, "lot", self.lot >= 1, "must be >= 1")
         _require(self, "benchmark", bool(str(self.benchmark).strip()), "must name an index")
+        self.baselines = [choose(Baseline, b, "backtest.baselines").value for b in self.baselines]
         try:
             pd.Timestamp(self.stamp_duty_switch)
         except (ValueError, TypeError):

@@ -25,7 +25,8 @@ from ashare_autotune.modelling.limits import limit_flags
 
 log = logging.getLogger(__name__)
 
-BAR_COLUMNS = ["ts_code", "trade_date", "open", "close", "pre_close"]
+# amount: the baselines' amount_20 (evaluation.baselines)
+BAR_COLUMNS = ["ts_code", "trade_date", "open", "close", "pre_close", "amount"]
 FLAG_COLUMNS = ["open_limit_up", "one_price_down"]
 
 
