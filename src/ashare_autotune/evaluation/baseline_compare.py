@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ashare_autotune.config.backtest import BacktestConfig, Strategy
 from ashare_autotune.evaluation.backtest_report import DPI, strategy_returns
 from ashare_autotune.evaluation.backtest_window import (
     BacktestInputs,
@@ -95,7 +96,7 @@ def compare_baselines(
     at_labelled = baseline_scores(factors, labelled, names)
     contenders = [Contender("model", model, _signal(labelled, top_k) | _account(model))]
     for name in names:
-        signals = _signals(at_candidates, name, inputs.cfg.top_k)
+        signals = _signals(at_candidates, name, inputs.cfg)
         if signals.empty:
             log.warning("baseline %s: no value on any scored row (too little history?)", name)
             continue
@@ -198,13 +199,15 @@ def _prefix(segment: str, name: str) -> str:
     return f"{segment}_baseline_{name}" if segment else f"baseline_{name}"
 
 
-def _signals(scores: pd.DataFrame, name: str, top_k: int) -> pd.DataFrame:
+def _signals(scores: pd.DataFrame, name: str, cfg: BacktestConfig) -> pd.DataFrame:
     """The baseline's account signals: rows with a value; `pick` = the day's top k (what the
-    threshold strategy buys: a baseline has no threshold)."""
+    threshold strategy buys: a baseline has no threshold; the other strategies ignore it)."""
     rows = scores.loc[scores[name].notna(), ["ts_code", "trade_date", name]]
-    rows = rows.rename(columns={name: "score"})
+    rows = rows.rename(columns={name: "score"}).reset_index(drop=True)
+    if cfg.strategy != Strategy.THRESHOLD:
+        return rows.assign(pick=True)
     rank = rows.groupby("trade_date")["score"].rank(method="first", ascending=False)
-    return rows.assign(pick=(rank <= top_k).to_numpy()).reset_index(drop=True)
+    return rows.assign(pick=(rank <= cfg.top_k).to_numpy())
 
 
 def _signal(labelled: pd.DataFrame, top_k: int) -> dict[str, float]:
