@@ -21,7 +21,7 @@ from ashare_autotune.evaluation.backtest_window import (
     stats_markdown,
     window_inputs,
 )
-from ashare_autotune.evaluation.baseline_compare import Comparison
+from ashare_autotune.evaluation.baseline_compare import Comparison, comparison_markdown
 from ashare_autotune.evaluation.baselines import history_start
 from ashare_autotune.modelling.feature_sets import build_feature_set
 from ashare_autotune.tracking import runs as tracking
@@ -91,7 +91,7 @@ def run_model_backtest(cfg: BacktestCliConfig) -> ModelBacktestResult:
     comparison = window_comparison(inputs, report, rows, _labelled(rows), model.top_k)
     last = f"{rows['trade_date'].max():%Y%m%d}"
     run_id = _log_run(cfg, model, report, comparison, first, last)
-    table = stats_markdown(report)
+    table = stats_markdown(report) + (f"\n{comparison_markdown(comparison)}" if comparison else "")
     metrics = report.metrics | (comparison.metrics if comparison else {})
     return ModelBacktestResult(run_id, first, last, metrics, table)
 

@@ -157,6 +157,7 @@ def run_evaluation(cfg: EvaluateConfig) -> EvaluationResult:
         comparison = window_comparison(inputs, report, every, scored, model.top_k)
         metrics |= report.metrics | (comparison.metrics if comparison else {})
     table = format_table(model, metrics, first, last)
+    table += f"\nbaselines: {comparison.verdict}" if comparison else ""
     record = prediction_record(rows, scores["probability"].to_numpy(), model.threshold)
     reported = (report, comparison)
     run_id = _log_run(cfg, model, label, metrics, (first, last, table), record, reported)
