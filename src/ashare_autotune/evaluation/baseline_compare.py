@@ -23,7 +23,7 @@ from ashare_autotune.evaluation.backtest_window import (
     BacktestReport,
     run_window_backtest,
 )
-from ashare_autotune.evaluation.baselines import baseline_factors, baseline_scores
+from ashare_autotune.evaluation.baselines import baseline_factors, baseline_scores, take_rows
 from ashare_autotune.evaluation.signal import daily_signal, summarise_signal
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def compare_baselines(
     names = list(inputs.cfg.baselines)
     factors = baseline_factors(inputs.bars)
     at_candidates = baseline_scores(factors, candidates, names)
-    at_labelled = baseline_scores(factors, labelled, names)
+    at_labelled = take_rows(at_candidates, labelled, names)  # the blend ranked on candidates
     contenders = [Contender("model", model, _signal(labelled, top_k) | _account(model))]
     for name in names:
         signals = _signals(at_candidates, name, inputs.cfg)
