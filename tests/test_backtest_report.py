@@ -83,17 +83,26 @@ def test_return_statistics_are_quantstats_on_the_daily_returns(
         result.daily["returns"].to_numpy(), index=pd.DatetimeIndex(result.daily["trade_date"])
     )
     bench = pd.Series(benchmark.to_numpy(), index=returns.index)
-    assert stats["bt_annual_return"] == pytest.approx(qs.stats.cagr(returns))
-    assert stats["bt_benchmark_annual_return"] == pytest.approx(qs.stats.cagr(bench))
+    periods = report.periods_per_year(result.daily["trade_date"])
+    assert stats["bt_periods_per_year"] == periods
+    # 119 business days, Jun 5 (the day after the first signal) .. Nov 16
+    assert periods == pytest.approx(118 / 164 * 365.25)
+    assert stats["bt_annual_return"] == pytest.approx(qs.stats.cagr(returns, periods=periods))
+    assert stats["bt_benchmark_annual_return"] == pytest.approx(
+        qs.stats.cagr(bench, periods=periods)
+    )
     assert stats["bt_excess_return"] == pytest.approx(
-        qs.stats.cagr(returns) - qs.stats.cagr(bench)
+        qs.stats.cagr(returns, periods=periods) - qs.stats.cagr(bench, periods=periods)
     )
     assert stats["bt_total_return"] == pytest.approx(qs.stats.comp(returns))
-    assert stats["bt_volatility"] == pytest.approx(qs.stats.volatility(returns))
-    assert stats["bt_sharpe"] == pytest.approx(qs.stats.sharpe(returns))
+    assert stats["bt_volatility"] == pytest.approx(qs.stats.volatility(returns, periods=periods))
+    assert stats["bt_sharpe"] == pytest.approx(qs.stats.sharpe(returns, periods=periods))
     assert stats["bt_information_ratio"] == pytest.approx(
-        qs.stats.information_ratio(returns, bench) * np.sqrt(252)
+        qs.stats.information_ratio(returns, bench) * np.sqrt(periods)
     )
+    greeks = qs.stats.greeks(returns, bench, periods=periods)
+    assert stats["bt_beta"] == pytest.approx(greeks["beta"])
+    assert stats["bt_alpha"] == pytest.approx(greeks["alpha"])
     assert stats["bt_max_drawdown"] == pytest.approx(qs.stats.max_drawdown(returns))
     assert stats["bt_daily_win_rate"] == pytest.approx(qs.stats.win_rate(returns))
     # the account's own total return is what quantstats compounds from the daily returns
@@ -156,3 +165,97 @@ def test_the_html_tear_sheet_is_written_without_downloading_anything(
     assert "<html" in html.lower()
     assert "000905.SH" in html
     assert "<svg" in html  # the charts are inline, the page needs no network
+
+
+def year_of(year: int, n_days: int) -> pd.DatetimeIndex:
+    """`n_days` market days of `year`, the first on Jan 4 and the last on Dec 30."""
+    days = pd.bdate_range(f"{year}-01-04", f"{year}-12-30")
+    return days[: n_days - 1].append(days[-1:])
+
+
+def test_periods_per_year_are_the_mean_days_of_the_full_years_of_the_calendar() -> None:
+    # half of 2021 (ignored), 2022 with 240 days, 2023 with 244, a week of 2024 (ignored)
+    dates = (
+        pd.bdate_range("2021-07-01", "2021-12-31")
+        .append(year_of(2022, 240))
+        .append(year_of(2023, 244))
+        .append(pd.bdate_range("2024-01-02", "2024-01-05"))
+    )
+    assert report.periods_per_year(pd.Series(dates)) == 242.0
+    # without a full year: the days' density over the span; one day: the A-share mean
+    two_weeks = pd.bdate_range("2023-06-05", periods=11)  # Mon Jun 5 .. Mon Jun 19
+    assert report.periods_per_year(two_weeks) == pytest.approx(10 / 14 * 365.25)
+    assert report.periods_per_year(two_weeks[:1]) == report.A_SHARE_DAYS == 244
+
+
+def hand_account(returns: list[float], invested: list[float]) -> BacktestResult:
+    """An account with the given daily returns and invested fractions (no trades)."""
+    days = pd.bdate_range("2023-06-05", periods=len(returns))
+    equity = 1e6 * np.cumprod(1 + np.asarray(returns))
+    daily = pd.DataFrame(
+        {
+            "trade_date": days,
+            "cash": equity * (1 - np.asarray(invested)),
+            "holdings_value": equity * np.asarray(invested),
+            "equity": equity,
+            "costs": 0.0,
+            "turnover": 0.0,
+            "n_holdings": 0,
+            "returns": returns,
+        }
+    )
+    trades = pd.DataFrame(columns=["ts_code", "sell_date", "pnl", "holding_days", "costs"]).astype(
+        {"sell_date": "datetime64[ns]", "pnl": float, "holding_days": float}
+    )
+    cfg = BacktestConfig().with_label(LabelConfig())
+    return BacktestResult(daily=daily, trades=trades, skipped={}, config=cfg)
+
+
+def test_half_invested_account_is_measured_against_the_index_held_at_half() -> None:
+    # 50% invested from the first close on; the index gains 1% a day, the account 0.6%
+    result = hand_account([0.0, 0.006, 0.006, 0.006, 0.006], [0.5] * 5)
+    days = pd.DatetimeIndex(result.daily["trade_date"])  # Mon Jun 5 .. Fri Jun 9
+    bench = pd.Series(0.01, index=days, name="000905.SH")
+    # the first day's exposure is the start's: all cash
+    matched = report.exposure_benchmark(result, bench)
+    np.testing.assert_allclose(matched.to_numpy(), [0.0, 0.005, 0.005, 0.005, 0.005])
+    stats = report.backtest_stats(result, bench)
+    assert stats["bt_periods_per_year"] == pytest.approx(365.25)  # 4 gaps over 4 days
+    years = 5 / 365.25
+    assert stats["bt_invested_mean"] == 0.5
+    assert stats["bt_annual_return"] == pytest.approx(1.006 ** (4 / years) - 1)
+    assert stats["bt_benchmark_annual_return"] == pytest.approx(1.01 ** (5 / years) - 1)
+    assert stats["bt_benchmark_exposure_annual_return"] == pytest.approx(1.005 ** (4 / years) - 1)
+    assert stats["bt_excess_return_exposure"] == pytest.approx(
+        1.006 ** (4 / years) - 1.005 ** (4 / years)
+    )
+    # active returns 0, .001 x4: mean .0008, std sqrt(2e-7); annualised with the calendar
+    assert stats["bt_information_ratio_exposure"] == pytest.approx(
+        0.0008 / np.sqrt(2e-7) * np.sqrt(365.25)
+    )
+
+
+def test_an_account_holding_half_the_index_has_beta_one_half_and_no_alpha() -> None:
+    index = np.array([0.01, -0.02, 0.03, 0.0, 0.01])
+    result = hand_account(list(0.5 * index), [0.5] * 5)
+    bench = pd.Series(index, index=pd.DatetimeIndex(result.daily["trade_date"]))
+    stats = report.backtest_stats(result, bench)
+    assert stats["bt_beta"] == pytest.approx(0.5)
+    assert stats["bt_alpha"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_an_account_that_never_trades_has_no_excess_over_the_index_at_its_exposure() -> None:
+    bars, index = seeded_market(n_stocks=4, n_days=30)
+    scores = bars[["ts_code", "trade_date"]].assign(score=np.nan)  # no signal: all cash
+    cfg = BacktestConfig(strategy="top_k", top_k=2, max_holdings=4).with_label(LabelConfig())
+    result = run_backtest(scores, bars, cfg, start=bars["trade_date"].min())
+    benchmark = report.benchmark_returns(index, "000905.SH", result.daily["trade_date"])
+    stats = report.backtest_stats(result, benchmark)
+    assert stats["bt_trades"] == 0 and stats["bt_invested_mean"] == 0.0
+    assert stats["bt_excess_return_exposure"] == 0.0
+    assert stats["bt_benchmark_exposure_annual_return"] == 0.0
+    # no active return to divide by: quantstats' IR is 0, not a division blow-up
+    assert stats["bt_information_ratio_exposure"] == 0.0
+    assert stats["bt_beta"] == 0.0 and stats["bt_alpha"] == 0.0
+    # the plain excess says the cash "lost" the index's whole return
+    assert stats["bt_excess_return"] == pytest.approx(-stats["bt_benchmark_annual_return"])

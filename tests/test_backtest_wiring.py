@@ -44,6 +44,11 @@ STATS = (
     "trades",
     "total_costs",
     "final_equity",
+    "invested_mean",
+    "beta",
+    "alpha",
+    "excess_return_exposure",
+    "information_ratio_exposure",
 )
 REPORT_FILES = ("equity.png", "drawdown.png", "monthly_returns.png", "tearsheet.html")
 
@@ -66,6 +71,22 @@ def _check_report(tracking_uri: str, run_id: str, prefix: str) -> pd.DataFrame:
     assert metrics[f"{prefix}bt_trades"] == len(trades) > 0
     assert metrics[f"{prefix}bt_final_equity"] == pytest.approx(daily["equity"].iloc[-1])
     assert metrics[f"{prefix}bt_total_costs"] == pytest.approx(daily["costs"].sum())
+    # the model beside the one-line baselines: metrics, table, plot and the verdict
+    for name in ("reversal_20", "volatility_20", "amount_20", "blend"):
+        assert math.isfinite(metrics[f"{prefix}baseline_{name}_bt_excess_return_exposure"])
+    table = pd.read_csv(_artifact(tracking_uri, run_id, "backtest/baselines.csv"))
+    assert table["name"].tolist() == [
+        "model",
+        "reversal_20",
+        "volatility_20",
+        "amount_20",
+        "blend",
+    ]
+    assert _artifact(tracking_uri, run_id, "backtest/baselines.png").stat().st_size > 1000
+    summary = _artifact(tracking_uri, run_id, "backtest/summary.md").read_text()
+    assert summary.startswith("model beats all baselines") or summary.startswith(
+        "model does not beat"
+    )
     return daily
 
 

@@ -194,7 +194,8 @@ def evaluate(
     # the validation account too (metrics only): promotion may compare it, test never
     val_bt = segment_backtest(ds, "val", data.backtest, all_val, choice.threshold)
     metrics |= val_bt.metrics if val_bt else {}
-    metrics |= log_segment_backtest(ds, "test", data.backtest, all_test, choice.threshold)
+    top_k = app.trading.top_k
+    metrics |= log_segment_backtest(ds, "test", data.backtest, all_test, choice.threshold, top_k)
     plotted = {
         seg: _labelled(ds, seg, scores) for seg, scores in (("val", all_val), ("test", all_test))
     }

@@ -8,7 +8,7 @@ backtest take the model's label) they stay None until `with_label` fills them in
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
 
@@ -31,6 +31,15 @@ class Exit(StrEnum):
 
     HORIZON = "horizon"  # close of T+max_days
     TAKE_PROFIT = "take_profit"  # first close >= entry*(1+min_return) from T+min_days
+
+
+class Baseline(StrEnum):
+    """One-line factors run through the same account beside the model (evaluation.baselines)."""
+
+    REVERSAL_20 = "reversal_20"  # -(20-day return): losers first
+    VOLATILITY_20 = "volatility_20"  # -(std of 20 daily returns): calm first
+    AMOUNT_20 = "amount_20"  # -(mean traded amount over 20 days): small, illiquid first
+    BLEND = "blend"  # the equal-weight mean of the three's daily percentile ranks
 
 
 class Label(Protocol):
@@ -87,6 +96,8 @@ class BacktestConfig:
     max_volume_share: float | None = None
     lot: int = 100  # main board and ChiNext; STAR and Beijing lots: evaluation/fills.py
     benchmark: str = "000905.SH"  # an index of the data (CSI 500); checked when loaded
+    # one-line factors traded through the same account in every report ([]: none)
+    baselines: list[str] = field(default_factory=lambda: [b.value for b in Baseline])
 
     def __post_init__(self) -> None:
         self.strategy = choose(Strategy, self.strategy, "backtest.strategy")
@@ -116,6 +127,7 @@ class BacktestConfig:
             ok = 0 < self.max_volume_share <= 1
             _require(self, "max_volume_share", ok, "must be in (0, 1] (or null: no cap)")
         _require(self, "benchmark", bool(str(self.benchmark).strip()), "must name an index")
+        self.baselines = [choose(Baseline, b, "backtest.baselines").value for b in self.baselines]
         for name in ("stamp_duty_switch", "transfer_fee_switch"):
             try:
                 pd.Timestamp(getattr(self, name))

@@ -46,8 +46,35 @@ def _quantstats() -> ModuleType:
     return sys.modules["quantstats"]
 
 
-PERIODS = 252  # trading days a year (A-shares trade about 242-250; 252 is quantstats' default)
+A_SHARE_DAYS = 244  # mean trading days a year of the A-share market 2015-2022 (fallback only)
 DPI = 110
+
+
+def periods_per_year(dates: pd.Series | pd.DatetimeIndex) -> float:
+    """Trading days a year of the data's own calendar, for every annualised statistic.
+
+    The mean count of days over the calendar years the dates cover in full (a day in the year's
+    first week, Jan 1-7, and one in its last, Dec 25-31); without a full year, the days' density
+    over the span (days - 1 per calendar day, times 365.25); `A_SHARE_DAYS` for fewer than two
+    days. A-shares trade 242-245 days a year, a business-day calendar about 261, not 252.
+
+    Args:
+        dates: the market days (e.g. `result.daily.trade_date`), any order.
+
+    Returns:
+        Periods per year, a float.
+    """
+    days = pd.DatetimeIndex(pd.to_datetime(pd.Series(dates).drop_duplicates())).sort_values()
+    if len(days) < 2:
+        return float(A_SHARE_DAYS)
+    year = pd.Series(days, index=days.year).groupby(level=0)
+    first, last = year.min(), year.max()
+    full = (
+        (first.dt.month == 1) & (first.dt.day <= 7) & (last.dt.month == 12) & (last.dt.day >= 25)
+    )
+    if full.any():
+        return float(year.size()[full].mean())
+    return (len(days) - 1) / (days[-1] - days[0]).days * 365.25
 
 
 def benchmark_returns(index_bars: pd.DataFrame, code: str, dates: pd.Series) -> pd.Series:
@@ -88,8 +115,29 @@ def strategy_returns(result: BacktestResult) -> pd.Series:
     )
 
 
+def invested_fraction(result: BacktestResult) -> pd.Series:
+    """The share of equity held in stocks after each day's close (holdings value / equity)."""
+    daily = result.daily
+    equity = daily["equity"].to_numpy(np.float64)
+    held = daily["holdings_value"].to_numpy(np.float64)
+    share = np.divide(held, equity, out=np.zeros_like(held), where=equity > 0)
+    return pd.Series(share, index=pd.DatetimeIndex(daily["trade_date"]), name="invested")
+
+
+def exposure_benchmark(result: BacktestResult, benchmark: pd.Series) -> pd.Series:
+    """The benchmark held at the account's exposure: each day's benchmark return times the
+    invested fraction at the previous close (the first day's: 0, the account starts in cash).
+
+    The previous close's fraction is what is exposed to the day's move (the day's buys fill at
+    its open, so this slightly understates a day of heavy buying and overstates one of selling);
+    the rest is cash at 0%. An all-cash account's matched benchmark is 0 every day.
+    """
+    before = invested_fraction(result).shift(1, fill_value=0.0)
+    return (before * benchmark.to_numpy(np.float64)).rename("benchmark_at_exposure")
+
+
 def backtest_stats(result: BacktestResult, benchmark: pd.Series) -> dict[str, float]:
-    """The backtest's statistics as `bt_<stat>` floats.
+    """The backtest's statistics as `bt_<stat>` floats, annualised with `periods_per_year`.
 
     Args:
         result: the simulated account.
@@ -97,48 +145,73 @@ def backtest_stats(result: BacktestResult, benchmark: pd.Series) -> dict[str, fl
 
     Returns:
         bt_annual_return, bt_benchmark_annual_return, bt_excess_return (the difference of the
-        two), bt_total_return, bt_volatility, bt_sharpe, bt_information_ratio (annualised),
-        bt_max_drawdown (a negative fraction), bt_daily_win_rate (share of up days),
-        bt_turnover (mean daily), bt_win_rate (share of closed trades with pnl > 0),
-        bt_mean_holding_days, bt_trades, bt_open_trades, bt_total_costs, bt_final_equity.
+        two), bt_information_ratio (annualised); the same against the benchmark held at the
+        account's exposure (`exposure_benchmark`): bt_benchmark_exposure_annual_return,
+        bt_excess_return_exposure, bt_information_ratio_exposure (0 when the active return
+        never varies, e.g. an all-cash account: quantstats' convention); bt_invested_mean,
+        bt_beta, bt_alpha (annualised, quantstats' `greeks`: 0 against a flat series);
+        bt_total_return, bt_volatility, bt_sharpe, bt_max_drawdown (a negative fraction),
+        bt_daily_win_rate (share of up days), bt_turnover (mean daily), bt_win_rate (share of
+        closed trades with pnl > 0), bt_mean_holding_days, bt_trades, bt_open_trades,
+        bt_total_costs, bt_final_equity, bt_periods_per_year.
     """
-    qs = _quantstats()
     returns = strategy_returns(result)
+    periods = periods_per_year(returns.index)
     bench = pd.Series(benchmark.to_numpy(np.float64), index=returns.index, name="benchmark")
-    trades = result.trades
-    closed = trades.loc[trades["sell_date"].notna()]
+    matched = exposure_benchmark(result, bench)
+    stats = _return_stats(returns, bench, matched, periods)
+    stats["bt_invested_mean"] = float(invested_fraction(result).mean())
+    return stats | _trade_stats(result) | {"bt_periods_per_year": periods}
+
+
+def _return_stats(
+    returns: pd.Series, bench: pd.Series, matched: pd.Series, periods: float
+) -> dict[str, float]:
+    """quantstats' statistics of the returns, against the benchmark and the matched one."""
+    qs = _quantstats()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # quantstats warns on flat series (no trades yet)
-        annual = float(qs.stats.cagr(returns, periods=PERIODS))
-        bench_annual = float(qs.stats.cagr(bench, periods=PERIODS))
-        stats = {
+        annual = float(qs.stats.cagr(returns, periods=periods))
+        bench_annual = float(qs.stats.cagr(bench, periods=periods))
+        matched_annual = float(qs.stats.cagr(matched, periods=periods))
+        greeks = qs.stats.greeks(returns, bench, periods=periods)
+        return {
             "bt_annual_return": annual,
             "bt_benchmark_annual_return": bench_annual,
             "bt_excess_return": annual - bench_annual,
+            "bt_benchmark_exposure_annual_return": matched_annual,
+            "bt_excess_return_exposure": annual - matched_annual,
             "bt_total_return": float(qs.stats.comp(returns)),
-            "bt_volatility": float(qs.stats.volatility(returns, periods=PERIODS)),
-            "bt_sharpe": float(qs.stats.sharpe(returns, periods=PERIODS)),
+            "bt_volatility": float(qs.stats.volatility(returns, periods=periods)),
+            "bt_sharpe": float(qs.stats.sharpe(returns, periods=periods)),
             # quantstats' information ratio is per day; annualised like its Sharpe ratio
             "bt_information_ratio": float(
-                qs.stats.information_ratio(returns, bench) * np.sqrt(PERIODS)
+                qs.stats.information_ratio(returns, bench) * np.sqrt(periods)
             ),
+            "bt_information_ratio_exposure": float(
+                qs.stats.information_ratio(returns, matched) * np.sqrt(periods)
+            ),
+            "bt_beta": float(greeks["beta"]),
+            "bt_alpha": float(greeks["alpha"]),
             "bt_max_drawdown": float(qs.stats.max_drawdown(returns)),
             "bt_daily_win_rate": float(qs.stats.win_rate(returns)),
         }
-    stats.update(
-        {
-            "bt_turnover": float(result.daily["turnover"].mean()),
-            "bt_win_rate": float((closed["pnl"] > 0).mean()) if len(closed) else float("nan"),
-            "bt_mean_holding_days": float(closed["holding_days"].mean())
-            if len(closed)
-            else float("nan"),
-            "bt_trades": float(len(trades)),
-            "bt_open_trades": float(len(trades) - len(closed)),
-            "bt_total_costs": float(result.daily["costs"].sum()),
-            "bt_final_equity": float(result.daily["equity"].iloc[-1]),
-        }
-    )
-    return stats
+
+
+def _trade_stats(result: BacktestResult) -> dict[str, float]:
+    """Counts over the trades table and sums over the daily account."""
+    trades = result.trades
+    closed = trades.loc[trades["sell_date"].notna()]
+    none = not len(closed)
+    return {
+        "bt_turnover": float(result.daily["turnover"].mean()),
+        "bt_win_rate": float("nan") if none else float((closed["pnl"] > 0).mean()),
+        "bt_mean_holding_days": float("nan") if none else float(closed["holding_days"].mean()),
+        "bt_trades": float(len(trades)),
+        "bt_open_trades": float(len(trades) - len(closed)),
+        "bt_total_costs": float(result.daily["costs"].sum()),
+        "bt_final_equity": float(result.daily["equity"].iloc[-1]),
+    }
 
 
 def monthly_returns(result: BacktestResult) -> pd.DataFrame:
@@ -266,5 +339,5 @@ def _html(returns: pd.Series, bench: pd.Series, path: Path, title: str, name: st
             title=title,
             benchmark_title=name,
             strategy_title="strategy",
-            periods_per_year=PERIODS,
+            periods_per_year=round(periods_per_year(returns.index)),
         )

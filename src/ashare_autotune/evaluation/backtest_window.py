@@ -26,7 +26,8 @@ from ashare_autotune.modelling.limits import limit_flags, st_days
 
 log = logging.getLogger(__name__)
 
-# vol and amount: the volume cap (`backtest.max_volume_share`)
+# vol and amount: the volume cap (`backtest.max_volume_share`) and the baselines' amount_20
+# (evaluation.baselines)
 BAR_COLUMNS = ["ts_code", "trade_date", "open", "close", "pre_close", "vol", "amount"]
 FLAG_COLUMNS = ["open_limit_up", "open_limit_down", "one_price_down"]
 

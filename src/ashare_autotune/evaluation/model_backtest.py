@@ -21,12 +21,14 @@ from ashare_autotune.evaluation.backtest_window import (
     stats_markdown,
     window_inputs,
 )
+from ashare_autotune.evaluation.baseline_compare import Comparison, comparison_markdown
+from ashare_autotune.evaluation.baselines import history_start
 from ashare_autotune.modelling.feature_sets import build_feature_set
 from ashare_autotune.modelling.labels import trading_calendar
 from ashare_autotune.modelling.tradable import universe_mask
 from ashare_autotune.modelling.universe import UniverseRules
 from ashare_autotune.tracking import runs as tracking
-from ashare_autotune.tracking.backtest_log import log_backtest
+from ashare_autotune.tracking.backtest_log import log_backtest, window_comparison
 from ashare_autotune.tracking.loaded_model import LoadedModel, load_model
 
 log = logging.getLogger(__name__)
@@ -111,13 +113,22 @@ def run_model_backtest(cfg: BacktestCliConfig) -> ModelBacktestResult:
     scores = model.predict(rows)
     bt_cfg = cfg.backtest.with_label(cfg.label or model.label)
     first = f"{rows['trade_date'].min():%Y%m%d}"
-    inputs = window_inputs(bt_cfg, index_bars, market, first)
+    history = history_start(market.daily["trade_date"], first)  # the baselines' 20 days
+    inputs = window_inputs(bt_cfg, index_bars, market, history)
     signals = signal_scores(rows, scores["probability"].to_numpy(), model.threshold)
     report = run_window_backtest(inputs, signals, "")
+    comparison = window_comparison(inputs, report, rows, _labelled(rows), model.top_k)
     last = f"{rows['trade_date'].max():%Y%m%d}"
-    run_id = _log_run(cfg, model, report, first, last)
-    table = stats_markdown(report)
-    return ModelBacktestResult(run_id, first, last, report.metrics, table)
+    run_id = _log_run(cfg, model, report, comparison, first, last)
+    table = stats_markdown(report) + (f"\n{comparison_markdown(comparison)}" if comparison else "")
+    metrics = report.metrics | (comparison.metrics if comparison else {})
+    return ModelBacktestResult(run_id, first, last, metrics, table)
+
+
+def _labelled(rows: pd.DataFrame) -> pd.DataFrame:
+    """The scored rows for the comparison's signal metrics: a window without labels here, so
+    its Rank IC and top-k precision are NaN (the accounts are compared)."""
+    return rows[["ts_code", "trade_date"]].assign(label=np.nan, fwd_return=np.nan, score=np.nan)
 
 
 def _day_after(day: str) -> str:
@@ -125,7 +136,12 @@ def _day_after(day: str) -> str:
 
 
 def _log_run(
-    cfg: BacktestCliConfig, model: LoadedModel, report: BacktestReport, first: str, last: str
+    cfg: BacktestCliConfig,
+    model: LoadedModel,
+    report: BacktestReport,
+    comparison: Comparison | None,
+    first: str,
+    last: str,
 ) -> str:
     experiment_id = tracking.setup(
         cfg.mlflow.tracking_uri, cfg.mlflow.experiment_name, cfg.mlflow.sqlite_wal
@@ -145,5 +161,5 @@ def _log_run(
             params
             | {"model_uri": model.uri, "start": first, "end": last, "threshold": model.threshold}
         )
-        log_backtest(report, f"{model.display}, {first}..{last}")
+        log_backtest(report, f"{model.display}, {first}..{last}", comparison)
     return run.info.run_id

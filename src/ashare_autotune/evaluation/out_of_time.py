@@ -20,13 +20,15 @@ from ashare_autotune.evaluation.backtest_window import (
     signal_scores,
     window_inputs,
 )
+from ashare_autotune.evaluation.baseline_compare import Comparison
+from ashare_autotune.evaluation.baselines import history_start
 from ashare_autotune.evaluation.metrics import classification_metrics
 from ashare_autotune.evaluation.records import prediction_record, signal_metrics
 from ashare_autotune.evaluation.trading import pick_returns
 from ashare_autotune.modelling.dataset import labelled_rows
 from ashare_autotune.tracking import registry, reports
 from ashare_autotune.tracking import runs as tracking
-from ashare_autotune.tracking.backtest_log import log_backtest_artifacts
+from ashare_autotune.tracking.backtest_log import log_backtest_artifacts, window_comparison
 from ashare_autotune.tracking.loaded_model import LoadedModel, load_model
 
 log = logging.getLogger(__name__)
@@ -145,15 +147,22 @@ def run_evaluation(cfg: EvaluateConfig) -> EvaluationResult:
     every_scores = model.predict(every)
     metrics = window_metrics(every, every_scores, model.threshold, model.top_k)
     first, last = f"{every['trade_date'].min():%Y%m%d}", f"{every['trade_date'].max():%Y%m%d}"
-    report = None
+    report, comparison = None, None
     if bench is not None:  # every scored row is a signal; the simulation decides the fills
-        inputs = window_inputs(bt_cfg, bench, market, first)
+        history = history_start(market.daily["trade_date"], first)  # the baselines' 20 days
+        inputs = window_inputs(bt_cfg, bench, market, history)
         signals = signal_scores(every, every_scores["probability"].to_numpy(), model.threshold)
         report = run_window_backtest(inputs, signals, SEGMENT)
-        metrics |= report.metrics
+        columns = ["ts_code", "trade_date", "label", "fwd_return", "fillable"]
+        scored = every[[c for c in columns if c in every.columns]]
+        scored = scored.assign(score=every_scores["probability"].to_numpy())
+        comparison = window_comparison(inputs, report, every, scored, model.top_k)
+        metrics |= report.metrics | (comparison.metrics if comparison else {})
     table = format_table(model, metrics, first, last)
+    table += f"\nbaselines: {comparison.verdict}" if comparison else ""
     record = prediction_record(every, every_scores["probability"].to_numpy(), model.threshold)
-    run_id = _log_run(cfg, model, label, metrics, (first, last, table), record, report)
+    reported = (report, comparison)
+    run_id = _log_run(cfg, model, label, metrics, (first, last, table), record, reported)
     return EvaluationResult(run_id=run_id, start=first, end=last, metrics=metrics, table=table)
 
 
@@ -164,11 +173,12 @@ def _log_run(
     metrics: dict[str, float],
     window: tuple[str, str, str],
     record: pd.DataFrame,
-    report: BacktestReport | None,
+    reported: tuple[BacktestReport | None, Comparison | None],
 ) -> str:
     """Log the evaluation run (params, metrics, table, `predictions/oot_<first>_<last>.parquet`)
     and tag the model version with it."""
     first, last, table = window
+    report, comparison = reported
     experiment_id = tracking.setup(
         cfg.mlflow.tracking_uri, cfg.mlflow.experiment_name, cfg.mlflow.sqlite_wal
     )
@@ -198,7 +208,8 @@ def _log_run(
         tracking.log_text(table, "evaluation/summary.txt")
         reports.log_predictions({f"{SEGMENT}_{first}_{last}": record})
         if report is not None:
-            log_backtest_artifacts(report, f"{model.display}, out of time {first}..{last}")
+            title = f"{model.display}, out of time {first}..{last}"
+            log_backtest_artifacts(report, title, comparison)
         if model.model_id:  # the metrics also show on the logged model's page
             tracking.log_metrics(metrics, model_id=model.model_id)
     if model.version:

@@ -1,14 +1,18 @@
 """A backtest's report on the active MLflow run: `<segment>_bt_*` metrics and, under
 `backtest/`, the plots, the HTML tear sheet, the statistics table and the trades and daily
-account as parquet."""
+account as parquet; with baselines, `<segment>_baseline_<name>_*` metrics, the comparison
+table (baselines.md/.csv), its plot (baselines.png) and the verdict in summary.md."""
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
+from ashare_autotune.config.trading import TradingConfig
 from ashare_autotune.evaluation.backtest_report import write_backtest_plots, write_tearsheet
 from ashare_autotune.evaluation.backtest_window import (
     BacktestInputs,
@@ -17,41 +21,85 @@ from ashare_autotune.evaluation.backtest_window import (
     signal_scores,
     stats_markdown,
 )
+from ashare_autotune.evaluation.baseline_compare import (
+    Comparison,
+    compare_baselines,
+    comparison_markdown,
+    write_comparison_plot,
+)
 from ashare_autotune.modelling.dataset import Dataset
 from ashare_autotune.tracking import runs as tracking
 
 ARTIFACT_DIR = "backtest"
+SIGNAL_TOP_K = TradingConfig.top_k  # the baselines' top-k precision where none is given
+
+log = logging.getLogger(__name__)
 
 
-def log_backtest(report: BacktestReport, title: str) -> dict[str, float]:
+def log_backtest(
+    report: BacktestReport, title: str, comparison: Comparison | None = None
+) -> dict[str, float]:
     """Log the report's metrics and artifacts on the active run.
 
     Artifacts: backtest/equity.png, drawdown.png, monthly_returns.png, tearsheet.html,
-    summary.md, trades.parquet, daily.parquet.
+    summary.md, trades.parquet, daily.parquet (and with a comparison baselines.md,
+    baselines.csv, baselines.png).
 
     Args:
         report: the finished backtest.
         title: the tear sheet's title (e.g. "ashare-autotune-xgb v3, test 2021-07..2023-03").
+        comparison: the model beside the baselines on the same window, or None.
 
     Returns:
         The metrics logged.
     """
-    tracking.log_metrics(report.metrics)
-    log_backtest_artifacts(report, title)
-    return report.metrics
+    metrics = report.metrics | (comparison.metrics if comparison else {})
+    tracking.log_metrics(metrics)
+    log_backtest_artifacts(report, title, comparison)
+    return metrics
 
 
-def log_backtest_artifacts(report: BacktestReport, title: str) -> None:
+def log_backtest_artifacts(
+    report: BacktestReport, title: str, comparison: Comparison | None = None
+) -> None:
     """Log the report's files under `backtest/` on the active run (see `log_backtest`)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         for path in write_backtest_plots(report.result, report.benchmark, out):
             path.rename(out / path.name.removeprefix("backtest_"))
         write_tearsheet(report.result, report.benchmark, out / "tearsheet.html", title)
-        (out / "summary.md").write_text(stats_markdown(report))
+        summary = stats_markdown(report)
+        if comparison is not None:
+            summary = f"{comparison.verdict}\n\n{summary}\n{comparison_markdown(comparison)}"
+            (out / "baselines.md").write_text(comparison_markdown(comparison))
+            comparison.table.to_csv(out / "baselines.csv")
+            write_comparison_plot(comparison, report.benchmark, out / "baselines.png")
+        (out / "summary.md").write_text(summary)
         report.result.trades.to_parquet(out / "trades.parquet", index=False)
         report.result.daily.to_parquet(out / "daily.parquet", index=False)
         tracking.log_artifacts(out, ARTIFACT_DIR)
+
+
+def window_comparison(
+    inputs: BacktestInputs,
+    report: BacktestReport,
+    candidates: pd.DataFrame,
+    labelled: pd.DataFrame,
+    top_k: int = SIGNAL_TOP_K,
+) -> Comparison | None:
+    """The model beside `backtest.baselines` on its window, the verdict logged (a warning when
+    the model does not beat them); None without baselines. Arguments: `compare_baselines`."""
+    if not inputs.cfg.baselines:
+        return None
+    comparison = compare_baselines(inputs, report, candidates, labelled, top_k)
+    beats = comparison.verdict.startswith("model beats")
+    log.log(
+        logging.INFO if beats else logging.WARNING,
+        "%s: %s",
+        report.prefix or "window",
+        comparison.verdict,
+    )
+    return comparison
 
 
 def log_segment_backtest(
@@ -60,9 +108,10 @@ def log_segment_backtest(
     inputs: BacktestInputs | None,
     probability: np.ndarray,
     threshold: float,
+    top_k: int = SIGNAL_TOP_K,
 ) -> dict[str, float]:
-    """Backtest one scored segment of the dataset and log its report (nothing without inputs:
-    `backtest.enabled=false`).
+    """Backtest one scored segment of the dataset and log its report beside the baselines
+    (nothing without inputs: `backtest.enabled=false`).
 
     Every row of the segment is a signal, also one whose next-open entry will not fill: the
     signal at T cannot know that; the simulation decides the fills.
@@ -74,15 +123,21 @@ def log_segment_backtest(
         probability: the model's probability of every row of the segment, unfillable ones
             included, in row order (`Dataset.predict(..., all_rows=True)`).
         threshold: the pick threshold (strategy `threshold`).
+        top_k: the top-k size of the comparison's precision (`trading.top_k`).
 
     Returns:
-        The `<segment>_bt_*` metrics ({} without inputs).
+        The `<segment>_bt_*` and `<segment>_baseline_<name>_*` metrics ({} without inputs).
     """
     report = segment_backtest(ds, segment, inputs, probability, threshold)
-    if report is None:
+    if report is None or inputs is None:
         return {}
+    candidates = ds.segment_rows(segment, ["ts_code", "trade_date"], all_rows=True)
+    # the signal metrics rank every candidate, as the records do (`signal.daily_signal`)
+    columns = ["ts_code", "trade_date", "label", "fwd_return", "fillable"]
+    scored = ds.segment_rows(segment, columns, all_rows=True).assign(score=probability)
+    comparison = window_comparison(inputs, report, candidates, scored, top_k)
     start, end = ds.date_range(segment)
-    return log_backtest(report, f"{segment} segment {start}..{end}")
+    return log_backtest(report, f"{segment} segment {start}..{end}", comparison)
 
 
 def segment_backtest(
