@@ -162,6 +162,46 @@ def open_or_create_study(
     return study, created
 
 
+OBJECTIVE_ATTR = "objective"  # the settings its trials were scored with (`objective_identity`)
+LEGACY_OBJECTIVE_ATTR = "objective_metric"  # what studies made before it recorded
+
+
+def check_objective(study: optuna.Study, objective: dict[str, Any], trial_metric: str) -> None:
+    """Record on a study what its trials are scored by; refuse a run that scores them otherwise.
+
+    Trials of another objective (e.g. Rank IC joining an AUC study) would be compared with the
+    study's as if they measured the same thing: the best trial and the registered model would
+    be wrong without a word.
+
+    Args:
+        study: the study opened for this run.
+        objective: the run's `config.loading.objective_identity` ({"tuning.metric": ..., ...}).
+        trial_metric: the run's trial metric name (e.g. val_auc), for studies recorded before
+            the objective was.
+
+    Raises:
+        UserError: one line naming the first changed key, the study's value and this run's.
+    """
+    recorded = study.user_attrs.get(OBJECTIVE_ATTR)
+    if recorded is None:
+        legacy = study.user_attrs.get(LEGACY_OBJECTIVE_ATTR)
+        if legacy is not None and legacy != trial_metric:
+            raise _objective_error(study, "its trials' metric", legacy, trial_metric)
+        study.set_user_attr(OBJECTIVE_ATTR, objective)
+        return
+    for key in sorted(set(objective) | set(recorded)):
+        if recorded.get(key) != objective.get(key):
+            raise _objective_error(study, key, recorded.get(key), objective.get(key))
+
+
+def _objective_error(study: optuna.Study, key: str, theirs: Any, ours: Any) -> UserError:
+    return UserError(
+        f"study {study.study_name!r} holds trials scored with {key}={theirs}; this run has "
+        f"{key}={ours}: trials of another objective cannot join it (rerun with {key}={theirs} "
+        "to continue it, or give another tuning.study_name to start a study for this one)"
+    )
+
+
 def sampler_seed(cfg: TuningConfig, n_existing: int) -> int:
     """The sampler's seed for a process joining a study that already holds `n_existing` trials.
 
