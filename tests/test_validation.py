@@ -151,6 +151,51 @@ def _study_registered(tmp: Path, compose: Compose, mp: pytest.MonkeyPatch) -> st
     return _no_error(lambda: run_training(app))
 
 
+def _split_10_for_1() -> pd.DataFrame:
+    """000001.SZ's bars from 20180118 on as an unadjusted 10:1 split leaves them: a tenth
+    (pre_close too, as the exchange sets it on the ex-date)."""
+    daily, _ = _bars()
+    after = (daily["ts_code"] == "000001.SZ") & (daily["trade_date"] >= "20180118")
+    for col in ("open", "high", "low", "close", "pre_close"):
+        daily.loc[after, col] = daily.loc[after, col] / 10
+    return daily
+
+
+def _rising_files(tmp: Path) -> list[str]:
+    """Files of 4 stocks over 120 days, each rising 2% a day (open at the previous close): a
+    touch label (+4% within 3-5 days) is positive on every row. Returns the data overrides."""
+    market = make_synthetic_market(n_stocks=4, n_days=120, seed=11)
+    daily = market.daily.assign(ts_code=market.daily["ts_code"].astype(str))
+    day = daily.groupby("ts_code").cumcount().to_numpy()
+    close = 10 * 1.02 ** (day + 1)
+    daily = daily.assign(open=close / 1.02, pre_close=close / 1.02, low=close / 1.02)
+    daily = daily.assign(
+        close=close, high=close, trade_date=daily["trade_date"].dt.strftime("%Y%m%d")
+    )
+    daily.to_csv(tmp / "bars.csv", index=False)
+    index = market.index.assign(trade_date=market.index["trade_date"].dt.strftime("%Y%m%d"))
+    index.to_csv(tmp / "index.csv", index=False)
+    return ["data=files", f"data.daily={tmp / 'bars.csv'}", f"data.index={tmp / 'index.csv'}"]
+
+
+def _label_one_class(tmp: Path, compose: Compose, mp: pytest.MonkeyPatch) -> str:
+    mp.chdir(tmp)
+    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp / 'mlflow.db'}")
+    # the files' one index as benchmark (the default one is not in them)
+    app = compose(*_rising_files(tmp), "label.kind=touch", "backtest.benchmark=000001.SH")
+    return _error(lambda: run_training(app))
+
+
+def _rerun_with(tmp: Path, compose: Compose, mp: pytest.MonkeyPatch, changed: str) -> str:
+    """Complete and register study 'twice', then rerun it with one setting changed."""
+    mp.chdir(tmp)
+    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp / 'mlflow.db'}")
+    run_training(compose("tuning.study_name=twice", "tuning.n_trials=2"))
+    return _error(
+        lambda: run_training(compose("tuning.study_name=twice", "tuning.n_trials=2", changed))
+    )
+
+
 def _cases(
     tmp: Path, compose: Compose, caplog: pytest.LogCaptureFixture, mp: pytest.MonkeyPatch
 ) -> dict[str, Callable[[], str]]:
@@ -187,6 +232,14 @@ def _cases(
         "study-registered": lambda: _logged(
             caplog, "is complete", lambda: _study_registered(tmp, compose, mp)
         ),
+        "unadjusted-split": lambda: _load(tmp, _split_10_for_1()),
+        "close-above-high": lambda: _load(tmp, _edit("close", 5, 3 * daily.loc[5, "high"])),
+        "low-above-high": lambda: _load(tmp, _edit("low", 6, daily.loc[6, "high"] + 1)),
+        "label-one-class": lambda: _label_one_class(tmp, compose, mp),
+        "metric-changed": lambda: _rerun_with(tmp, compose, mp, "tuning.metric=rank_ic"),
+        "threshold-changed": lambda: _rerun_with(
+            tmp, compose, mp, "threshold.target_precision=0.55"
+        ),
     }
 
 
@@ -217,6 +270,12 @@ CASE_IDS = [
     "rejected-token",
     "study-in-use",
     "study-registered",
+    "unadjusted-split",
+    "close-above-high",
+    "low-above-high",
+    "label-one-class",
+    "metric-changed",
+    "threshold-changed",
 ]
 
 
