@@ -140,8 +140,9 @@ def _day_numbers(dates: np.ndarray, calendar: np.ndarray) -> np.ndarray:
     ns_per_day = 86_400 * 10**9
     first = calendar[0].astype("datetime64[ns]").astype(np.int64) // ns_per_day
     days = dates.astype("datetime64[ns]").view(np.int64) // ns_per_day - first
-    lookup = np.zeros(int(days.max()) + 1, dtype=np.int64)
-    lookup[calendar.astype("datetime64[ns]").view(np.int64) // ns_per_day - first] = 1
+    trading = calendar.astype("datetime64[ns]").view(np.int64) // ns_per_day - first
+    lookup = np.zeros(int(max(days.max(), trading.max())) + 1, dtype=np.int64)
+    lookup[trading] = 1
     return np.cumsum(lookup)[days] - 1
 
 
