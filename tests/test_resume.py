@@ -23,7 +23,13 @@ from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.errors import UserError, disk_full
 from ashare_autotune.pipeline import PARENT_RUN_ATTR, run_training
 from ashare_autotune.tracking import runs as tracking
-from ashare_autotune.tuning.study import FINISHED_STATES, open_or_create_study, run_study
+from ashare_autotune.tuning.scoring import TRIAL_METRICS
+from ashare_autotune.tuning.study import (
+    FINISHED_STATES,
+    check_objective,
+    open_or_create_study,
+    run_study,
+)
 from tests.conftest import ROOT, cli_env, train_command
 
 N_TRIALS = 5
@@ -233,3 +239,15 @@ def test_a_registered_study_rerun_with_other_decision_settings_is_refused(
     assert _versions(MODEL) == ["1"]
     again = run_training(app)  # the version's own settings: that version, nothing new
     assert (again.model_version, again.run_id) == ("1", first.run_id)
+
+
+def test_a_study_from_before_the_objective_was_recorded_is_checked_on_its_trial_metric() -> None:
+    study = optuna.create_study(direction="maximize")
+    study.set_user_attr("objective_metric", "val_auc")  # what such a study holds
+    rank_ic = {"tuning.metric": "rank_ic", "direction": "maximize"}
+    with pytest.raises(UserError, match=r"scored with tuning\.metric=auc; this run has tuning"):
+        check_objective(study, rank_ic, TRIAL_METRICS)
+    assert "objective" not in study.user_attrs
+    auc = {"tuning.metric": "auc", "direction": "maximize"}
+    check_objective(study, auc, TRIAL_METRICS)
+    assert study.user_attrs["objective"] == auc

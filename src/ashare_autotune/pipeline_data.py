@@ -191,7 +191,7 @@ def _open_study(app: AppConfig, market: Market, experiment_id: str) -> Job:
         else:
             study, created = open_or_create_study(tu, name, storage)
         # another objective's trials must not join the study (a refused run leaves it as it was)
-        check_objective(study, objective_identity(app), scoring.TRIAL_METRICS[tu.metric])
+        check_objective(study, objective_identity(app), scoring.TRIAL_METRICS)
     except BaseException:
         if lock is not None:
             lock.release()

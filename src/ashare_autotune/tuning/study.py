@@ -166,7 +166,9 @@ OBJECTIVE_ATTR = "objective"  # the settings its trials were scored with (`objec
 LEGACY_OBJECTIVE_ATTR = "objective_metric"  # what studies made before it recorded
 
 
-def check_objective(study: optuna.Study, objective: dict[str, Any], trial_metric: str) -> None:
+def check_objective(
+    study: optuna.Study, objective: dict[str, Any], trial_metrics: dict[str, str]
+) -> None:
     """Record on a study what its trials are scored by; refuse a run that scores them otherwise.
 
     Trials of another objective (e.g. Rank IC joining an AUC study) would be compared with the
@@ -176,8 +178,8 @@ def check_objective(study: optuna.Study, objective: dict[str, Any], trial_metric
     Args:
         study: the study opened for this run.
         objective: the run's `config.loading.objective_identity` ({"tuning.metric": ..., ...}).
-        trial_metric: the run's trial metric name (e.g. val_auc), for studies recorded before
-            the objective was.
+        trial_metrics: tuning.metric -> its trial metric name (`scoring.TRIAL_METRICS`), to
+            read studies made before the objective was recorded (they kept the metric name).
 
     Raises:
         UserError: one line naming the first changed key, the study's value and this run's.
@@ -185,8 +187,9 @@ def check_objective(study: optuna.Study, objective: dict[str, Any], trial_metric
     recorded = study.user_attrs.get(OBJECTIVE_ATTR)
     if recorded is None:
         legacy = study.user_attrs.get(LEGACY_OBJECTIVE_ATTR)
-        if legacy is not None and legacy != trial_metric:
-            raise _objective_error(study, "its trials' metric", legacy, trial_metric)
+        metric = next((m for m, name in trial_metrics.items() if name == legacy), None)
+        if metric is not None and metric != objective["tuning.metric"]:
+            raise _objective_error(study, "tuning.metric", metric, objective["tuning.metric"])
         study.set_user_attr(OBJECTIVE_ATTR, objective)
         return
     for key in sorted(set(objective) | set(recorded)):
