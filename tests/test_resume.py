@@ -5,6 +5,7 @@ MLflow run per finished trial under the study's parent run, and registers the be
 from __future__ import annotations
 
 import errno
+import re
 import signal
 import sqlite3
 import subprocess
@@ -22,7 +23,13 @@ from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.errors import UserError, disk_full
 from ashare_autotune.pipeline import PARENT_RUN_ATTR, run_training
 from ashare_autotune.tracking import runs as tracking
-from ashare_autotune.tuning.study import FINISHED_STATES, open_or_create_study, run_study
+from ashare_autotune.tuning.scoring import TRIAL_METRICS
+from ashare_autotune.tuning.study import (
+    FINISHED_STATES,
+    check_objective,
+    open_or_create_study,
+    run_study,
+)
 from tests.conftest import ROOT, cli_env, train_command
 
 N_TRIALS = 5
@@ -186,3 +193,61 @@ def test_a_full_disk_anywhere_in_the_error_chain_is_recognised(
     except RuntimeError as outer:
         assert said in (disk_full(outer) or "")
     assert disk_full(RuntimeError("database is locked")) is None
+
+
+def _versions(model: str) -> list[str]:
+    return sorted(str(v.version) for v in MlflowClient().search_model_versions(f"name='{model}'"))
+
+
+def test_another_tuning_metric_is_another_study_or_refused_when_the_name_is_given(
+    compose_app: Callable[..., AppConfig], tracking_uri: str
+) -> None:
+    auc = run_training(compose_app())  # default study name, tuning.metric=auc
+    rank_ic = run_training(compose_app("tuning.metric=rank_ic"))
+    assert rank_ic.study_name != auc.study_name  # the default name is derived from the metric
+    assert _versions("ashare-autotune-xgb") == ["1", "2"]
+    runs_before = len(mlflow.search_runs([auc.experiment_id]))
+
+    # naming the AUC study explicitly with the other metric: refused before any run or trial
+    named = compose_app(f"tuning.study_name={auc.study_name}", "tuning.metric=rank_ic")
+    with pytest.raises(UserError, match=r"holds trials scored with tuning\.metric=auc; this run"):
+        run_training(named)
+
+    study = optuna.load_study(study_name=auc.study_name, storage="sqlite:///optuna.db")
+    assert len(study.trials) == 2
+    assert study.user_attrs["objective"] == {"tuning.metric": "auc", "direction": "maximize"}
+    assert len(mlflow.search_runs([auc.experiment_id])) == runs_before
+    assert _versions("ashare-autotune-xgb") == ["1", "2"]
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("threshold.target_precision=0.999", "threshold.target_precision=0.6; this run has"),
+        ("registry.promotion_metrics=[val_recall]", "registry.promotion_metrics=['val_"),
+    ],
+)
+def test_a_registered_study_rerun_with_other_decision_settings_is_refused(
+    override: str, key: str, compose_app: Callable[..., AppConfig], tracking_uri: str
+) -> None:
+    app = compose_app("tuning.study_name=decided", f"registry.model_name={MODEL}")
+    first = run_training(app)
+    with pytest.raises(UserError, match=re.escape(f"decided with {key}")):
+        run_training(
+            compose_app("tuning.study_name=decided", f"registry.model_name={MODEL}", override)
+        )
+    assert _versions(MODEL) == ["1"]
+    again = run_training(app)  # the version's own settings: that version, nothing new
+    assert (again.model_version, again.run_id) == ("1", first.run_id)
+
+
+def test_a_study_from_before_the_objective_was_recorded_is_checked_on_its_trial_metric() -> None:
+    study = optuna.create_study(direction="maximize")
+    study.set_user_attr("objective_metric", "val_auc")  # what such a study holds
+    rank_ic = {"tuning.metric": "rank_ic", "direction": "maximize"}
+    with pytest.raises(UserError, match=r"scored with tuning\.metric=auc; this run has tuning"):
+        check_objective(study, rank_ic, TRIAL_METRICS)
+    assert "objective" not in study.user_attrs
+    auc = {"tuning.metric": "auc", "direction": "maximize"}
+    check_objective(study, auc, TRIAL_METRICS)
+    assert study.user_attrs["objective"] == auc

@@ -18,6 +18,7 @@ from hydra.errors import HydraException
 
 from ashare_autotune.config.schema import AppConfig, DataConfig, LabelConfig
 from ashare_autotune.data.loader import load_market
+from ashare_autotune.data.sanity import check_market, check_moves
 from ashare_autotune.data.synthetic import make_synthetic_market
 from ashare_autotune.data.tushare import load_tushare
 from ashare_autotune.data.tushare_client import TushareClient, resolve_token
@@ -25,7 +26,7 @@ from ashare_autotune.errors import UserError, config_error_text
 from ashare_autotune.modelling.dataset import labelled_rows
 from ashare_autotune.pipeline import run_training
 from ashare_autotune.store_locks import hold_study
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_entry_point
 from tests.test_entrypoint import _train_cli
 
 Compose = Callable[..., AppConfig]
@@ -151,6 +152,51 @@ def _study_registered(tmp: Path, compose: Compose, mp: pytest.MonkeyPatch) -> st
     return _no_error(lambda: run_training(app))
 
 
+def _split_10_for_1() -> pd.DataFrame:
+    """000001.SZ's bars from 20180118 on as an unadjusted 10:1 split leaves them: a tenth
+    (pre_close too, as the exchange sets it on the ex-date)."""
+    daily, _ = _bars()
+    after = (daily["ts_code"] == "000001.SZ") & (daily["trade_date"] >= "20180118")
+    for col in ("open", "high", "low", "close", "pre_close"):
+        daily.loc[after, col] = daily.loc[after, col] / 10
+    return daily
+
+
+def _rising_files(tmp: Path) -> list[str]:
+    """Files of 4 stocks over 120 days, each rising 2% a day (open at the previous close): a
+    touch label (+4% within 3-5 days) is positive on every row. Returns the data overrides."""
+    market = make_synthetic_market(n_stocks=4, n_days=120, seed=11)
+    daily = market.daily.assign(ts_code=market.daily["ts_code"].astype(str))
+    day = daily.groupby("ts_code").cumcount().to_numpy()
+    close = 10 * 1.02 ** (day + 1)
+    daily = daily.assign(open=close / 1.02, pre_close=close / 1.02, low=close / 1.02)
+    daily = daily.assign(
+        close=close, high=close, trade_date=daily["trade_date"].dt.strftime("%Y%m%d")
+    )
+    daily.to_csv(tmp / "bars.csv", index=False)
+    index = market.index.assign(trade_date=market.index["trade_date"].dt.strftime("%Y%m%d"))
+    index.to_csv(tmp / "index.csv", index=False)
+    return ["data=files", f"data.daily={tmp / 'bars.csv'}", f"data.index={tmp / 'index.csv'}"]
+
+
+def _label_one_class(tmp: Path, compose: Compose, mp: pytest.MonkeyPatch) -> str:
+    mp.chdir(tmp)
+    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp / 'mlflow.db'}")
+    # the files' one index as benchmark (the default one is not in them)
+    app = compose(*_rising_files(tmp), "label.kind=touch", "backtest.benchmark=000001.SH")
+    return _error(lambda: run_training(app))
+
+
+def _rerun_with(tmp: Path, compose: Compose, mp: pytest.MonkeyPatch, changed: str) -> str:
+    """Complete and register study 'twice', then rerun it with one setting changed."""
+    mp.chdir(tmp)
+    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp / 'mlflow.db'}")
+    run_training(compose("tuning.study_name=twice", "tuning.n_trials=2"))
+    return _error(
+        lambda: run_training(compose("tuning.study_name=twice", "tuning.n_trials=2", changed))
+    )
+
+
 def _cases(
     tmp: Path, compose: Compose, caplog: pytest.LogCaptureFixture, mp: pytest.MonkeyPatch
 ) -> dict[str, Callable[[], str]]:
@@ -187,6 +233,14 @@ def _cases(
         "study-registered": lambda: _logged(
             caplog, "is complete", lambda: _study_registered(tmp, compose, mp)
         ),
+        "unadjusted-split": lambda: _load(tmp, _split_10_for_1()),
+        "close-above-high": lambda: _load(tmp, _edit("close", 5, 3 * daily.loc[5, "high"])),
+        "low-above-high": lambda: _load(tmp, _edit("low", 6, daily.loc[6, "high"] + 1)),
+        "label-one-class": lambda: _label_one_class(tmp, compose, mp),
+        "metric-changed": lambda: _rerun_with(tmp, compose, mp, "tuning.metric=rank_ic"),
+        "threshold-changed": lambda: _rerun_with(
+            tmp, compose, mp, "threshold.target_precision=0.55"
+        ),
     }
 
 
@@ -217,6 +271,12 @@ CASE_IDS = [
     "rejected-token",
     "study-in-use",
     "study-registered",
+    "unadjusted-split",
+    "close-above-high",
+    "low-above-high",
+    "label-one-class",
+    "metric-changed",
+    "threshold-changed",
 ]
 
 
@@ -277,3 +337,75 @@ def test_a_universe_rule_on_missing_data_stops_the_train_command_in_one_line(
     assert len(errors) == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert errors[0].startswith("error: files:")
     assert "universe.min_amount needs column 'amount'" in errors[0]
+
+
+def _moves(closes: list[float], code: str = "600000.SH", skip: int = 0, listed: bool = False):
+    """One stock's bars (open = previous close, pre_close too) on a 40-day calendar, without a
+    bar for `skip` trading days before its last one; `listed`: its first bar is its list_date
+    and comes after the calendar's first day. Returns check_moves' error message or ""."""
+    calendar = pd.bdate_range("2021-01-04", periods=40).to_numpy("datetime64[ns]")
+    first = 1 if listed else 0
+    days = list(calendar[first : first + len(closes) - 1]) + [
+        calendar[first + len(closes) - 1 + skip]
+    ]
+    close = pd.Series(closes, dtype="float32")
+    pre = close.shift().fillna(close.iloc[0])
+    daily = pd.DataFrame(
+        {"ts_code": code, "trade_date": days, "open": pre, "close": close, "pre_close": pre}
+    )
+    basic = pd.DataFrame(
+        {
+            "ts_code": [code],
+            "list_date": [pd.Timestamp(days[0]).strftime("%Y%m%d") if listed else None],
+        }
+    )
+    try:
+        check_moves(daily, basic, calendar, "bars")
+    except UserError as exc:
+        return str(exc)
+    return ""
+
+
+def test_a_move_within_the_boards_limit_and_the_tolerance_passes_beyond_it_fails() -> None:
+    # main board: 10% limit + 5 points + a tick of 0.01 CNY on 10.00 -> up to 11.51
+    assert _moves([10.0, 10.0, 11.50]) == ""
+    assert "close 11.6 is +16.0% from the previous close 10" in _moves([10.0, 10.0, 11.60])
+    assert "beyond the +-10% limit" in _moves([10.0, 10.0, 11.60])
+    # ChiNext: 20% (+5 points): +24% passes, +26% does not
+    assert _moves([10.0, 10.0, 12.40], code="300001.SZ") == ""
+    assert "+-20% limit" in _moves([10.0, 10.0, 12.60], code="300001.SZ")
+    # a tick is 1.7% of a 0.58 CNY price: 0.58 -> 0.73 (+25.9%) on ChiNext passes
+    assert _moves([0.58, 0.58, 0.73], code="300001.SZ") == ""
+
+
+def test_a_resumption_after_20_trading_days_and_a_listings_first_5_days_may_gap() -> None:
+    jump = [10.0, 10.0, 10.0, 20.0]  # +100% on the last bar
+    assert _moves(jump, skip=20) == ""
+    assert "close 20 is +100.0% from the previous close 10" in _moves(jump, skip=19)
+    assert _moves([10.0, 11.0, 12.0, 13.0, 20.0], listed=True) == ""  # its 5th bar
+    assert "+-10% limit" in _moves([10.0, 11.0, 12.0, 13.0, 13.0, 20.0], listed=True)
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_the_synthetic_market_passes_the_bar_sanity_checks(seed: int) -> None:
+    check_market(make_synthetic_market(n_stocks=300, n_days=750, seed=seed))
+
+
+def test_an_unadjusted_split_stops_the_train_command_in_one_line(
+    tmp_path: Path, tracking_uri: str
+) -> None:
+    _split_10_for_1().to_csv(tmp_path / "bars.csv", index=False)
+    _bars()[1].to_csv(tmp_path / "index.csv", index=False)
+    done = run_entry_point(
+        "train",
+        tmp_path,
+        tracking_uri,
+        "debug=default",
+        "data=files",
+        f"data.daily={tmp_path / 'bars.csv'}",
+        f"data.index={tmp_path / 'index.csv'}",
+    )
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert "-90.0% overnight from the previous close 53.3392" in errors[0]

@@ -29,7 +29,11 @@ from ashare_autotune.tracking import runs as tracking
 from ashare_autotune.tracking.backtest_log import log_segment_backtest, segment_backtest
 from ashare_autotune.tracking.promotion import Decision
 from ashare_autotune.tracking.registration import register_and_promote
-from ashare_autotune.tracking.study_record import already_registered, record_registration
+from ashare_autotune.tracking.study_record import (
+    already_registered,
+    decision_settings,
+    record_registration,
+)
 from ashare_autotune.tuning import scoring
 from ashare_autotune.tuning.booster import fit_best
 from ashare_autotune.tuning.objective import make_objective, make_walk_forward_objective
@@ -102,7 +106,9 @@ def run_training(
                 info, meta = log_results(app, market, ds, study, booster, result)
                 version, decision = register(app, info.model_uri, result, meta)
                 if version:  # a rerun of the complete study registers nothing
-                    record_registration(study, app.registry.model_name, version, run.info.run_id)
+                    settings = decision_settings(app.threshold, app.registry)
+                    reg_name, run_id = app.registry.model_name, run.info.run_id
+                    record_registration(study, reg_name, version, run_id, settings)
     return TrainResult(
         run_id=run.info.run_id,
         experiment_id=job.experiment_id,

@@ -18,12 +18,13 @@ import numpy as np
 import optuna
 from mlflow.entities import DatasetInput
 
-from ashare_autotune.config.loading import config_fingerprint
-from ashare_autotune.config.schema import AppConfig
+from ashare_autotune.config.loading import config_fingerprint, objective_identity
+from ashare_autotune.config.schema import AppConfig, LabelConfig
 from ashare_autotune.data.benchmark import load_benchmark
 from ashare_autotune.data.indices import label_benchmark
 from ashare_autotune.data.loader import load_market
 from ashare_autotune.data.market import Market
+from ashare_autotune.errors import DataError
 from ashare_autotune.evaluation import walk_forward
 from ashare_autotune.evaluation.backtest_window import BacktestInputs, window_inputs
 from ashare_autotune.modelling.dataset import Dataset, build_dataset
@@ -32,7 +33,12 @@ from ashare_autotune.tracking import reports
 from ashare_autotune.tracking import runs as tracking
 from ashare_autotune.tuning import scoring
 from ashare_autotune.tuning.matrices import Matrices, build_matrices_from_rows, dataset_rows
-from ashare_autotune.tuning.study import load_existing_study, open_or_create_study, wait_for_parent
+from ashare_autotune.tuning.study import (
+    check_objective,
+    load_existing_study,
+    open_or_create_study,
+    wait_for_parent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +48,7 @@ MAX_BATCH_ROWS = 1 << 20  # and at most this many rows (the 18 basic features' b
 # Validation watched as a plain DMatrix (8 bytes an entry, fastest to evaluate) up to this many
 # entries; above, quantised on train's cuts (~1 byte an entry; the same predictions).
 PLAIN_WATCH_ENTRIES = 1 << 25
+BASE_RATE_RANGE = (0.001, 0.999)  # the training labels' share of positives, both exclusive
 
 
 @dataclass
@@ -96,12 +103,39 @@ def prepare(app: AppConfig, scratch: Path) -> tuple[Market, Dataset, StudyData, 
         bt_index = load_benchmark(app.data, market, app.backtest.benchmark)
     rules = app.universe.rules()
     ds = build_dataset(market, app.features, app.label, app.split, rules, bench, scratch)
+    check_base_rate(ds, app.label)  # before any trial: no tuning can learn one class
     if bt_index is not None:
         start = scoring.backtest_start(ds)
         bt = window_inputs(app.backtest, bt_index, market, start)
     market = market.without_bars()
     job = _open_study(app, market, experiment_id)
     return market, ds, replace(quantise(app, market, ds), backtest=bt), job
+
+
+def check_base_rate(ds: Dataset, label: LabelConfig) -> None:
+    """Refuse a label that is (almost) one class on the training segment.
+
+    Args:
+        ds: the dataset (labels and the split's training rows).
+        label: the `label` group, named in the error.
+
+    Raises:
+        DataError: one line naming the label keys and the base rate outside BASE_RATE_RANGE.
+    """
+    labels = ds.labels("train")
+    if not len(labels):
+        return
+    rate = float(labels.mean())
+    low, high = BASE_RATE_RANGE
+    if low < rate < high:
+        return
+    start, end = ds.date_range("train")
+    keys = f"label.kind={label.kind}, label.min_return={label.min_return:g}"
+    raise DataError(
+        f"{keys}, label.max_days={label.max_days}: {rate:.2%} of the {len(labels):,} training "
+        f"rows ({start}..{end}) are positive, outside ({low:.1%}, {high:.1%}): a model cannot "
+        "learn (almost) one class; change label.min_return or label.kind"
+    )
 
 
 def quantise(app: AppConfig, market: Market, ds: Dataset) -> StudyData:
@@ -150,10 +184,18 @@ def _open_study(app: AppConfig, market: Market, experiment_id: str) -> Job:
     storage = tu.storage or tracking.default_study_storage(app.mlflow.tracking_uri)
     # One all-in-one (or finalize) process per study; a second one stops here, before any run.
     lock = None if tu.mode == "worker" else hold_study(storage, name)
-    if tu.mode == "finalize":
-        study = load_existing_study(tu, name, storage)
-        return Job(experiment_id, study, storage, study.user_attrs.get(PARENT_RUN_ATTR), lock)
-    study, created = open_or_create_study(tu, name, storage)
+    try:
+        if tu.mode == "finalize":
+            study = load_existing_study(tu, name, storage)
+            created = False
+        else:
+            study, created = open_or_create_study(tu, name, storage)
+        # another objective's trials must not join the study (a refused run leaves it as it was)
+        check_objective(study, objective_identity(app), scoring.TRIAL_METRICS)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
     parent = study.user_attrs.get(PARENT_RUN_ATTR)
     if parent is None and not created and tu.mode == "worker":
         parent = wait_for_parent(study, PARENT_RUN_ATTR, tu.parent_wait)

@@ -130,5 +130,25 @@ def config_fingerprint(app: AppConfig, data_summary: dict[str, Any] | None = Non
     parts["loaded"] = data_summary or {}
     parts["space"] = {k: dataclasses.asdict(v) for k, v in app.tuning.space.items()}
     parts["model"] = dataclasses.asdict(app.model)
+    parts["objective"] = objective_identity(app)
     blob = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:10]
+
+
+def objective_identity(app: AppConfig) -> dict[str, Any]:
+    """The settings that give a study's trial values their meaning: `tuning.metric`, its
+    direction (every metric is maximised) and what the metric reads beyond the data.
+
+    Args:
+        app: the configuration.
+
+    Returns:
+        {"tuning.metric": ..., "direction": "maximize"}, plus trading.top_k for topk_precision
+        and the backtest.* settings for bt_information_ratio.
+    """
+    identity: dict[str, Any] = {"tuning.metric": app.tuning.metric, "direction": "maximize"}
+    if app.tuning.metric == "topk_precision":
+        identity["trading.top_k"] = app.trading.top_k
+    if app.tuning.metric == "bt_information_ratio":
+        identity |= {f"backtest.{k}": v for k, v in dataclasses.asdict(app.backtest).items()}
+    return json.loads(json.dumps(identity, default=str))  # as the study stores it (JSON)

@@ -8,6 +8,7 @@ from ashare_autotune.config.schema import DataConfig
 from ashare_autotune.data.files import load_files
 from ashare_autotune.data.free_sources import load_free_source
 from ashare_autotune.data.market import Market
+from ashare_autotune.data.sanity import check_market
 from ashare_autotune.data.schema import select_universe, select_window
 from ashare_autotune.data.synthetic import make_synthetic_market
 from ashare_autotune.data.tushare import load_tushare
@@ -43,5 +44,6 @@ def load_market(cfg: DataConfig) -> Market:
         raise ConfigError(f"config key 'data.source'={cfg.source!r}: unknown source")
     market = select_universe(market, ts_codes=cfg.ts_codes, n_stocks=cfg.n_stocks, seed=cfg.seed)
     market = select_window(market, start=cfg.start, end=cfg.end)
+    check_market(market)  # what is used: a broken bar outside data.start..end does not matter
     log.info("market data: %s", market.describe())
     return market

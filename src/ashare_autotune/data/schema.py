@@ -107,6 +107,7 @@ def normalize_daily(frame: pd.DataFrame, where: str) -> pd.DataFrame:
     frame["trade_date"] = parse_trade_date(frame["trade_date"], where, frame.get(FILE_COLUMN))
     _to_float32(frame, (*DAILY_NUMERIC, *OPTIONAL_NUMERIC), where)
     _check_prices(frame, where)
+    check_ohlc(frame, where)
     dup = frame.duplicated(["ts_code", "trade_date"])
     if dup.any():
         row = frame.loc[dup].iloc[0]
@@ -144,6 +145,33 @@ def _check_prices(frame: pd.DataFrame, where: str) -> None:
             f"{_source(row, where)}: column 'vol' must be >= 0, got {float(row['vol']):g} "
             f"({_row_text(row)})"
         )
+
+
+def check_ohlc(frame: pd.DataFrame, where: str) -> None:
+    """Raise `DataError` on the first bar without low <= open, close <= high.
+
+    Args:
+        frame: bars with open, high, low, close (and the file column of directory input).
+        where: the file or source named in errors.
+    """
+    o, h, lo, c = (frame[col].to_numpy() for col in ("open", "high", "low", "close"))
+    rules = (  # (price, relation, bound): the first rule a bar breaks is named
+        ("low", lo > h, "above", "high"),
+        ("open", o > h, "above", "high"),
+        ("open", o < lo, "below", "low"),
+        ("close", c > h, "above", "high"),
+        ("close", c < lo, "below", "low"),
+    )
+    bad = np.logical_or.reduce([broken for _, broken, _, _ in rules])
+    if not bad.any():
+        return
+    pos = int(np.flatnonzero(bad)[0])
+    price, _, relation, bound = next(rule for rule in rules if rule[1][pos])
+    row = frame.iloc[pos]
+    raise DataError(
+        f"{_source(row, where)}: {price} {row[price]:g} is {relation} {bound} {row[bound]:g} "
+        f"({_row_text(row)}); a bar needs low <= open, close <= high"
+    )
 
 
 def _check_dates_in_order(frame: pd.DataFrame, key: str, where: str) -> None:

@@ -1,10 +1,11 @@
 """One registered version per completed study: the version a study was registered as is kept
-on the study (a user attribute), so a rerun of a complete, registered study registers nothing."""
+on the study (a user attribute), so a rerun of a complete, registered study registers nothing;
+a rerun that would decide otherwise (other threshold or promotion settings) is refused."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import mlflow
@@ -12,12 +13,15 @@ import optuna
 from mlflow import MlflowClient
 
 from ashare_autotune.config.schema import RegistryConfig, ThresholdConfig, TuningConfig
+from ashare_autotune.errors import UserError
 from ashare_autotune.evaluation.threshold import ThresholdChoice
 from ashare_autotune.tracking import registry
 
 log = logging.getLogger(__name__)
 
 REGISTERED_ATTR = "registered_version"
+# The registry settings that decide promotion (the model name is checked on its own).
+PROMOTION_KEYS = ("champion_alias", "challenger_alias", "promotion_metrics")
 
 
 @dataclass(frozen=True)
@@ -37,22 +41,39 @@ class RegisteredStudy:
     promotion_reason: str  # its promotion reason when registered
 
 
-def record_registration(study: optuna.Study, model_name: str, version: str, run_id: str) -> None:
-    """Keep on the study which version it was registered as, and at how many finished trials.
+def record_registration(
+    study: optuna.Study,
+    model_name: str,
+    version: str,
+    run_id: str,
+    settings: dict[str, Any] | None = None,
+) -> None:
+    """Keep on the study which version it was registered as, at how many finished trials and
+    with which decision settings.
 
     Args:
         study: the study just registered.
         model_name: the registered model (`registry.model_name`).
         version: the new version.
         run_id: the parent run that logged the model.
+        settings: the threshold and promotion settings it was decided with
+            (`decision_settings`).
     """
     record = {
         "model_name": model_name,
         "version": str(version),
         "n_finished": _finished(study),
         "run_id": run_id,
+        "settings": settings,
     }
     study.set_user_attr(REGISTERED_ATTR, record)
+
+
+def decision_settings(target: ThresholdConfig, reg: RegistryConfig) -> dict[str, Any]:
+    """The settings that decide a complete study's version: every `threshold` key and the
+    promotion keys of `registry`, as "group.key" -> value."""
+    settings = {f"threshold.{k}": v for k, v in asdict(target).items()}
+    return settings | {f"registry.{k}": getattr(reg, k) for k in PROMOTION_KEYS}
 
 
 def already_registered(
@@ -71,6 +92,10 @@ def already_registered(
         tuning: the `tuning` group (mode, n_trials).
         reg: the `registry` group (register, model name, champion alias).
         target: the `threshold` group (its target precision goes into the threshold choice).
+
+    Raises:
+        UserError: the study is complete and registered, but this run's threshold or promotion
+            settings differ from those its version was decided with (one line naming the key).
     """
     n_finished = _finished(study)
     complete = tuning.mode == "finalize" or n_finished >= tuning.n_trials
@@ -92,6 +117,7 @@ def already_registered(
             reg.model_name,
         )
         return None
+    _check_same_decision(study, reg.model_name, record, run.data.params, target, reg)
     champion = registry.alias_version(reg.model_name, reg.champion_alias)
     done = RegisteredStudy(
         run_id=run.info.run_id,
@@ -107,6 +133,35 @@ def already_registered(
     )
     log.info("%s", complete_message(study.study_name, reg.model_name, done))
     return done
+
+
+def _check_same_decision(
+    study: optuna.Study,
+    model_name: str,
+    record: dict[str, Any],
+    params: dict[str, str],
+    target: ThresholdConfig,
+    reg: RegistryConfig,
+) -> None:
+    """Refuse a rerun whose threshold or promotion settings differ from the version's.
+
+    Records made before the settings were kept are compared on the threshold.* params their
+    run logged; a key added to the settings since compares with its default.
+    """
+    now = decision_settings(target, reg)
+    if isinstance(record.get("settings"), dict):
+        before = decision_settings(ThresholdConfig(), RegistryConfig()) | record["settings"]
+    else:
+        before = {k: v for k, v in params.items() if k in now}
+    for key in sorted(before.keys() & now.keys()):
+        if str(before[key]) != str(now[key]):
+            raise UserError(
+                f"study {study.study_name!r} is complete and registered as version "
+                f"{record['version']} of {model_name}, decided with {key}={before[key]}; this "
+                f"run has {key}={now[key]}: a complete study is decided once (rerun with "
+                f"{key}={before[key]} to get that version, or give another tuning.study_name "
+                f"to tune a study decided with {key}={now[key]})"
+            )
 
 
 def _finished(study: optuna.Study) -> int:

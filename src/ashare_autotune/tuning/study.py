@@ -162,6 +162,49 @@ def open_or_create_study(
     return study, created
 
 
+OBJECTIVE_ATTR = "objective"  # the settings its trials were scored with (`objective_identity`)
+LEGACY_OBJECTIVE_ATTR = "objective_metric"  # what studies made before it recorded
+
+
+def check_objective(
+    study: optuna.Study, objective: dict[str, Any], trial_metrics: dict[str, str]
+) -> None:
+    """Record on a study what its trials are scored by; refuse a run that scores them otherwise.
+
+    Trials of another objective (e.g. Rank IC joining an AUC study) would be compared with the
+    study's as if they measured the same thing: the best trial and the registered model would
+    be wrong without a word.
+
+    Args:
+        study: the study opened for this run.
+        objective: the run's `config.loading.objective_identity` ({"tuning.metric": ..., ...}).
+        trial_metrics: tuning.metric -> its trial metric name (`scoring.TRIAL_METRICS`), to
+            read studies made before the objective was recorded (they kept the metric name).
+
+    Raises:
+        UserError: one line naming the first changed key, the study's value and this run's.
+    """
+    recorded = study.user_attrs.get(OBJECTIVE_ATTR)
+    if recorded is None:
+        legacy = study.user_attrs.get(LEGACY_OBJECTIVE_ATTR)
+        metric = next((m for m, name in trial_metrics.items() if name == legacy), None)
+        if metric is not None and metric != objective["tuning.metric"]:
+            raise _objective_error(study, "tuning.metric", metric, objective["tuning.metric"])
+        study.set_user_attr(OBJECTIVE_ATTR, objective)
+        return
+    for key in sorted(set(objective) | set(recorded)):
+        if recorded.get(key) != objective.get(key):
+            raise _objective_error(study, key, recorded.get(key), objective.get(key))
+
+
+def _objective_error(study: optuna.Study, key: str, theirs: Any, ours: Any) -> UserError:
+    return UserError(
+        f"study {study.study_name!r} holds trials scored with {key}={theirs}; this run has "
+        f"{key}={ours}: trials of another objective cannot join it (rerun with {key}={theirs} "
+        "to continue it, or give another tuning.study_name to start a study for this one)"
+    )
+
+
 def sampler_seed(cfg: TuningConfig, n_existing: int) -> int:
     """The sampler's seed for a process joining a study that already holds `n_existing` trials.
 
