@@ -47,12 +47,16 @@ from ashare_autotune.data.benchmark import load_benchmark
 from ashare_autotune.data.indices import label_benchmark
 from ashare_autotune.data.loader import load_market
 from ashare_autotune.data.market import Market
+from ashare_autotune.evaluation.backtest_report import exposure_benchmark, strategy_returns
 from ashare_autotune.evaluation.backtest_window import (
     BacktestInputs,
+    BacktestReport,
     run_window_backtest,
     signal_scores,
     window_inputs,
 )
+from ashare_autotune.evaluation.baseline_compare import compare_baselines
+from ashare_autotune.evaluation.baselines import history_start
 from ashare_autotune.evaluation.signal import daily_signal, summarise_signal
 from ashare_autotune.modelling.dataset import Dataset, build_dataset, label_rows
 from ashare_autotune.tuning.booster import base_params, train_early_stopping
@@ -79,7 +83,8 @@ BENCHMARK = "000905.SH"  # the excess label's and the backtest's (conf default)
 MARKET_FILES = ("market_daily.parquet", "market_stock_basic.csv")
 SIGNAL_KEYS = ("topk_precision_mean", "ic_mean", "ic_ir", "rank_ic_mean", "rank_ic_ir")
 BT_KEYS = ("bt_annual_return", "bt_excess_return", "bt_information_ratio", "bt_max_drawdown")
-BT_KEYS += ("bt_turnover", "bt_trades", "bt_total_costs")
+BT_KEYS += ("bt_turnover", "bt_trades", "bt_total_costs", "bt_invested_mean", "bt_beta")
+BT_KEYS += ("bt_alpha", "bt_excess_return_exposure", "bt_information_ratio_exposure")
 
 
 def compose_app(data_dir: Path, sample: bool, overrides: list[str]) -> AppConfig:
@@ -218,27 +223,71 @@ def predict(booster: Any, ds: Dataset, rows: np.ndarray, batch: int = 1 << 20) -
 
 def segment_report(
     ds: Dataset, seg: str, booster: Any, backtest: BacktestInputs, app: AppConfig
-) -> dict[str, float]:
-    """AUC, base rate and signal summary on the segment's tradable candidates, and the
-    backtest of all its scored rows (a row whose entry turns out unfillable is scored too: at T
-    nobody knows; the simulation skips its buy)."""
+) -> tuple[dict[str, Any], BacktestReport, pd.DataFrame]:
+    """AUC and base rate on the segment's labelled rows; the signal summary over every
+    candidate (an unfillable top-k pick is not bought, as the records count it); the account of
+    all its scored rows (`backtest.strategy`, the project's default: topk_dropout) with its
+    exposure and its calendar years. Also returns the account and the scored candidates (for
+    the baselines)."""
     scored = np.flatnonzero(ds.masks(all_rows=True)[seg])
     proba_all = predict(booster, ds, scored)
     measured = ds.masks()[seg][scored]
-    frame = ds.frame.iloc[scored[measured]][["ts_code", "trade_date", "label", "fwd_return"]]
-    frame = frame.assign(score=proba_all[measured]).reset_index(drop=True)
-    y = frame["label"].to_numpy()
-    out: dict[str, float] = {
-        "rows": float(len(frame)),
-        "auc": float(roc_auc_score(y, frame["score"])),
+    columns = ["ts_code", "trade_date", "label", "fwd_return", "fillable"]
+    every = ds.frame.iloc[scored][columns].assign(score=proba_all).reset_index(drop=True)
+    y = every["label"].to_numpy()[measured]
+    out: dict[str, Any] = {
+        "rows": float(measured.sum()),
+        "auc": float(roc_auc_score(y, proba_all[measured])),
         "base_rate": float(y.mean()),
     }
-    summary = summarise_signal(daily_signal(frame, app.trading.top_k))
+    summary = summarise_signal(daily_signal(every, app.trading.top_k))
     out |= {k: summary[k] for k in SIGNAL_KEYS}
     out["topk_precision_over_base"] = out["topk_precision_mean"] / out["base_rate"]
     scores = signal_scores(ds.frame.iloc[scored], proba_all, 1.0)
-    stats = run_window_backtest(backtest, scores, "").metrics
-    return out | {k: float(stats[k]) for k in BT_KEYS}
+    report = run_window_backtest(backtest, scores, "")
+    out |= {k: float(report.metrics[k]) for k in BT_KEYS}
+    out["years"] = yearly_account(report)
+    return out, report, every
+
+
+def yearly_account(report: BacktestReport) -> dict[str, dict[str, float]]:
+    """The account's compounded return by calendar year, the benchmark's and the benchmark's
+    held at the account's exposure, and the excess over each (after costs)."""
+    returns = strategy_returns(report.result)
+    frame = pd.DataFrame(
+        {
+            "account": returns.to_numpy(),
+            "benchmark": report.benchmark.to_numpy(np.float64),
+            "at_exposure": exposure_benchmark(report.result, report.benchmark).to_numpy(),
+        },
+        index=returns.index,
+    )
+    years: dict[str, dict[str, float]] = {}
+    for year, part in frame.groupby(frame.index.year):
+        total = (1 + part).prod() - 1
+        years[str(year)] = {
+            "days": float(len(part)),
+            "account": round(float(total["account"]), 5),
+            "benchmark": round(float(total["benchmark"]), 5),
+            "excess": round(float(total["account"] - total["benchmark"]), 5),
+            "excess_at_exposure": round(float(total["account"] - total["at_exposure"]), 5),
+        }
+    return years
+
+
+def baseline_report(
+    backtest: BacktestInputs, model: BacktestReport, every: pd.DataFrame, app: AppConfig
+) -> dict[str, Any]:
+    """The one-line baselines on the same candidates and account (`compare_baselines`), with
+    their calendar years."""
+    candidates = every[["ts_code", "trade_date"]]
+    comparison = compare_baselines(backtest, model, candidates, every, app.trading.top_k)
+    out: dict[str, Any] = {}
+    for contender in comparison.contenders[1:]:
+        metrics = {k: float(contender.metrics[k]) for k in SIGNAL_KEYS if k in contender.metrics}
+        metrics |= {k: float(contender.metrics[k]) for k in BT_KEYS if k in contender.metrics}
+        out[contender.name] = metrics | {"years": yearly_account(contender.report)}
+    return out
 
 
 def daily_positions(ds: Dataset, market: Market) -> np.ndarray:
@@ -276,10 +325,14 @@ def relabel(
 
 
 def run_combo(
-    ds: Dataset, backtest: BacktestInputs, app: AppConfig, objective: str = "binary:logistic"
+    ds: Dataset,
+    backtest: BacktestInputs,
+    app: AppConfig,
+    objective: str = "binary:logistic",
+    with_baselines: bool = False,
 ) -> dict[str, Any]:
     """Fixed fit and the validation and test reports of one configuration (`objective`:
-    binary:logistic or a `fit_ranker` spec)."""
+    binary:logistic or a `fit_ranker` spec), with the baselines beside it when asked."""
     start = time.perf_counter()
     binary = objective == "binary:logistic"
     booster = fit_fixed(ds, app) if binary else fit_ranker(ds, app, objective)
@@ -291,8 +344,10 @@ def run_combo(
         "fit_s": round(fitted, 1),
     }
     for seg in ("val", "test"):
-        report = segment_report(ds, seg, booster, backtest, app)
-        out[seg] = {k: round(v, 5) for k, v in report.items()}
+        report, account, every = segment_report(ds, seg, booster, backtest, app)
+        out[seg] = {k: v if isinstance(v, dict) else round(v, 5) for k, v in report.items()}
+        if with_baselines:  # the same every run: once per segment
+            out[f"{seg}_baselines"] = baseline_report(backtest, account, every, app)
     out["wall_s"] = round(time.perf_counter() - start, 1)
     out["segments"] = {s: ds.date_range(s) for s in ("train", "val", "test")}
     return out
@@ -345,7 +400,10 @@ def main() -> None:
         ds = build_dataset(market, first.features, first.label, first.split, rules)
         built = round(time.perf_counter() - start, 1)
         if backtest is None:  # bars with limit flags from the first validation day on
-            backtest = window_inputs(base.backtest, index_bars, market, ds.date_range("val")[0])
+            # bars with limit flags from 20 market days before validation (the baselines'
+            # history) on
+            first = history_start(market.daily["trade_date"], ds.date_range("val")[0])
+            backtest = window_inputs(base.backtest, index_bars, market, first)
         where, day = daily_positions(ds, market), ds.frame["day"].to_numpy().copy()
         for kind in args.labels.split(","):
             app = compose_app(
@@ -354,7 +412,7 @@ def main() -> None:
             log.info("running label=%s features=%s", kind, name)
             dropped = relabel(ds, market, app, where, day)
             facts = {"label": kind, "feature_set": name, "dataset_s": built, "unlabelled": dropped}
-            run = facts | run_combo(ds, backtest, app)
+            run = facts | run_combo(ds, backtest, app, with_baselines=not result["runs"])
             log.info("%s", json.dumps(run))
             result["runs"].append(run)
             if f"{kind}:{name}" in args.rank.split(","):
