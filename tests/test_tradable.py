@@ -23,6 +23,7 @@ from ashare_autotune.evaluation.records import (
     SOURCE_COLUMNS,
     prediction_record,
 )
+from ashare_autotune.evaluation.threshold import capped_picks
 from ashare_autotune.modelling.dataset import build_dataset
 from ashare_autotune.modelling.features import build_features
 from ashare_autotune.modelling.labels import make_labels, trading_calendar
@@ -125,7 +126,15 @@ def test_logged_metrics_are_recomputed_from_the_record(
     labelled = picks.loc[picks["label"].notna()]  # classification metrics: labelled rows
     assert logged[f"{segment}_n_picks"] == len(labelled)
     assert logged[f"{segment}_precision"] == pytest.approx(labelled["label"].mean(), abs=1e-9)
-    assert (record["pick"] == (record["probability"] >= result.threshold.threshold)).all()
+    # a pick: probability >= threshold and among the day's threshold.max_picks_per_day best
+    capped = capped_picks(
+        record["probability"].to_numpy(),
+        record["trade_date"].to_numpy(),
+        result.threshold.threshold,
+        app.threshold.max_picks_per_day,
+    )
+    assert (record["pick"].to_numpy() == capped).all()
+    assert record.groupby("trade_date")["pick"].sum().max() <= app.threshold.max_picks_per_day
     top = (
         record.sort_values(["trade_date", "probability"], ascending=[True, False], kind="stable")
         .groupby("trade_date")
