@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from hydra.errors import HydraException
 
+from ashare_autotune.config.backtest import BacktestConfig
 from ashare_autotune.config.schema import AppConfig, DataConfig, LabelConfig
 from ashare_autotune.data.loader import load_market
 from ashare_autotune.data.sanity import check_market, check_moves
@@ -23,6 +24,7 @@ from ashare_autotune.data.synthetic import make_synthetic_market
 from ashare_autotune.data.tushare import load_tushare
 from ashare_autotune.data.tushare_client import TushareClient, resolve_token
 from ashare_autotune.errors import UserError, config_error_text
+from ashare_autotune.evaluation.backtest import run_backtest
 from ashare_autotune.modelling.dataset import labelled_rows
 from ashare_autotune.pipeline import run_training
 from ashare_autotune.store_locks import hold_study
@@ -241,7 +243,22 @@ def _cases(
         "threshold-changed": lambda: _rerun_with(
             tmp, compose, mp, "threshold.target_precision=0.55"
         ),
+        "negative-slippage": lambda: _error(lambda: compose("backtest.slippage_bps=-1")),
+        "unknown-baseline": lambda: _error(
+            lambda: compose("backtest.baselines=[reversal_20,momentum_12]")
+        ),
+        "volume-cap-outside-0-1": lambda: _error(lambda: compose("backtest.max_volume_share=1.5")),
+        "book-larger-than-universe": lambda: _error(_book_of_50_on_4_stocks),
     }
+
+
+def _book_of_50_on_4_stocks() -> None:
+    """The default topk_dropout book (50 names, 5 replaced a day) on a 4-stock market."""
+    daily, _ = _bars()
+    flags = dict.fromkeys(("open_limit_up", "open_limit_down", "one_price_down"), False)
+    scores = daily[["ts_code", "trade_date"]].assign(score=daily["close"])
+    cfg = BacktestConfig().with_label(LabelConfig())
+    run_backtest(scores, daily.assign(**flags), cfg)
 
 
 CASE_IDS = [
@@ -277,6 +294,10 @@ CASE_IDS = [
     "label-one-class",
     "metric-changed",
     "threshold-changed",
+    "negative-slippage",
+    "unknown-baseline",
+    "volume-cap-outside-0-1",
+    "book-larger-than-universe",
 ]
 
 
