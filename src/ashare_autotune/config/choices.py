@@ -24,6 +24,8 @@ PROMOTION_METRICS = tuple(f"val_{m}" for m in ("precision", "recall", "auc", "f1
 PROMOTION_METRICS += ("val_rank_ic_mean", "val_topk_precision_mean")
 # the validation backtest after costs (`backtest.enabled=true`)
 PROMOTION_METRICS += ("val_bt_information_ratio", "val_bt_excess_return", "val_bt_sharpe")
+# ... and against the benchmark held at the account's own exposure (cash cannot flatter them)
+PROMOTION_METRICS += ("val_bt_excess_return_exposure", "val_bt_information_ratio_exposure")
 
 
 class DataSource(StrEnum):
