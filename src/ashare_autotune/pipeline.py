@@ -183,11 +183,11 @@ def evaluate(
     """Choose the threshold on validation; measure val, test and the walk-forward windows; log
     the records, the trading view and the backtests of val (metrics) and test (`reports`,
     `backtest_log`)."""
-    wf = (
-        walk_forward.walk_forward_report(ds, data.windows, app, study, data.model)
-        if data.windows
-        else {}
-    )
+    wf: dict[str, float] = {}
+    if data.windows:
+        wf, files = walk_forward.walk_forward_report(ds, data.windows, app, study, data.model)
+        for path, text in files.items():
+            tracking.log_text(text, path)
     all_val = ds.predict("val", fitted.predict, all_rows=True)
     val = walk_forward.candidates(ds, "val", all_val)
     choice = walk_forward.choose_threshold(app, *val)

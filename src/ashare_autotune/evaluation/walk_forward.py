@@ -16,7 +16,6 @@ from ashare_autotune.evaluation.records import SOURCE_COLUMNS, prediction_record
 from ashare_autotune.evaluation.threshold import ThresholdChoice, pick_threshold
 from ashare_autotune.modelling.dataset import Dataset
 from ashare_autotune.models.base import Matrices, ScoreModel
-from ashare_autotune.tracking import runs as tracking
 
 log = logging.getLogger(__name__)
 # The signal metrics kept per window (`records.signal_metrics`) and averaged over windows.
@@ -106,10 +105,8 @@ def walk_forward_report(
     app: AppConfig,
     study: optuna.Study,
     model: ScoreModel,
-) -> dict[str, float]:
+) -> tuple[dict[str, float], dict[str, str]]:
     """Refit the best parameters in every window, choose its threshold, measure val and test.
-
-    Logs the per-window table as `walk_forward/windows.csv` and `.md`.
 
     Args:
         ds: the dataset and its windows.
@@ -119,8 +116,9 @@ def walk_forward_report(
         model: the configured model.
 
     Returns:
-        `val_w<k>_<metric>` / `test_w<k>_<metric>` (k from 1, oldest first), `val_w<k>_threshold`
-        and the means over windows `val_wf_<metric>` / `test_wf_<metric>`.
+        (`val_w<k>_<metric>` / `test_w<k>_<metric>` (k from 1, oldest first),
+        `val_w<k>_threshold` and the means over windows `val_wf_<metric>` / `test_wf_<metric>`;
+        the per-window table as text by artifact path, `walk_forward/windows.csv` and `.md`).
     """
     table = pd.DataFrame(
         [
@@ -128,8 +126,10 @@ def walk_forward_report(
             for k, matrices in enumerate(windows, start=1)
         ]
     )
-    tracking.log_text(table.to_csv(index=False), "walk_forward/windows.csv")
-    tracking.log_text(_windows_markdown(table), "walk_forward/windows.md")
+    files = {
+        "walk_forward/windows.csv": table.to_csv(index=False),
+        "walk_forward/windows.md": _windows_markdown(table),
+    }
     metrics: dict[str, float] = {}
     for row in table.to_dict("records"):
         k = int(row["window"])
@@ -141,7 +141,7 @@ def walk_forward_report(
         for m in ("auc", "precision", "recall", *SIGNAL_METRICS):
             metrics[f"{seg}_wf_{m}"] = float(table[f"{seg}_{m}"].mean())
     metrics["val_wf_feasible_windows"] = float(table["feasible"].sum())
-    return metrics
+    return metrics, files
 
 
 def _window_row(
