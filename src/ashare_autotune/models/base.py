@@ -156,3 +156,9 @@ class ScoreModel(Protocol):
     def refit(self, params: dict[str, Any], train: Any, rounds: int) -> FittedModel:
         """Train with `params` on `train` for exactly `rounds` rounds."""
         ...
+
+
+def fitted_class_path(fitted: FittedModel) -> str:
+    """`module:Class` of a fitted model, stored with it so that the pyfunc model loads it back
+    (`tracking.pyfunc_model.load_fitted`)."""
+    return f"{type(fitted).__module__}:{type(fitted).__qualname__}"

@@ -7,7 +7,7 @@ from hydra.utils import get_class
 from ashare_autotune.config.choices import check
 from ashare_autotune.config.schema import ModelConfig
 from ashare_autotune.errors import ConfigError
-from ashare_autotune.models.base import FittedModel, ScoreModel
+from ashare_autotune.models.base import ScoreModel
 
 
 def build_model(cfg: ModelConfig) -> ScoreModel:
@@ -28,9 +28,3 @@ def build_model(cfg: ModelConfig) -> ScoreModel:
     why = f"is not an objective of {cls.__name__} (it has: {', '.join(objectives)})"
     check(cfg.objective in objectives, "model.objective", cfg.objective, why)
     return cls(cfg)
-
-
-def fitted_class_path(fitted: FittedModel) -> str:
-    """`module:Class` of a fitted model, stored with it so that the pyfunc model loads it back
-    (`tracking.pyfunc_model`)."""
-    return f"{type(fitted).__module__}:{type(fitted).__qualname__}"

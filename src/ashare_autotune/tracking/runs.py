@@ -28,8 +28,7 @@ import ashare_autotune
 import ashare_autotune.sqlite_wal
 from ashare_autotune import store_locks
 from ashare_autotune.errors import UserError
-from ashare_autotune.models.base import FittedModel
-from ashare_autotune.models.build import fitted_class_path
+from ashare_autotune.models.base import FittedModel, fitted_class_path
 from ashare_autotune.tracking.pyfunc_model import META_ARTIFACT, MODEL_ARTIFACT
 
 log = logging.getLogger(__name__)
