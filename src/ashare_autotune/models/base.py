@@ -5,6 +5,12 @@ group by `build.build_model`) turns rows into its own matrices, trains with earl
 validation (and Optuna pruning in a trial) and refits; what it returns (`FittedModel`) scores
 rows, explains them by contributions, reports feature importance and saves itself inside the
 pyfunc model. Downstream code takes the scores, never the library's booster.
+
+Objectives (`model.objective`, checked against the class's `objectives` by `build_model`): each
+model trains `binary` on the label today, the probability the precision threshold applies to.
+A ranking or regression objective fits the same methods: the rows' `label` becomes the
+objective's target (a day's forward-return quantile, the forward excess return), a ranker also
+reads each row's day as its group, and `FittedModel.predict` still returns one score per row.
 """
 
 from __future__ import annotations
