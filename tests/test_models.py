@@ -237,3 +237,26 @@ def test_changing_the_model_changes_the_study(compose_app: Callable[..., AppConf
     assert config_fingerprint(xgb_app) != config_fingerprint(lgb_app)
     narrower = replace(xgb_app.model, space=dict(list(xgb_app.model.space.items())[:-1]))
     assert config_fingerprint(replace(xgb_app, model=narrower)) != config_fingerprint(xgb_app)
+
+
+def test_lightgbm_reads_each_batch_of_rows_at_most_twice(
+    compose_app: Callable[..., AppConfig],
+) -> None:
+    """Binning samples single rows: they come from their batch, not one read each."""
+    train, val, frame = _rows(3000)
+    reads: list[int] = []
+
+    def read(at: np.ndarray) -> pd.DataFrame:
+        reads.append(len(at))
+        return frame.iloc[at, :3]
+
+    counted = replace(train, read=read)
+    model = _model("lightgbm", compose_app, "model.num_boost_round=5")
+    matrices = model.build_matrices(counted, val, RowOptions(batch_rows=500))
+    fitted = model.refit({}, matrices.train, 5)
+    # 2250 training rows in 5 batches: once for the bins' sample, once to fill the dataset
+    assert reads == [500, 500, 500, 500, 250] * 2
+    direct = model.frame_matrices(frame.iloc[:2250, :3], frame["label"][:2250], frame, frame)
+    again = model.refit({}, direct.train, 5)
+    x = frame[["a", "b", "c"]].to_numpy(np.float32)
+    np.testing.assert_allclose(fitted.predict(x), again.predict(x), rtol=1e-6)
