@@ -216,7 +216,7 @@ def test_an_unknown_model_is_one_line_naming_it(compose_app: Callable[..., AppCo
 @pytest.mark.parametrize(
     ("override", "key"),
     [
-        ("model.objective=lambdarank", "config key 'model.objective'='lambdarank'"),
+        ("model.objective=multiclass", "config key 'model.objective'='multiclass'"),
         ("model._target_=ashare_autotune.models.nope.Nope", "config key 'model._target_'"),
     ],
 )
@@ -266,3 +266,79 @@ def test_lightgbm_reads_each_batch_of_rows_at_most_twice(
     again = model.refit({}, direct.train, 5)
     x = frame[["a", "b", "c"]].to_numpy(np.float32)
     np.testing.assert_allclose(fitted.predict(x), again.predict(x), rtol=1e-6)
+
+
+def _daily_rows(n_days: int = 60, per_day: int = 30) -> tuple[pd.DataFrame, int, int]:
+    """Days of candidates whose forward return is planted in `a`; the first 3/4 of the days
+    train. Columns: a, b, c, fwd (the return), rel (its quintile within the day, 0-4), day."""
+    rng = np.random.default_rng(1)
+    n = n_days * per_day
+    frame = pd.DataFrame(rng.normal(size=(n, 3)).astype(np.float32), columns=["a", "b", "c"])
+    frame["day"] = np.repeat(np.arange(n_days), per_day)
+    frame["fwd"] = 0.02 * frame["a"] + rng.normal(scale=0.02, size=n)
+    frame["rel"] = (
+        frame.groupby("day")["fwd"].transform(lambda r: pd.qcut(r, 5, labels=False)).astype(int)
+    )
+    cut = n_days * 3 // 4 * per_day
+    return frame, cut, n
+
+
+def _split(frame: pd.DataFrame, cut: int, n: int, target: str) -> tuple[Rows, Rows]:
+    day = frame["day"].to_numpy()
+    rows = [
+        frame_rows(frame, ["a", "b", "c"], target, r) for r in (np.arange(cut), np.arange(cut, n))
+    ]
+    return tuple(replace(r, group=day) for r in rows)
+
+
+def test_lightgbm_regression_early_stops_on_minus_the_validation_squared_error(
+    compose_app: Callable[..., AppConfig],
+) -> None:
+    frame, cut, n = _daily_rows()
+    train, val = _split(frame, cut, n, "fwd")
+    model = _model("lightgbm", compose_app, "model.objective=regression")
+    fitted = model.fit({"learning_rate": 0.1}, model.build_matrices(train, val, RowOptions()))
+    x, y = frame.loc[cut:, ["a", "b", "c"]], frame.loc[cut:, "fwd"].to_numpy()
+    pred = fitted.predict(x)  # the forward return itself, not a probability
+    assert fitted.best_score == pytest.approx(-np.mean((pred - y) ** 2), rel=1e-5)
+    assert np.corrcoef(pred, frame.loc[cut:, "a"])[0, 1] > 0.8
+    np.testing.assert_allclose(fitted.contributions(x).sum(axis=1), pred, atol=1e-5)
+
+
+def _ndcg_at(scores: np.ndarray, relevance: np.ndarray, days: np.ndarray, k: int) -> float:
+    """Mean over days of DCG@k / ideal DCG@k, gains 2^rel - 1 (LightGBM's default)."""
+    values = []
+    for day in np.unique(days):
+        on = days == day
+        rel, score = relevance[on], scores[on]
+        discount = 1 / np.log2(np.arange(2, k + 2))
+        dcg = ((2.0 ** rel[np.argsort(-score, kind="stable")][:k] - 1) * discount).sum()
+        ideal = ((2.0 ** np.sort(rel)[::-1][:k] - 1) * discount).sum()
+        values.append(dcg / ideal)
+    return float(np.mean(values))
+
+
+def test_lightgbm_lambdarank_ranks_each_day_and_early_stops_on_its_ndcg(
+    compose_app: Callable[..., AppConfig],
+) -> None:
+    frame, cut, n = _daily_rows()
+    train, val = _split(frame, cut, n, "rel")
+    model = _model("lightgbm", compose_app, "model.objective=lambdarank")
+    fitted = model.fit({"learning_rate": 0.1}, model.build_matrices(train, val, RowOptions()))
+    held = frame.loc[cut:]
+    scores = fitted.predict(held[["a", "b", "c"]])
+    ndcg = _ndcg_at(scores, held["rel"].to_numpy(), held["day"].to_numpy(), 10)
+    assert fitted.best_score == pytest.approx(ndcg, abs=1e-6)
+    daily_ic = held.assign(s=scores).groupby("day")[["s", "fwd"]].corr("spearman")
+    assert daily_ic.xs("s", level=1)["fwd"].mean() > 0.5  # each day's order is learned
+    with pytest.raises(ValueError, match="Rows.group"):
+        model.build_matrices(replace(train, group=None), val, RowOptions())
+
+
+def test_the_training_job_refuses_an_objective_it_has_no_target_for(
+    compose_app: Callable[..., AppConfig], tracking_uri: str
+) -> None:
+    app = compose_app("model=lightgbm", "model.objective=lambdarank")
+    with pytest.raises(ConfigError) as err:
+        run_training(app)
+    assert str(err.value).startswith("config key 'model.objective'='lambdarank'")

@@ -18,6 +18,7 @@ import numpy as np
 import optuna
 from mlflow.entities import DatasetInput
 
+from ashare_autotune.config.choices import check
 from ashare_autotune.config.loading import config_fingerprint, objective_identity
 from ashare_autotune.config.schema import AppConfig, LabelConfig
 from ashare_autotune.data.benchmark import load_benchmark
@@ -95,6 +96,8 @@ def prepare(app: AppConfig, scratch: Path) -> tuple[Market, Dataset, StudyData, 
         study).
     """
     model = build_model(app.model)  # an unknown model or objective fails before any work
+    why = "the training job has binary labels only so far (ranking and regression: issue 25)"
+    check(app.model.objective == "binary", "model.objective", app.model.objective, why)
     experiment_id = tracking.setup(
         app.mlflow.tracking_uri, app.mlflow.experiment_name, app.mlflow.sqlite_wal
     )

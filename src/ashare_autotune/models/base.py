@@ -6,11 +6,12 @@ validation (and Optuna pruning in a trial) and refits; what it returns (`FittedM
 rows, explains them by contributions, reports feature importance and saves itself inside the
 pyfunc model. Downstream code takes the scores, never the library's booster.
 
-Objectives (`model.objective`, checked against the class's `objectives` by `build_model`): each
-model trains `binary` on the label today, the probability the precision threshold applies to.
-A ranking or regression objective fits the same methods: the rows' `label` becomes the
-objective's target (a day's forward-return quantile, the forward excess return), a ranker also
-reads each row's day as its group, and `FittedModel.predict` still returns one score per row.
+Objectives (`model.objective`, checked against the class's `objectives` by `build_model`):
+`binary` on the label, the probability the precision threshold applies to, for every model.
+A ranking or regression objective fits the same methods: the rows' `label` is the objective's
+target (a day's forward-return quantile, the forward excess return), a ranker also reads each
+row's day (`Rows.group`), and `FittedModel.predict` still returns one score per row (LightGBM
+has both; the training job builds binary targets only so far).
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ class Rows:
     order (a frame's rows, or a `feature_store`'s)."""
 
     read: Callable[[np.ndarray], pd.DataFrame]
-    label: np.ndarray  # of every position
+    label: np.ndarray  # of every position: the objective's target
     rows: np.ndarray  # the positions to use, increasing
+    group: np.ndarray | None = None  # of every position, its day (a ranking objective's query)
 
 
 def frame_rows(frame: pd.DataFrame, columns: list[str], label: str, rows: np.ndarray) -> Rows:
@@ -102,7 +104,9 @@ class FittedModel(Protocol):
 
     kind: ClassVar[str]  # "xgboost", "lightgbm", ...
     best_round: int  # boosting rounds used to score (its early-stopping best)
-    best_score: float  # validation AUC at `best_round` (nan when it did not early-stop)
+    # validation score at `best_round`, higher is better (nan when it did not early-stop): AUC
+    # for the binary objective
+    best_score: float
 
     def predict(self, x: Any) -> np.ndarray:
         """One score per row (for the binary objective, the probability of the label) of a

@@ -22,6 +22,7 @@ class Validation:
     x: np.ndarray
     y: np.ndarray
     feature_names: list[str]
+    group: np.ndarray | None = None  # rows per day, in order (a ranking objective)
 
 
 class LightGBMFitted:
@@ -48,7 +49,8 @@ class LightGBMFitted:
         return self.booster.predict(x, num_iteration=rounds, num_threads=self.n_jobs, **kwargs)
 
     def predict(self, x: Any) -> np.ndarray:
-        """Probabilities (binary objective) of a frame, an array or `Validation` rows."""
+        """Scores of a frame, an array or `Validation` rows: probabilities for the binary
+        objective, the raw score (the margin) for regression and ranking."""
         return np.asarray(self._predict(x))
 
     def contributions(self, x: pd.DataFrame) -> np.ndarray:

@@ -21,8 +21,25 @@ from ashare_autotune.config.schema import ModelConfig
 from ashare_autotune.models.base import Matrices, RowOptions, Rows, sample_rows
 from ashare_autotune.models.lightgbm.fitted import LightGBMFitted, Validation
 
-EVAL_NAME, EVAL_METRIC = "val", "auc"
-OBJECTIVES = {"binary": "binary"}  # model.objective -> LightGBM's objective
+EVAL_NAME = "val"
+RANK_AT = 10  # a ranking objective is early-stopped on the validation days' NDCG of their top 10
+# model.objective -> (LightGBM's objective, its validation metric: higher is better)
+OBJECTIVES = {
+    "binary": ("binary", "auc"),  # the label; the precision threshold applies to it
+    "regression": ("regression", "neg_l2"),  # a continuous target, e.g. the forward return
+    "lambdarank": ("lambdarank", f"ndcg@{RANK_AT}"),  # integer relevance within each day
+}
+
+
+def group_sizes(days: np.ndarray) -> np.ndarray:
+    """Rows of each run of equal days, in order (LightGBM's query sizes)."""
+    starts = np.flatnonzero(np.r_[True, days[1:] != days[:-1]])
+    return np.diff(np.r_[starts, len(days)])
+
+
+def neg_l2(preds: np.ndarray, data: lgb.Dataset) -> tuple[str, float, bool]:
+    """Minus the mean squared error: higher is better, as the study and its pruner need."""
+    return "neg_l2", -float(np.mean((preds - data.get_label()) ** 2)), True
 
 
 class RowSequence(lgb.Sequence):
@@ -72,9 +89,12 @@ class LightGBMModel:
 
     def base_params(self) -> dict[str, Any]:
         """LightGBM parameters fixed for every trial."""
-        return {
-            "objective": OBJECTIVES[self.cfg.objective],
-            "metric": EVAL_METRIC,
+        objective, metric = OBJECTIVES[self.cfg.objective]
+        ranking = {"eval_at": [RANK_AT]} if objective == "lambdarank" else {}
+        return ranking | {
+            "objective": objective,
+            # LightGBM's own metric; regression's is `neg_l2`, handed to `lgb.train` as feval
+            "metric": {"auc": "auc", "neg_l2": "None"}.get(metric, "ndcg"),
             **self.cfg.params,
             "num_threads": self.cfg.n_jobs,
             "seed": self.cfg.seed,
@@ -87,10 +107,18 @@ class LightGBMModel:
         # trials change min_child_samples: no pre-filtering of features on its first value
         return {"max_bin": self.cfg.max_bin, "feature_pre_filter": False, "verbosity": -1}
 
+    def _groups(self, rows: Rows, at: np.ndarray) -> np.ndarray | None:
+        if self.cfg.objective != "lambdarank":
+            return None
+        if rows.group is None:
+            raise ValueError("model.objective=lambdarank needs each row's day (Rows.group)")
+        return group_sizes(rows.group[at])
+
     def _dataset(self, rows: Rows, batch_rows: int, names: list[str]) -> lgb.Dataset:
         return lgb.Dataset(
             RowSequence(rows, batch_rows),
             label=rows.label[rows.rows],
+            group=self._groups(rows, rows.rows),
             feature_name=names,
             params=self._dataset_params(),
         )
@@ -100,12 +128,14 @@ class LightGBMModel:
         watched = sample_rows(val.rows, options.watch_rows, options.seed)
         x_val = read_rows(Rows(val.read, val.label, watched), options.batch_rows)
         names = [str(c) for c in x_val.columns]
-        validation = Validation(x_val.to_numpy(np.float32), val.label[watched], names)
+        validation = Validation(
+            x_val.to_numpy(np.float32), val.label[watched], names, self._groups(val, watched)
+        )
         dtrain = self._dataset(train, options.batch_rows, names)
         trial = sample_rows(train.rows, options.trial_rows, options.seed)
         if len(trial) == len(train.rows):
             return Matrices(train=dtrain, val=validation)
-        sample = Rows(train.read, train.label, trial)
+        sample = Rows(train.read, train.label, trial, train.group)
         return Matrices(dtrain, validation, self._dataset(sample, options.batch_rows, names))
 
     def frame_matrices(
@@ -133,21 +163,25 @@ class LightGBMModel:
         eval_every: int = 1,
         trial: optuna.Trial | None = None,
     ) -> LightGBMFitted:
-        """Train on the trials' rows, early-stopping on validation AUC; prune through `trial`.
+        """Train on the trials' rows, early-stopping on the objective's validation metric (AUC
+        for binary); prune through `trial`.
 
         Args:
             params: the searched parameters (the fixed ones are added).
             matrices: the study's matrices.
-            eval_every: the pruner hears the validation AUC every this many rounds.
+            eval_every: the pruner hears the validation metric every this many rounds.
             trial: the Optuna trial (None: no pruning).
         """
         train = matrices.train if matrices.trial_train is None else matrices.trial_train
         val: Validation = matrices.val
-        dval = lgb.Dataset(val.x, label=val.y, feature_name=val.feature_names, reference=train)
+        dval = lgb.Dataset(
+            val.x, val.y, group=val.group, feature_name=val.feature_names, reference=train
+        )
+        metric = OBJECTIVES[self.cfg.objective][1]
         callbacks = [lgb.early_stopping(self.cfg.early_stopping_rounds, verbose=False)]
         if trial is not None:
             callbacks.append(
-                LightGBMPruningCallback(trial, EVAL_METRIC, EVAL_NAME, report_interval=eval_every)
+                LightGBMPruningCallback(trial, metric, EVAL_NAME, report_interval=eval_every)
             )
         booster = lgb.train(
             self.base_params() | params,
@@ -155,10 +189,11 @@ class LightGBMModel:
             num_boost_round=self.cfg.num_boost_round,
             valid_sets=[dval],
             valid_names=[EVAL_NAME],
+            feval=neg_l2 if metric == "neg_l2" else None,
             callbacks=callbacks,
         )
         best = booster.best_iteration or booster.current_iteration()
-        score = float(booster.best_score[EVAL_NAME][EVAL_METRIC])
+        score = float(booster.best_score[EVAL_NAME][metric])
         return LightGBMFitted(booster, best, score, self.cfg.n_jobs)
 
     def refit(self, params: dict[str, Any], train: Any, rounds: int) -> LightGBMFitted:
