@@ -32,7 +32,7 @@ def _matrices(n_stocks: int, n_jobs: int) -> Any:
     from ashare_autotune.config.schema import DataConfig, LabelConfig, SplitConfig
     from ashare_autotune.data.loader import load_market
     from ashare_autotune.modelling.dataset import build_dataset, split_off_train
-    from ashare_autotune.tuning.matrices import build_matrices_in_batches
+    from ashare_autotune.models.xgboost.matrices import build_matrices_in_batches
     from benchmarks.common import files_data
 
     cfg = DataConfig(**files_data(SHARED_DATA, n_stocks))
@@ -55,7 +55,7 @@ def measure(n_stocks: int, rounds: int, quick: bool = False) -> dict[str, float]
     import xgboost as xgb
     from optuna_integration.xgboost import XGBoostPruningCallback
 
-    from ashare_autotune.tuning.booster import OBSERVATION_KEY, PeriodicEvaluation
+    from ashare_autotune.models.xgboost.model import OBSERVATION_KEY, PeriodicEvaluation
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     out: dict[str, float] = {}

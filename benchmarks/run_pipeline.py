@@ -69,6 +69,21 @@ FIXED_COSTS = [
 ]
 
 
+def _wrap_models(phases: Any) -> None:
+    """The models' matrices ("matrices") and LightGBM's training ("boosting"), where the
+    checkout has the model protocol (`models/`)."""
+    try:
+        import lightgbm
+
+        from ashare_autotune.models.lightgbm.model import LightGBMModel
+        from ashare_autotune.models.xgboost.model import XGBoostModel
+    except ImportError:  # an older checkout, measured for comparison
+        return
+    for cls in (XGBoostModel, LightGBMModel):
+        cls.build_matrices = phases.wrap("matrices", cls.build_matrices)
+    lightgbm.train = phases.wrap("boosting", lightgbm.train)
+
+
 def compose_app(overrides: list[str], workdir: Path, conf_dir: Path) -> AppConfig:
     """The config in `conf_dir` with `overrides`, MLflow and Optuna stores inside `workdir`."""
     register_configs()
@@ -98,6 +113,7 @@ def instrument(phases: Phases, facts: dict[str, Any]) -> None:
             if hasattr(module, attr):  # older checkouts (measured for comparison) may lack one
                 setattr(module, attr, phases.wrap(name, getattr(module, attr)))
     tracking.log_pick_model = phases.wrap("log_model", tracking.log_pick_model)
+    _wrap_models(phases)
     dataset.build_feature_set = phases.wrap("features", dataset.build_feature_set)
     # a single split writes its features to disk instead (`Dataset.store`)
     dataset.write_feature_store = phases.wrap("features", dataset.write_feature_store)

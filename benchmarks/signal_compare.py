@@ -59,8 +59,8 @@ from ashare_autotune.evaluation.baseline_compare import compare_baselines
 from ashare_autotune.evaluation.baselines import history_start
 from ashare_autotune.evaluation.signal import daily_signal, summarise_signal
 from ashare_autotune.modelling.dataset import Dataset, build_dataset, label_rows
-from ashare_autotune.tuning.booster import base_params, train_early_stopping
-from ashare_autotune.tuning.matrices import build_matrices_in_batches
+from ashare_autotune.models.xgboost.matrices import build_matrices_in_batches
+from ashare_autotune.models.xgboost.model import XGBoostModel, train_early_stopping
 from ashare_autotune.tuning.scoring import whole_days
 from benchmarks.common import ROOT, SHARED_DATA, load, peak_rss_gb, write_result
 
@@ -120,7 +120,7 @@ def fit_fixed(ds: Dataset, app: AppConfig) -> Any:
         seed=app.tuning.seed,
     )
     booster = train_early_stopping(
-        base_params(app.model) | FIXED, matrices, app.model, app.tuning.eval_every
+        XGBoostModel(app.model).base_params() | FIXED, matrices, app.model, app.tuning.eval_every
     )
     return booster[: booster.best_iteration + 1]
 
@@ -181,7 +181,7 @@ def fit_ranker(ds: Dataset, app: AppConfig, spec: str) -> Any:
 
     dtrain, _ = by_day("train", app.tuning.trial_rows)
     dval, val_rows = by_day("val", app.tuning.watch_rows)
-    params = base_params(app.model) | FIXED | ranker_params(spec, app)
+    params = XGBoostModel(app.model).base_params() | FIXED | ranker_params(spec, app)
     by_rank_ic = params["eval_metric"] is None
     if by_rank_ic:  # only the custom metric: the last metric is the one early stopping watches
         params = {k: v for k, v in params.items() if k != "eval_metric"}

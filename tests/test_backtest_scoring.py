@@ -12,7 +12,6 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-import xgboost as xgb
 
 from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.data.indices import label_benchmark
@@ -25,10 +24,12 @@ from ashare_autotune.evaluation.backtest_window import (
     signal_scores,
 )
 from ashare_autotune.modelling.dataset import Dataset, build_dataset
+from ashare_autotune.models.base import Matrices
+from ashare_autotune.models.build import build_model
+from ashare_autotune.models.xgboost.fitted import XGBoostFitted
+from ashare_autotune.models.xgboost.matrices import build_matrices_in_batches
 from ashare_autotune.pipeline import run_training
 from ashare_autotune.tuning import backtest_scoring, scoring
-from ashare_autotune.tuning.booster import base_params, train_early_stopping
-from ashare_autotune.tuning.matrices import Matrices, build_matrices_in_batches
 
 METRIC = "tuning.metric=bt_information_ratio"
 PARAMS = {"learning_rate": 0.3, "max_depth": 3}
@@ -59,15 +60,18 @@ def study(
     return app, ds, inputs, matrices, scored
 
 
-def _booster(app: AppConfig, matrices: Matrices) -> xgb.Booster:
-    """A trial's booster: trained as a trial is, early-stopped on validation AUC."""
-    return train_early_stopping(base_params(app.model) | PARAMS, matrices, app.model, 1)
+def _booster(app: AppConfig, matrices: Matrices) -> XGBoostFitted:
+    """A trial's model: trained as a trial is, early-stopped on validation AUC."""
+    return build_model(app.model).fit(PARAMS, matrices, 1)
 
 
 def test_the_trial_value_is_the_validation_backtest_of_the_boosters_scores(study) -> None:
     app, ds, inputs, matrices, scored = study
     booster = _booster(app, matrices)
-    score = scoring.trial_scorer(app.tuning.metric, matrices, scored, app.trading.top_k, inputs)
+    model = build_model(app.model)
+    score = scoring.trial_scorer(
+        app.tuning.metric, model, matrices, scored, app.trading.top_k, inputs
+    )
     assert score is not None
     value = score(booster)
     # the same scores, from the raw features of every validation row of the universe (also
@@ -75,17 +79,15 @@ def test_the_trial_value_is_the_validation_backtest_of_the_boosters_scores(study
     rows = ds.segment_rows("val", all_rows=True)
     # the unfillable rows are scored too
     assert len(rows) == len(scored.features.rows) > ds.masks()["val"].sum()
-    proba = booster.inplace_predict(
-        rows[ds.feature_names], iteration_range=(0, booster.best_iteration + 1)
+    proba = booster.booster.inplace_predict(
+        rows[ds.feature_names], iteration_range=(0, booster.best_round)
     )
     report = run_window_backtest(inputs, signal_scores(rows, proba, 1.0), "val")
     assert report.metrics["val_bt_trades"] > 0
     assert value == pytest.approx(report.metrics["val_bt_information_ratio"], abs=1e-12)
     assert np.isfinite(value)
     # another booster trades differently: the value follows the scores
-    other = train_early_stopping(
-        base_params(app.model) | PARAMS | {"max_depth": 1, "seed": 3}, matrices, app.model, 1
-    )
+    other = model.fit(PARAMS | {"max_depth": 1, "seed": 3}, matrices, 1)
     assert score(other) != value
 
 
@@ -93,7 +95,7 @@ def test_no_trial_reads_the_test_window(study) -> None:
     app, ds, inputs, matrices, scored = study
     booster = _booster(app, matrices)
     value = backtest_scoring.make_backtest_scorer(
-        backtest_scoring.validation_backtest(scored, matrices.train, inputs)
+        backtest_scoring.validation_backtest(scored, build_model(app.model), matrices, inputs)
     )(booster)
     test_start = pd.Timestamp(ds.date_range("test")[0])
     # The test window's bars become unusable prices (the simulation refuses them when it
@@ -107,7 +109,7 @@ def test_no_trial_reads_the_test_window(study) -> None:
     broken = scoring.validation_rows(replace(ds, frame=frame), app)[2]
     assert isinstance(broken, backtest_scoring.ScoredRows)
     vbt = backtest_scoring.validation_backtest(
-        broken, matrices.train, BacktestInputs(bars, index, inputs.cfg)
+        broken, build_model(app.model), matrices, BacktestInputs(bars, index, inputs.cfg)
     )
     assert backtest_scoring.make_backtest_scorer(vbt)(booster) == value
     assert vbt.inputs.bars["trade_date"].max() < test_start

@@ -48,7 +48,7 @@ def test_choices_are_enum_members_after_loading(compose_app: Callable[..., AppCo
     assert app.split.kind is SplitKind.walk_forward
     assert app.tuning.pruner is Pruner.median
     assert app.tuning.mode is TuningMode.all
-    assert {spec.type for spec in app.tuning.space.values()} == {ParamType.float, ParamType.int}
+    assert {spec.type for spec in app.model.space.values()} == {ParamType.float, ParamType.int}
 
 
 def _message(compose: Callable[..., AppConfig], override: str) -> str:
@@ -66,7 +66,7 @@ def _message(compose: Callable[..., AppConfig], override: str) -> str:
     [
         ("tuning.n_trails", "TuningConfig"),
         ("data.n_stock", "DataConfig"),
-        ("tuning.space.gamma.hgh", "ParamSpec"),
+        ("model.space.gamma.hgh", "ParamSpec"),
     ],
 )
 def test_an_unknown_key_is_the_same_error_with_or_without_plus(

@@ -13,10 +13,11 @@ import xgboost as xgb
 
 from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.evaluation.explain import mean_abs_shap, shap_values
+from ashare_autotune.models.xgboost.fitted import XGBoostFitted
 from ashare_autotune.pipeline import run_training
 
 
-def _planted_model() -> tuple[xgb.Booster, pd.DataFrame]:
+def _planted_model() -> tuple[XGBoostFitted, pd.DataFrame]:
     rng = np.random.default_rng(0)
     x = pd.DataFrame(rng.normal(size=(2000, 4)), columns=["noise_a", "signal", "noise_b", "weak"])
     y = (x["signal"] + 0.3 * x["weak"] + rng.normal(scale=0.5, size=2000) > 0).astype(int)
@@ -25,15 +26,15 @@ def _planted_model() -> tuple[xgb.Booster, pd.DataFrame]:
         xgb.DMatrix(x, y),
         num_boost_round=30,
     )
-    return booster, x.astype(np.float32)
+    return XGBoostFitted(booster), x.astype(np.float32)
 
 
 def test_contributions_add_up_to_each_rows_margin() -> None:
     booster, x = _planted_model()
     contribs = shap_values(booster, x)
     assert list(contribs.columns) == list(x.columns) and contribs.dtypes.eq(np.float32).all()
-    bias = booster.predict(xgb.DMatrix(x), pred_contribs=True)[:, -1]
-    margin = booster.predict(xgb.DMatrix(x), output_margin=True)
+    bias = booster.booster.predict(xgb.DMatrix(x), pred_contribs=True)[:, -1]
+    margin = booster.booster.predict(xgb.DMatrix(x), output_margin=True)
     np.testing.assert_allclose(contribs.sum(axis=1) + bias, margin, rtol=1e-4, atol=1e-4)
 
 

@@ -16,6 +16,7 @@ import xgboost as xgb
 from ashare_autotune.config.schema import AppConfig, ThresholdConfig
 from ashare_autotune.errors import ConfigError
 from ashare_autotune.evaluation.threshold import ThresholdChoice
+from ashare_autotune.models.xgboost.fitted import XGBoostFitted
 from ashare_autotune.tracking import registry
 from ashare_autotune.tracking import runs as tracking
 from ashare_autotune.tracking.promotion import decide_promotion
@@ -170,7 +171,7 @@ def _log_model(metrics: dict[str, float]) -> str:
         num_boost_round=3,
     )
     meta = {"features": ["f1", "f2"], "threshold": 0.5}
-    info = tracking.log_pick_model(booster, meta, x.head(3))
+    info = tracking.log_pick_model(XGBoostFitted(booster), meta, x.head(3))
     tracking.log_metrics(metrics, model_id=info.model_id)
     return info.model_uri
 

@@ -14,6 +14,7 @@ import xgboost as xgb
 from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.errors import ConfigError
 from ashare_autotune.evaluation.signal import daily_signal, summarise_signal
+from ashare_autotune.models.xgboost.fitted import XGBoostFitted
 from ashare_autotune.pipeline import run_training
 from ashare_autotune.tuning.scoring import make_scorer, whole_days
 
@@ -62,8 +63,9 @@ def test_the_score_is_the_daily_metric_of_the_booster_at_its_best_round(
     score = make_scorer(metric, dval, rows, top_k=5)
     proba = booster.predict(dval, iteration_range=(0, booster.best_iteration + 1))
     expected = summarise_signal(daily_signal(rows.assign(score=proba), 5))[key]
-    assert score(booster) == pytest.approx(expected)
-    assert score(booster) > 0.1  # the planted signal is found
+    fitted = XGBoostFitted(booster, booster.best_iteration + 1)
+    assert score(fitted) == pytest.approx(expected)
+    assert score(fitted) > 0.1  # the planted signal is found
     assert make_scorer("auc", dval, rows, top_k=5) is None
 
 

@@ -16,21 +16,19 @@ from optuna_integration.xgboost import XGBoostPruningCallback
 from sklearn.metrics import roc_auc_score
 
 from ashare_autotune.config.schema import ModelConfig, ParamSpec
-from ashare_autotune.tuning.booster import (
-    OBSERVATION_KEY,
-    base_params,
-    fit_best,
-    train_early_stopping,
-)
-from ashare_autotune.tuning.matrices import (
-    Matrices,
-    Rows,
+from ashare_autotune.models.base import Matrices, Rows, frame_rows
+from ashare_autotune.models.xgboost.matrices import (
     build_matrices,
     build_matrices_from_rows,
     build_matrices_in_batches,
-    frame_rows,
+)
+from ashare_autotune.models.xgboost.model import (
+    OBSERVATION_KEY,
+    XGBoostModel,
+    train_early_stopping,
 )
 from ashare_autotune.tuning.objective import make_objective
+from ashare_autotune.tuning.refit import fit_best
 from ashare_autotune.tuning.study import SnapshotPruner, make_pruner
 
 
@@ -40,6 +38,11 @@ def _matrices(n: int = 400, noise: float = 1.0) -> Matrices:
     y = (x[:, 0] + noise * rng.normal(size=n) > 0).astype(np.int8)
     cut = n * 3 // 4
     return Matrices(train=xgb.DMatrix(x[:cut], y[:cut]), val=xgb.DMatrix(x[cut:], y[cut:]))
+
+
+def _xgb(model: ModelConfig, space: dict[str, ParamSpec] | None = None) -> XGBoostModel:
+    """The XGBoost model of `model` searching `space`."""
+    return XGBoostModel(dataclasses.replace(model, space=space or {}))
 
 
 PARAMS = {"objective": "binary:logistic", "eval_metric": "auc", "nthread": 1, "max_depth": 2}
@@ -164,10 +167,10 @@ def test_large_validation_is_evaluated_on_a_sample_which_gives_the_trial_its_val
     model = ModelConfig(max_bin=32, num_boost_round=30, early_stopping_rounds=5, n_jobs=1)
     space = {"max_depth": ParamSpec(type="int", low=2, high=3)}
     study = optuna.create_study(direction="maximize")
-    study.optimize(make_objective(m, model, space, eval_every=2), n_trials=1)
+    study.optimize(make_objective(m, _xgb(model, space), eval_every=2), n_trials=1)
     trial = study.trials[0]
     booster = xgb.train(
-        base_params(model) | trial.params,
+        _xgb(model).base_params() | trial.params,
         m.train,
         num_boost_round=trial.user_attrs["best_iteration"] + 1,
     )
@@ -212,7 +215,7 @@ def test_large_train_gives_the_trials_a_seeded_sample_of_its_rows() -> None:
 def test_trials_train_on_the_sample_and_the_final_model_on_all_rows() -> None:
     _, _, m = _large_train_matrices(trial_rows=500)
     model = ModelConfig(max_bin=32, num_boost_round=60, early_stopping_rounds=10, n_jobs=1)
-    params = base_params(model) | {"max_depth": 3, "learning_rate": 0.3}
+    params = _xgb(model).base_params() | {"max_depth": 3, "learning_rate": 0.3}
     trial_booster = train_early_stopping(params, m, model, eval_every=5)
     on_sample = xgb.train(params, m.trial_train, trial_booster.num_boosted_rounds())
     np.testing.assert_array_equal(trial_booster.predict(m.val), on_sample.predict(m.val))
@@ -223,12 +226,12 @@ def test_trials_train_on_the_sample_and_the_final_model_on_all_rows() -> None:
         "max_depth": ParamSpec(type="int", low=2, high=3),
         "learning_rate": ParamSpec(type="float", low=0.1, high=0.3),
     }
-    study.optimize(make_objective(m, model, space, eval_every=5), n_trials=1)
-    final = fit_best(m, model, study, eval_every=5)
+    study.optimize(make_objective(m, _xgb(model, space), eval_every=5), n_trials=1)
+    final = fit_best(_xgb(model, space), m, study, eval_every=5)
     full = dataclasses.replace(m, trial_train=None)
     stopped = train_early_stopping(params, full, model, eval_every=5)
-    assert final.num_boosted_rounds() == stopped.best_iteration + 1  # cut at its best round
-    refit = xgb.train(params, m.train, final.num_boosted_rounds())
+    assert final.best_round == stopped.best_iteration + 1  # cut at its best round
+    refit = xgb.train(params, m.train, final.best_round)
     np.testing.assert_array_equal(final.predict(m.val), refit.predict(m.val))
 
 
@@ -276,11 +279,11 @@ def test_without_a_sample_the_final_model_is_the_best_trial_refitted_for_its_rou
     _, _, m = _large_train_matrices(trial_rows=None)
     model = ModelConfig(max_bin=32, num_boost_round=60, early_stopping_rounds=10, n_jobs=1)
     study = optuna.create_study(direction="maximize")
-    study.optimize(
-        make_objective(m, model, {"max_depth": ParamSpec(type="int", low=2, high=3)}, 5), 2
-    )
-    final = fit_best(m, model, study, eval_every=5)
-    assert final.num_boosted_rounds() == study.best_trial.user_attrs["best_iteration"] + 1
+    xgb_model = _xgb(model, {"max_depth": ParamSpec(type="int", low=2, high=3)})
+    study.optimize(make_objective(m, xgb_model, 5), 2)
+    final = fit_best(xgb_model, m, study, eval_every=5)
+    rounds = study.best_trial.user_attrs["best_iteration"] + 1
+    assert final.booster.num_boosted_rounds() == rounds
 
 
 def _pruned_study(pruner: optuna.pruners.BasePruner, storage: str) -> optuna.Study:

@@ -30,6 +30,7 @@ PACKAGES = (
     "optuna",
     "optuna-integration",
     "xgboost",
+    "lightgbm",
     "pandas",
     "numpy",
     "pyarrow",

@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import optuna
-import xgboost as xgb
 from mlflow.entities import Run
 from mlflow.models.model import ModelInfo
 
@@ -22,6 +21,7 @@ from ashare_autotune.evaluation import walk_forward
 from ashare_autotune.evaluation.metrics import segment_metrics
 from ashare_autotune.evaluation.threshold import ThresholdChoice
 from ashare_autotune.modelling.dataset import Dataset
+from ashare_autotune.models.base import FittedModel
 from ashare_autotune.pipeline_data import PARENT_RUN_ATTR, Job, StudyData, prepare
 from ashare_autotune.runtime import scratch_dir
 from ashare_autotune.tracking import reports
@@ -35,8 +35,8 @@ from ashare_autotune.tracking.study_record import (
     record_registration,
 )
 from ashare_autotune.tuning import scoring
-from ashare_autotune.tuning.booster import fit_best
 from ashare_autotune.tuning.objective import make_objective, make_walk_forward_objective
+from ashare_autotune.tuning.refit import fit_best
 from ashare_autotune.tuning.study import (
     FINISHED_STATES,
     finished_trials,
@@ -101,9 +101,9 @@ def run_training(
             with tracking.parent_run(job.experiment_id, name, job.resume_run_id) as run:
                 study.set_user_attr(PARENT_RUN_ATTR, run.info.run_id)
                 log_setup(app, market, ds, data, job, config_yaml, run_tags or {})
-                booster = tune_and_fit(app, job, run, data)
-                result = evaluate(app, market, ds, data, study, booster)
-                info, meta = log_results(app, market, ds, study, booster, result)
+                fitted = tune_and_fit(app, job, run, data)
+                result = evaluate(app, market, ds, data, study, fitted)
+                info, meta = log_results(app, market, ds, study, fitted, result)
                 version, decision = register(app, info.model_uri, result, meta)
                 if version:  # a rerun of the complete study registers nothing
                     settings = decision_settings(app.threshold, app.registry)
@@ -159,7 +159,7 @@ def run_worker(app: AppConfig, config_yaml: str | None = None) -> WorkerResult:
     return WorkerResult(run.info.run_id, job.study.study_name, ran, finished_trials(job.study))
 
 
-def tune_and_fit(app: AppConfig, job: Job, run: Run, data: StudyData) -> xgb.Booster:
+def tune_and_fit(app: AppConfig, job: Job, run: Run, data: StudyData) -> FittedModel:
     """Run the study to `tuning.n_trials` (mode `all`), leave one MLflow run per finished trial
     and refit the best trial's parameters on all training rows."""
     job.study.set_user_attr("objective_metric", scoring.TRIAL_METRICS[app.tuning.metric])
@@ -169,7 +169,7 @@ def tune_and_fit(app: AppConfig, job: Job, run: Run, data: StudyData) -> xgb.Boo
     _check_has_best_trial(job.study, job.storage)
     done = job.study.get_trials(deepcopy=False, states=FINISHED_STATES)
     tracking.reconcile_trial_runs(run, job.study, done, callback)
-    return fit_best(data.matrices, app.model, job.study, app.tuning.eval_every)
+    return fit_best(data.model, data.matrices, job.study, app.tuning.eval_every)
 
 
 def evaluate(
@@ -178,18 +178,22 @@ def evaluate(
     ds: Dataset,
     data: StudyData,
     study: optuna.Study,
-    booster: xgb.Booster,
+    fitted: FittedModel,
 ) -> Evaluation:
     """Choose the threshold on validation; measure val, test and the walk-forward windows; log
     the records, the trading view and the backtests of val (metrics) and test (`reports`,
     `backtest_log`)."""
-    wf = walk_forward.walk_forward_report(ds, data.windows, app, study) if data.windows else {}
-    all_val = ds.predict("val", booster.inplace_predict, all_rows=True)
+    wf: dict[str, float] = {}
+    if data.windows:
+        wf, files = walk_forward.walk_forward_report(ds, data.windows, app, study, data.model)
+        for path, text in files.items():
+            tracking.log_text(text, path)
+    all_val = ds.predict("val", fitted.predict, all_rows=True)
     val = walk_forward.candidates(ds, "val", all_val)
     choice = walk_forward.choose_threshold(app, *val)
     # every test candidate once (the record and the backtest's signals); the fillable,
     # labelled ones are measured by label
-    all_test = ds.predict("test", booster.inplace_predict, all_rows=True)
+    all_test = ds.predict("test", fitted.predict, all_rows=True)
     test = walk_forward.candidates(ds, "test", all_test)
     metrics = segment_metrics(study.best_value, val, test, choice, app.threshold.max_picks_per_day)
     metrics |= scoring.best_trial_metrics(study, app.tuning.metric)  # the objective's and its AUC
@@ -224,7 +228,7 @@ def log_results(
     market: Market,
     ds: Dataset,
     study: optuna.Study,
-    booster: xgb.Booster,
+    fitted: FittedModel,
     result: Evaluation,
 ) -> tuple[ModelInfo, dict[str, Any]]:
     """Log the metrics, the threshold's status, the plots and the model (with val_/test_ metrics).
@@ -235,11 +239,11 @@ def log_results(
     choice, metrics = result.choice, result.metrics
     tracking.log_metrics(metrics)
     reports.log_threshold_status(choice, app.threshold)
-    reports.log_plots(study, booster, choice, result.val, result.test, app.threshold)
-    reports.log_shap(booster, ds, app.tuning.seed)
+    reports.log_plots(study, fitted, choice, result.val, result.test, app.threshold)
+    reports.log_shap(fitted, ds, app.tuning.seed)
     meta = reports.model_meta(app, market, ds, study.best_params, choice, metrics)
     example = reports.input_example(ds)
-    info = tracking.log_pick_model(booster, meta, example)
+    info = tracking.log_pick_model(fitted, meta, example)
     segments = {k: v for k, v in metrics.items() if k.startswith(("val_", "test_"))}
     tracking.log_metrics(segments, model_id=info.model_id)
     return info, meta
@@ -264,11 +268,12 @@ def _run_name(app: AppConfig, job: Job) -> str:
 def _objective(app: AppConfig, data: StudyData) -> Callable[[optuna.Trial], float]:
     """Validation AUC of one split (or `tuning.metric` per day), or its mean AUC over the
     walk-forward windows."""
-    tu, top_k = app.tuning, app.trading.top_k
+    tu, top_k, model = app.tuning, app.trading.top_k, data.model
     if data.windows:
-        return make_walk_forward_objective(data.windows, app.model, tu.space, tu.eval_every)
-    score = scoring.trial_scorer(tu.metric, data.matrices, data.signal, top_k, data.backtest)
-    return make_objective(data.matrices, app.model, tu.space, tu.eval_every, score)
+        return make_walk_forward_objective(data.windows, model, tu.eval_every)
+    signal, bt = data.signal, data.backtest
+    score = scoring.trial_scorer(tu.metric, model, data.matrices, signal, top_k, bt)
+    return make_objective(data.matrices, model, tu.eval_every, score)
 
 
 def _check_has_best_trial(study: optuna.Study, storage: str) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 import optuna
 from mlflow.entities import DatasetInput
 
+from ashare_autotune.config.choices import check
 from ashare_autotune.config.loading import config_fingerprint, objective_identity
 from ashare_autotune.config.schema import AppConfig, LabelConfig
 from ashare_autotune.data.benchmark import load_benchmark
@@ -28,11 +29,12 @@ from ashare_autotune.errors import DataError
 from ashare_autotune.evaluation import walk_forward
 from ashare_autotune.evaluation.backtest_window import BacktestInputs, window_inputs
 from ashare_autotune.modelling.dataset import Dataset, build_dataset
+from ashare_autotune.models.base import Matrices, RowOptions, ScoreModel, dataset_rows
+from ashare_autotune.models.build import build_model
 from ashare_autotune.store_locks import StudyLock, hold_study
 from ashare_autotune.tracking import reports
 from ashare_autotune.tracking import runs as tracking
 from ashare_autotune.tuning import scoring
-from ashare_autotune.tuning.matrices import Matrices, build_matrices_from_rows, dataset_rows
 from ashare_autotune.tuning.study import (
     check_objective,
     load_existing_study,
@@ -66,6 +68,7 @@ class Job:
 class StudyData:
     """What the study trains and validates on, and what the run records about the data."""
 
+    model: ScoreModel  # the configured model (`model=`), which built the matrices
     matrices: Matrices  # the split's (the last window's with walk-forward)
     windows: list[Matrices]  # every walk-forward window's, oldest first; [] for a single split
     inputs: list[DatasetInput]  # train/val/test as MLflow dataset inputs
@@ -92,6 +95,9 @@ def prepare(app: AppConfig, scratch: Path) -> tuple[Market, Dataset, StudyData, 
         (the market without its bars, the dataset, the study's matrices, the experiment and
         study).
     """
+    model = build_model(app.model)  # an unknown model or objective fails before any work
+    why = "the training job has binary labels only so far (ranking and regression: issue 25)"
+    check(app.model.objective == "binary", "model.objective", app.model.objective, why)
     experiment_id = tracking.setup(
         app.mlflow.tracking_uri, app.mlflow.experiment_name, app.mlflow.sqlite_wal
     )
@@ -109,7 +115,7 @@ def prepare(app: AppConfig, scratch: Path) -> tuple[Market, Dataset, StudyData, 
         bt = window_inputs(app.backtest, bt_index, market, start)
     market = market.without_bars()
     job = _open_study(app, market, experiment_id)
-    return market, ds, replace(quantise(app, market, ds), backtest=bt), job
+    return market, ds, replace(quantise(app, market, ds, model), backtest=bt), job
 
 
 def check_base_rate(ds: Dataset, label: LabelConfig) -> None:
@@ -138,24 +144,22 @@ def check_base_rate(ds: Dataset, label: LabelConfig) -> None:
     )
 
 
-def quantise(app: AppConfig, market: Market, ds: Dataset) -> StudyData:
-    """Quantise train/validation once per study (and every walk-forward window, oldest first,
-    the split's own last) and describe the segments as MLflow dataset inputs.
+def quantise(app: AppConfig, market: Market, ds: Dataset, model: ScoreModel) -> StudyData:
+    """Build the model's matrices of train/validation once per study (and of every walk-forward
+    window, oldest first, the split's own last) and describe the segments as MLflow dataset
+    inputs.
 
     Args:
-        app: the configuration (model.max_bin, model.n_jobs, tuning sample sizes and seed).
+        app: the configuration (tuning sample sizes and seed).
         market: the market (its source and range, for the dataset inputs).
         ds: the dataset (its features in the frame or on disk).
+        model: the configured model.
     """
-    earlier = walk_forward.walk_forward_matrices(ds, app)  # [] for a single split
+    earlier = walk_forward.walk_forward_matrices(ds, model)  # [] for a single split
     val, watch, per_day = scoring.validation_rows(ds, app)
     train = np.flatnonzero(ds.masks()["train"])
     n_watch = len(val) if watch is None else min(watch, len(val))
-    matrices = build_matrices_from_rows(
-        dataset_rows(ds, "train", train),
-        dataset_rows(ds, "val", val),
-        app.model.max_bin,
-        app.model.n_jobs,
+    options = RowOptions(
         batch_rows=max(1, min(MAX_BATCH_ROWS, BATCH_BYTES // (4 * len(ds.feature_names)))),
         watch_rows=watch,
         # walk-forward windows are each trained in full: the sample is for one large split
@@ -164,9 +168,12 @@ def quantise(app: AppConfig, market: Market, ds: Dataset) -> StudyData:
         watch_quantised=n_watch * len(ds.feature_names) > PLAIN_WATCH_ENTRIES,
         keep_train=False,  # a sampled study does not hold all training rows (`full_train`)
     )
+    matrices = model.build_matrices(
+        dataset_rows(ds, "train", train), dataset_rows(ds, "val", val), options
+    )
     windows = [*earlier, matrices] if ds.windows else []
     inputs = reports.dataset_inputs(market, ds)
-    return StudyData(matrices, windows, inputs, ds.summary(), signal=per_day)
+    return StudyData(model, matrices, windows, inputs, ds.summary(), signal=per_day)
 
 
 def _backtests(app: AppConfig) -> bool:

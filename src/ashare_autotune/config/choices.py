@@ -16,7 +16,7 @@ from ashare_autotune.errors import ConfigError
 E = TypeVar("E", bound=StrEnum)
 
 # Fixed by the project: the threshold step handles the class balance, the matrices the bins.
-FIXED_PARAMS = ("scale_pos_weight", "max_bin", "tree_method")
+FIXED_PARAMS = ("scale_pos_weight", "is_unbalance", "max_bin", "tree_method", "objective")
 # What `registry.promotion_metrics` may compare (all higher-is-better): validation metrics
 # only, because choosing the champion is a choice and nothing is chosen on test. Each is logged
 # for every run (`evaluation.metrics.classification_metrics`, `evaluation.signal`).

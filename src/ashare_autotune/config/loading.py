@@ -128,8 +128,11 @@ def config_fingerprint(app: AppConfig, data_summary: dict[str, Any] | None = Non
         for k in ("data", "features", "label", "universe", "split")
     }
     parts["loaded"] = data_summary or {}
-    parts["space"] = {k: dataclasses.asdict(v) for k, v in app.tuning.space.items()}
-    parts["model"] = dataclasses.asdict(app.model)
+    # the model's class, objective, fixed settings and search space (`model.space`): another
+    # model is another study
+    model = dataclasses.asdict(app.model)
+    parts["space"] = model.pop("space")
+    parts["model"] = model
     parts["objective"] = objective_identity(app)
     blob = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:10]

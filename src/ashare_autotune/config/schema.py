@@ -6,7 +6,7 @@ Each group checks its own fields in `__post_init__`; `AppConfig.__post_init__` h
 that span groups. A bad value raises `ConfigError` naming the key.
 
 Choice fields hold a `StrEnum` member of `config.choices`: OmegaConf sees a string (its Enum
-nodes reject a value with their own message; `Enum | str` fails on a `tuning.space` entry), and
+nodes reject a value with their own message; `Enum | str` fails on a `model.space` entry), and
 `__post_init__` turns it into the member or raises the `ConfigError` naming the choices.
 """
 
@@ -155,25 +155,6 @@ class SplitConfig:
 
 
 @dataclass
-class ModelConfig:
-    """Fixed XGBoost settings shared by every trial (not searched)."""
-
-    tree_method: str = "hist"
-    max_bin: int = 128
-    num_boost_round: int = 500  # upper bound; early stopping on validation AUC picks the count
-    # rounds without a better validation AUC, checked every tuning.eval_every rounds
-    early_stopping_rounds: int = 20
-    n_jobs: int = 2
-    seed: int = 42
-
-    def __post_init__(self) -> None:
-        check(self.max_bin >= 2, "model.max_bin", self.max_bin, "must be >= 2")
-        rounds = self.num_boost_round
-        check(rounds >= 1, "model.num_boost_round", rounds, "must be >= 1")
-        check(self.n_jobs >= 1, "model.n_jobs", self.n_jobs, "must be >= 1")
-
-
-@dataclass
 class ParamSpec:
     """One dimension of the search space."""
 
@@ -184,8 +165,8 @@ class ParamSpec:
     choices: list[Any] | None = None
 
     def check(self, name: str) -> None:
-        """Check this dimension, named `name` in `tuning.space`."""
-        key = f"tuning.space.{name}"
+        """Check this dimension, named `name` in `model.space`."""
+        key = f"model.space.{name}"
         self.type = choose(ParamType, self.type, f"{key}.type")
         check(
             name not in FIXED_PARAMS, key, name, "is fixed by the project and may not be searched"
@@ -200,8 +181,36 @@ class ParamSpec:
 
 
 @dataclass
+class ModelConfig:
+    """The model (conf/model/<name>.yaml): its class, objective, settings fixed for every trial
+    and its Optuna search space (`models.base.ScoreModel`)."""
+
+    # The model class, built with the whole group (`models.build.build_model`).
+    _target_: str = "ashare_autotune.models.xgboost.model.XGBoostModel"
+    # What is learned: binary on the label (the precision threshold applies to its probability).
+    objective: str = "binary"
+    params: dict[str, Any] = field(default_factory=dict)  # fixed library parameters
+    space: dict[str, ParamSpec] = field(default_factory=dict)  # searched by the study
+    max_bin: int = 128
+    num_boost_round: int = 500  # upper bound; early stopping on validation AUC picks the count
+    # rounds without a better validation AUC, checked every tuning.eval_every rounds
+    early_stopping_rounds: int = 20
+    n_jobs: int = 2
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        check(self.max_bin >= 2, "model.max_bin", self.max_bin, "must be >= 2")
+        rounds = self.num_boost_round
+        check(rounds >= 1, "model.num_boost_round", rounds, "must be >= 1")
+        check(self.n_jobs >= 1, "model.n_jobs", self.n_jobs, "must be >= 1")
+        for name, spec in self.space.items():
+            spec.check(name)
+
+
+@dataclass
 class TuningConfig:
-    """The Optuna study: TPE (seeded) maximising validation AUC; the space is in conf/tuning."""
+    """The Optuna study: TPE (seeded) maximising validation AUC; the space is the model's
+    (`model.space`, conf/model)."""
 
     n_trials: int = 50
     timeout: float | None = None  # seconds for the whole study
@@ -220,7 +229,6 @@ class TuningConfig:
     # model is refitted on all training rows, early-stopping on validation (None: all rows).
     trial_rows: int | None = 1_000_000
     show_progress_bar: bool = False
-    space: dict[str, ParamSpec] = field(default_factory=dict)
     mode: str = TuningMode.all.value
     heartbeat_interval: int = 20  # seconds between a running trial's heartbeats
     grace_period: int = 60  # a RUNNING trial without a heartbeat this long is failed and retried
@@ -249,8 +257,6 @@ class TuningConfig:
         )
         check(self.max_retry >= 0, "tuning.max_retry", self.max_retry, "must be >= 0")
         check(self.parent_wait >= 0, "tuning.parent_wait", self.parent_wait, "must be >= 0")
-        for name, spec in self.space.items():
-            spec.check(name)
 
 
 @dataclass
@@ -272,7 +278,7 @@ class RegistryConfig:
     is not worse than the champion on promotion_metrics (validation metrics: nothing is chosen
     on test); otherwise it gets the challenger alias."""
 
-    model_name: str = "ashare-autotune-xgb"
+    model_name: str = "ashare-autotune"  # up to 0.1: ashare-autotune-xgb
     register: bool = True
     champion_alias: str = "champion"
     challenger_alias: str = "challenger"
@@ -322,7 +328,7 @@ class AppConfig:
             f"must be >= label.max_days={self.label.max_days} so no label window crosses a "
             "boundary",
         )
-        check(bool(self.tuning.space), "tuning.space", {}, "the search space is empty")
+        check(bool(self.model.space), "model.space", {}, "the search space is empty")
         per_day = self.tuning.metric != "auc"
         why = "needs split.kind=single (walk-forward tunes the windows' mean AUC)"
         check(not per_day or self.split.kind == "single", "tuning.metric", self.tuning.metric, why)
@@ -336,7 +342,7 @@ class AppConfig:
         check(not by_bt or self.backtest.enabled, "registry.promotion_metrics", by_bt, why)
 
 
-DEFAULT_MODEL_URI = "models:/ashare-autotune-xgb@champion"
+DEFAULT_MODEL_URI = "models:/ashare-autotune@champion"
 
 
 @dataclass

@@ -4,7 +4,51 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ashare_autotune.modelling.universe import UniverseRules
+from ashare_autotune.errors import ConfigError
+
+BOARDS = ("main", "ChiNext", "STAR", "BJ")  # `modelling.universe.board_of`
+
+
+@dataclass(frozen=True)
+class UniverseRules:
+    """Which stock-days are candidates (config group `universe`).
+
+    Attributes:
+        min_list_days: market trading days since listing, the listing day counting as day 1.
+        exclude_st: drop ST / *ST names.
+        min_amount: minimum mean `amount` (thousand CNY) over the stock's last 20 bars to T.
+        exclude_boards: boards to drop, from `BOARDS`.
+    """
+
+    min_list_days: int = 20
+    exclude_st: bool = True
+    min_amount: float | None = None
+    exclude_boards: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if isinstance(self.min_list_days, bool) or not isinstance(self.min_list_days, int):
+            raise ConfigError(
+                f"universe.min_list_days must be an integer, got {self.min_list_days!r}"
+            )
+        if self.min_list_days < 0:
+            raise ConfigError(f"universe.min_list_days must be >= 0, got {self.min_list_days}")
+        if not isinstance(self.exclude_st, bool):
+            raise ConfigError(
+                f"universe.exclude_st must be true or false, got {self.exclude_st!r}"
+            )
+        if self.min_amount is not None and not (
+            isinstance(self.min_amount, int | float) and self.min_amount > 0
+        ):
+            raise ConfigError(
+                f"universe.min_amount must be a positive number or null, got {self.min_amount!r}"
+            )
+        unknown = [b for b in self.exclude_boards if b not in BOARDS]
+        if isinstance(self.exclude_boards, str) or unknown:
+            raise ConfigError(
+                f"universe.exclude_boards has unknown board(s) {unknown or self.exclude_boards!r}"
+                f"; choose from {list(BOARDS)}"
+            )
+
 
 _DEFAULTS = UniverseRules()  # the one place each default lives
 

@@ -1,12 +1,13 @@
-"""What drives the model: XGBoost's own SHAP values (`pred_contribs`) on a validation sample."""
+"""What drives the model: its own SHAP values (`FittedModel.contributions`) on a validation
+sample."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import xgboost as xgb
 
 from ashare_autotune.modelling.dataset import Dataset
+from ashare_autotune.models.base import FittedModel
 
 SHAP_ROWS = 3000  # a seeded sample: the ranking of features is stable well below this
 
@@ -25,18 +26,19 @@ def validation_sample(ds: Dataset, n_rows: int, seed: int) -> pd.DataFrame:
     return ds.features("val", rows)
 
 
-def shap_values(booster: xgb.Booster, x: pd.DataFrame) -> pd.DataFrame:
-    """Per-row SHAP contributions of each feature to the margin (log-odds), from XGBoost's
-    tree SHAP; each row's contributions plus the bias sum to its margin.
+def shap_values(fitted: FittedModel, x: pd.DataFrame) -> pd.DataFrame:
+    """Per-row SHAP contributions of each feature to the margin (log-odds for the binary
+    objective), from the model's tree SHAP; each row's contributions plus the bias sum to its
+    margin.
 
     Args:
-        booster: the trained model.
+        fitted: the trained model.
         x: feature rows in the model's column order.
 
     Returns:
         float32 frame like `x` (the bias column dropped).
     """
-    contribs = booster.predict(xgb.DMatrix(x), pred_contribs=True)
+    contribs = fitted.contributions(x)
     return pd.DataFrame(contribs[:, :-1].astype(np.float32), columns=x.columns)
 
 

@@ -15,9 +15,7 @@ from ashare_autotune.evaluation.metrics import classification_metrics
 from ashare_autotune.evaluation.records import SOURCE_COLUMNS, prediction_record, signal_metrics
 from ashare_autotune.evaluation.threshold import ThresholdChoice, pick_threshold
 from ashare_autotune.modelling.dataset import Dataset
-from ashare_autotune.tracking import runs as tracking
-from ashare_autotune.tuning.booster import fit_final, window_rounds
-from ashare_autotune.tuning.matrices import Matrices, build_matrices
+from ashare_autotune.models.base import Matrices, ScoreModel
 
 log = logging.getLogger(__name__)
 # The signal metrics kept per window (`records.signal_metrics`) and averaged over windows.
@@ -86,50 +84,52 @@ def candidates(ds: Dataset, segment: str, scores: np.ndarray) -> ScoredRows:
     return ScoredRows(np.where(counted, y, 0.0), scores, segment_days(ds, segment, True), counted)
 
 
-def walk_forward_matrices(ds: Dataset, app: AppConfig) -> list[Matrices]:
-    """Quantised matrices of every walk-forward window but the last (the split's own, which
+def walk_forward_matrices(ds: Dataset, model: ScoreModel) -> list[Matrices]:
+    """The model's matrices of every walk-forward window but the last (the split's own, which
     the caller builds), oldest first; [] for a single split. Built once per study.
 
     Args:
         ds: the dataset and its windows (with its train rows still in `ds.frame`).
-        app: the configuration (model.max_bin, model.n_jobs).
+        model: the configured model.
     """
     windows = []
     for k in range(len(ds.windows) - 1):
         window = ds.window(k)
-        windows.append(
-            build_matrices(
-                *window.segment("train"),
-                *window.segment("val"),
-                app.model.max_bin,
-                app.model.n_jobs,
-            )
-        )
+        windows.append(model.frame_matrices(*window.segment("train"), *window.segment("val")))
     return windows
 
 
 def walk_forward_report(
-    ds: Dataset, windows: list[Matrices], app: AppConfig, study: optuna.Study
-) -> dict[str, float]:
+    ds: Dataset,
+    windows: list[Matrices],
+    app: AppConfig,
+    study: optuna.Study,
+    model: ScoreModel,
+) -> tuple[dict[str, float], dict[str, str]]:
     """Refit the best parameters in every window, choose its threshold, measure val and test.
-
-    Logs the per-window table as `walk_forward/windows.csv` and `.md`.
 
     Args:
         ds: the dataset and its windows.
         windows: the windows' matrices (`walk_forward_matrices`).
         app: the configuration.
         study: the finished study (best parameters, per-window best iterations).
+        model: the configured model.
 
     Returns:
-        `val_w<k>_<metric>` / `test_w<k>_<metric>` (k from 1, oldest first), `val_w<k>_threshold`
-        and the means over windows `val_wf_<metric>` / `test_wf_<metric>`.
+        (`val_w<k>_<metric>` / `test_w<k>_<metric>` (k from 1, oldest first),
+        `val_w<k>_threshold` and the means over windows `val_wf_<metric>` / `test_wf_<metric>`;
+        the per-window table as text by artifact path, `walk_forward/windows.csv` and `.md`).
     """
     table = pd.DataFrame(
-        [_window_row(ds, k, matrices, app, study) for k, matrices in enumerate(windows, start=1)]
+        [
+            _window_row(ds, k, matrices, app, study, model)
+            for k, matrices in enumerate(windows, start=1)
+        ]
     )
-    tracking.log_text(table.to_csv(index=False), "walk_forward/windows.csv")
-    tracking.log_text(_windows_markdown(table), "walk_forward/windows.md")
+    files = {
+        "walk_forward/windows.csv": table.to_csv(index=False),
+        "walk_forward/windows.md": _windows_markdown(table),
+    }
     metrics: dict[str, float] = {}
     for row in table.to_dict("records"):
         k = int(row["window"])
@@ -141,23 +141,29 @@ def walk_forward_report(
         for m in ("auc", "precision", "recall", *SIGNAL_METRICS):
             metrics[f"{seg}_wf_{m}"] = float(table[f"{seg}_{m}"].mean())
     metrics["val_wf_feasible_windows"] = float(table["feasible"].sum())
-    return metrics
+    return metrics, files
 
 
 def _window_row(
-    ds: Dataset, k: int, matrices: Matrices, app: AppConfig, study: optuna.Study
+    ds: Dataset,
+    k: int,
+    matrices: Matrices,
+    app: AppConfig,
+    study: optuna.Study,
+    model: ScoreModel,
 ) -> dict[str, Any]:
     """One window's refit model: its threshold, dates and val/test metrics."""
     window = ds.window(k - 1)
-    booster = fit_final(matrices, app.model, study.best_params, window_rounds(study, k))
+    rounds = int(study.best_trial.user_attrs.get(f"best_iteration_w{k}", 0)) + 1
+    fitted = model.refit(study.best_params, matrices.train, rounds)
     x_val, y_val = window.segment("val")
-    val_proba = booster.inplace_predict(x_val)
+    val_proba = fitted.predict(x_val)
     choice = choose_threshold(app, y_val, val_proba, segment_days(window, "val"))
     x_test, y_test = window.segment("test")
     row: dict[str, Any] = {"window": k, "threshold": choice.threshold, "feasible": choice.feasible}
     for seg, y, proba in (
         ("val", y_val, val_proba),
-        ("test", y_test, booster.inplace_predict(x_test)),
+        ("test", y_test, fitted.predict(x_test)),
     ):
         row[f"{seg}_start"], row[f"{seg}_end"] = window.date_range(seg)
         row |= classification_metrics(
@@ -170,7 +176,7 @@ def _window_row(
         )
         # the signal metrics rank every candidate, as the split's own records do
         rows = window.segment_rows(seg, SOURCE_COLUMNS, all_rows=True)
-        every = window.predict(seg, booster.inplace_predict, all_rows=True)
+        every = window.predict(seg, fitted.predict, all_rows=True)
         signal = signal_metrics(
             prediction_record(rows, every, choice.threshold), app.trading.top_k, seg
         )

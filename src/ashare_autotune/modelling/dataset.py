@@ -119,7 +119,7 @@ class Dataset:
 
         Args:
             name: "train", "val" or "test".
-            score: probabilities of feature rows (e.g. `booster.inplace_predict`).
+            score: probabilities of feature rows (e.g. `FittedModel.predict`).
             all_rows: score the unlabelled rows too (records and a backtest's signals).
         """
         if self.store is None:

@@ -110,7 +110,7 @@ def write_model_plots(
         val: validation (labels, probabilities, signal days): the threshold was chosen there.
         test: the same of test.
         choice: the chosen threshold with its frontier (`pick_threshold`).
-        gain: total gain per feature (`Booster.get_score(importance_type="gain")`).
+        gain: total gain per feature (`FittedModel.importance`).
         out_dir: where the PNG files go.
         max_picks_per_day: the picks a day that count (`threshold.max_picks_per_day`).
 

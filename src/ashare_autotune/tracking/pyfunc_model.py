@@ -1,4 +1,4 @@
-"""The MLflow pyfunc that serves picks: booster + tuned threshold + feature list.
+"""The MLflow pyfunc that serves picks: the fitted model + tuned threshold + feature list.
 
 Kept free of the rest of the package's heavy imports: it is shipped with the model
 (`code_paths`) and loaded by `mlflow.pyfunc.load_model` and `mlflow models serve`.
@@ -6,27 +6,29 @@ Kept free of the rest of the package's heavy imports: it is shipped with the mod
 
 from __future__ import annotations
 
+import importlib
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import xgboost as xgb
 from mlflow.pyfunc import PythonModel
 
-BOOSTER_ARTIFACT = "booster"
+MODEL_ARTIFACT = "model"  # the directory `FittedModel.save` wrote
+BOOSTER_ARTIFACT = "booster"  # an XGBoost booster file: models logged before the model protocol
 META_ARTIFACT = "meta"
+LEGACY_MODEL = {"kind": "xgboost", "class": "ashare_autotune.models.xgboost.fitted:XGBoostFitted"}
 
 
 class PickModel(PythonModel):
-    """predict(features) -> DataFrame with `probability` and `pick` (probability >= threshold)."""
+    """predict(features) -> DataFrame with `probability` (the model's score of each row: the
+    binary objective's probability of the label) and `pick` (probability >= threshold)."""
 
     def load_context(self, context: Any) -> None:
         with open(context.artifacts[META_ARTIFACT], encoding="utf-8") as fh:
             self.meta: dict[str, Any] = json.load(fh)
-        self.booster = xgb.Booster()
-        self.booster.load_model(context.artifacts[BOOSTER_ARTIFACT])
-        self.booster.set_param({"nthread": 1})
+        self.model = load_fitted(self.meta.get("model", LEGACY_MODEL), context.artifacts)
 
     @property
     def threshold(self) -> float:
@@ -40,7 +42,7 @@ class PickModel(PythonModel):
         if missing:
             raise ValueError(f"model input is missing feature column(s): {missing}")
         x = model_input[features].to_numpy(dtype=np.float32)
-        proba = self.booster.inplace_predict(x, validate_features=False)
+        proba = np.asarray(self.model.predict(x))
         return pd.DataFrame(
             {
                 "probability": proba.astype(np.float64),
@@ -48,3 +50,13 @@ class PickModel(PythonModel):
             },
             index=model_input.index,
         )
+
+
+def load_fitted(model: dict[str, Any], artifacts: dict[str, str]) -> Any:
+    """The fitted model (`models.base.FittedModel`) of a pyfunc's artifacts, by the class its
+    meta names ({"kind", "class": "module:Class"}), predicting on one thread."""
+    module, name = model["class"].split(":")
+    cls = getattr(importlib.import_module(module), name)
+    if MODEL_ARTIFACT in artifacts:
+        return cls.load(Path(artifacts[MODEL_ARTIFACT]), 1)
+    return cls.load_file(Path(artifacts[BOOSTER_ARTIFACT]), 1)

@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
-import xgboost as xgb
 from mlflow.entities import DatasetInput
 
 from ashare_autotune.config.schema import AppConfig, ThresholdConfig
@@ -22,6 +21,7 @@ from ashare_autotune.evaluation.explain import SHAP_ROWS, validation_sample
 from ashare_autotune.evaluation.records import segment_records
 from ashare_autotune.evaluation.threshold import ThresholdChoice
 from ashare_autotune.modelling.dataset import Dataset
+from ashare_autotune.models.base import FittedModel
 from ashare_autotune.tracking import plots, shap_report
 from ashare_autotune.tracking import runs as tracking
 
@@ -156,7 +156,7 @@ def log_predictions(records: dict[str, pd.DataFrame]) -> None:
 
 def log_plots(
     study: optuna.Study,
-    booster: xgb.Booster,
+    fitted: FittedModel,
     choice: ThresholdChoice,
     val: tuple[np.ndarray, np.ndarray, np.ndarray],
     test: tuple[np.ndarray, np.ndarray, np.ndarray],
@@ -166,7 +166,7 @@ def log_plots(
 
     Args:
         study: the finished study.
-        booster: the final model (feature gain).
+        fitted: the final model (feature importance: total gain).
         choice: the chosen threshold and its frontier.
         val, test: (labels, probabilities, signal days) of validation and test.
         rule: the `threshold` group (picks a day that count).
@@ -174,14 +174,14 @@ def log_plots(
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         plots.write_study_plots(study, out)
-        gain = booster.get_score(importance_type="gain")
+        gain = fitted.importance()
         plots.write_model_plots(val, test, choice, gain, out, rule.max_picks_per_day)
         tracking.log_artifacts(out, "plots")
 
 
-def log_shap(booster: xgb.Booster, ds: Dataset, seed: int) -> None:
+def log_shap(fitted: FittedModel, ds: Dataset, seed: int) -> None:
     """The final model's SHAP summary on a seeded sample of validation rows (`shap_report`)."""
-    table = shap_report.log_shap(booster, validation_sample(ds, SHAP_ROWS, seed), seed)
+    table = shap_report.log_shap(fitted, validation_sample(ds, SHAP_ROWS, seed), seed)
     log.info("top features by mean |SHAP|: %s", table.head(5).to_dict("records"))
 
 

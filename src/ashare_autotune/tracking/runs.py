@@ -16,7 +16,6 @@ import mlflow
 import numpy as np
 import optuna
 import pandas as pd
-import xgboost as xgb
 from mlflow.entities import Dataset as DatasetEntity
 from mlflow.entities import DatasetInput, InputTag, Run
 from mlflow.models import infer_signature
@@ -29,7 +28,8 @@ import ashare_autotune
 import ashare_autotune.sqlite_wal
 from ashare_autotune import store_locks
 from ashare_autotune.errors import UserError
-from ashare_autotune.tracking.pyfunc_model import BOOSTER_ARTIFACT, META_ARTIFACT
+from ashare_autotune.models.base import FittedModel, fitted_class_path
+from ashare_autotune.tracking.pyfunc_model import META_ARTIFACT, MODEL_ARTIFACT
 
 log = logging.getLogger(__name__)
 
@@ -205,38 +205,41 @@ def log_text(text: str, name: str) -> None:
     mlflow.log_text(text, name)
 
 
-def log_pick_model(booster: xgb.Booster, meta: dict[str, Any], example: pd.DataFrame) -> ModelInfo:
-    """Log booster + threshold + feature list as a pyfunc `PickModel` with signature/example.
+def log_pick_model(fitted: FittedModel, meta: dict[str, Any], example: pd.DataFrame) -> ModelInfo:
+    """Log the fitted model + threshold + feature list as a pyfunc `PickModel` with
+    signature/example; the meta's `model` entry names the fitted model's kind and class.
 
     Args:
-        booster: the final XGBoost booster.
+        fitted: the final model (`models.base.FittedModel`).
         meta: JSON-able model facts: features, threshold, label and data description.
         example: a few rows of feature columns.
     """
     example = example.astype(np.float64)
     output = pd.DataFrame({"probability": np.full(len(example), 0.5), "pick": False})
+    meta = meta | {"model": {"kind": fitted.kind, "class": fitted_class_path(fitted)}}
     with tempfile.TemporaryDirectory() as tmp:
-        booster_path = Path(tmp) / "booster.ubj"
-        booster.save_model(booster_path)
+        model_dir = Path(tmp) / "model"
+        model_dir.mkdir()
+        fitted.save(model_dir)
         meta_path = Path(tmp) / "meta.json"
         meta_path.write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
         return mlflow.pyfunc.log_model(
             name="model",
             python_model=str(PACKAGE_DIR / "tracking" / "model_code.py"),
-            artifacts={BOOSTER_ARTIFACT: str(booster_path), META_ARTIFACT: str(meta_path)},
+            artifacts={MODEL_ARTIFACT: str(model_dir), META_ARTIFACT: str(meta_path)},
             code_paths=[str(PACKAGE_DIR)],
             signature=infer_signature(example, output),
             input_example=example,
-            pip_requirements=_pip_requirements(),
+            pip_requirements=_pip_requirements(fitted),
         )
 
 
-def _pip_requirements() -> list[str]:
+def _pip_requirements(fitted: FittedModel) -> list[str]:
     import mlflow as _mlflow
 
     return [
         f"mlflow=={_mlflow.__version__}",
-        f"xgboost=={xgb.__version__}",
+        *fitted.requirements(),
         f"pandas=={pd.__version__}",
         f"numpy=={np.__version__}",
     ]

@@ -12,27 +12,27 @@ matplotlib.use("Agg")  # headless: no display on training machines
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import xgboost as xgb  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from ashare_autotune.evaluation.explain import mean_abs_shap, shap_values  # noqa: E402
+from ashare_autotune.models.base import FittedModel  # noqa: E402
 from ashare_autotune.tracking import runs as tracking  # noqa: E402
 
 TOP = 20  # features shown in the summary plot
 
 
-def log_shap(booster: xgb.Booster, x: pd.DataFrame, seed: int) -> pd.DataFrame:
+def log_shap(fitted: FittedModel, x: pd.DataFrame, seed: int) -> pd.DataFrame:
     """Compute SHAP values of `x`, log the summary plot and the mean |SHAP| table.
 
     Args:
-        booster: the final model.
+        fitted: the final model.
         x: the sampled validation rows (`explain.validation_sample`).
         seed: seed of the plot's vertical jitter.
 
     Returns:
         the mean |SHAP| table (feature, mean_abs_shap, mean_shap).
     """
-    contribs = shap_values(booster, x)
+    contribs = shap_values(fitted, x)
     table = mean_abs_shap(contribs)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)

@@ -1,1 +1,1 @@
-"""The Optuna study over XGBoost: matrices, booster training, objective and study storage."""
+"""The Optuna study over the chosen model's search space: objective, scoring, refit and storage."""

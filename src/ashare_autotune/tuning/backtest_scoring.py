@@ -1,22 +1,22 @@
 """Scoring a trial by the validation backtest (`tuning.metric=bt_information_ratio`): the
-information ratio after costs of the account trading the booster's scores of every eligible
+information ratio after costs of the account trading the model's scores of every eligible
 validation row, with the engine, rules, costs and benchmark of the test backtest
 (`evaluation.backtest_window`).
 
 Every validation row of the universe is scored, also one whose T+1 entry will not fill (the
-signal at T cannot know; the simulation decides the fills). Its features are quantised once on
-the training matrix's cuts (about a byte a value; the same predictions as the raw features) and
-the bars are cut at the validation window's last day, so no trial reads the test window.
+signal at T cannot know; the simulation decides the fills). Its features are read once in the
+model's own form (`ScoreModel.scoring_matrix`: XGBoost quantises them on the training matrix's
+cuts, about a byte a value, with the same predictions as the raw features) and the bars are cut
+at the validation window's last day, so no trial reads the test window.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import Any
 
-import numpy as np
 import pandas as pd
-import xgboost as xgb
 
 from ashare_autotune.errors import ConfigError
 from ashare_autotune.evaluation.backtest_window import (
@@ -25,8 +25,7 @@ from ashare_autotune.evaluation.backtest_window import (
     signal_scores,
     trading_window,
 )
-from ashare_autotune.tuning.booster import best_round_range
-from ashare_autotune.tuning.matrices import RowBatches, Rows
+from ashare_autotune.models.base import FittedModel, Matrices, Rows, ScoreModel
 
 SEGMENT = "val"
 METRIC = f"{SEGMENT}_bt_information_ratio"
@@ -40,34 +39,32 @@ class ScoredRows:
 
     features: Rows
     keys: pd.DataFrame  # ts_code, trade_date of the rows, in order
-    n_jobs: int  # threads to quantise them with
-    max_bin: int  # the training matrix's (and the booster's)
 
 
 @dataclass
 class ValidationBacktest:
-    """The rows a trial scores, quantised, with their ts_code and trade_date, and the bars and
-    benchmark of the validation window only."""
+    """The rows a trial scores, in the model's form, with their ts_code and trade_date, and the
+    bars and benchmark of the validation window only."""
 
-    dval: xgb.QuantileDMatrix
+    dval: Any  # `ScoreModel.scoring_matrix` of the rows
     keys: pd.DataFrame  # ts_code, trade_date of dval's rows, in order
     inputs: BacktestInputs
 
 
 def validation_backtest(
     scored: ScoredRows,
-    ref: xgb.QuantileDMatrix,
+    model: ScoreModel,
+    matrices: Matrices,
     inputs: BacktestInputs | None,
-    batch_rows: int = 1 << 20,
 ) -> ValidationBacktest:
-    """Quantise the scored rows on `ref`'s cuts and keep the bars of their window only.
+    """Read the scored rows in the model's form and keep the bars of their window only.
 
     Args:
         scored: every eligible validation row (`ScoredRows`).
-        ref: the training matrix (its cuts; its max_bin is the booster's).
+        model: the configured model (`ScoreModel.scoring_matrix`).
+        matrices: the study's matrices (XGBoost: train's cuts).
         inputs: the backtest's bars from the validation start on, benchmark and configuration
             (None: `backtest.enabled=false`, which the config refuses with this metric).
-        batch_rows: rows quantised at a time.
 
     Returns:
         The `ValidationBacktest`.
@@ -75,9 +72,7 @@ def validation_backtest(
     if inputs is None:
         raise ConfigError(f"config key 'backtest.enabled'=False: {NEEDS_BACKTEST}")
     # no label is read: the unfillable rows have none, and prediction needs none
-    unused = np.zeros(len(scored.features.label), np.float32)
-    batches = RowBatches(replace(scored.features, label=unused), batch_rows)
-    dval = xgb.QuantileDMatrix(batches, ref=ref, max_bin=scored.max_bin, nthread=scored.n_jobs)
+    dval = model.scoring_matrix(scored.features, matrices)
     keys = scored.keys
     return ValidationBacktest(dval, keys, window_only(inputs, keys["trade_date"]))
 
@@ -91,12 +86,12 @@ def window_only(inputs: BacktestInputs, signal_days: pd.Series) -> BacktestInput
     return BacktestInputs(bars.reset_index(drop=True), index.reset_index(drop=True), inputs.cfg)
 
 
-def make_backtest_scorer(vbt: ValidationBacktest) -> Callable[[xgb.Booster], float]:
-    """The trial's value of a booster: the validation backtest's information ratio after
+def make_backtest_scorer(vbt: ValidationBacktest) -> Callable[[FittedModel], float]:
+    """The trial's value of a model: the validation backtest's information ratio after
     costs (annualised, against `backtest.benchmark`) of its scores at its best round."""
 
-    def score(booster: xgb.Booster) -> float:
-        proba = booster.predict(vbt.dval, iteration_range=best_round_range(booster))
+    def score(fitted: FittedModel) -> float:
+        proba = fitted.predict(vbt.dval)
         # the threshold is chosen after the study: `top_k` (required) ignores the picks
         report = run_window_backtest(vbt.inputs, signal_scores(vbt.keys, proba, 1.0), SEGMENT)
         return float(report.metrics[METRIC])

@@ -7,12 +7,9 @@ from typing import Any
 
 import numpy as np
 import optuna
-import xgboost as xgb
-from optuna_integration.xgboost import XGBoostPruningCallback
 
-from ashare_autotune.config.schema import ModelConfig, ParamSpec
-from ashare_autotune.tuning.booster import OBSERVATION_KEY, base_params, train_early_stopping
-from ashare_autotune.tuning.matrices import Matrices
+from ashare_autotune.config.schema import ParamSpec
+from ashare_autotune.models.base import FittedModel, Matrices, ScoreModel
 
 
 def suggest_params(trial: optuna.Trial, space: dict[str, ParamSpec]) -> dict[str, Any]:
@@ -30,42 +27,38 @@ def suggest_params(trial: optuna.Trial, space: dict[str, ParamSpec]) -> dict[str
 
 def make_objective(
     matrices: Matrices,
-    model: ModelConfig,
-    space: dict[str, ParamSpec],
+    model: ScoreModel,
     eval_every: int = 1,
-    score: Callable[[xgb.Booster], float] | None = None,
+    score: Callable[[FittedModel], float] | None = None,
 ) -> Callable[[optuna.Trial], float]:
     """An objective that trains with early stopping on validation and returns its best AUC
     (on `matrices.val`, a sample when validation is large: scoring every trial on all of a
     whole-market validation segment cost ~0.8 s a trial, benchmarks/README.md), or `score`
-    of the booster at its best round (`scoring.make_scorer`; the AUC is then kept as the
+    of the model at its best round (`scoring.make_scorer`; the AUC is then kept as the
     trial's user attribute `val_auc`).
 
     Args:
         matrices: the study's training and validation matrices.
-        model: fixed booster settings.
-        space: the search space.
+        model: the configured model (its fixed settings and search space, `model.space`).
         eval_every: evaluate validation (early stopping, pruning) every this many rounds.
-        score: the trial's value of the trained booster (None: its best validation AUC).
+        score: the trial's value of the trained model (None: its best validation AUC).
     """
 
     def objective(trial: optuna.Trial) -> float:
-        params = base_params(model) | suggest_params(trial, space)
-        pruning = XGBoostPruningCallback(trial, OBSERVATION_KEY)
-        booster = train_early_stopping(params, matrices, model, eval_every, [pruning])
-        trial.set_user_attr("best_iteration", int(booster.best_iteration))
+        params = suggest_params(trial, model.cfg.space)
+        fitted = model.fit(params, matrices, eval_every, trial)
+        trial.set_user_attr("best_iteration", fitted.best_round - 1)
         if score is None:
-            return float(booster.best_score)
-        trial.set_user_attr("val_auc", float(booster.best_score))
-        return score(booster)
+            return float(fitted.best_score)
+        trial.set_user_attr("val_auc", float(fitted.best_score))
+        return score(fitted)
 
     return objective
 
 
 def make_walk_forward_objective(
     windows: Sequence[Matrices],
-    model: ModelConfig,
-    space: dict[str, ParamSpec],
+    model: ScoreModel,
     eval_every: int = 1,
 ) -> Callable[[optuna.Trial], float]:
     """An objective returning the mean best validation AUC over walk-forward windows.
@@ -76,14 +69,14 @@ def make_walk_forward_objective(
     """
 
     def objective(trial: optuna.Trial) -> float:
-        params = base_params(model) | suggest_params(trial, space)
+        params = suggest_params(trial, model.cfg.space)
         aucs = []
         for k, matrices in enumerate(windows, start=1):
-            booster = train_early_stopping(params, matrices, model, eval_every)
-            aucs.append(float(booster.best_score))
+            fitted = model.fit(params, matrices, eval_every)
+            aucs.append(float(fitted.best_score))
             trial.set_user_attr(f"val_w{k}_auc", aucs[-1])
-            trial.set_user_attr(f"best_iteration_w{k}", int(booster.best_iteration))
-        trial.set_user_attr("best_iteration", int(booster.best_iteration))  # the last window's
+            trial.set_user_attr(f"best_iteration_w{k}", fitted.best_round - 1)
+        trial.set_user_attr("best_iteration", fitted.best_round - 1)  # the last window's
         return float(np.mean(aucs))
 
     return objective

@@ -3,7 +3,7 @@ precision or Rank IC over the day's candidates, averaged over days (`evaluation.
 the validation backtest's information ratio after costs (`backtest_scoring`).
 
 Early stopping and pruning still watch validation AUC every few rounds (cheap, and it is a
-per-round curve); the trial's value is the chosen metric of the booster at its best round, on
+per-round curve); the trial's value is the chosen metric of the model at its best round, on
 whole validation days (a per-day statistic needs every candidate of its day; the backtest,
 every eligible row of every validation day).
 """
@@ -11,19 +11,18 @@ every eligible row of every validation day).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import optuna
 import pandas as pd
-import xgboost as xgb
 
 from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.evaluation.backtest_window import BacktestInputs
 from ashare_autotune.evaluation.signal import daily_signal, summarise_signal
 from ashare_autotune.modelling.dataset import Dataset
+from ashare_autotune.models.base import FittedModel, Matrices, ScoreModel, dataset_rows
 from ashare_autotune.tuning import backtest_scoring
-from ashare_autotune.tuning.booster import best_round_range
-from ashare_autotune.tuning.matrices import Matrices, dataset_rows
 
 # tuning.metric -> the trial's metric name in MLflow (`<segment>_<metric>`)
 TRIAL_METRICS = {
@@ -47,7 +46,7 @@ def validation_rows(
 
     Args:
         ds: the dataset (day, trade_date, label, fwd_return, fillable and the features).
-        app: the configuration (tuning.metric, watch_rows and seed; model.n_jobs, max_bin).
+        app: the configuration (tuning.metric, watch_rows and seed).
 
     Returns:
         (positions of the labelled rows in `ds.frame`, the row sample size still to apply,
@@ -62,9 +61,7 @@ def validation_rows(
         scored = np.flatnonzero(ds.masks(all_rows=True)["val"])
         keys = frame.iloc[scored][["ts_code", "trade_date"]].reset_index(drop=True)
         features = dataset_rows(ds, "val", scored)
-        scored_rows = backtest_scoring.ScoredRows(
-            features, keys, app.model.n_jobs, app.model.max_bin
-        )
+        scored_rows = backtest_scoring.ScoredRows(features, keys)
         return rows, tuning.watch_rows, scored_rows
     rows = whole_days(frame["day"].to_numpy(), rows, tuning.watch_rows, tuning.seed)
     return rows, None, frame.loc[rows, SIGNAL_COLUMNS].reset_index(drop=True)
@@ -79,15 +76,17 @@ def backtest_start(ds: Dataset) -> str:
 
 def trial_scorer(
     metric: str,
+    model: ScoreModel,
     matrices: Matrices,
     rows: pd.DataFrame | backtest_scoring.ScoredRows | None,
     top_k: int,
     backtest: BacktestInputs | None,
-) -> Callable[[xgb.Booster], float] | None:
-    """The trial's value of a booster for `tuning.metric` (None for auc).
+) -> Callable[[FittedModel], float] | None:
+    """The trial's value of a model for `tuning.metric` (None for auc).
 
     Args:
         metric: the `tuning.metric`.
+        model: the configured model (how it reads the backtest's rows).
         matrices: the study's matrices (validation for a per-day metric, train's cuts for
             the backtest's rows).
         rows: what `validation_rows` returned for the metric.
@@ -96,9 +95,7 @@ def trial_scorer(
             configuration, for bt_information_ratio.
     """
     if isinstance(rows, backtest_scoring.ScoredRows):  # bt_information_ratio
-        # train's cuts: the study may hold only the trials' sample, quantised on those cuts
-        ref = matrices.train if matrices.train is not None else matrices.trial_train
-        vbt = backtest_scoring.validation_backtest(rows, ref, backtest)
+        vbt = backtest_scoring.validation_backtest(rows, model, matrices, backtest)
         return backtest_scoring.make_backtest_scorer(vbt)
     return make_scorer(metric, matrices.val, rows, top_k)
 
@@ -124,15 +121,15 @@ def whole_days(day: np.ndarray, rows: np.ndarray, max_rows: int | None, seed: in
 
 
 def make_scorer(
-    metric: str, dval: xgb.DMatrix, rows: pd.DataFrame | None, top_k: int
-) -> Callable[[xgb.Booster], float] | None:
-    """The trial's value of a booster: `metric` on validation rows, per day then averaged
+    metric: str, dval: Any, rows: pd.DataFrame | None, top_k: int
+) -> Callable[[FittedModel], float] | None:
+    """The trial's value of a model: `metric` on validation rows, per day then averaged
     (None for auc, which early stopping already measures, or without rows).
 
     Args:
         metric: "topk_precision" (mean daily precision of the top k) or "rank_ic" (mean daily
             Spearman correlation of the score and the forward return).
-        dval: the validation rows' features (whole days).
+        dval: the validation rows' features (whole days), in the model's form (`Matrices.val`).
         rows: trade_date, label and fwd_return of the same rows, in the same order.
         top_k: the daily list's size (`trading.top_k`).
     """
@@ -141,8 +138,8 @@ def make_scorer(
     key = {"topk_precision": "topk_precision_mean", "rank_ic": "rank_ic_mean"}[metric]
     frame = rows.loc[:, SIGNAL_COLUMNS].reset_index(drop=True)
 
-    def score(booster: xgb.Booster) -> float:
-        proba = booster.predict(dval, iteration_range=best_round_range(booster))
+    def score(fitted: FittedModel) -> float:
+        proba = fitted.predict(dval)
         return float(summarise_signal(daily_signal(frame.assign(score=proba), top_k))[key])
 
     return score

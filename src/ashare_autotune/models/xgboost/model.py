@@ -1,36 +1,103 @@
-"""Training one XGBoost booster: fixed parameters, periodic validation, early stopping, refits."""
+"""XGBoost behind the `ScoreModel` protocol: fixed parameters, periodic validation, early
+stopping, Optuna's pruning callback, refits."""
 
 from __future__ import annotations
 
-import dataclasses
-import logging
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import replace
+from typing import Any, ClassVar
 
+import numpy as np
 import optuna
+import pandas as pd
 import xgboost as xgb
+from optuna_integration.xgboost import XGBoostPruningCallback
 
 from ashare_autotune.config.schema import ModelConfig
-from ashare_autotune.tuning.matrices import Matrices
-
-log = logging.getLogger(__name__)
+from ashare_autotune.models.base import Matrices, RowOptions, Rows
+from ashare_autotune.models.xgboost.fitted import XGBoostFitted
+from ashare_autotune.models.xgboost.matrices import (
+    RowBatches,
+    build_matrices,
+    build_matrices_from_rows,
+)
 
 # Validation is evaluated as `EVAL_NAME` with `EVAL_METRIC`; XGBoost logs it as "val-auc".
 EVAL_NAME, EVAL_METRIC = "val", "auc"
 OBSERVATION_KEY = f"{EVAL_NAME}-{EVAL_METRIC}"
+OBJECTIVES = {"binary": "binary:logistic"}  # model.objective -> XGBoost's objective
 
 
-def base_params(model: ModelConfig) -> dict[str, Any]:
-    """XGBoost parameters fixed for every trial (no scale_pos_weight, by design)."""
-    return {
-        "objective": "binary:logistic",
-        "eval_metric": EVAL_METRIC,
-        "tree_method": model.tree_method,
-        "max_bin": model.max_bin,
-        "nthread": model.n_jobs,
-        "seed": model.seed,
-        "verbosity": 0,
-    }
+class XGBoostModel:
+    """XGBoost (`model=xgboost`): `model.params` are fixed booster parameters (tree_method)."""
+
+    kind: ClassVar[str] = "xgboost"
+    objectives: ClassVar[tuple[str, ...]] = tuple(OBJECTIVES)
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        self.cfg = cfg
+
+    def base_params(self) -> dict[str, Any]:
+        """XGBoost parameters fixed for every trial (no scale_pos_weight, by design)."""
+        return {
+            "objective": OBJECTIVES[self.cfg.objective],
+            "eval_metric": EVAL_METRIC,
+            **self.cfg.params,
+            "max_bin": self.cfg.max_bin,
+            "nthread": self.cfg.n_jobs,
+            "seed": self.cfg.seed,
+            "verbosity": 0,
+        }
+
+    def build_matrices(self, train: Rows, val: Rows, options: RowOptions) -> Matrices:
+        """Train quantised batch by batch, validation a plain DMatrix (`matrices`)."""
+        return build_matrices_from_rows(
+            train,
+            val,
+            self.cfg.max_bin,
+            self.cfg.n_jobs,
+            batch_rows=options.batch_rows,
+            watch_rows=options.watch_rows,
+            trial_rows=options.trial_rows,
+            seed=options.seed,
+            watch_quantised=options.watch_quantised,
+            keep_train=options.keep_train,
+        )
+
+    def frame_matrices(
+        self, x_train: pd.DataFrame, y_train: np.ndarray, x_val: pd.DataFrame, y_val: np.ndarray
+    ) -> Matrices:
+        """Train quantised, validation quantised on train's cuts."""
+        return build_matrices(x_train, y_train, x_val, y_val, self.cfg.max_bin, self.cfg.n_jobs)
+
+    def scoring_matrix(self, rows: Rows, matrices: Matrices) -> xgb.QuantileDMatrix:
+        """The rows quantised on train's cuts (about a byte a value, the same predictions)."""
+        # train's cuts: the study may hold only the trials' sample, quantised on those cuts
+        ref = matrices.train if matrices.train is not None else matrices.trial_train
+        unused = np.zeros(len(rows.label), np.float32)  # prediction reads no label
+        batches = RowBatches(replace(rows, label=unused), 1 << 20)
+        return xgb.QuantileDMatrix(
+            batches, ref=ref, max_bin=self.cfg.max_bin, nthread=self.cfg.n_jobs
+        )
+
+    def fit(
+        self,
+        params: dict[str, Any],
+        matrices: Matrices,
+        eval_every: int = 1,
+        trial: optuna.Trial | None = None,
+    ) -> XGBoostFitted:
+        """Early-stopping training (`train_early_stopping`), pruned through `trial`."""
+        callbacks = [] if trial is None else [XGBoostPruningCallback(trial, OBSERVATION_KEY)]
+        booster = train_early_stopping(
+            self.base_params() | params, matrices, self.cfg, eval_every, callbacks
+        )
+        return XGBoostFitted(booster, booster.best_iteration + 1, float(booster.best_score))
+
+    def refit(self, params: dict[str, Any], train: Any, rounds: int) -> XGBoostFitted:
+        """Train on `train` for `rounds` rounds, no validation."""
+        params = self.base_params() | params
+        return XGBoostFitted(xgb.train(params, train, num_boost_round=rounds, verbose_eval=False))
 
 
 def train_early_stopping(
@@ -116,55 +183,3 @@ class PeriodicEvaluation(xgb.callback.TrainingCallback):
             evals_log.setdefault(EVAL_NAME, {}).setdefault(metric, []).append(float(value))
         stops = [callback.after_iteration(model, epoch, evals_log) for callback in self._then]
         return any(stops)
-
-
-def best_round_range(booster: xgb.Booster) -> tuple[int, int]:
-    """The `iteration_range` of a booster up to its early-stopping best round (all its rounds
-    when it did not early-stop): how a trial's booster is scored."""
-    best = getattr(booster, "best_iteration", None)
-    return (0, best + 1) if best is not None else (0, 0)
-
-
-def best_rounds(study: optuna.Study) -> int:
-    """Boosting rounds of the best trial (its early-stopping best iteration + 1)."""
-    return int(study.best_trial.user_attrs.get("best_iteration", 0)) + 1
-
-
-def fit_final(
-    matrices: Matrices, model: ModelConfig, params: dict[str, Any], rounds: int
-) -> xgb.Booster:
-    """Refit the best trial's parameters on train for its best number of rounds."""
-    return xgb.train(
-        base_params(model) | params, matrices.train, num_boost_round=rounds, verbose_eval=False
-    )
-
-
-def fit_best(
-    matrices: Matrices, model: ModelConfig, study: optuna.Study, eval_every: int
-) -> xgb.Booster:
-    """The final model: the best trial's parameters refitted on all training rows.
-
-    When the trials trained on all of them, for the best trial's number of rounds. When they
-    trained on a sample (`Matrices.trial_train`), the best number of rounds on all rows is not
-    the sample's: the refit early-stops on validation as a trial does and is cut at its best
-    round.
-    """
-    if matrices.trial_train is None:
-        return fit_final(matrices, model, study.best_params, best_rounds(study))
-    full = dataclasses.replace(matrices, train=matrices.full_train(), trial_train=None)
-    params = base_params(model) | study.best_params
-    booster = train_early_stopping(params, full, model, eval_every)
-    log.info(
-        "trials trained on %d of %d training rows; the final model, on all of them, stopped "
-        "at %d rounds (validation AUC %.4f)",
-        matrices.trial_train.num_row(),
-        full.train.num_row(),
-        booster.best_iteration + 1,
-        booster.best_score,
-    )
-    return booster[: booster.best_iteration + 1]
-
-
-def window_rounds(study: optuna.Study, k: int) -> int:
-    """Boosting rounds of the best trial in walk-forward window `k` (from 1)."""
-    return int(study.best_trial.user_attrs.get(f"best_iteration_w{k}", 0)) + 1

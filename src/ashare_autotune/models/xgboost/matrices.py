@@ -1,45 +1,27 @@
-"""The study's XGBoost matrices: train and validation quantised once, shared by every trial."""
+"""XGBoost's matrices of a study: train and validation quantised once, shared by every trial.
+
+In `Matrices` (`models.base`): `train` and `trial_train` are `QuantileDMatrix`es; `val` holds
+the validation rows evaluated every `eval_every` rounds, a plain DMatrix of all of them or of a
+seeded sample when there are many: AUC over millions of rows every round cost several times
+more than the round itself, and XGBoost predicts new trees faster on raw features than on
+quantised bins, with the same predictions (benchmarks/README.md). `rebuild_train` quantises all
+training rows again, on the same cuts, when they were not kept during a sampled study: at 3.3M
+rows x 198 features it is 1.5 GB the trials never read.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from ashare_autotune.modelling.dataset import Dataset
+from ashare_autotune.models.base import Matrices, Rows, frame_rows, sample_rows
 
 # a frame and the positions of one segment's rows in it
 Segment = tuple[pd.DataFrame, np.ndarray]
-
-
-@dataclass
-class Matrices:
-    """Training and validation matrices, built once per study and shared by every trial."""
-
-    train: xgb.QuantileDMatrix | None  # None during a sampled study (`rebuild_train`)
-    # The validation rows evaluated every `eval_every` rounds (early stopping, pruning, the
-    # trial's value). `build_matrices_in_batches` makes it a plain DMatrix of all of them, or
-    # of a seeded sample when there are many: AUC over millions of rows every round cost
-    # several times more than the round itself, and XGBoost predicts new trees faster on raw
-    # features than on quantised bins, with the same predictions (benchmarks/README.md).
-    val: xgb.DMatrix
-    # A sample of the training rows the trials train on when train is large; None: all of it.
-    # The final model is refitted on all of `train` (`fit_best`).
-    trial_train: xgb.QuantileDMatrix | None = None
-    # Quantises all training rows again, on the same cuts, when `train` was not kept during the
-    # study (None when it was): at 3.3M rows x 198 features it is 1.5 GB the trials never read.
-    rebuild_train: Callable[[], xgb.QuantileDMatrix] | None = None
-
-    def full_train(self) -> xgb.QuantileDMatrix:
-        """All training rows (quantised again when the study did not keep them)."""
-        if self.train is not None:
-            return self.train
-        if self.rebuild_train is None:
-            raise ValueError("Matrices: neither train nor rebuild_train")
-        return self.rebuild_train()
 
 
 def build_matrices(
@@ -58,17 +40,6 @@ def build_matrices(
     dtrain = xgb.QuantileDMatrix(x_train, y_train, max_bin=max_bin, nthread=n_jobs)
     dval = xgb.QuantileDMatrix(x_val, y_val, ref=dtrain, max_bin=max_bin, nthread=n_jobs)
     return Matrices(train=dtrain, val=dval)
-
-
-@dataclass
-class Rows:
-    """One segment's rows for XGBoost: features read by position, and the label of each
-    position. `read(positions)` takes increasing positions and returns their feature rows in
-    model column order (a frame's rows, or a `feature_store`'s)."""
-
-    read: Callable[[np.ndarray], pd.DataFrame]
-    label: np.ndarray  # of every position
-    rows: np.ndarray  # the positions to use, increasing
 
 
 class RowBatches(xgb.DataIter):
@@ -97,12 +68,6 @@ class RowBatches(xgb.DataIter):
     def reset(self) -> None:
         """Start again from the first row (XGBoost reads the batches twice)."""
         self._at = 0
-
-
-def frame_rows(frame: pd.DataFrame, columns: list[str], label: str, rows: np.ndarray) -> Rows:
-    """`Rows` of a frame: its `columns` at positions `rows`, labels from its `label` column."""
-    where = [frame.columns.get_loc(c) for c in columns]
-    return Rows(lambda at: frame.iloc[at, where], frame[label].to_numpy(), rows)
 
 
 def build_matrices_in_batches(
@@ -172,23 +137,17 @@ def build_matrices_from_rows(
             final model.
     """
 
-    def sample(rows: np.ndarray, n: int | None) -> np.ndarray:
-        """A seeded sample of `n` of `rows`, in order; all of them when there are not more."""
-        if n is None or len(rows) <= n:
-            return rows
-        return np.sort(np.random.default_rng(seed).choice(rows, n, replace=False))
-
     def quantise(seg: Rows, ref: xgb.QuantileDMatrix | None) -> xgb.QuantileDMatrix:
         batches = RowBatches(seg, batch_rows)
         return xgb.QuantileDMatrix(batches, ref=ref, max_bin=max_bin, nthread=n_jobs)
 
     dtrain = quantise(train, None)
-    watched = sample(val.rows, watch_rows)
+    watched = sample_rows(val.rows, watch_rows, seed)
     if watch_quantised:
         dval = quantise(replace(val, rows=watched), dtrain)
     else:
         dval = xgb.DMatrix(val.read(watched), val.label[watched], nthread=n_jobs)
-    trial_sample = sample(train.rows, trial_rows)
+    trial_sample = sample_rows(train.rows, trial_rows, seed)
     if len(trial_sample) == len(train.rows):
         return Matrices(train=dtrain, val=dval)
     trial = quantise(replace(train, rows=trial_sample), dtrain)
@@ -196,12 +155,3 @@ def build_matrices_from_rows(
         return Matrices(train=dtrain, val=dval, trial_train=trial)
     # the same rows in the same batches give the same cuts: the trials' and validation's
     return Matrices(None, dval, trial, rebuild_train=lambda: quantise(train, None))
-
-
-def dataset_rows(ds: Dataset, name: str, frame_rows: np.ndarray) -> Rows:
-    """The rows of `ds.frame` at increasing positions `frame_rows` (all in segment `name`) as
-    XGBoost `Rows`, read from the frame or the feature store."""
-    segment = ds.masks(all_rows=True)[name]
-    positions = np.cumsum(segment)[frame_rows] - 1  # row numbers among the segment's rows
-    label = ds.frame["label"].to_numpy()[segment]
-    return Rows(lambda at: ds.features(name, at), label, positions)

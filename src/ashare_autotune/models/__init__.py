@@ -1,0 +1,1 @@
+"""Models behind one small protocol (`base`): one package per library, chosen by `model=`."""

@@ -1,0 +1,1 @@
+"""LightGBM behind the model protocol (native API): datasets, training, pruning, the booster."""

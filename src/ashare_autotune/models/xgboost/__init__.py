@@ -1,0 +1,1 @@
+"""XGBoost behind the model protocol: matrices, training, pruning, the fitted booster."""

@@ -1,0 +1,65 @@
+"""A trained XGBoost booster behind the `FittedModel` protocol (the pyfunc model loads it)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+BOOSTER_FILE = "booster.ubj"
+
+
+class XGBoostFitted:
+    """An XGBoost booster scored up to `best_round` rounds (all of them when 0)."""
+
+    kind: ClassVar[str] = "xgboost"
+
+    def __init__(self, booster: xgb.Booster, best_round: int = 0, best_score: float = math.nan):
+        self.booster, self.best_round, self.best_score = booster, best_round, best_score
+
+    @property
+    def _range(self) -> tuple[int, int]:
+        return (0, self.best_round)
+
+    def predict(self, x: Any) -> np.ndarray:
+        """Probabilities of a frame, an array, or a (Quantile)DMatrix."""
+        if isinstance(x, xgb.DMatrix):
+            return self.booster.predict(x, iteration_range=self._range)
+        return self.booster.inplace_predict(x, iteration_range=self._range)
+
+    def contributions(self, x: pd.DataFrame) -> np.ndarray:
+        """XGBoost's tree SHAP (`pred_contribs`): features then the bias, sums to the margin."""
+        return self.booster.predict(
+            xgb.DMatrix(x), pred_contribs=True, iteration_range=self._range
+        )
+
+    def importance(self) -> dict[str, float]:
+        """Total gain by feature."""
+        gain = self.booster.get_score(importance_type="total_gain")
+        return {k: float(v) for k, v in gain.items()}
+
+    def save(self, directory: Path) -> None:
+        """The booster, cut at its best round, as `booster.ubj`."""
+        booster = self.booster[: self.best_round] if self.best_round else self.booster
+        booster.save_model(Path(directory) / BOOSTER_FILE)
+
+    @classmethod
+    def load(cls, directory: Path, n_jobs: int = 1) -> XGBoostFitted:
+        """A saved model (`save`), predicting on `n_jobs` threads."""
+        return cls.load_file(Path(directory) / BOOSTER_FILE, n_jobs)
+
+    @classmethod
+    def load_file(cls, path: Path, n_jobs: int = 1) -> XGBoostFitted:
+        """A booster file (also one logged before the model protocol)."""
+        booster = xgb.Booster()
+        booster.load_model(path)
+        booster.set_param({"nthread": n_jobs})
+        return cls(booster)
+
+    def requirements(self) -> list[str]:
+        """xgboost pinned to this version."""
+        return [f"xgboost=={xgb.__version__}"]
