@@ -80,7 +80,7 @@ def test_predict_a_given_date_top_k_as_parquet(
     ("override", "error", "message"),
     [
         ("model_uri=models:/no-such-model@champion", UserError, "no-such-model"),
-        ("model_uri=models:/ashare-autotune-xgb/99", UserError, "version=99"),
+        ("model_uri=models:/ashare-autotune-xgb-debug/99", UserError, "version=99"),
         ("date=20190105", DataError, "date=20190105: no bars on that day"),
     ],
 )
