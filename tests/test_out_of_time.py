@@ -30,6 +30,7 @@ def _evaluate_config(trained: TrainedModel, *overrides: str) -> EvaluateConfig:
             "evaluate",
             overrides=[
                 f"mlflow.tracking_uri={trained.tracking_uri}",
+                f"model_uri={trained.model_uri}",
                 *trained.data_overrides,
                 # 40 stocks: a book smaller than the default 50 + 5 (the debug preset's)
                 "backtest.top_k=10",

@@ -95,13 +95,22 @@ class LoadedModel:
 def load_model(model_uri: str) -> LoadedModel:
     """Resolve and load a model URI; raises `UserError` when it does not exist.
 
+    An alias is resolved once, to a version, and that version is loaded as `models:/name/N`:
+    an alias moved meanwhile (a registration finishing) cannot make the picks name one
+    version while another scores them.
+
     Args:
         model_uri: models:/name@alias, models:/name/N, runs:/<run>/model or models:/m-<id>.
 
     Returns:
-        The `LoadedModel`.
+        The `LoadedModel`; its `uri` is `models:/name/N` for any registry URI.
     """
     version = registry.resolve_version(model_uri)
+    if version is not None:
+        pinned = f"models:/{version.name}/{version.version}"
+        if pinned != model_uri:
+            log.info("%s is %s", model_uri, pinned)
+        model_uri = pinned
     pyfunc, meta = tracking.load_pick_model(model_uri)
     ids = tracking.model_ids(pyfunc)
     loaded = LoadedModel(
