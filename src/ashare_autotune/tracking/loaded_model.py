@@ -11,8 +11,10 @@ import pandas as pd
 
 from ashare_autotune.config.schema import LabelConfig
 from ashare_autotune.config.universe import UniverseConfig
+from ashare_autotune.errors import DataError
 from ashare_autotune.tracking import registry
 from ashare_autotune.tracking import runs as tracking
+from ashare_autotune.tracking.input_checks import InputError, check_input
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,15 @@ class LoadedModel:
         return f"{self.name} v{self.version}" if self.version else self.uri
 
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
-        """probability and pick (probability >= threshold) for rows of feature columns."""
+        """probability and pick (probability >= threshold) for rows of feature columns.
+
+        Raises `DataError` (one line) when the rows fail the model's input checks
+        (`input_checks.check_input`: columns, dtypes, NaN, ranges recorded at training).
+        """
+        try:
+            check_input(features, self.features, self.meta.get("input_profile"))
+        except InputError as exc:
+            raise DataError(f"{self.display}: {exc}") from None
         x = features[self.features].astype(np.float64)
         out = self.pyfunc.predict(x)
         return pd.DataFrame(

@@ -14,6 +14,8 @@ import pandas as pd
 import xgboost as xgb
 from mlflow.pyfunc import PythonModel
 
+from ashare_autotune.tracking.input_checks import check_input
+
 BOOSTER_ARTIFACT = "booster"
 META_ARTIFACT = "meta"
 
@@ -35,6 +37,7 @@ class PickModel(PythonModel):
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
+        check_input(model_input, list(self.meta["features"]), self.meta.get("input_profile"))
         features = list(self.meta["features"])
         missing = [c for c in features if c not in model_input.columns]
         if missing:
