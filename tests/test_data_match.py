@@ -106,4 +106,4 @@ def test_predict_refuses_another_synthetic_market_unless_allowed(
         run_predict(_predict_config(trained_model, tmp_path, "data.n_stocks=300"))
     assert not list(tmp_path.glob("**/*.csv"))
     allowed = _predict_config(trained_model, tmp_path, "data.seed=8", "allow_other_data=true")
-    assert len(run_predict(allowed).picks) == 40
+    assert run_predict(allowed).path.exists()  # scored, with a warning
