@@ -27,6 +27,7 @@ from ashare_autotune.modelling.dataset import labelled_rows
 from ashare_autotune.pipeline import run_training
 from ashare_autotune.store_locks import hold_study
 from tests.conftest import ROOT, run_entry_point
+from tests.served_model_cases import SERVED_CASE_IDS, served_cases
 from tests.test_entrypoint import _train_cli
 
 Compose = Callable[..., AppConfig]
@@ -241,7 +242,7 @@ def _cases(
         "threshold-changed": lambda: _rerun_with(
             tmp, compose, mp, "threshold.target_precision=0.55"
         ),
-    }
+    } | served_cases(tmp)
 
 
 CASE_IDS = [
@@ -277,6 +278,7 @@ CASE_IDS = [
     "label-one-class",
     "metric-changed",
     "threshold-changed",
+    *SERVED_CASE_IDS,
 ]
 
 
