@@ -42,7 +42,8 @@ def _refusal(frame: pd.DataFrame) -> str:
 
 def test_the_profile_records_training_quartiles_and_shares() -> None:
     assert PROFILE["vol"] == pytest.approx(
-        {"median": 2.0, "q25": 1.5, "q75": 2.5, "nan_share": 0.0, "whole_share": 3 / 101}
+        {"median": 2.0, "q25": 1.5, "q75": 2.5, "lo": 1.002, "hi": 2.998}
+        | {"nan_share": 0.0, "whole_share": 3 / 101}
     )
     assert PROFILE["ret"]["q75"] - PROFILE["ret"]["q25"] == pytest.approx(0.1)
 
@@ -50,6 +51,9 @@ def test_the_profile_records_training_quartiles_and_shares() -> None:
 def test_ordinary_rows_a_crash_day_and_a_few_odd_rows_pass() -> None:
     check_input(_served(), FEATURES, PROFILE)
     check_input(_served(ret=np.linspace(-0.6, 0.0, 41)), FEATURES, PROFILE)  # 3 IQRs down
+    # a market-wide column: one value for every stock of a day, far from its training median
+    check_input(_served(ret=np.full(41, 0.9)), FEATURES, PROFILE)
+    check_input(_served(vol=np.full(41, 3.0)), FEATURES, PROFILE)  # whole, but one value
     check_input(_served(n=5, vol=np.full(5, 250.0)), FEATURES, PROFILE)  # too few to judge
     check_input(_served(vol=np.full(41, 250.0)), FEATURES, None)  # a model without a profile
 
@@ -63,13 +67,14 @@ def test_ordinary_rows_a_crash_day_and_a_few_odd_rows_pass() -> None:
         ),
         (
             _served(vol=np.linspace(101, 299, 41)),  # x100
-            "model input column 'vol' median 200 is 198 training IQRs from the training median"
-            " 2 (IQR 1; refused beyond 10): other units (e.g. x100)?",
+            "model input column 'vol' median 200 is 197 training IQRs outside the training "
+            "values' 0.1%..99.9% range 1.002..2.998 (IQR 1; refused beyond 10): other units "
+            "(e.g. x100)?",
         ),
         (
             _served(ret=np.linspace(-10, 10, 41)),  # x100 of a column centred on 0
-            "model input column 'ret' interquartile range 10 is 100x the training one 0.1 "
-            "(refused beyond 10x): other units (e.g. x100)?",
+            "model input column 'ret' interquartile range 10 is 50x the training values' "
+            "0.1%..99.9% range 0.1996 (refused beyond 2x): other units (e.g. x100)?",
         ),
         (
             _served(vol=np.floor(np.linspace(1.01, 2.99, 41))),

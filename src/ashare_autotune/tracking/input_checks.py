@@ -10,13 +10,19 @@ The distribution checks compare the served rows with a profile of the training r
 in the model's meta.json (`input_profile`, made by `profile_inputs` at training). They need a
 cross-section to be meaningful, so they run only on at least `MIN_ROWS` rows (one trading day of
 the market is thousands; a request scoring a few rows gets the column and dtype checks only).
-The rule is robust (medians and interquartile ranges, never means or extremes) and loose on
-purpose, so that a market's ordinary days, crashes included, pass:
-- shift: the served median lies more than `SHIFT_IQRS` training IQRs from the training median;
-- spread: the served IQR is more than `SPREAD_RATIO` times the training IQR;
-- whole numbers: every served value is whole while under `WHOLE_SHARE` of training values were;
+The rule reads medians and quantiles (never means) and is loose on purpose, so that a market's
+ordinary days, crashes included, pass, and so do market-wide features (one value for every
+stock of a day, e.g. the share of stocks at limit-down: 0.79 on 2020-02-03 against a training
+IQR of 0.005):
+- shift: the served median lies more than `SHIFT_IQRS` training IQRs outside the training
+  values' 0.1%..99.9% range (a column with a training IQR of 0: that range is the unit);
+- spread: the served IQR is more than `SPREAD_RATIO` times the training 0.1%..99.9% range (an
+  IQR can exceed the whole range of the data only in other units);
+- whole numbers: every served value is whole, not all equal, while under `WHOLE_SHARE` of the
+  training values were;
 - all NaN: every served value is NaN while under `NAN_SHARE` of training values were.
-A column whose training IQR is 0 (a flag, a mostly-constant value) gets no shift/spread check.
+Measured on the real sample (300 stocks, 192 features, profile of 2015..2019): each of the
+776 days of 2020..2023 and the whole period pass.
 """
 
 from __future__ import annotations
@@ -28,8 +34,8 @@ import numpy as np
 import pandas as pd
 
 MIN_ROWS = 20  # rows needed before a served column's distribution is judged
-SHIFT_IQRS = 10.0  # served median this many training IQRs from the training median: refused
-SPREAD_RATIO = 10.0  # served IQR this many times the training IQR: refused
+SHIFT_IQRS = 10.0  # served median this many training IQRs outside the training range: refused
+SPREAD_RATIO = 2.0  # served IQR this many times the training 0.1%..99.9% range: refused
 WHOLE_SHARE = 0.5  # a column with fewer whole training values must not arrive as whole numbers
 NAN_SHARE = 0.5  # a column with fewer NaN training values must not arrive all NaN
 PROFILE_ROWS = 20_000  # training rows profiled (evenly spaced): quantiles need no more
@@ -47,16 +53,18 @@ def profile_inputs(frame: pd.DataFrame) -> dict[str, dict[str, float | None]]:
         frame: training feature rows (numeric columns; a sample of `PROFILE_ROWS` is plenty).
 
     Returns:
-        {column: {"median", "q25", "q75", "nan_share", "whole_share"}}, JSON-able (None for a
-        statistic of a column with no value).
+        {column: {"median", "q25", "q75", "lo", "hi", "nan_share", "whole_share"}} (lo, hi:
+        the 0.1% and 99.9% quantiles), JSON-able (None for a statistic of a column with no
+        value).
     """
     x = frame.to_numpy(dtype=np.float64, na_value=np.nan)
-    q25, median, q75 = _quantiles(x)
+    lo, q25, median, q75, hi = _quantiles(x, PROFILE_QUANTILES)
     finite = np.isfinite(x)
     n_finite = finite.sum(axis=0)
     whole = (finite & (np.round(x) == x)).sum(axis=0) / np.maximum(n_finite, 1)
     nan_share = 1.0 - n_finite / max(len(x), 1)
-    stats = {"median": median, "q25": q25, "q75": q75, "nan_share": nan_share}
+    stats = {"median": median, "q25": q25, "q75": q75, "lo": lo, "hi": hi}
+    stats["nan_share"] = nan_share
     stats["whole_share"] = whole
     return {
         str(col): {k: _json_float(v[i]) for k, v in stats.items()}
@@ -116,30 +124,34 @@ def _check_distribution(
     _raise_first(known, all_nan, lambda i: (
         f"is NaN in all {n} rows (NaN in {train['nan_share'][i]:.1%} of training rows)"
     ))  # fmt: skip
+    low, q25, median, q75, high = _quantiles(values, SERVED_QUANTILES)
     whole = (finite & (np.round(values) == values)).sum(axis=0)
-    truncated = (n_finite >= MIN_ROWS) & (whole == n_finite) & (train["whole_share"] < WHOLE_SHARE)
-    _raise_first(known, truncated, lambda i: (
+    truncated = (n_finite >= MIN_ROWS) & (whole == n_finite) & (high > low)
+    _raise_first(known, truncated & (train["whole_share"] < WHOLE_SHARE), lambda i: (
         f"holds whole numbers only ({n_finite[i]} values) but {train['whole_share'][i]:.1%} of "
         "its training values were whole: truncated to integers?"
     ))  # fmt: skip
-    q25, median, q75 = _quantiles(values)
-    iqr = train["q75"] - train["q25"]
-    judged = (iqr > 0) & (n_finite >= MIN_ROWS)
+    iqr, span = train["q75"] - train["q25"], train["hi"] - train["lo"]
+    scale = np.where(iqr > 0, iqr, span)  # a flag-like column: its training range
+    judged = (scale > 0) & (n_finite >= MIN_ROWS)
     with np.errstate(invalid="ignore", divide="ignore"):
-        shift = np.abs(median - train["median"]) / iqr
-        spread = (q75 - q25) / iqr
-    _raise_first(known, judged & (shift > SHIFT_IQRS), lambda i: (
-        f"median {median[i]:.6g} is {shift[i]:.0f} training IQRs from the training median "
-        f"{train['median'][i]:.6g} (IQR {iqr[i]:.6g}; refused beyond {SHIFT_IQRS:.0f}): "
-        "other units (e.g. x100)?"
+        beyond = np.maximum(train["lo"] - median, median - train["hi"]) / scale
+        spread = (q75 - q25) / span
+    _raise_first(known, judged & (beyond > SHIFT_IQRS), lambda i: (
+        f"median {median[i]:.6g} is {beyond[i]:.0f} training IQRs outside the training values' "
+        f"0.1%..99.9% range {train['lo'][i]:.6g}..{train['hi'][i]:.6g} (IQR {scale[i]:.6g}; "
+        f"refused beyond {SHIFT_IQRS:.0f}): other units (e.g. x100)?"
     ))  # fmt: skip
-    _raise_first(known, judged & (spread > SPREAD_RATIO), lambda i: (
-        f"interquartile range {q75[i] - q25[i]:.6g} is {spread[i]:.0f}x the training one "
-        f"{iqr[i]:.6g} (refused beyond {SPREAD_RATIO:.0f}x): other units (e.g. x100)?"
+    _raise_first(known, judged & (span > 0) & (spread > SPREAD_RATIO), lambda i: (
+        f"interquartile range {q75[i] - q25[i]:.6g} is {spread[i]:.0f}x the training values' "
+        f"0.1%..99.9% range {span[i]:.6g} (refused beyond {SPREAD_RATIO:.0f}x): other units "
+        "(e.g. x100)?"
     ))  # fmt: skip
 
 
-_STATS = ("median", "q25", "q75", "nan_share", "whole_share")
+_STATS = ("median", "q25", "q75", "lo", "hi", "nan_share", "whole_share")
+PROFILE_QUANTILES = (0.001, 0.25, 0.5, 0.75, 0.999)
+SERVED_QUANTILES = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def _raise_first(columns: list[str], failed: np.ndarray, why: Any) -> None:
@@ -149,16 +161,14 @@ def _raise_first(columns: list[str], failed: np.ndarray, why: Any) -> None:
         raise InputError(f"model input column {names[0]!r} {why(hits[0])}{_more(names)}")
 
 
-def _quantiles(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Column quartiles and median ignoring NaN (NaN for a column with no value)."""
+def _quantiles(x: np.ndarray, levels: tuple[float, ...]) -> list[np.ndarray]:
+    """Column quantiles at `levels` ignoring NaN (NaN for a column with no value)."""
     if x.size == 0:
-        empty = np.full(x.shape[1], np.nan)
-        return empty, empty, empty
+        return [np.full(x.shape[1], np.nan) for _ in levels]
     with warnings.catch_warnings():  # an all-NaN column: NaN, said by the caller's checks
         warnings.simplefilter("ignore", RuntimeWarning)
         x = np.where(np.isfinite(x), x, np.nan)
-        q25, median, q75 = np.nanquantile(x, [0.25, 0.5, 0.75], axis=0)
-    return q25, median, q75
+        return list(np.nanquantile(x, list(levels), axis=0))
 
 
 def _numeric(column: pd.Series) -> bool:
