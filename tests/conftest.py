@@ -158,7 +158,7 @@ class TrainedModel:
     tracking_uri: str
     root: Path
     result: TrainResult
-    model_uri: str = "models:/ashare-autotune@champion"
+    model_uri: str = "models:/ashare-autotune-debug@champion"
     # The same synthetic market the model was trained on, extended past its data.end.
     data_overrides: tuple[str, ...] = ("data.n_stocks=40", "data.n_days=300")
     train_end: str = "20181231"

@@ -102,7 +102,7 @@ def test_training_backtests_the_test_segment_and_logs_the_report(
     assert daily["trade_date"].min() == first_fill
     assert run.data.params["backtest.max_days"] == run.data.params["label.max_days"]
     # the registered version reports them (promotion never reads test: registry.promotion_metrics)
-    version = registry.alias_version("ashare-autotune", "champion")
+    version = registry.alias_version("ashare-autotune-debug", "champion")
     assert "test_bt_information_ratio" in registry.version_metrics(version)
 
 
@@ -115,7 +115,7 @@ def test_training_also_backtests_validation_so_promotion_can_read_the_account(
     assert math.isfinite(metrics["val_bt_information_ratio"])
     # its own account, not the test one's: another window, other trades
     assert metrics["val_bt_final_equity"] != metrics["test_bt_final_equity"]
-    version = registry.alias_version("ashare-autotune", "champion")
+    version = registry.alias_version("ashare-autotune-debug", "champion")
     assert "val_bt_information_ratio" in registry.version_metrics(version)
 
 
@@ -147,7 +147,7 @@ def test_the_backtest_entry_point_reports_a_registered_model(
             sys.executable,
             "-m",
             "ashare_autotune.backtest",
-            "model_uri=models:/ashare-autotune@champion",
+            "model_uri=models:/ashare-autotune-debug@champion",
             "start=20190102",
             "end=20190131",
             "backtest.top_k=3",

@@ -116,7 +116,7 @@ def test_mlflow_run_uses_the_project_run_as_the_only_parent(
     trials = runs[runs["tags.mlflow.parentRunId"] == parents.iloc[0]["run_id"]]
     assert len(trials) == 3
     assert parents.iloc[0]["params.tuning.n_trials"] == "3"
-    versions = mlflow.MlflowClient().search_model_versions("name='ashare-autotune'")
+    versions = mlflow.MlflowClient().search_model_versions("name='ashare-autotune-debug'")
     assert len(versions) == 1 and versions[0].run_id == parents.iloc[0]["run_id"]
 
 

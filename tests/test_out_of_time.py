@@ -30,6 +30,7 @@ def _evaluate_config(trained: TrainedModel, *overrides: str) -> EvaluateConfig:
             "evaluate",
             overrides=[
                 f"mlflow.tracking_uri={trained.tracking_uri}",
+                f"model_uri={trained.model_uri}",
                 *trained.data_overrides,
                 # 40 stocks: a book smaller than the default 50 + 5 (the debug preset's)
                 "backtest.top_k=10",
@@ -65,7 +66,7 @@ def test_evaluate_logs_a_run_linked_to_the_model_version(trained_model: TrainedM
     assert result.start > trained_model.train_end
     run = mlflow.MlflowClient(trained_model.tracking_uri).get_run(result.run_id)
     version = trained_model.result.model_version
-    assert run.data.tags["model_name"] == "ashare-autotune"
+    assert run.data.tags["model_name"] == "ashare-autotune-debug"
     assert run.data.tags["model_version"] == version
     assert run.data.tags["source_run_id"] == trained_model.result.run_id
     assert run.data.tags["source_model_id"].startswith("m-")
@@ -73,7 +74,7 @@ def test_evaluate_logs_a_run_linked_to_the_model_version(trained_model: TrainedM
     for key in ("oot_auc", "oot_precision", "oot_recall", "oot_n_picks"):
         assert run.data.metrics[key] == pytest.approx(result.metrics[key])
     linked = mlflow.MlflowClient(trained_model.tracking_uri).get_model_version(
-        "ashare-autotune", version
+        "ashare-autotune-debug", version
     )
     assert linked.tags["last_evaluation_run_id"] == result.run_id
 

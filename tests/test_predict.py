@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,7 @@ from ashare_autotune.config.schema import PredictConfig
 from ashare_autotune.data.loader import load_market
 from ashare_autotune.errors import ConfigError, DataError, UserError
 from ashare_autotune.evaluation.picks import run_predict
+from ashare_autotune.tracking import loaded_model
 from tests.conftest import CONF_DIR, ROOT, TrainedModel
 
 
@@ -32,6 +34,7 @@ def _predict_config(trained: TrainedModel, out: Path, *overrides: str) -> Predic
             overrides=[
                 f"mlflow.tracking_uri={trained.tracking_uri}",
                 f"output_dir={out}",
+                f"model_uri={trained.model_uri}",
                 *trained.data_overrides,
                 *overrides,
             ],
@@ -80,7 +83,7 @@ def test_predict_a_given_date_top_k_as_parquet(
     ("override", "error", "message"),
     [
         ("model_uri=models:/no-such-model@champion", UserError, "no-such-model"),
-        ("model_uri=models:/ashare-autotune/99", UserError, "version=99"),
+        ("model_uri=models:/ashare-autotune-debug/99", UserError, "version=99"),
         ("date=20190105", DataError, "date=20190105: no bars on that day"),
     ],
 )
@@ -104,6 +107,7 @@ def test_predict_command_line_writes_picks_and_reports_errors_in_one_line(
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HYDRA_FULL_ERROR": "0"}
     env["MLFLOW_TRACKING_URI"] = trained_model.tracking_uri
     base = [sys.executable, "-m", "ashare_autotune.predict", *trained_model.data_overrides]
+    base.insert(3, f"model_uri={trained_model.model_uri}")
     ok = subprocess.run(
         [*base, f"output_dir={tmp_path}", "top_k=3"],
         cwd=tmp_path,
@@ -125,3 +129,23 @@ def test_predict_command_line_writes_picks_and_reports_errors_in_one_line(
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines()[-1].startswith("error: model_uri='models:/missing@")
     assert "Traceback" not in bad.stderr
+
+
+def test_picks_name_the_version_they_were_scored_with(
+    trained_model: TrainedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`@champion` is resolved once, to a version, and that version is what is loaded: an alias
+    moving between the two reads cannot make the picks name one version and score another."""
+    loaded: list[str] = []
+    original = loaded_model.tracking.load_pick_model
+
+    def load(uri: str) -> Any:
+        loaded.append(uri)
+        return original(uri)
+
+    monkeypatch.setattr(loaded_model.tracking, "load_pick_model", load)
+    picks = run_predict(_predict_config(trained_model, tmp_path)).picks
+    version = trained_model.result.model_version
+    assert loaded == [f"models:/ashare-autotune-debug/{version}"]
+    assert set(picks["model_uri"]) == {loaded[0]}
+    assert set(picks["model_version"]) == {version}

@@ -205,7 +205,7 @@ def test_another_tuning_metric_is_another_study_or_refused_when_the_name_is_give
     auc = run_training(compose_app())  # default study name, tuning.metric=auc
     rank_ic = run_training(compose_app("tuning.metric=rank_ic"))
     assert rank_ic.study_name != auc.study_name  # the default name is derived from the metric
-    assert _versions("ashare-autotune") == ["1", "2"]
+    assert _versions("ashare-autotune-debug") == ["1", "2"]
     runs_before = len(mlflow.search_runs([auc.experiment_id]))
 
     # naming the AUC study explicitly with the other metric: refused before any run or trial
@@ -217,7 +217,7 @@ def test_another_tuning_metric_is_another_study_or_refused_when_the_name_is_give
     assert len(study.trials) == 2
     assert study.user_attrs["objective"] == {"tuning.metric": "auc", "direction": "maximize"}
     assert len(mlflow.search_runs([auc.experiment_id])) == runs_before
-    assert _versions("ashare-autotune") == ["1", "2"]
+    assert _versions("ashare-autotune-debug") == ["1", "2"]
 
 
 @pytest.mark.parametrize(

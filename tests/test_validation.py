@@ -29,6 +29,7 @@ from ashare_autotune.modelling.dataset import labelled_rows
 from ashare_autotune.pipeline import run_training
 from ashare_autotune.store_locks import hold_study
 from tests.conftest import ROOT, run_entry_point
+from tests.served_model_cases import SERVED_CASE_IDS, served_cases
 from tests.test_entrypoint import _train_cli
 
 Compose = Callable[..., AppConfig]
@@ -249,7 +250,7 @@ def _cases(
         ),
         "volume-cap-outside-0-1": lambda: _error(lambda: compose("backtest.max_volume_share=1.5")),
         "book-larger-than-universe": lambda: _error(_book_of_50_on_4_stocks),
-    }
+    } | served_cases(tmp)
 
 
 def _book_of_50_on_4_stocks() -> None:
@@ -298,6 +299,7 @@ CASE_IDS = [
     "unknown-baseline",
     "volume-cap-outside-0-1",
     "book-larger-than-universe",
+    *SERVED_CASE_IDS,
 ]
 
 

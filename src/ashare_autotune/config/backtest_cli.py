@@ -22,6 +22,7 @@ class BacktestCliConfig:
     model_uri: str = DEFAULT_MODEL_URI
     start: str | None = None  # YYYYMMDD, first signal day; None: the day after the model's data
     end: str | None = None  # YYYYMMDD, the last signal day; None: the last day of the data
+    allow_other_data: bool = False  # score data other than the model's (tracking.data_match)
     data: DataConfig = field(default_factory=DataConfig)
     label: LabelConfig | None = None  # None: the label stored with the model
     backtest: BacktestConfig = field(default_factory=BacktestConfig)

@@ -355,6 +355,7 @@ class PredictConfig:
     top_k: int | None = None  # keep only the k highest probabilities in the output
     output_dir: str = "picks"
     format: str = PicksFormat.csv.value
+    allow_other_data: bool = False  # score data other than the model's (tracking.data_match)
     data: DataConfig = field(default_factory=DataConfig)
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
 
@@ -373,6 +374,7 @@ class EvaluateConfig:
     start: str | None = None  # YYYYMMDD; None: the first trading day after the model's data
     end: str | None = None  # YYYYMMDD; None: the last day with a fully observed label
     allow_overlap: bool = False  # allow a window inside the model's training data range
+    allow_other_data: bool = False  # score data other than the model's (tracking.data_match)
     data: DataConfig = field(default_factory=DataConfig)
     label: LabelConfig | None = None  # None: the label definition stored with the model
     backtest: BacktestConfig = field(default_factory=BacktestConfig)  # on the window

@@ -25,7 +25,7 @@ class Market:
     index: pd.DataFrame
     stock_basic: pd.DataFrame
     source: str
-    summary: dict[str, str | int] | None = None  # set by `without_bars`
+    summary: dict[str, str | int | float] | None = None  # set by `without_bars`
     namechange: pd.DataFrame | None = None
 
     @property
@@ -39,15 +39,20 @@ class Market:
         features are built: 0.4 GB at whole-market scale)."""
         return replace(self, daily=self.daily.iloc[:0].copy(), summary=self.describe())
 
-    def describe(self) -> dict[str, str | int]:
-        """Summary used in logs and MLflow: source, date range, stocks and rows."""
+    def describe(self) -> dict[str, str | int | float]:
+        """Summary used in logs and MLflow: source, date range, stocks and rows, and the stocks
+        and median close of the last day (what tells one market from another of the same
+        source and span: `tracking.data_match`)."""
         if self.summary is not None:
             return dict(self.summary)
         dates = self.daily["trade_date"]
+        last = self.daily.loc[dates == dates.max()]
         return {
             "source": self.source,
             "start": dates.min().strftime("%Y%m%d"),
             "end": dates.max().strftime("%Y%m%d"),
             "n_stocks": self.n_stocks,
             "n_rows": len(self.daily),
+            "end_n_stocks": int(last["ts_code"].nunique()),
+            "end_close_median": round(float(last["close"].astype("float64").median()), 4),
         }

@@ -29,6 +29,7 @@ from ashare_autotune.modelling.tradable import universe_mask
 from ashare_autotune.modelling.universe import UniverseRules
 from ashare_autotune.tracking import runs as tracking
 from ashare_autotune.tracking.backtest_log import log_backtest, window_comparison
+from ashare_autotune.tracking.data_match import check_same_data
 from ashare_autotune.tracking.loaded_model import LoadedModel, load_model
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,7 @@ def run_model_backtest(cfg: BacktestCliConfig) -> ModelBacktestResult:
     index_bars = load_benchmark(cfg.data, market, cfg.backtest.benchmark)  # before the model
     window_mask(market, cfg.start, cfg.end)
     model = load_model(cfg.model_uri)
+    check_same_data(model.meta, market, model.display, cfg.allow_other_data)
     start = cfg.start or _day_after(model.data_range[1])
     if start <= model.data_range[1]:
         log.warning("window starts inside the data %s was trained on", model.display)

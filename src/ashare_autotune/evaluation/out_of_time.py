@@ -29,6 +29,7 @@ from ashare_autotune.modelling.dataset import labelled_rows
 from ashare_autotune.tracking import registry, reports
 from ashare_autotune.tracking import runs as tracking
 from ashare_autotune.tracking.backtest_log import log_backtest_artifacts, window_comparison
+from ashare_autotune.tracking.data_match import check_same_data
 from ashare_autotune.tracking.loaded_model import LoadedModel, load_model
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,7 @@ def run_evaluation(cfg: EvaluateConfig) -> EvaluationResult:
         log.warning("label %s differs from the model's %s", asdict(label), asdict(model.label))
     start = resolve_window(model, cfg.start, cfg.allow_overlap)
     market = load_market(cfg.data)
+    check_same_data(model.meta, market, model.display, cfg.allow_other_data)
     bt_cfg = cfg.backtest.with_label(label)
     bench = load_benchmark(cfg.data, market, bt_cfg.benchmark) if bt_cfg.enabled else None
     label_bench = label_benchmark(cfg.data, label, market)  # an excess label's index

@@ -17,6 +17,7 @@ from ashare_autotune.modelling.feature_sets import build_feature_set
 from ashare_autotune.modelling.labels import trading_calendar
 from ashare_autotune.modelling.tradable import universe_mask
 from ashare_autotune.tracking import runs as tracking
+from ashare_autotune.tracking.data_match import check_same_data
 from ashare_autotune.tracking.loaded_model import LoadedModel, load_model
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ def run_predict(cfg: PredictConfig) -> PredictResult:
     tracking.set_tracking_uri(cfg.mlflow.tracking_uri)
     model = load_model(cfg.model_uri)
     market = load_market(cfg.data)
+    check_same_data(model.meta, market, model.display, cfg.allow_other_data)
     picks = score_market(model, market, cfg.date, cfg.top_k)
     day = str(picks["trade_date"].iloc[0])
     path = write_table(picks, Path(cfg.output_dir) / f"picks_{day}.{cfg.format}")

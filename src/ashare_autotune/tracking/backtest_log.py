@@ -47,7 +47,7 @@ def log_backtest(
 
     Args:
         report: the finished backtest.
-        title: the tear sheet's title (e.g. "ashare-autotune-xgb v3, test 2021-07..2023-03").
+        title: the tear sheet's title (e.g. "ashare-autotune v3, test 2021-07..2023-03").
         comparison: the model beside the baselines on the same window, or None.
 
     Returns:

@@ -11,8 +11,10 @@ import pandas as pd
 
 from ashare_autotune.config.schema import LabelConfig
 from ashare_autotune.config.universe import UniverseConfig
+from ashare_autotune.errors import DataError
 from ashare_autotune.tracking import registry
 from ashare_autotune.tracking import runs as tracking
+from ashare_autotune.tracking.input_checks import InputError, check_input
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,15 @@ class LoadedModel:
         return f"{self.name} v{self.version}" if self.version else self.uri
 
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
-        """probability and pick (probability >= threshold) for rows of feature columns."""
+        """probability and pick (probability >= threshold) for rows of feature columns.
+
+        Raises `DataError` (one line) when the rows fail the model's input checks
+        (`input_checks.check_input`: columns, dtypes, NaN, ranges recorded at training).
+        """
+        try:
+            check_input(features, self.features, self.meta.get("input_profile"))
+        except InputError as exc:
+            raise DataError(f"{self.display}: {exc}") from None
         x = features[self.features].astype(np.float64)
         out = self.pyfunc.predict(x)
         return pd.DataFrame(
@@ -95,13 +105,22 @@ class LoadedModel:
 def load_model(model_uri: str) -> LoadedModel:
     """Resolve and load a model URI; raises `UserError` when it does not exist.
 
+    An alias is resolved once, to a version, and that version is loaded as `models:/name/N`:
+    an alias moved meanwhile (a registration finishing) cannot make the picks name one
+    version while another scores them.
+
     Args:
         model_uri: models:/name@alias, models:/name/N, runs:/<run>/model or models:/m-<id>.
 
     Returns:
-        The `LoadedModel`.
+        The `LoadedModel`; its `uri` is `models:/name/N` for any registry URI.
     """
     version = registry.resolve_version(model_uri)
+    if version is not None:
+        pinned = f"models:/{version.name}/{version.version}"
+        if pinned != model_uri:
+            log.info("%s is %s", model_uri, pinned)
+        model_uri = pinned
     pyfunc, meta = tracking.load_pick_model(model_uri)
     ids = tracking.model_ids(pyfunc)
     loaded = LoadedModel(

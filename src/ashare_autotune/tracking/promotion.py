@@ -6,8 +6,11 @@ metrics are reported with the version, never used to decide.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from ashare_autotune.config.threshold import ThresholdConfig
 from ashare_autotune.evaluation.threshold import ThresholdChoice
@@ -16,6 +19,8 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 # Absolute difference below which two metric values count as equal (float noise, not skill).
 TIE_TOLERANCE = 1e-9
+# The market facts that make two models' validation metrics comparable (`data_fingerprint`).
+FINGERPRINT_DATA = ("source", "start", "end", "n_stocks", "n_rows")
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ def decide_promotion(
     compare: list[str],
     champion: dict[str, float] | None = None,
     champion_version: str | None = None,
+    fingerprints: tuple[str, str | None] | None = None,
 ) -> Decision:
     """Decide champion or challenger for a newly trained model, on validation only.
 
@@ -55,6 +61,9 @@ def decide_promotion(
         compare: metric names, most important first, e.g. ["val_precision", "val_recall"].
         champion: the current champion's metrics, or None when there is no champion.
         champion_version: the champion's version number, for the reason text.
+        fingerprints: (the candidate's, the champion's) `data_fingerprint`; when they differ
+            (or the champion has none) the two are not compared and the candidate is a
+            challenger: metrics of other data, label, universe or segments mean other things.
 
     Returns:
         The `Decision`.
@@ -73,7 +82,36 @@ def decide_promotion(
             f"{target:.2f}, {choice.n_picks} picks over {choice.n_days} days) and there is no "
             "champion yet",
         )
+    if fingerprints is not None and fingerprints[0] != fingerprints[1]:
+        theirs = fingerprints[1] or "none recorded"
+        return Decision(
+            False,
+            f"champion version {champion_version} was trained on other data/label/universe "
+            f"(data fingerprint {theirs}, this model's {fingerprints[0]}): not compared; "
+            "champion kept",
+        )
     return _compare(candidate, champion, compare, f"version {champion_version}")
+
+
+def data_fingerprint(meta: dict[str, Any]) -> str:
+    """A short hash of what a model's validation metrics depend on besides the model: the
+    market (source, first and last day, stocks, rows), the label, the universe and the
+    train/val/test segments, as recorded in its meta.json (`reports.model_meta`).
+
+    Args:
+        meta: the model's meta.json facts.
+
+    Returns:
+        12 hex digits; equal for models whose validation metrics are comparable.
+    """
+    facts = {
+        "data": {k: meta["data"][k] for k in FINGERPRINT_DATA if k in meta["data"]},
+        "label": meta["label"],
+        "universe": meta.get("universe", {}),
+        "segments": {k: list(v) for k, v in meta.get("segments", {}).items()},
+    }
+    text = json.dumps(facts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def _compare(

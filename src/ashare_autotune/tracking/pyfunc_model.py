@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
+from ashare_autotune.tracking.input_checks import check_input
+
 MODEL_ARTIFACT = "model"  # the directory `FittedModel.save` wrote
 BOOSTER_ARTIFACT = "booster"  # an XGBoost booster file: models logged before the model protocol
 META_ARTIFACT = "meta"
@@ -37,6 +39,7 @@ class PickModel(PythonModel):
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
+        check_input(model_input, list(self.meta["features"]), self.meta.get("input_profile"))
         features = list(self.meta["features"])
         missing = [c for c in features if c not in model_input.columns]
         if missing:

@@ -6,10 +6,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import mlflow
+
+from ashare_autotune import store_locks
 from ashare_autotune.config.schema import RegistryConfig, ThresholdConfig
 from ashare_autotune.evaluation.threshold import ThresholdChoice
 from ashare_autotune.tracking import registry
-from ashare_autotune.tracking.promotion import Decision, decide_promotion
+from ashare_autotune.tracking.promotion import Decision, data_fingerprint, decide_promotion
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +39,27 @@ def register_and_promote(
     Returns:
         (the new version number, the promotion `Decision`).
     """
-    name = reg.model_name
-    decision = _decide(reg, target, choice, metrics)
-    tags = {
+    fingerprint = data_fingerprint(meta)
+    # Compare-and-set: reading the champion, deciding, registering and moving the alias happen
+    # under the store's lock, so two registrations of the same store cannot interleave.
+    with store_locks.creating(mlflow.get_registry_uri()):
+        decision = _decide(reg, target, choice, metrics, fingerprint)
+        tags = _tags(choice, metrics, meta, decision) | {"data_fingerprint": fingerprint}
+        description = f"{_describe(meta, metrics)} Promotion: {decision.role}, {decision.reason}."
+        version = registry.register_version(model_uri, reg.model_name, tags, description)
+        alias = reg.champion_alias if decision.promote else reg.challenger_alias
+        registry.set_alias(reg.model_name, alias, version.version)
+    (log.info if decision.promote else log.warning)(
+        "version %s is %s@%s: %s", version.version, reg.model_name, alias, decision.reason
+    )
+    return str(version.version), decision
+
+
+def _tags(
+    choice: ThresholdChoice, metrics: dict[str, float], meta: dict[str, Any], decision: Decision
+) -> dict[str, Any]:
+    """The version's tags: test metrics, threshold, label, universe, data and the decision."""
+    return {
         "test_precision": round(metrics["test_precision"], 4),
         "test_recall": round(metrics["test_recall"], 4),
         "test_auc": round(metrics["test_auc"], 4),
@@ -54,14 +75,6 @@ def register_and_promote(
         "promotion": decision.role,
         "promotion_reason": decision.reason,
     }
-    description = f"{_describe(meta, metrics)} Promotion: {decision.role}, {decision.reason}."
-    version = registry.register_version(model_uri, name, tags, description)
-    alias = reg.champion_alias if decision.promote else reg.challenger_alias
-    registry.set_alias(name, alias, version.version)
-    (log.info if decision.promote else log.warning)(
-        "version %s is %s@%s: %s", version.version, name, alias, decision.reason
-    )
-    return str(version.version), decision
 
 
 def _decide(
@@ -69,8 +82,10 @@ def _decide(
     target: ThresholdConfig,
     choice: ThresholdChoice,
     metrics: dict[str, float],
+    fingerprint: str,
 ) -> Decision:
-    """Apply the promotion policy (validation only) against the current champion."""
+    """Apply the promotion policy (validation only) against the current champion, compared
+    only when it was trained on the same data, label, universe and segments."""
     champion = registry.alias_version(reg.model_name, reg.champion_alias)
     return decide_promotion(
         metrics,
@@ -79,6 +94,7 @@ def _decide(
         compare=list(reg.promotion_metrics),
         champion=registry.version_metrics(champion) if champion else None,
         champion_version=champion.version if champion else None,
+        fingerprints=(fingerprint, champion.tags.get("data_fingerprint")) if champion else None,
     )
 
 

@@ -24,6 +24,7 @@ from ashare_autotune.modelling.dataset import Dataset
 from ashare_autotune.models.base import FittedModel
 from ashare_autotune.tracking import plots, shap_report
 from ashare_autotune.tracking import runs as tracking
+from ashare_autotune.tracking.input_checks import profile_inputs, sample_rows
 
 log = logging.getLogger(__name__)
 
@@ -243,4 +244,12 @@ def model_meta(
         "segments": {name: ds.date_range(name) for name in ("train", "val", "test")},
         "params": params,
         "metrics": {k: v for k, v in metrics.items() if k.startswith(("val_", "test_"))},
+        # what served rows are checked against (`input_checks`): training rows' quartiles
+        "input_profile": training_profile(ds),
     }
+
+
+def training_profile(ds: Dataset) -> dict[str, dict[str, float | None]]:
+    """The input profile (`input_checks.profile_inputs`) of evenly spaced training rows."""
+    positions = ds.positions("train")
+    return profile_inputs(ds.features("train", positions[sample_rows(len(positions))]))
