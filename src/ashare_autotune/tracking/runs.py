@@ -18,7 +18,7 @@ import optuna
 import pandas as pd
 import xgboost as xgb
 from mlflow.entities import Dataset as DatasetEntity
-from mlflow.entities import DatasetInput, InputTag, Run
+from mlflow.entities import DatasetInput, InputTag, Run, RunStatus
 from mlflow.models import infer_signature
 from mlflow.models.model import ModelInfo
 from mlflow.types import ColSpec, Schema
@@ -29,11 +29,13 @@ import ashare_autotune
 import ashare_autotune.sqlite_wal
 from ashare_autotune import store_locks
 from ashare_autotune.errors import UserError
+from ashare_autotune.runtime import on_stop
 from ashare_autotune.tracking.pyfunc_model import BOOSTER_ARTIFACT, META_ARTIFACT
 
 log = logging.getLogger(__name__)
 
 TRIAL_METRIC = "val_auc"
+KILLED = RunStatus.to_string(RunStatus.KILLED)
 SCHEMA_SAMPLE_ROWS = 10_000
 SCHEMA_TYPE_ROWS = 100  # rows a dtype's column type is read from
 PACKAGE_DIR = Path(ashare_autotune.__file__).parent
@@ -85,7 +87,18 @@ def parent_run(
         with mlflow.start_run(
             run_id=run_id, experiment_id=experiment_id, run_name=None if run_id else run_name
         ) as run:
-            yield run
+            # a stopped job's run ends KILLED (FAILED is for errors), not left RUNNING
+            cancel = on_stop(lambda: mlflow.MlflowClient().set_terminated(run.info.run_id, KILLED))
+            try:
+                yield run
+            except KeyboardInterrupt:  # Ctrl-C: this run and any nested one still open
+                while (active := mlflow.active_run()) is not None:
+                    mlflow.end_run(KILLED)
+                    if active.info.run_id == run.info.run_id:
+                        break
+                raise
+            finally:
+                cancel()
     finally:
         if project_run:
             os.environ["MLFLOW_RUN_ID"] = project_run
