@@ -143,8 +143,9 @@ def io_fault(exc: BaseException | None) -> str | None:
         )
     if where := unwritable(exc):
         return (
-            f"cannot write {where}; make it writable (or point the setting that names it "
-            "elsewhere) and run the same command again"
+            f"cannot write {where}; make it writable or point the setting that names it "
+            "(mlflow.tracking_uri, tuning.storage, data.cache_dir, hydra.run.dir) elsewhere, "
+            "then run the same command again"
         )
     return None
 

@@ -47,6 +47,7 @@ def setup(tracking_uri: str, experiment_name: str, sqlite_wal: bool = True) -> s
     Under `mlflow run` the run MLflow Projects created decides the experiment. With
     `sqlite_wal`, a SQLite store is used in write-ahead-log mode (`ashare_autotune.sqlite_wal`).
     """
+    ashare_autotune.sqlite_wal.check_writable(tracking_uri, "mlflow.tracking_uri")
     if sqlite_wal:
         ashare_autotune.sqlite_wal.enable(tracking_uri)
     mlflow.set_tracking_uri(tracking_uri)
