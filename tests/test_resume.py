@@ -1,6 +1,7 @@
 """A study survives SIGKILL: rerunning the same command fails the trial the dead process left
 RUNNING (heartbeat), retries it, stops at exactly `tuning.n_trials` finished trials, leaves one
-MLflow run per finished trial under the study's parent run, and registers the best of them all."""
+MLflow run per finished trial under the study's parent run, removes the dead process's feature
+store and registers the best of them all."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from mlflow import MlflowClient
 
 from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.errors import UserError, disk_full
-from ashare_autotune.pipeline import PARENT_RUN_ATTR, run_training
+from ashare_autotune.pipeline import PARENT_RUN_ATTR, SCRATCH_PREFIX, run_training
+from ashare_autotune.runtime import owner_pid
 from ashare_autotune.tracking import runs as tracking
 from ashare_autotune.tuning.scoring import TRIAL_METRICS
 from ashare_autotune.tuning.study import (
@@ -100,21 +102,24 @@ def test_sigkilled_study_resumes_to_n_trials_and_registers_the_best(
         *SLOWER_TRIALS,
     )
     db = tmp_path / "optuna.db"
+    scratch = tmp_path / "tmp"  # the jobs' $TMPDIR
+    scratch.mkdir()
+    env = cli_env(tracking_uri) | {"TMPDIR": str(scratch)}
     with open(tmp_path / "first.log", "w") as out:
-        first = subprocess.Popen(
-            cmd, cwd=tmp_path, env=cli_env(tracking_uri), stdout=out, stderr=out
-        )
+        first = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=out, stderr=out)
         killed = kill_mid_trial(first, db, min_finished=2)
     assert first.returncode == -signal.SIGKILL
     assert trial_states(db)[killed][0] == "RUNNING"
+    left = [p.name for p in scratch.iterdir()]  # a SIGKILLed process cannot clean up
+    assert [owner_pid(name, SCRATCH_PREFIX) for name in left] == [first.pid]
     time.sleep(2)  # past the grace period: the killed trial's heartbeat is now stale
 
-    rerun = subprocess.run(
-        cmd, cwd=tmp_path, env=cli_env(tracking_uri), capture_output=True, text=True, timeout=300
-    )
+    rerun = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert not list(scratch.iterdir()), "the dead process's feature store is removed"
 
     study = optuna.load_study(study_name="resume", storage=f"sqlite:///{db}")
+    assert {s for s, _ in trial_states(db).values()} <= {"COMPLETE", "PRUNED", "FAIL"}
     finished = [t for t in study.trials if t.state in FINISHED_STATES]
     assert len(finished) == N_TRIALS
     assert study.trials[killed].state == optuna.trial.TrialState.FAIL

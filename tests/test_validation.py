@@ -487,3 +487,23 @@ def test_an_unadjusted_split_stops_the_train_command_in_one_line(
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert "-90.0% overnight from the previous close 53.3392" in errors[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("module", "overrides", "key"),
+    [
+        ("train", ("debug=default", "data.end=20180230"), "data.end"),
+        ("predict", ("date=20180230",), "date"),
+        ("evaluate", ("start=20180230",), "start"),
+        ("backtest", ("model_uri=models:/m/1", "start=20180101", "end=20180230"), "end"),
+    ],
+)
+def test_an_impossible_date_is_one_line_in_every_entry_point(
+    module: str, overrides: tuple[str, ...], key: str, tmp_path: Path, tracking_uri: str
+) -> None:
+    done = run_entry_point(module, tmp_path, tracking_uri, *overrides)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"error: config key '{key}'='20180230': is not a calendar date: 2018-02 has 28 days"
+    ]
