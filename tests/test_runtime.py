@@ -7,6 +7,7 @@ from __future__ import annotations
 import atexit
 import gc
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,13 +16,16 @@ import time
 import weakref
 from pathlib import Path
 from subprocess import PIPE
+from urllib.parse import urlparse
 
+import mlflow
 import pytest
 from mlflow import MlflowClient
 
 from ashare_autotune.errors import INTERRUPTED
 from ashare_autotune.pipeline import SCRATCH_PREFIX
 from ashare_autotune.runtime import owner_pid, remove_orphans, scratch_dir, settle_imports
+from ashare_autotune.tracking.runs import log_artifacts
 from tests.conftest import ROOT, cli_env, train_command
 from tests.test_resume import trial_states
 
@@ -139,3 +143,39 @@ def test_sigterm_marks_the_parent_run_killed_not_left_running(
     assert status == -signal.SIGTERM  # it still dies of the signal
     assert _parent_status(tracking_uri) == ["KILLED"]
     assert not list(scratch.iterdir())
+
+
+def _artifact_files(run_id: str) -> dict[str, int]:
+    """Every file of the run's artifacts (hidden ones too) -> its size in bytes."""
+    root = Path(urlparse(mlflow.get_run(run_id).info.artifact_uri).path)
+    return {str(p.relative_to(root)): p.stat().st_size for p in root.rglob("*") if p.is_file()}
+
+
+def test_a_copy_stopped_midway_leaves_no_partial_plot_folder(
+    tmp_path: Path, tracking_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plots = tmp_path / "plots"
+    plots.mkdir()
+    for name in ("a.png", "b.png", "c.png"):
+        (plots / name).write_bytes(b"\x89PNG" + b"x" * 96)
+    copy = shutil.copyfile
+    copied: list[str] = []
+
+    def stopped_on_the_second_file(src: str, dst: str, **kwargs: object) -> object:
+        if copied:  # the second file is created empty, then the job is stopped
+            Path(dst).touch()
+            raise KeyboardInterrupt
+        copied.append(src)
+        return copy(src, dst, **kwargs)
+
+    with mlflow.start_run() as run:
+        monkeypatch.setattr(shutil, "copyfile", stopped_on_the_second_file)
+        with pytest.raises(KeyboardInterrupt):
+            log_artifacts(plots, "plots")
+        monkeypatch.setattr(shutil, "copyfile", copy)
+        assert not any(name.startswith("plots/") for name in _artifact_files(run.info.run_id)), (
+            "no plots/ folder: it appears whole or not at all"
+        )
+        log_artifacts(plots, "plots")  # the next attempt, after one that was stopped
+    # every file whole, and nothing of the stopped copy left
+    assert _artifact_files(run.info.run_id) == {f"plots/{n}.png": 100 for n in "abc"}

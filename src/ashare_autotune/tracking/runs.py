@@ -30,6 +30,7 @@ import ashare_autotune.sqlite_wal
 from ashare_autotune import store_locks
 from ashare_autotune.errors import UserError
 from ashare_autotune.runtime import on_stop
+from ashare_autotune.tracking.artifact_files import log_artifacts_whole
 from ashare_autotune.tracking.pyfunc_model import BOOSTER_ARTIFACT, META_ARTIFACT
 
 log = logging.getLogger(__name__)
@@ -291,8 +292,8 @@ def set_tracking_uri(tracking_uri: str) -> None:
 
 
 def log_artifacts(local_dir: str | Path, artifact_path: str | None = None) -> None:
-    """Log every file of a local directory to the active run."""
-    mlflow.log_artifacts(str(local_dir), artifact_path)
+    """Log every file of a local directory to the active run, each whole or not at all."""
+    log_artifacts_whole(local_dir, artifact_path)
 
 
 def dataset_input(
