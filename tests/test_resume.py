@@ -21,7 +21,7 @@ import yaml
 from mlflow import MlflowClient
 
 from ashare_autotune.config.schema import AppConfig
-from ashare_autotune.errors import UserError, disk_full
+from ashare_autotune.errors import UserError, disk_full, report_io_faults, unwritable
 from ashare_autotune.pipeline import PARENT_RUN_ATTR, SCRATCH_PREFIX, run_training
 from ashare_autotune.runtime import owner_pid
 from ashare_autotune.tracking import runs as tracking
@@ -256,3 +256,58 @@ def test_a_study_from_before_the_objective_was_recorded_is_checked_on_its_trial_
     auc = {"tuning.metric": "auc", "direction": "maximize"}
     check_objective(study, auc, TRIAL_METRICS)
     assert study.user_attrs["objective"] == auc
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (
+            OSError(errno.EROFS, "Read-only file system", "mlruns/1/x.png"),
+            "mlruns/1/x.png: Read-only file system (errno 30)",
+        ),
+        (
+            PermissionError(errno.EACCES, "Permission denied", "cache/000001.SZ.parquet"),
+            "cache/000001.SZ.parquet: Permission denied (errno 13)",
+        ),
+        (OSError(errno.EPERM, "Operation not permitted"), "a file: Operation not permitted"),
+        (
+            RuntimeError("(sqlite3.OperationalError) attempt to write a readonly database"),
+            "a SQLite store (mlflow.tracking_uri or tuning.storage)",
+        ),
+    ],
+)
+def test_an_unwritable_file_or_store_anywhere_in_the_error_chain_is_recognised(
+    error: Exception, said: str
+) -> None:
+    try:
+        try:
+            raise error
+        except Exception as inner:
+            raise RuntimeError("while logging the model") from inner
+    except RuntimeError as outer:
+        assert (unwritable(outer) or "").startswith(said)
+    assert unwritable(OSError(errno.ENOENT, "No such file or directory", "x")) is None
+
+
+def test_a_read_only_artifact_store_stops_the_job_in_one_line(
+    tracking_uri: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """EROFS raised where the artifacts are written (root is not stopped by chmod; a real
+    read-only mount is in test_validation's `read-only-file-system` case)."""
+
+    def read_only(src: str, dst: str, **kwargs: object) -> None:
+        raise OSError(errno.EROFS, "Read-only file system", dst)
+
+    monkeypatch.setattr("ashare_autotune.tracking.artifact_files.shutil.copytree", read_only)
+    with mlflow.start_run(), pytest.raises(SystemExit) as stopped:
+        report_io_faults(tracking.log_artifacts)(ROOT / "conf", "config")
+    assert stopped.value.code == 2
+    line = capsys.readouterr().err
+    assert line.count("\n") == 1
+    assert re.fullmatch(
+        r"error: cannot write \S+/artifacts/\.partial-\d+-config: Read-only file system "
+        r"\(errno 30\); make it writable or point the setting that names it \(mlflow\."
+        r"tracking_uri, tuning\.storage, data\.cache_dir, hydra\.run\.dir\) elsewhere, then run "
+        r"the same command again\n",
+        line,
+    ), line
