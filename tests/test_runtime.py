@@ -24,7 +24,13 @@ from mlflow import MlflowClient
 
 from ashare_autotune.errors import INTERRUPTED
 from ashare_autotune.pipeline import SCRATCH_PREFIX
-from ashare_autotune.runtime import owner_pid, remove_orphans, scratch_dir, settle_imports
+from ashare_autotune.runtime import (
+    clean_up_on_stop,
+    owner_pid,
+    remove_orphans,
+    scratch_dir,
+    settle_imports,
+)
 from ashare_autotune.tracking.runs import log_artifacts
 from tests.conftest import ROOT, cli_env, train_command
 from tests.test_resume import trial_states
@@ -179,3 +185,15 @@ def test_a_copy_stopped_midway_leaves_no_partial_plot_folder(
         log_artifacts(plots, "plots")  # the next attempt, after one that was stopped
     # every file whole, and nothing of the stopped copy left
     assert _artifact_files(run.info.run_id) == {f"plots/{n}.png": 100 for n in "abc"}
+
+
+def test_a_stop_ends_every_open_run_killed_and_removes_the_scratch_dirs(
+    tracking_uri: str,
+) -> None:
+    with scratch_dir(SCRATCH_PREFIX) as scratch, mlflow.start_run() as outer:
+        inner = mlflow.start_run(nested=True)
+        clean_up_on_stop()
+        assert not scratch.exists()
+        assert mlflow.active_run() is None
+    for run in (outer, inner):
+        assert mlflow.get_run(run.info.run_id).info.status == "KILLED"
