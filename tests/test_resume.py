@@ -263,16 +263,16 @@ def test_a_study_from_before_the_objective_was_recorded_is_checked_on_its_trial_
     [
         (
             OSError(errno.EROFS, "Read-only file system", "mlruns/1/x.png"),
-            "mlruns/1/x.png: Read-only file system (errno 30)",
+            "write mlruns/1/x.png: Read-only file system (errno 30)",
         ),
         (
             PermissionError(errno.EACCES, "Permission denied", "cache/000001.SZ.parquet"),
-            "cache/000001.SZ.parquet: Permission denied (errno 13)",
+            "read or write cache/000001.SZ.parquet: Permission denied (errno 13)",
         ),
-        (OSError(errno.EPERM, "Operation not permitted"), "a file: Operation not permitted"),
+        (OSError(errno.EPERM, "Operation not permitted"), "read or write a file: Operation"),
         (
             RuntimeError("(sqlite3.OperationalError) attempt to write a readonly database"),
-            "a SQLite store (mlflow.tracking_uri or tuning.storage)",
+            "write a SQLite store (mlflow.tracking_uri or tuning.storage)",
         ),
     ],
 )
@@ -299,7 +299,7 @@ def test_a_read_only_artifact_store_stops_the_job_in_one_line(
         raise OSError(errno.EROFS, "Read-only file system", dst)
 
     monkeypatch.setattr("ashare_autotune.tracking.artifact_files.shutil.copytree", read_only)
-    with mlflow.start_run(), pytest.raises(SystemExit) as stopped:
+    with mlflow.start_run(experiment_id="0"), pytest.raises(SystemExit) as stopped:
         report_io_faults(tracking.log_artifacts)(ROOT / "conf", "config")
     assert stopped.value.code == 2
     line = capsys.readouterr().err

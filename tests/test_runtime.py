@@ -174,7 +174,7 @@ def test_a_copy_stopped_midway_leaves_no_partial_plot_folder(
         copied.append(src)
         return copy(src, dst, **kwargs)
 
-    with mlflow.start_run() as run:
+    with mlflow.start_run(experiment_id="0") as run:
         monkeypatch.setattr(shutil, "copyfile", stopped_on_the_second_file)
         with pytest.raises(KeyboardInterrupt):
             log_artifacts(plots, "plots")
@@ -190,8 +190,8 @@ def test_a_copy_stopped_midway_leaves_no_partial_plot_folder(
 def test_a_stop_ends_every_open_run_killed_and_removes_the_scratch_dirs(
     tracking_uri: str,
 ) -> None:
-    with scratch_dir(SCRATCH_PREFIX) as scratch, mlflow.start_run() as outer:
-        inner = mlflow.start_run(nested=True)
+    with scratch_dir(SCRATCH_PREFIX) as scratch, mlflow.start_run(experiment_id="0") as outer:
+        inner = mlflow.start_run(experiment_id="0", nested=True)
         clean_up_on_stop()
         assert not scratch.exists()
         assert mlflow.active_run() is None

@@ -143,7 +143,7 @@ def io_fault(exc: BaseException | None) -> str | None:
         )
     if where := unwritable(exc):
         return (
-            f"cannot write {where}; make it writable or point the setting that names it "
+            f"cannot {where}; make it writable or point the setting that names it "
             "(mlflow.tracking_uri, tuning.storage, data.cache_dir, hydra.run.dir) elsewhere, "
             "then run the same command again"
         )
@@ -178,15 +178,17 @@ def unwritable(exc: BaseException | None) -> str | None:
         exc: the error an entry point ended with.
 
     Returns:
-        "<file>: <strerror> (errno <n>)" or "a SQLite store (...)", or None.
+        "write <file>: <strerror> (errno 30)" ("read or write" for EACCES and EPERM, which
+        reading may raise too), or "write a SQLite store (...)", or None.
     """
     for err in _chain(exc):
         if isinstance(err, OSError) and err.errno in UNWRITABLE:
+            verb = "write" if err.errno == errno.EROFS else "read or write"
             what = err.filename or "a file"
-            return f"{what}: {err.strerror or os.strerror(err.errno)} (errno {err.errno})"
+            return f"{verb} {what}: {err.strerror or os.strerror(err.errno)} (errno {err.errno})"
         if "attempt to write a readonly database" in str(err):
             return (
-                "a SQLite store (mlflow.tracking_uri or tuning.storage): attempt to write a "
+                "write a SQLite store (mlflow.tracking_uri or tuning.storage): attempt to write a "
                 "readonly database (its folder must be writable too: WAL mode writes "
                 "<file>-wal and <file>-shm beside it)"
             )
