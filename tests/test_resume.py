@@ -1,6 +1,7 @@
 """A study survives SIGKILL: rerunning the same command fails the trial the dead process left
 RUNNING (heartbeat), retries it, stops at exactly `tuning.n_trials` finished trials, leaves one
-MLflow run per finished trial under the study's parent run, and registers the best of them all."""
+MLflow run per finished trial under the study's parent run, removes the dead process's feature
+store and registers the best of them all."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ import yaml
 from mlflow import MlflowClient
 
 from ashare_autotune.config.schema import AppConfig
-from ashare_autotune.errors import UserError, disk_full
-from ashare_autotune.pipeline import PARENT_RUN_ATTR, run_training
+from ashare_autotune.errors import UserError, disk_full, report_io_faults, unwritable
+from ashare_autotune.pipeline import PARENT_RUN_ATTR, SCRATCH_PREFIX, run_training
+from ashare_autotune.runtime import owner_pid
 from ashare_autotune.tracking import runs as tracking
 from ashare_autotune.tuning.scoring import TRIAL_METRICS
 from ashare_autotune.tuning.study import (
@@ -100,21 +102,24 @@ def test_sigkilled_study_resumes_to_n_trials_and_registers_the_best(
         *SLOWER_TRIALS,
     )
     db = tmp_path / "optuna.db"
+    scratch = tmp_path / "tmp"  # the jobs' $TMPDIR
+    scratch.mkdir()
+    env = cli_env(tracking_uri) | {"TMPDIR": str(scratch)}
     with open(tmp_path / "first.log", "w") as out:
-        first = subprocess.Popen(
-            cmd, cwd=tmp_path, env=cli_env(tracking_uri), stdout=out, stderr=out
-        )
+        first = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=out, stderr=out)
         killed = kill_mid_trial(first, db, min_finished=2)
     assert first.returncode == -signal.SIGKILL
     assert trial_states(db)[killed][0] == "RUNNING"
+    left = [p.name for p in scratch.iterdir()]  # a SIGKILLed process cannot clean up
+    assert [owner_pid(name, SCRATCH_PREFIX) for name in left] == [first.pid]
     time.sleep(2)  # past the grace period: the killed trial's heartbeat is now stale
 
-    rerun = subprocess.run(
-        cmd, cwd=tmp_path, env=cli_env(tracking_uri), capture_output=True, text=True, timeout=300
-    )
+    rerun = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert not list(scratch.iterdir()), "the dead process's feature store is removed"
 
     study = optuna.load_study(study_name="resume", storage=f"sqlite:///{db}")
+    assert {s for s, _ in trial_states(db).values()} <= {"COMPLETE", "PRUNED", "FAIL"}
     finished = [t for t in study.trials if t.state in FINISHED_STATES]
     assert len(finished) == N_TRIALS
     assert study.trials[killed].state == optuna.trial.TrialState.FAIL
@@ -251,3 +256,58 @@ def test_a_study_from_before_the_objective_was_recorded_is_checked_on_its_trial_
     auc = {"tuning.metric": "auc", "direction": "maximize"}
     check_objective(study, auc, TRIAL_METRICS)
     assert study.user_attrs["objective"] == auc
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (
+            OSError(errno.EROFS, "Read-only file system", "mlruns/1/x.png"),
+            "write mlruns/1/x.png: Read-only file system (errno 30)",
+        ),
+        (
+            PermissionError(errno.EACCES, "Permission denied", "cache/000001.SZ.parquet"),
+            "read or write cache/000001.SZ.parquet: Permission denied (errno 13)",
+        ),
+        (OSError(errno.EPERM, "Operation not permitted"), "read or write a file: Operation"),
+        (
+            RuntimeError("(sqlite3.OperationalError) attempt to write a readonly database"),
+            "write a SQLite store (mlflow.tracking_uri or tuning.storage)",
+        ),
+    ],
+)
+def test_an_unwritable_file_or_store_anywhere_in_the_error_chain_is_recognised(
+    error: Exception, said: str
+) -> None:
+    try:
+        try:
+            raise error
+        except Exception as inner:
+            raise RuntimeError("while logging the model") from inner
+    except RuntimeError as outer:
+        assert (unwritable(outer) or "").startswith(said)
+    assert unwritable(OSError(errno.ENOENT, "No such file or directory", "x")) is None
+
+
+def test_a_read_only_artifact_store_stops_the_job_in_one_line(
+    tracking_uri: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """EROFS raised where the artifacts are written (root is not stopped by chmod; a real
+    read-only mount is in test_validation's `read-only-file-system` case)."""
+
+    def read_only(src: str, dst: str, **kwargs: object) -> None:
+        raise OSError(errno.EROFS, "Read-only file system", dst)
+
+    monkeypatch.setattr("ashare_autotune.tracking.artifact_files.shutil.copytree", read_only)
+    with mlflow.start_run(experiment_id="0"), pytest.raises(SystemExit) as stopped:
+        report_io_faults(tracking.log_artifacts)(ROOT / "conf", "config")
+    assert stopped.value.code == 2
+    line = capsys.readouterr().err
+    assert line.count("\n") == 1
+    assert re.fullmatch(
+        r"error: cannot write \S+/artifacts/\.partial-\d+-config: Read-only file system "
+        r"\(errno 30\); make it writable or point the setting that names it \(mlflow\."
+        r"tracking_uri, tuning\.storage, data\.cache_dir, hydra\.run\.dir\) elsewhere, then run "
+        r"the same command again\n",
+        line,
+    ), line

@@ -7,9 +7,13 @@ line for a problem that is repaired). The README rows are parsed and compared wo
 
 from __future__ import annotations
 
+import io
 import logging
 import re
-from collections.abc import Callable
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, redirect_stderr
 from pathlib import Path
 
 import pandas as pd
@@ -23,12 +27,13 @@ from ashare_autotune.data.sanity import check_market, check_moves
 from ashare_autotune.data.synthetic import make_synthetic_market
 from ashare_autotune.data.tushare import load_tushare
 from ashare_autotune.data.tushare_client import TushareClient, resolve_token
-from ashare_autotune.errors import UserError, config_error_text
+from ashare_autotune.errors import UserError, config_error_text, report_io_faults
 from ashare_autotune.evaluation.backtest import run_backtest
 from ashare_autotune.modelling.dataset import labelled_rows
 from ashare_autotune.pipeline import run_training
 from ashare_autotune.store_locks import hold_study
-from tests.conftest import ROOT, run_entry_point
+from ashare_autotune.tracking import runs as tracking
+from tests.conftest import ROOT, cli_env, run_entry_point, train_command
 from tests.served_model_cases import SERVED_CASE_IDS, served_cases
 from tests.test_entrypoint import _train_cli
 
@@ -200,8 +205,70 @@ def _rerun_with(tmp: Path, compose: Compose, mp: pytest.MonkeyPatch, changed: st
     )
 
 
+def _impossible_date(compose: Compose) -> str:
+    return _error(lambda: compose("data.end=20180230"))
+
+
+def _read_only_file_system(tmp: Path, template: Path) -> str:
+    """A real read-only file system (errno 30, EROFS): the folder the train command writes its
+    output to, bind-mounted read-only in a private mount namespace (`unshare -rm`, no
+    privileges needed; chmod would not stop root)."""
+    if not shutil.which("unshare"):
+        pytest.skip("needs unshare (util-linux) for a read-only mount")
+    (tmp / "out").mkdir()
+    shutil.copy(template, tmp / "mlflow.db")
+    mount = f'mount -o bind,ro {tmp / "out"} {tmp / "out"} && exec "$@"'
+    train = train_command(tmp, f"hydra.run.dir={tmp / 'out' / 'hydra'}")
+    done = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", mount, "sh", *train],
+        cwd=tmp,
+        env=cli_env(f"sqlite:///{tmp / 'mlflow.db'}"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if done.stderr.startswith(("unshare:", "mount:", "sh:")):
+        pytest.skip(f"no private read-only mount here: {done.stderr.strip()}")
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
+    return done.stderr.strip().removeprefix("error: ")
+
+
+@contextmanager
+def _immutable(path: Path) -> Iterator[None]:
+    """`path` that no process may write, root included (`chattr +i`: chmod does not stop root)."""
+    if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not supported here")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def _read_only_store(tmp: Path, template: Path) -> str:
+    db = tmp / "store.db"
+    shutil.copy(template, db)
+    with _immutable(db):
+        return _error(lambda: tracking.setup(f"sqlite:///{db}", "bad-input"))
+
+
+def _interrupted() -> str:
+    def job() -> None:
+        raise KeyboardInterrupt
+
+    shown = io.StringIO()
+    with redirect_stderr(shown), pytest.raises(SystemExit) as stopped:
+        report_io_faults(job)()
+    assert stopped.value.code == 130
+    return shown.getvalue().strip().removeprefix("error: ")
+
+
 def _cases(
-    tmp: Path, compose: Compose, caplog: pytest.LogCaptureFixture, mp: pytest.MonkeyPatch
+    tmp: Path,
+    compose: Compose,
+    caplog: pytest.LogCaptureFixture,
+    mp: pytest.MonkeyPatch,
+    template: Path,
 ) -> dict[str, Callable[[], str]]:
     daily, index = _bars()
     first_day = index["trade_date"].iloc[3]
@@ -244,6 +311,11 @@ def _cases(
         "threshold-changed": lambda: _rerun_with(
             tmp, compose, mp, "threshold.target_precision=0.55"
         ),
+        "impossible-date": lambda: _impossible_date(compose),
+        "header-only-file": lambda: _load(tmp, daily.iloc[:0]),
+        "read-only-file-system": lambda: _read_only_file_system(tmp, template),
+        "read-only-store": lambda: _read_only_store(tmp, template),
+        "interrupted": _interrupted,
         "negative-slippage": lambda: _error(lambda: compose("backtest.slippage_bps=-1")),
         "unknown-baseline": lambda: _error(
             lambda: compose("backtest.baselines=[reversal_20,momentum_12]")
@@ -295,6 +367,11 @@ CASE_IDS = [
     "label-one-class",
     "metric-changed",
     "threshold-changed",
+    "impossible-date",
+    "header-only-file",
+    "read-only-file-system",
+    "read-only-store",
+    "interrupted",
     "negative-slippage",
     "unknown-baseline",
     "volume-cap-outside-0-1",
@@ -322,8 +399,9 @@ def test_a_bad_input_gives_the_message_in_the_readme(
     compose_app: Compose,
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
+    _migrated_db: Path,
 ) -> None:
-    message = _cases(tmp_path, compose_app, caplog, monkeypatch)[case]()
+    message = _cases(tmp_path, compose_app, caplog, monkeypatch, _migrated_db)[case]()
     assert "\n" not in message
     assert message.replace(str(tmp_path), "<dir>") == readme_messages()[case]
 
@@ -432,3 +510,23 @@ def test_an_unadjusted_split_stops_the_train_command_in_one_line(
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert "-90.0% overnight from the previous close 53.3392" in errors[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("module", "overrides", "key"),
+    [
+        ("train", ("debug=default", "data.end=20180230"), "data.end"),
+        ("predict", ("date=20180230",), "date"),
+        ("evaluate", ("start=20180230",), "start"),
+        ("backtest", ("model_uri=models:/m/1", "start=20180101", "end=20180230"), "end"),
+    ],
+)
+def test_an_impossible_date_is_one_line_in_every_entry_point(
+    module: str, overrides: tuple[str, ...], key: str, tmp_path: Path, tracking_uri: str
+) -> None:
+    done = run_entry_point(module, tmp_path, tracking_uri, *overrides)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"error: config key '{key}'='20180230': is not a calendar date: 2018-02 has 28 days"
+    ]

@@ -1,6 +1,9 @@
 """Property-based: malformed bars (missing columns, text in numbers, duplicates, unsorted or bad
 dates, empty) through the shared validation give valid bars, a logged repair or one-line
-`DataError`, never another exception and never a partial cache file."""
+`DataError`, never another exception and never a partial cache file; broken bars (swapped or
+inconsistent OHLC, jumps, NaNs, duplicate and out-of-order rows, odd dates, no rows) in a file
+load consistent bars or fail in one line naming the file, and the train command on them exits 2
+in one line, without a traceback or a registered version."""
 
 from __future__ import annotations
 
@@ -9,13 +12,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mlflow import MlflowClient
 
+from ashare_autotune.config.schema import DataConfig
 from ashare_autotune.data.client import RetryingClient
+from ashare_autotune.data.loader import load_market
+from ashare_autotune.data.market import Market
 from ashare_autotune.data.per_stock import PerStockCache, tidy_bars, update_stock
 from ashare_autotune.data.schema import DAILY_REQUIRED, normalize_daily
-from ashare_autotune.errors import DataError
+from ashare_autotune.data.synthetic import make_synthetic_market
+from ashare_autotune.errors import DataError, UserError
+from tests.conftest import run_entry_point
 
 NUMERIC = ("open", "high", "low", "close", "vol", "pre_close", "amount")
 COLUMNS = ("ts_code", "trade_date", *NUMERIC)
@@ -123,3 +133,154 @@ def test_exact_duplicates_and_unsorted_days_are_repaired_not_rejected(frame: pd.
         return
     shuffled = pd.concat([clean, clean.iloc[:2]]).iloc[::-1].reset_index(drop=True)
     pd.testing.assert_frame_equal(tidy_bars(shuffled, "shuffled"), clean)
+
+
+# --- broken bars through the files loader and the train command -----------------------------
+
+ODD_DATES = ["20180230", "2018-02-30", "20181301", "notadate", "", "2018/01/05", "18-01-05"]
+ALWAYS_FATAL = ("low_above_high", "split", "impossible_date", "duplicate", "header_only")
+
+
+def _valid_files() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """4 synthetic stocks over 30 days as a files source writes them (YYYYMMDD text dates)."""
+    market = make_synthetic_market(n_stocks=4, n_days=30, seed=11)
+    daily = market.daily.assign(
+        ts_code=market.daily["ts_code"].astype(str),
+        trade_date=market.daily["trade_date"].dt.strftime("%Y%m%d"),
+    )
+    index = market.index.assign(trade_date=market.index["trade_date"].dt.strftime("%Y%m%d"))
+    return daily.reset_index(drop=True), index
+
+
+VALID_DAILY, VALID_INDEX = _valid_files()
+
+
+def _break(daily: pd.DataFrame, kind: str, row: int, value: object) -> pd.DataFrame:
+    """`daily` with one defect of `kind` at `row` (`value`: the factor, date or column)."""
+    out = daily.copy()
+    if kind == "low_above_high":
+        out.loc[row, ["low", "high"]] = out.loc[row, ["high", "low"]].to_numpy() + [1.0, 0.0]
+    elif kind == "swap_ohlc":  # open and close exchanged: still a valid bar
+        out.loc[row, ["open", "close"]] = out.loc[row, ["close", "open"]].to_numpy()
+    elif kind == "close_times":
+        out.loc[row, "close"] = out.loc[row, "high"] * float(value)  # type: ignore[arg-type]
+    elif kind in ("split", "jump"):  # this stock's prices from `row` on, times a factor
+        factor = 0.1 if kind == "split" else float(value)  # type: ignore[arg-type]
+        after = (out["ts_code"] == out.loc[row, "ts_code"]) & (out.index >= row)
+        for col in ("open", "high", "low", "close", "pre_close"):
+            out.loc[after, col] = out.loc[after, col] * factor
+    elif kind == "nan":
+        out[str(value)] = out[str(value)].astype(float)
+        out.loc[row, str(value)] = np.nan
+    elif kind == "duplicate":
+        out = pd.concat([out, out.iloc[[row]]], ignore_index=True)
+    elif kind == "out_of_order":
+        order = list(range(len(out)))
+        order[row], order[row + 1] = order[row + 1], order[row]
+        out = out.iloc[order].reset_index(drop=True)
+    elif kind == "impossible_date":
+        out["trade_date"] = out["trade_date"].astype(object)
+        out.loc[row, "trade_date"] = "20180230"
+    elif kind == "odd_date":
+        out["trade_date"] = out["trade_date"].astype(object)
+        out.loc[row, "trade_date"] = value
+    elif kind == "header_only":
+        out = out.iloc[:0]
+    return out
+
+
+@st.composite
+def broken_bars(draw, kinds: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """The valid files' bars with one to three defects."""
+    every = (
+        "low_above_high",
+        "swap_ohlc",
+        "close_times",
+        "split",
+        "jump",
+        "nan",
+        "duplicate",
+        "out_of_order",
+        "impossible_date",
+        "odd_date",
+        "header_only",
+    )
+    daily = VALID_DAILY
+    for _ in range(draw(st.integers(min_value=1, max_value=3))):
+        kind = draw(st.sampled_from(kinds or every))
+        row = draw(st.integers(min_value=0, max_value=max(len(daily) - 2, 0)))
+        value = {
+            "close_times": st.sampled_from([0.5, 1.0, 1.5, 3.0]),
+            "jump": st.sampled_from([0.5, 0.95, 1.05, 2.0]),
+            "nan": st.sampled_from(["open", "high", "low", "close", "vol", "amount"]),
+            "odd_date": st.sampled_from(ODD_DATES),
+        }.get(kind, st.none())
+        daily = _break(daily, kind, row, draw(value))
+        if daily.empty:
+            break
+    return daily
+
+
+def _load_files(directory: Path, daily: pd.DataFrame) -> Market:
+    daily.to_csv(directory / "bars.csv", index=False)
+    VALID_INDEX.to_csv(directory / "index.csv", index=False)
+    return load_market(
+        DataConfig(
+            source="files", daily=str(directory / "bars.csv"), index=str(directory / "index.csv")
+        )
+    )
+
+
+def _consistent(market: Market) -> None:
+    """What the loader promises of bars it accepts."""
+    daily = market.daily
+    assert not daily.duplicated(["ts_code", "trade_date"]).any()
+    keys = list(zip(daily["ts_code"].astype(str), daily["trade_date"], strict=True))
+    assert keys == sorted(keys)
+    prices = daily[["open", "high", "low", "close"]]
+    assert prices.notna().all().all() and (prices > 0).all().all()
+    assert (daily["low"] <= daily[["open", "close"]].min(axis=1)).all()
+    assert (daily["high"] >= daily[["open", "close"]].max(axis=1)).all()
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(broken_bars())
+def test_broken_bars_load_valid_or_fail_in_one_line_naming_the_file(daily: pd.DataFrame) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            market = _load_files(Path(tmp), daily)
+        except UserError as exc:  # DataError or ConfigError; any other type fails the test
+            text = str(exc)
+            assert text and "\n" not in text
+            assert str(Path(tmp) / "bars.csv") in text or str(Path(tmp) / "index.csv") in text
+            return
+    _consistent(market)
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=3,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(daily=broken_bars(kinds=ALWAYS_FATAL))
+def test_the_train_command_on_broken_bars_exits_2_in_one_line_and_registers_nothing(
+    daily: pd.DataFrame, tracking_uri: str
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        daily.to_csv(Path(tmp) / "bars.csv", index=False)
+        VALID_INDEX.to_csv(Path(tmp) / "index.csv", index=False)
+        done = run_entry_point(
+            "train",
+            Path(tmp),
+            tracking_uri,
+            "debug=default",
+            "data=files",
+            f"data.daily={Path(tmp) / 'bars.csv'}",
+            f"data.index={Path(tmp) / 'index.csv'}",
+        )
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, done.stderr[-3000:]
+    assert MlflowClient(tracking_uri).search_model_versions() == []

@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 
 from ashare_autotune.config.backtest_cli import BacktestCliConfig
 from ashare_autotune.config.loading import register_configs, reject_unknown_keys, to_schema
-from ashare_autotune.errors import report_user_errors, run_cli
+from ashare_autotune.errors import report_io_faults, report_user_errors, run_cli
 from ashare_autotune.evaluation.model_backtest import run_model_backtest
 
 register_configs()
@@ -21,6 +21,7 @@ CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="backtest_cli")
 @reject_unknown_keys
+@report_io_faults
 @report_user_errors
 def main(cfg: DictConfig) -> float:
     """Backtest the model, log the run and print the statistics; returns the IR."""

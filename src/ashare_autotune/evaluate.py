@@ -12,7 +12,7 @@ from ashare_autotune.config.loading import (
     reject_unknown_keys,
     to_evaluate_config,
 )
-from ashare_autotune.errors import report_user_errors, run_cli
+from ashare_autotune.errors import report_io_faults, report_user_errors, run_cli
 from ashare_autotune.evaluation.out_of_time import run_evaluation
 
 register_configs()
@@ -23,6 +23,7 @@ CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="evaluate")
 @reject_unknown_keys
+@report_io_faults
 @report_user_errors
 def main(cfg: DictConfig) -> float:
     """Evaluate the model out of time, log the run and print the table; returns precision."""

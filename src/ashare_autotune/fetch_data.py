@@ -24,7 +24,7 @@ from ashare_autotune.data.loader import load_market
 from ashare_autotune.data.per_stock import PerStockReport
 from ashare_autotune.data.tushare import UpdateReport, update_cache
 from ashare_autotune.data.tushare_client import TushareClient
-from ashare_autotune.errors import report_user_errors, run_cli
+from ashare_autotune.errors import report_io_faults, report_user_errors, run_cli
 
 log = logging.getLogger(__name__)
 # What `check` copies from the fetched source so both describe the same stocks and days.
@@ -91,6 +91,7 @@ def run_check(data: DataConfig, other: DataConfig) -> list[str]:
 
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="fetch_data")
 @reject_unknown_keys
+@report_io_faults
 @report_user_errors
 def main(cfg: DictConfig) -> None:
     """Download the missing days into the cache and print a one-line summary."""

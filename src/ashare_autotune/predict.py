@@ -8,7 +8,7 @@ import hydra
 from omegaconf import DictConfig
 
 from ashare_autotune.config.loading import register_configs, reject_unknown_keys, to_predict_config
-from ashare_autotune.errors import report_user_errors, run_cli
+from ashare_autotune.errors import report_io_faults, report_user_errors, run_cli
 from ashare_autotune.evaluation.picks import run_predict
 
 log = logging.getLogger(__name__)
@@ -17,6 +17,7 @@ register_configs()
 
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="predict")
 @reject_unknown_keys
+@report_io_faults
 @report_user_errors
 def main(cfg: DictConfig) -> None:
     """Score the latest (or given) trading day and write the ranked picks table."""

@@ -1,20 +1,29 @@
-"""Process-level settings of the command-line entry points."""
+"""Process-level settings of the command-line entry points: the garbage collector, job-private
+scratch directories (removed on exit, on SIGTERM and, after a SIGKILL, at the next start), and
+what a stop signal leaves behind (`on_stop`)."""
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import gc
+import logging
 import os
 import shutil
 import signal
+import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
+log = logging.getLogger(__name__)
+
 # the job-private directories alive now, removed when the process is stopped by SIGTERM
 _SCRATCH: set[str] = set()
+# what to finish before the process dies of SIGTERM (e.g. mark the MLflow run KILLED)
+_ON_STOP: dict[int, Callable[[], None]] = {}
 
 
 def settle_imports() -> None:
@@ -34,9 +43,14 @@ def settle_imports() -> None:
 
 @contextmanager
 def scratch_dir(prefix: str) -> Iterator[Path]:
-    """A job-private temporary directory, removed when the block ends (also on an exception)
-    and when `remove_scratch_on_sigterm` is set up and the process gets SIGTERM."""
-    with tempfile.TemporaryDirectory(prefix=prefix) as path:
+    """A job-private temporary directory `<prefix><pid>-<random>` under $TMPDIR, removed when
+    the block ends (also on an exception) and on SIGTERM (`remove_scratch_on_sigterm`).
+
+    A SIGKILLed process cannot remove its own: the directories of `prefix` whose owner process
+    is gone are removed here first (`remove_orphans`); a live process's are left alone.
+    """
+    remove_orphans(prefix)
+    with tempfile.TemporaryDirectory(prefix=f"{prefix}{os.getpid()}-") as path:
         _SCRATCH.add(path)
         try:
             yield Path(path)
@@ -44,15 +58,98 @@ def scratch_dir(prefix: str) -> Iterator[Path]:
             _SCRATCH.discard(path)
 
 
-def remove_scratch_on_sigterm() -> None:
-    """On SIGTERM (`kill`, `run_background.sh --stop`), remove the `scratch_dir`s and die of
-    the signal as before. No exception is raised into the job: one raised inside XGBoost's
-    callbacks aborts the process in C++ instead of unwinding. Call once, from an entry point."""
+def remove_orphans(prefix: str, directory: str | None = None) -> list[Path]:
+    """Remove the scratch directories `<prefix><pid>-*` of processes no longer alive.
+
+    Args:
+        prefix: the directories' name prefix (e.g. `pipeline.SCRATCH_PREFIX`).
+        directory: where to look; None: $TMPDIR (`tempfile.gettempdir`).
+
+    Returns:
+        the directories removed (each is logged).
+    """
+    removed = []
+    for path in Path(directory or tempfile.gettempdir()).glob(f"{prefix}*"):
+        pid = owner_pid(path.name, prefix)
+        if pid is None or pid == os.getpid() or _alive(pid):
+            continue  # not ours to judge (no pid in its name), ours, or its owner still runs
+        shutil.rmtree(path, ignore_errors=True)
+        if not path.exists():
+            log.info("removed %s, left by process %d that is no longer running", path, pid)
+            removed.append(path)
+    return removed
+
+
+def owner_pid(name: str, prefix: str) -> int | None:
+    """The owner's process id in a scratch directory's name `<prefix><pid>-<random>`, or None."""
+    head = name[len(prefix) :].split("-", 1)[0]
+    return int(head) if name.startswith(prefix) and head.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def on_stop(action: Callable[[], None]) -> Callable[[], None]:
+    """Run `action` when the process gets SIGTERM, before it dies of it (from an entry point
+    that called `remove_scratch_on_sigterm`); returns the function that cancels it."""
+    key = id(action)
+    _ON_STOP[key] = action
+    return lambda: _ON_STOP.pop(key, None)
+
+
+def remove_scratch_on_sigterm(on_interrupt: Callable[[], None] | None = None) -> None:
+    """On SIGTERM (`kill`, `run_background.sh --stop`), run the `on_stop` actions, remove the
+    `scratch_dir`s and die of the signal as before; on SIGINT (Ctrl-C) the same, then
+    `on_interrupt` (one line for the user) and exit status 130.
+
+    No exception is raised into the job: one raised inside XGBoost's callbacks (its data
+    iterator reads the feature store) aborts the process in C++ instead of unwinding, as a
+    KeyboardInterrupt did. Call once, from an entry point.
+
+    Args:
+        on_interrupt: what to tell the user on Ctrl-C; None leaves SIGINT as Python has it.
+    """
     signal.signal(signal.SIGTERM, _remove_and_die)
+    if on_interrupt is not None and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, lambda signum, frame: _interrupted(on_interrupt))
+
+
+def clean_up_on_stop() -> None:
+    """What a stop signal does before the process goes: the `on_stop` actions, then every MLflow
+    run still open in this thread ended KILLED (evaluate's, backtest's: none is left RUNNING),
+    then the `scratch_dir`s removed. An action that fails does not keep the others from running.
+    """
+    for action in [*_ON_STOP.values(), _end_open_runs]:
+        with contextlib.suppress(Exception):  # stopping anyway: the rest still runs
+            action()
+    for path in list(_SCRATCH):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _end_open_runs() -> None:
+    mlflow = sys.modules.get("mlflow")  # not imported: no run to end
+    while mlflow is not None and mlflow.active_run() is not None:
+        mlflow.end_run("KILLED")
 
 
 def _remove_and_die(signum: int, frame: FrameType | None) -> None:
-    for path in list(_SCRATCH):
-        shutil.rmtree(path, ignore_errors=True)
+    clean_up_on_stop()
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
+
+
+def _interrupted(report: Callable[[], None]) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C does not cut the clean-up
+    clean_up_on_stop()
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        report()
+        sys.stderr.flush()
+    os._exit(130)  # 128 + SIGINT, as a shell reports it; no unwinding through XGBoost

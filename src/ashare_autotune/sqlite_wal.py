@@ -24,6 +24,8 @@ from typing import Any
 import sqlalchemy
 from sqlalchemy.engine import Engine
 
+from ashare_autotune.errors import UserError
+
 log = logging.getLogger(__name__)
 
 _DATABASES: set[str] = set()  # real paths of the files this process puts in WAL mode
@@ -104,3 +106,37 @@ def release_all() -> None:
             checkpoint(path)
         except sqlite3.Error as exc:
             log.warning("could not checkpoint %s: %s", path, exc)
+
+
+def check_writable(url: str, key: str) -> None:
+    """Refuse, before anything is written, a SQLite store that this process may only read.
+
+    SQLite opens a file it may not write read-only and fails at the first write ("attempt to
+    write a readonly database"), deep inside MLflow or Optuna and after their own tracebacks.
+    A store that another process is writing now is not refused here. Other URLs: nothing.
+
+    Args:
+        url: the store's URL (`sqlite:///...`).
+        key: the config key it came from (named in the error).
+
+    Raises:
+        UserError: one line naming the key and the file.
+    """
+    path = sqlite_file(url)
+    if path is None or not os.path.exists(path):
+        return
+    try:
+        with closing(sqlite3.connect(path, timeout=0)) as con:
+            con.execute("BEGIN IMMEDIATE")
+            # a write (rolled back): in WAL mode the lock alone is taken in the -shm file
+            con.execute("CREATE TABLE main.ashare_autotune_write_check (x)")
+            con.rollback()
+    except sqlite3.OperationalError as exc:
+        if "readonly" not in str(exc):
+            return  # e.g. locked by a writer: the store itself is fine
+        name = os.path.basename(path)
+        raise UserError(
+            f"config key '{key}': the SQLite store {path} can only be read ({exc}); make the "
+            f"file and its folder writable (WAL mode keeps {name}-wal and {name}-shm beside "
+            "it) or give another store"
+        ) from None

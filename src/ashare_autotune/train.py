@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ashare_autotune.config.loading import register_configs, reject_unknown_keys, to_app_config
 from ashare_autotune.config.schema import AppConfig
-from ashare_autotune.errors import report_disk_full, report_user_errors, run_cli
+from ashare_autotune.errors import report_io_faults, report_user_errors, run_cli
 from ashare_autotune.pipeline import run_training, run_worker
 
 log = logging.getLogger(__name__)
@@ -20,7 +20,7 @@ register_configs()
 
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="config")
 @reject_unknown_keys
-@report_disk_full
+@report_io_faults
 @report_user_errors
 def main(cfg: DictConfig) -> float:
     """Train, tune, pick the threshold and register; returns test precision for sweeps."""

@@ -8,6 +8,7 @@ string, so logged params and the study fingerprint read as before.
 
 from __future__ import annotations
 
+import calendar
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -138,9 +139,15 @@ def choose(enum: type[E], value: Any, key: str) -> E:
 
 
 def check_date(key: str, value: str | None) -> None:
-    """None, or a date written YYYYMMDD."""
+    """None, or a calendar date written YYYYMMDD (20180230 is refused: February has no 30th)."""
     ok = value is None or (len(str(value)) == 8 and str(value).isdigit())
     check(ok, key, value, "must be a date written YYYYMMDD")
+    if value is not None:
+        year, month, day = int(str(value)[:4]), int(str(value)[4:6]), int(str(value)[6:])
+        check(1 <= month <= 12, key, value, f"is not a calendar date: there is no month {month}")
+        days = calendar.monthrange(max(year, 1), month)[1]
+        why = f"is not a calendar date: {year:04d}-{month:02d} has {days} days"
+        check(1 <= day <= days, key, value, why)
 
 
 def check_window(start: str | None, end: str | None) -> None:

@@ -35,11 +35,18 @@ def read_table(path: str | Path, key: str) -> pd.DataFrame:
     if not p.exists():
         raise DataError(f"config key '{key}': file not found: {p}")
     if not p.is_dir():
-        return _read_one(p)
+        return _with_rows(_read_one(p), f"{p} (a header only)", key)
     files = sorted(f for f in p.iterdir() if f.suffix.lower() in SUFFIXES)
     if not files:
         raise DataError(f"config key '{key}': no .parquet or .csv files in directory {p}")
-    return _read_directory(files)
+    return _with_rows(_read_directory(files), f"any file of directory {p}", key)
+
+
+def _with_rows(frame: pd.DataFrame, where: str, key: str) -> pd.DataFrame:
+    """`frame`, unless it has no row: a header-only file is a one-line `DataError`."""
+    if frame.empty:
+        raise DataError(f"config key '{key}': no rows in {where}")
+    return frame
 
 
 def _read_directory(files: list[Path]) -> pd.DataFrame:

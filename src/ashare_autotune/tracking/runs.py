@@ -17,7 +17,7 @@ import numpy as np
 import optuna
 import pandas as pd
 from mlflow.entities import Dataset as DatasetEntity
-from mlflow.entities import DatasetInput, InputTag, Run
+from mlflow.entities import DatasetInput, InputTag, Run, RunStatus
 from mlflow.models import infer_signature
 from mlflow.models.model import ModelInfo
 from mlflow.types import ColSpec, Schema
@@ -29,11 +29,14 @@ import ashare_autotune.sqlite_wal
 from ashare_autotune import store_locks
 from ashare_autotune.errors import UserError
 from ashare_autotune.models.base import FittedModel, fitted_class_path
+from ashare_autotune.runtime import on_stop
+from ashare_autotune.tracking.artifact_files import log_artifacts_whole
 from ashare_autotune.tracking.pyfunc_model import META_ARTIFACT, MODEL_ARTIFACT
 
 log = logging.getLogger(__name__)
 
 TRIAL_METRIC = "val_auc"
+KILLED = RunStatus.to_string(RunStatus.KILLED)
 SCHEMA_SAMPLE_ROWS = 10_000
 SCHEMA_TYPE_ROWS = 100  # rows a dtype's column type is read from
 PACKAGE_DIR = Path(ashare_autotune.__file__).parent
@@ -45,6 +48,7 @@ def setup(tracking_uri: str, experiment_name: str, sqlite_wal: bool = True) -> s
     Under `mlflow run` the run MLflow Projects created decides the experiment. With
     `sqlite_wal`, a SQLite store is used in write-ahead-log mode (`ashare_autotune.sqlite_wal`).
     """
+    ashare_autotune.sqlite_wal.check_writable(tracking_uri, "mlflow.tracking_uri")
     if sqlite_wal:
         ashare_autotune.sqlite_wal.enable(tracking_uri)
     mlflow.set_tracking_uri(tracking_uri)
@@ -85,7 +89,18 @@ def parent_run(
         with mlflow.start_run(
             run_id=run_id, experiment_id=experiment_id, run_name=None if run_id else run_name
         ) as run:
-            yield run
+            # a stopped job's run ends KILLED (FAILED is for errors), not left RUNNING
+            cancel = on_stop(lambda: mlflow.MlflowClient().set_terminated(run.info.run_id, KILLED))
+            try:
+                yield run
+            except KeyboardInterrupt:  # Ctrl-C: this run and any nested one still open
+                while (active := mlflow.active_run()) is not None:
+                    mlflow.end_run(KILLED)
+                    if active.info.run_id == run.info.run_id:
+                        break
+                raise
+            finally:
+                cancel()
     finally:
         if project_run:
             os.environ["MLFLOW_RUN_ID"] = project_run
@@ -280,8 +295,8 @@ def set_tracking_uri(tracking_uri: str) -> None:
 
 
 def log_artifacts(local_dir: str | Path, artifact_path: str | None = None) -> None:
-    """Log every file of a local directory to the active run."""
-    mlflow.log_artifacts(str(local_dir), artifact_path)
+    """Log every file of a local directory to the active run, each whole or not at all."""
+    log_artifacts_whole(local_dir, artifact_path)
 
 
 def dataset_input(

@@ -85,6 +85,7 @@ def make_storage(cfg: TuningConfig, url: str) -> optuna.storages.RDBStorage:
 
     Raises `UserError` naming `tuning.storage` when the database cannot be opened.
     """
+    sqlite_wal.check_writable(url, "tuning.storage")
     if cfg.sqlite_wal:
         sqlite_wal.enable(url)
     with warnings.catch_warnings():
