@@ -49,7 +49,7 @@ TRIALS_SQL = """SELECT t.number, t.state,
 * (SELECT COUNT(*) FROM trial_heartbeats h WHERE h.trial_id = t.trial_id) FROM trials t"""
 
 
-SPACE_SIZE = len(yaml.safe_load((ROOT / "conf/tuning/default.yaml").read_text())["space"])
+SPACE_SIZE = len(yaml.safe_load((ROOT / "conf/model/xgboost.yaml").read_text())["space"])
 
 
 def trial_states(db: Path) -> dict[int, tuple[str, int]]:
