@@ -283,7 +283,11 @@ class RegistryConfig:
     champion_alias: str = "champion"
     challenger_alias: str = "challenger"
     # Compared with the current champion, most important first; all higher-is-better.
-    promotion_metrics: list[str] = field(default_factory=lambda: ["val_precision", "val_recall"])
+    # The validation account at its own exposure first (after costs; cash cannot flatter it),
+    # then the seed's precision at the threshold (issue 24: chosen with the honest account).
+    promotion_metrics: list[str] = field(
+        default_factory=lambda: ["val_bt_excess_return_exposure", "val_precision"]
+    )
 
     def __post_init__(self) -> None:
         key, metrics = "registry.promotion_metrics", self.promotion_metrics
@@ -338,7 +342,10 @@ class AppConfig:
             ok = bt.enabled and bt.strategy != "threshold"  # no threshold is chosen in the study
             check(ok, "tuning.metric", self.tuning.metric, why)
         by_bt = [m for m in self.registry.promotion_metrics if m.startswith("val_bt_")]
-        why = "needs backtest.enabled=true (the validation backtest)"
+        why = (
+            "needs backtest.enabled=true (the validation backtest); without it, compare e.g. "
+            "registry.promotion_metrics=[val_precision,val_recall]"
+        )
         check(not by_bt or self.backtest.enabled, "registry.promotion_metrics", by_bt, why)
 
 
