@@ -193,7 +193,8 @@ class ScoreModel(Protocol):
         trial: optuna.Trial | None = None,
     ) -> FittedModel:
         """Train with `params` (searched ones; the model adds its fixed ones) on the trials'
-        training rows, early-stopping on validation AUC; prune through `trial` when given."""
+        training rows, early-stopping on the objective's validation metric (AUC for binary);
+        prune through `trial` when given."""
         ...
 
     def refit(self, params: dict[str, Any], train: Any, rounds: int) -> FittedModel:
