@@ -31,6 +31,7 @@ from ashare_autotune.tuning.objective import make_objective
 from tests.conftest import ROOT
 
 MODELS = ("xgboost", "lightgbm")
+RANKERS = [("lightgbm", "lambdarank"), ("xgboost", "rank:pairwise")]  # (model, objective)
 TOY_CONF = ROOT / "tests" / "conf"
 
 
@@ -139,12 +140,23 @@ def _train(compose_app: Callable[..., AppConfig], name: str, *overrides: str):
     return run_training(app)
 
 
+# (model, objective): binary scores are probabilities, the others' are scores
+MODEL_OBJECTIVES = [(name, "binary") for name in MODELS]
+MODEL_OBJECTIVES += [("lightgbm", "regression"), *RANKERS]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize(("name", "objective"), MODEL_OBJECTIVES)
 def test_each_model_trains_and_round_trips_through_the_registry_in_a_fresh_process(
-    name: str, compose_app: Callable[..., AppConfig], tracking_uri: str, tmp_path: Path
+    name: str,
+    objective: str,
+    compose_app: Callable[..., AppConfig],
+    tracking_uri: str,
+    tmp_path: Path,
 ) -> None:
-    result = _train(compose_app, name)
+    # a ranking or regression score is tuned by the daily Rank IC (its early stopping: no AUC)
+    metric = "auc" if objective == "binary" else "rank_ic"
+    result = _train(compose_app, name, f"model.objective={objective}", f"tuning.metric={metric}")
     assert result.model_version == "1"
     uri = f"models:/models-{name}/1"
     # the test segment's record: every candidate's score from the trained model
@@ -153,7 +165,7 @@ def test_each_model_trains_and_round_trips_through_the_registry_in_a_fresh_proce
     )
     record = pd.read_parquet(Path(record_dir) / "test.parquet")
     meta = mlflow.pyfunc.load_model(uri).unwrap_python_model().meta
-    assert meta["model"]["kind"] == name
+    assert meta["model"]["kind"] == name and meta["objective"] == objective
     # the features of the record's first rows, rebuilt from the same synthetic market
     market = load_market(DataConfig(n_stocks=40, n_days=300))
     features = build_feature_set(market, None, meta["features"])
@@ -184,6 +196,11 @@ print(json.dumps({{"cols": list(out.columns), "kind": kind,
     assert out["pick"] == [p >= result.threshold.threshold for p in out["p"]]
     assert record["probability"].nunique() > 10
     assert result.metrics["test_auc"] > 0.6  # the planted reversal is learned
+    assert result.metrics["test_rank_ic_mean"] > 0.2  # ... in each day's order too
+    if objective == "binary":
+        assert all(0 <= p <= 1 for p in out["p"])
+    else:  # no AUC early stopping: none reported as the best trial's
+        assert "best_trial_val_auc" not in result.metrics
 
 
 def _toy_overrides() -> tuple[str, ...]:
@@ -335,10 +352,38 @@ def test_lightgbm_lambdarank_ranks_each_day_and_early_stops_on_its_ndcg(
         model.build_matrices(replace(train, group=None), val, RowOptions())
 
 
-def test_the_training_job_refuses_an_objective_it_has_no_target_for(
+@pytest.mark.parametrize(("name", "objective"), RANKERS)
+def test_a_ranker_reads_rows_in_stock_order_and_scores_validation_in_their_order(
+    name: str, objective: str, compose_app: Callable[..., AppConfig]
+) -> None:
+    frame, cut, n = _daily_rows()
+    # a dataset's frame is sorted by stock, then day: each day's rows are spread out
+    frame = frame.assign(stock=np.tile(np.arange(30), 60)).sort_values(["stock", "day"])
+    frame = frame.reset_index(drop=True)
+    train_at = np.flatnonzero(frame["day"] < 45)
+    val_at = np.flatnonzero(frame["day"] >= 45)
+    train, val = (
+        replace(frame_rows(frame, ["a", "b", "c"], "rel", at), group=frame["day"].to_numpy())
+        for at in (train_at, val_at)
+    )
+    model = _model(name, compose_app, f"model.objective={objective}")
+    matrices = model.build_matrices(train, val, RowOptions(batch_rows=100))
+    fitted = model.fit({"learning_rate": 0.1}, matrices)
+    held = frame.iloc[val_at]
+    direct = fitted.predict(held[["a", "b", "c"]])
+    np.testing.assert_allclose(fitted.predict(matrices.val), direct, rtol=1e-6)
+    # NDCG@10 over the 15 validation days: each day one query, its rows contiguous
+    ndcg = _ndcg_at(direct, held["rel"].to_numpy(), held["day"].to_numpy(), 10)
+    assert fitted.best_score == pytest.approx(ndcg, abs=1e-5)
+    daily_ic = held.assign(s=direct).groupby("day")[["s", "fwd"]].corr("spearman")
+    assert daily_ic.xs("s", level=1)["fwd"].mean() > 0.5
+
+
+def test_the_training_job_refuses_to_tune_a_ranker_by_the_auc_it_does_not_stop_on(
     compose_app: Callable[..., AppConfig], tracking_uri: str
 ) -> None:
-    app = compose_app("model=lightgbm", "model.objective=lambdarank")
+    app = compose_app("model=lightgbm", "model.objective=lambdarank", "tuning.metric=auc")
     with pytest.raises(ConfigError) as err:
         run_training(app)
-    assert str(err.value).startswith("config key 'model.objective'='lambdarank'")
+    text = "config key 'tuning.metric'='auc': scores the model's own AUC"
+    assert str(err.value).startswith(text) and "\n" not in str(err.value)

@@ -15,8 +15,10 @@ from ashare_autotune.evaluation.threshold import (
     capped_picks,
     pick_threshold,
     precision_recall_at,
+    score_grid,
     threshold_frontier,
 )
+from ashare_autotune.evaluation.walk_forward import choose_threshold
 
 
 def _scores(
@@ -178,3 +180,31 @@ def test_the_defaults_count_a_top_10_list_over_20_days(
     th = compose_app(debug=False).threshold
     assert (th.max_picks_per_day, th.min_days) == (10, 20)
     assert th.describe() == "with >= 20 picks over >= 20 days (at most 10 a day)"
+
+
+def test_a_scores_grid_is_its_quantiles_at_the_configured_levels() -> None:
+    scores = np.array([-3.0, -1.0, 0.0, 2.0, 5.0, np.nan])  # NaN: not scored, ignored
+    # levels 0, 0.25, ..., 1 of the five known scores are the scores themselves
+    assert score_grid(scores, 0.0, 1.0, 0.25).tolist() == [-3.0, -1.0, 0.0, 2.0, 5.0]
+    # levels 0.5 and 0.625 (interpolated: 0 + 0.5 * (2 - 0)); a repeated quantile once
+    assert score_grid(scores, 0.5, 0.625, 0.125).tolist() == [0.0, 1.0]
+    assert score_grid(np.array([1.0, 1.0, 1.0]), 0.1, 0.9, 0.1).tolist() == [1.0]
+
+
+def test_a_ranker_scores_threshold_is_chosen_among_its_validation_quantiles(
+    compose_app: Callable[..., AppConfig],
+) -> None:
+    y, proba, days = _scores()
+    scores = 40 * proba - 7  # a ranker's margin: the same order, not a probability
+    app = compose_app("model=lightgbm", "model.objective=lambdarank")
+    ranked = choose_threshold(app, y, scores, days)
+    grid = score_grid(scores, app.threshold.low, app.threshold.high, app.threshold.step)
+    assert ranked.threshold in grid and ranked.feasible
+    assert ranked.precision >= app.threshold.target_precision
+    # the same picks as the probability at the matching cut: the order is all that counts
+    frontier = ranked.frontier
+    i = int(np.flatnonzero(frontier["threshold"].to_numpy() == ranked.threshold)[0])
+    same = pick_threshold(y, proba, days, 0.6, grid=(grid + 7) / 40, min_picks=5)
+    assert same.frontier["n_picks"].iat[i] == frontier["n_picks"].iat[i]
+    # the probability grid [0.05, 0.95] would have picked every row of a score above 0.95
+    assert (scores > app.threshold.high).mean() > 0.5

@@ -197,6 +197,8 @@ def evaluate(
     test = walk_forward.candidates(ds, "test", all_test)
     metrics = segment_metrics(study.best_value, val, test, choice, app.threshold.max_picks_per_day)
     metrics |= scoring.best_trial_metrics(study, app.tuning.metric)  # the objective's and its AUC
+    if app.model.objective != "binary":  # its trials early-stopped on another score, not AUC
+        metrics.pop("best_trial_val_auc", None)
     metrics |= wf
     if wf:  # same quantity as the trials' val_auc (the objective): sort together
         metrics["val_auc"] = wf["val_wf_auc"]
@@ -239,7 +241,8 @@ def log_results(
     choice, metrics = result.choice, result.metrics
     tracking.log_metrics(metrics)
     reports.log_threshold_status(choice, app.threshold)
-    reports.log_plots(study, fitted, choice, result.val, result.test, app.threshold)
+    binary = app.model.objective == "binary"  # only its scores are probabilities
+    reports.log_plots(study, fitted, choice, result.val, result.test, app.threshold, binary)
     reports.log_shap(fitted, ds, app.tuning.seed)
     meta = reports.model_meta(app, market, ds, study.best_params, choice, metrics)
     example = reports.input_example(ds)

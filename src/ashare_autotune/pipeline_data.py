@@ -29,6 +29,7 @@ from ashare_autotune.errors import DataError
 from ashare_autotune.evaluation import walk_forward
 from ashare_autotune.evaluation.backtest_window import BacktestInputs, window_inputs
 from ashare_autotune.modelling.dataset import Dataset, build_dataset
+from ashare_autotune.modelling.targets import make_target
 from ashare_autotune.models.base import Matrices, RowOptions, ScoreModel, dataset_rows
 from ashare_autotune.models.build import build_model
 from ashare_autotune.store_locks import StudyLock, hold_study
@@ -96,8 +97,7 @@ def prepare(app: AppConfig, scratch: Path) -> tuple[Market, Dataset, StudyData, 
         study).
     """
     model = build_model(app.model)  # an unknown model or objective fails before any work
-    why = "the training job has binary labels only so far (ranking and regression: issue 25)"
-    check(app.model.objective == "binary", "model.objective", app.model.objective, why)
+    check_objective_settings(app)
     experiment_id = tracking.setup(
         app.mlflow.tracking_uri, app.mlflow.experiment_name, app.mlflow.sqlite_wal
     )
@@ -116,6 +116,23 @@ def prepare(app: AppConfig, scratch: Path) -> tuple[Market, Dataset, StudyData, 
     market = market.without_bars()
     job = _open_study(app, market, experiment_id)
     return market, ds, replace(quantise(app, market, ds, model), backtest=bt), job
+
+
+def check_objective_settings(app: AppConfig) -> None:
+    """Refuse settings a ranking or regression objective has no meaning for.
+
+    Its early-stopping score is not an AUC (NDCG@10, minus the squared error), so the trials
+    must be valued by a per-day or backtest metric (which also rules out walk-forward windows:
+    they tune the windows' mean AUC, `TuningConfig`).
+
+    Raises:
+        ConfigError: one line naming `tuning.metric`.
+    """
+    objective = app.model.objective
+    if objective == "binary":
+        return
+    why = f"scores the model's own AUC; model.objective={objective} needs rank_ic"
+    check(app.tuning.metric != "auc", "tuning.metric", str(app.tuning.metric), why)
 
 
 def check_base_rate(ds: Dataset, label: LabelConfig) -> None:
@@ -156,8 +173,11 @@ def quantise(app: AppConfig, market: Market, ds: Dataset, model: ScoreModel) -> 
         model: the configured model.
     """
     earlier = walk_forward.walk_forward_matrices(ds, model)  # [] for a single split
-    val, watch, per_day = scoring.validation_rows(ds, app)
-    train = np.flatnonzero(ds.masks()["train"])
+    m = app.model
+    target = make_target(ds.frame, m.objective, m.target_norm, m.relevance_bins)
+    trained = np.isfinite(target)  # the label and (but for binary) the forward return known
+    val, watch, per_day = scoring.validation_rows(ds, app, trained)
+    train = np.flatnonzero(ds.masks()["train"] & trained)
     n_watch = len(val) if watch is None else min(watch, len(val))
     options = RowOptions(
         batch_rows=max(1, min(MAX_BATCH_ROWS, BATCH_BYTES // (4 * len(ds.feature_names)))),
@@ -169,7 +189,7 @@ def quantise(app: AppConfig, market: Market, ds: Dataset, model: ScoreModel) -> 
         keep_train=False,  # a sampled study does not hold all training rows (`full_train`)
     )
     matrices = model.build_matrices(
-        dataset_rows(ds, "train", train), dataset_rows(ds, "val", val), options
+        dataset_rows(ds, "train", train, target), dataset_rows(ds, "val", val, target), options
     )
     windows = [*earlier, matrices] if ds.windows else []
     inputs = reports.dataset_inputs(market, ds)

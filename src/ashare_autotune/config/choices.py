@@ -51,6 +51,14 @@ class Adjust(StrEnum):
     none = "none"
 
 
+class TargetNorm(StrEnum):
+    """A regression target's per-day normalisation (`model.target_norm`)."""
+
+    none = "none"
+    rank = "rank"
+    zscore = "zscore"
+
+
 class LabelEntry(StrEnum):
     """The price a signal of day T buys at: T+1's open (tradable) or T's close."""
 

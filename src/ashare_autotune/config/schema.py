@@ -28,6 +28,7 @@ from ashare_autotune.config.choices import (
     PicksFormat,
     Pruner,
     SplitKind,
+    TargetNorm,
     TuningMetric,
     TuningMode,
     check,
@@ -189,6 +190,11 @@ class ModelConfig:
     _target_: str = "ashare_autotune.models.xgboost.model.XGBoostModel"
     # What is learned: binary on the label (the precision threshold applies to its probability).
     objective: str = "binary"
+    # regression: the forward return normalised per day; rank (the day's percentile in [0, 1])
+    # is robust to the outliers of a limit-up run and removes the day's market move
+    target_norm: str = TargetNorm.rank.value
+    # lambdarank / rank:pairwise: relevance = the day's forward-return quantile, 0..bins-1
+    relevance_bins: int = 5
     params: dict[str, Any] = field(default_factory=dict)  # fixed library parameters
     space: dict[str, ParamSpec] = field(default_factory=dict)  # searched by the study
     max_bin: int = 128
@@ -199,6 +205,9 @@ class ModelConfig:
     seed: int = 42
 
     def __post_init__(self) -> None:
+        self.target_norm = choose(TargetNorm, self.target_norm, "model.target_norm")
+        bins = self.relevance_bins
+        check(2 <= bins <= 31, "model.relevance_bins", bins, "must be in 2..31")
         check(self.max_bin >= 2, "model.max_bin", self.max_bin, "must be >= 2")
         rounds = self.num_boost_round
         check(rounds >= 1, "model.num_boost_round", rounds, "must be >= 1")

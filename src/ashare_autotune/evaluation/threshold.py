@@ -169,6 +169,7 @@ def pick_threshold(
     max_picks_per_day: int = 10,
     min_days: int = 20,
     fillable: np.ndarray | None = None,
+    grid: np.ndarray | None = None,
 ) -> ThresholdChoice:
     """Choose the threshold that maximises recall subject to precision >= target_precision,
     counted on at most `max_picks_per_day` picks a day over at least `min_days` days.
@@ -186,13 +187,16 @@ def pick_threshold(
         min_days: fewest distinct days with a bought pick for a threshold to count.
         fillable: rows whose order can fill (default: all); an unfillable pick takes its slot
             and counts as neither hit nor miss.
+        grid: the thresholds searched, increasing (a score's: `score_grid`); None: low to
+            high by step.
 
     Returns:
         The `ThresholdChoice` with its `frontier` (the grid's table, plus `enough`: picks and
         days suffice, and `meets`: enough and on target); ties in recall go to the higher
         threshold (higher precision).
     """
-    grid = np.round(np.arange(low, high + step / 2, step), 10)
+    if grid is None:
+        grid = np.round(np.arange(low, high + step / 2, step), 10)
     frontier = threshold_frontier(y_true, proba, days, grid, max_picks_per_day, fillable)
     precision = frontier["precision"].to_numpy()
     recall = frontier["recall"].to_numpy()
@@ -221,3 +225,20 @@ def pick_threshold(
         best_precision=best_precision,
         frontier=frontier,
     )
+
+
+def score_grid(scores: np.ndarray, low: float, high: float, step: float) -> np.ndarray:
+    """Thresholds for a score that is not a probability (a ranker's, a regression's): its
+    quantiles at levels low, low + step, ..., high, distinct and increasing.
+
+    Args:
+        scores: the validation scores the threshold is chosen on (NaN ignored).
+        low, high, step: the levels (`threshold.low`, `high`, `step`), as shares of the
+            scores below the threshold.
+    """
+    finite = np.asarray(scores, np.float64)
+    finite = finite[np.isfinite(finite)]
+    if not len(finite):
+        return np.array([np.inf])  # nothing scored: a threshold nothing reaches
+    levels = np.clip(np.arange(low, high + step / 2, step), 0.0, 1.0)
+    return np.unique(np.quantile(finite, levels))

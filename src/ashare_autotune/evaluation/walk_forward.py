@@ -13,7 +13,7 @@ import pandas as pd
 from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.evaluation.metrics import classification_metrics
 from ashare_autotune.evaluation.records import SOURCE_COLUMNS, prediction_record, signal_metrics
-from ashare_autotune.evaluation.threshold import ThresholdChoice, pick_threshold
+from ashare_autotune.evaluation.threshold import ThresholdChoice, pick_threshold, score_grid
 from ashare_autotune.modelling.dataset import Dataset
 from ashare_autotune.models.base import Matrices, ScoreModel
 
@@ -42,11 +42,17 @@ def choose_threshold(
 
     Args:
         app: the configuration (its `threshold` group).
-        y_val, val_proba: validation labels and probabilities.
+        y_val, val_proba: validation labels and scores (probabilities for the binary
+            objective; another's threshold is searched over its validation quantiles at the
+            levels threshold.low..high, `score_grid`).
         val_days: each validation row's signal day (the per-day cap and `min_days`).
         fillable: the rows whose order can fill (default: all).
     """
     th = app.threshold
+    # only the binary objective's score is a probability: another's grid is its quantiles
+    grid = None
+    if app.model.objective != "binary":
+        grid = score_grid(val_proba, th.low, th.high, th.step)
     return pick_threshold(
         y_val,
         val_proba,
@@ -59,6 +65,7 @@ def choose_threshold(
         th.max_picks_per_day,
         th.min_days,
         fillable,
+        grid,
     )
 
 

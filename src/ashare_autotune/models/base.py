@@ -10,8 +10,8 @@ Objectives (`model.objective`, checked against the class's `objectives` by `buil
 `binary` on the label, the probability the precision threshold applies to, for every model.
 A ranking or regression objective fits the same methods: the rows' `label` is the objective's
 target (a day's forward-return quantile, the forward excess return), a ranker also reads each
-row's day (`Rows.group`), and `FittedModel.predict` still returns one score per row (LightGBM
-has both; the training job builds binary targets only so far).
+row's day (`Rows.group`; `by_group` puts the rows in day order), and `FittedModel.predict`
+still returns one score per row, in the rows' order (`modelling.targets` builds the targets).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import pandas as pd
 
 from ashare_autotune.config.schema import ModelConfig
 from ashare_autotune.modelling.dataset import Dataset
+from ashare_autotune.modelling.targets import group_order
 
 
 @dataclass
@@ -47,13 +48,45 @@ def frame_rows(frame: pd.DataFrame, columns: list[str], label: str, rows: np.nda
     return Rows(lambda at: frame.iloc[at, where], frame[label].to_numpy(), rows)
 
 
-def dataset_rows(ds: Dataset, name: str, frame_rows: np.ndarray) -> Rows:
+def dataset_rows(
+    ds: Dataset, name: str, frame_rows: np.ndarray, target: np.ndarray | None = None
+) -> Rows:
     """The rows of `ds.frame` at increasing positions `frame_rows` (all in segment `name`) as
-    `Rows`, read from the frame or the feature store."""
+    `Rows`, read from the frame or the feature store, with each row's day as its group.
+
+    Args:
+        ds: the dataset.
+        name: "train", "val" or "test".
+        frame_rows: increasing positions in `ds.frame`, all in the segment.
+        target: the objective's target of every row of `ds.frame` (`targets.make_target`;
+            None: the label).
+    """
     segment = ds.masks(all_rows=True)[name]
     positions = np.cumsum(segment)[frame_rows] - 1  # row numbers among the segment's rows
-    label = ds.frame["label"].to_numpy()[segment]
-    return Rows(lambda at: ds.features(name, at), label, positions)
+    values = ds.frame["label"].to_numpy() if target is None else np.asarray(target)
+    day = ds.frame["day"].to_numpy()[segment]
+    return Rows(lambda at: ds.features(name, at), values[segment], positions, day)
+
+
+def by_group(rows: Rows) -> Rows:
+    """The same rows in day order (a ranker's queries contiguous; a day's rows keep their
+    order), read in any order (`Rows.read` is asked for increasing positions only)."""
+    if rows.group is None:
+        raise ValueError("a ranking objective needs each row's day (Rows.group)")
+    at = rows.rows[group_order(rows.group[rows.rows])]
+    return Rows(_any_order(rows.read), rows.label, at, rows.group)
+
+
+def _any_order(read: Callable[[np.ndarray], pd.DataFrame]) -> Callable[[np.ndarray], pd.DataFrame]:
+    """`read` of positions in any order: read sorted, handed back in the order asked."""
+
+    def read_any(at: np.ndarray) -> pd.DataFrame:
+        order = np.argsort(at, kind="stable")
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(len(order))
+        return read(at[order]).iloc[inverse].reset_index(drop=True)
+
+    return read_any
 
 
 def sample_rows(rows: np.ndarray, n: int | None, seed: int) -> np.ndarray:
@@ -160,7 +193,8 @@ class ScoreModel(Protocol):
         trial: optuna.Trial | None = None,
     ) -> FittedModel:
         """Train with `params` (searched ones; the model adds its fixed ones) on the trials'
-        training rows, early-stopping on validation AUC; prune through `trial` when given."""
+        training rows, early-stopping on the objective's validation metric (AUC for binary);
+        prune through `trial` when given."""
         ...
 
     def refit(self, params: dict[str, Any], train: Any, rounds: int) -> FittedModel:

@@ -102,6 +102,7 @@ def write_model_plots(
     gain: dict[str, float],
     out_dir: Path,
     max_picks_per_day: int,
+    probabilities: bool = True,
 ) -> list[Path]:
     """Precision-recall curve, the threshold's frontier (precision, recall, picks and days
     under the per-day cap), picks per day at the threshold, feature gain and calibration.
@@ -113,6 +114,8 @@ def write_model_plots(
         gain: total gain per feature (`FittedModel.importance`).
         out_dir: where the PNG files go.
         max_picks_per_day: the picks a day that count (`threshold.max_picks_per_day`).
+        probabilities: the scores are probabilities (the binary objective): only then is
+            there a calibration curve.
 
     Returns:
         The files written.
@@ -122,7 +125,7 @@ def write_model_plots(
         name: _picks_per_day(days, proba, choice.threshold, max_picks_per_day)
         for name, (_, proba, days) in (("validation", val), ("test", test))
     }
-    return [
+    files = [
         _save(
             pr_curve_figure(y_val, val_proba, y_test, test_proba, choice), out_dir / "pr_curve.png"
         ),
@@ -133,8 +136,10 @@ def write_model_plots(
             out_dir / "picks_per_day.png",
         ),
         _save(feature_gain_figure(gain), out_dir / "feature_importance_gain.png"),
-        _save(calibration_figure(y_test, test_proba), out_dir / "calibration.png"),
     ]
+    if probabilities:
+        files.append(_save(calibration_figure(y_test, test_proba), out_dir / "calibration.png"))
+    return files
 
 
 def _picks_per_day(days: np.ndarray, proba: np.ndarray, threshold: float, cap: int) -> pd.Series:

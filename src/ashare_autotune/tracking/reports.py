@@ -162,6 +162,7 @@ def log_plots(
     val: tuple[np.ndarray, np.ndarray, np.ndarray],
     test: tuple[np.ndarray, np.ndarray, np.ndarray],
     rule: ThresholdConfig,
+    probabilities: bool = True,
 ) -> None:
     """Write the study and model plots and log them under the run's `plots/` artifacts.
 
@@ -171,12 +172,14 @@ def log_plots(
         choice: the chosen threshold and its frontier.
         val, test: (labels, probabilities, signal days) of validation and test.
         rule: the `threshold` group (picks a day that count).
+        probabilities: the scores are probabilities (binary objective: a calibration plot).
     """
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         plots.write_study_plots(study, out)
         gain = fitted.importance()
-        plots.write_model_plots(val, test, choice, gain, out, rule.max_picks_per_day)
+        cap = rule.max_picks_per_day
+        plots.write_model_plots(val, test, choice, gain, out, cap, probabilities)
         tracking.log_artifacts(out, "plots")
 
 
@@ -233,6 +236,8 @@ def model_meta(
     return {
         "features": ds.feature_names,
         "threshold": choice.threshold,
+        # binary: `probability` is the label's probability; another objective's is a score
+        "objective": app.model.objective,
         "threshold_feasible": choice.feasible,
         "target_precision": choice.target_precision,
         "max_picks_per_day": app.threshold.max_picks_per_day,  # picks a day the precision counts

@@ -50,10 +50,16 @@ def make_objective(
         trial.set_user_attr("best_iteration", fitted.best_round - 1)
         if score is None:
             return float(fitted.best_score)
-        trial.set_user_attr("val_auc", float(fitted.best_score))
+        trial.set_user_attr(early_stop_attr(model), float(fitted.best_score))
         return score(fitted)
 
     return objective
+
+
+def early_stop_attr(model: ScoreModel) -> str:
+    """The trial attribute of the model's early-stopping score: `val_auc` for the binary
+    objective, `val_early_stop_score` for another (NDCG@10, minus the squared error)."""
+    return "val_auc" if model.cfg.objective == "binary" else "val_early_stop_score"
 
 
 def make_walk_forward_objective(

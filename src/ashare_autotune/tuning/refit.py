@@ -39,7 +39,7 @@ def fit_best(
     fitted = model.fit(study.best_params, full, eval_every)
     log.info(
         "trials trained on a sample of the training rows; the final model, on all of them, "
-        "stopped at %d rounds (validation AUC %.4f)",
+        "stopped at %d rounds (validation score %.4f)",
         fitted.best_round,
         fitted.best_score,
     )

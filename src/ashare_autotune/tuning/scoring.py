@@ -35,7 +35,7 @@ SIGNAL_COLUMNS = ["trade_date", "label", "fwd_return"]
 
 
 def validation_rows(
-    ds: Dataset, app: AppConfig
+    ds: Dataset, app: AppConfig, trained: np.ndarray | None = None
 ) -> tuple[np.ndarray, int | None, pd.DataFrame | backtest_scoring.ScoredRows | None]:
     """The validation rows the trials are evaluated on, and what the trial's value needs.
 
@@ -47,6 +47,7 @@ def validation_rows(
     Args:
         ds: the dataset (day, trade_date, label, fwd_return, fillable and the features).
         app: the configuration (tuning.metric, watch_rows and seed).
+        trained: the rows of `ds.frame` the objective has a target for (None: the labelled).
 
     Returns:
         (positions of the labelled rows in `ds.frame`, the row sample size still to apply,
@@ -54,7 +55,8 @@ def validation_rows(
         backtest for bt_information_ratio, else None).
     """
     tuning, frame = app.tuning, ds.frame
-    rows = np.flatnonzero(ds.masks()["val"])
+    known = ds.masks()["val"]
+    rows = np.flatnonzero(known if trained is None else known & trained)
     if tuning.metric == "auc":
         return rows, tuning.watch_rows, None
     if tuning.metric == "bt_information_ratio":
@@ -147,7 +149,10 @@ def make_scorer(
 
 def best_trial_metrics(study: optuna.Study, metric: str) -> dict[str, float]:
     """The best trial's objective (`best_trial_<its trial metric>`) and its validation AUC
-    (`best_trial_val_auc`: the objective itself with `tuning.metric=auc`)."""
+    (`best_trial_val_auc`: the objective itself with `tuning.metric=auc`; absent for a
+    ranking or regression objective, which early-stops on another score)."""
     best = study.best_trial
-    auc = best.user_attrs.get("val_auc", study.best_value)
-    return {"best_trial_val_auc": float(auc), f"best_trial_{TRIAL_METRICS[metric]}": best.value}
+    out = {f"best_trial_{TRIAL_METRICS[metric]}": best.value}
+    if metric == "auc" or "val_auc" in best.user_attrs:  # not kept for a non-binary objective
+        out["best_trial_val_auc"] = float(best.user_attrs.get("val_auc", study.best_value))
+    return out

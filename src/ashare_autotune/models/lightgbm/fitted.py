@@ -17,12 +17,15 @@ MODEL_FILE = "model.txt"
 @dataclass
 class Validation:
     """Validation rows as LightGBM reads them: the features (float32, model column order) and
-    labels. Each training call bins them on its training set (`lgb.Dataset(reference=...)`)."""
+    labels. Each training call bins them on its training set (`lgb.Dataset(reference=...)`).
+    A ranker's rows are in day order; `predict` hands their scores back in the rows' order."""
 
     x: np.ndarray
     y: np.ndarray
     feature_names: list[str]
     group: np.ndarray | None = None  # rows per day, in order (a ranking objective)
+    # x's row i is the watched rows' row order[i] (a ranker's day order); None: their order
+    order: np.ndarray | None = None
 
 
 class LightGBMFitted:
@@ -41,6 +44,10 @@ class LightGBMFitted:
         self.n_jobs = n_jobs
 
     def _predict(self, x: Any, **kwargs: Any) -> np.ndarray:
+        if isinstance(x, Validation) and x.order is not None:
+            scores = np.empty(len(x.order), np.float64)
+            scores[x.order] = self._predict(x.x, **kwargs)  # back in the watched rows' order
+            return scores
         if isinstance(x, Validation):
             x = x.x
         elif isinstance(x, pd.DataFrame):

@@ -18,7 +18,8 @@ import pandas as pd
 from optuna_integration.lightgbm import LightGBMPruningCallback
 
 from ashare_autotune.config.schema import ModelConfig
-from ashare_autotune.models.base import Matrices, RowOptions, Rows, sample_rows
+from ashare_autotune.modelling.targets import group_order, group_sizes
+from ashare_autotune.models.base import Matrices, RowOptions, Rows, by_group, sample_rows
 from ashare_autotune.models.lightgbm.fitted import LightGBMFitted, Validation
 
 EVAL_NAME = "val"
@@ -29,12 +30,6 @@ OBJECTIVES = {
     "regression": ("regression", "neg_l2"),  # a continuous target, e.g. the forward return
     "lambdarank": ("lambdarank", f"ndcg@{RANK_AT}"),  # integer relevance within each day
 }
-
-
-def group_sizes(days: np.ndarray) -> np.ndarray:
-    """Rows of each run of equal days, in order (LightGBM's query sizes)."""
-    starts = np.flatnonzero(np.r_[True, days[1:] != days[:-1]])
-    return np.diff(np.r_[starts, len(days)])
 
 
 def neg_l2(preds: np.ndarray, data: lgb.Dataset) -> tuple[str, float, bool]:
@@ -107,30 +102,40 @@ class LightGBMModel:
         # trials change min_child_samples: no pre-filtering of features on its first value
         return {"max_bin": self.cfg.max_bin, "feature_pre_filter": False, "verbosity": -1}
 
-    def _groups(self, rows: Rows, at: np.ndarray) -> np.ndarray | None:
-        if self.cfg.objective != "lambdarank":
-            return None
-        if rows.group is None:
-            raise ValueError("model.objective=lambdarank needs each row's day (Rows.group)")
-        return group_sizes(rows.group[at])
+    @property
+    def ranking(self) -> bool:
+        """Whether the objective ranks within a day (its rows in day order, days as groups)."""
+        return self.cfg.objective == "lambdarank"
 
     def _dataset(self, rows: Rows, batch_rows: int, names: list[str]) -> lgb.Dataset:
+        rows = by_group(rows) if self.ranking else rows
+        groups = group_sizes(rows.group[rows.rows]) if self.ranking else None
         return lgb.Dataset(
             RowSequence(rows, batch_rows),
             label=rows.label[rows.rows],
-            group=self._groups(rows, rows.rows),
+            group=groups,
             feature_name=names,
             params=self._dataset_params(),
         )
 
+    def _validation(self, val: Rows, watched: np.ndarray, batch_rows: int) -> Validation:
+        """The watched validation rows (in day order for a ranker, `Validation.order`)."""
+        x_val = read_rows(Rows(val.read, val.label, watched), batch_rows)
+        names = [str(c) for c in x_val.columns]
+        x, y = x_val.to_numpy(np.float32), val.label[watched]
+        if not self.ranking:
+            return Validation(x, y, names)
+        if val.group is None:
+            raise ValueError("a ranking objective needs each row's day (Rows.group)")
+        order = group_order(val.group[watched])
+        sizes = group_sizes(val.group[watched][order])
+        return Validation(x[order], y[order], names, sizes, order)
+
     def build_matrices(self, train: Rows, val: Rows, options: RowOptions) -> Matrices:
         """Train (and the trials' sample) as lazy datasets; validation rows read once."""
         watched = sample_rows(val.rows, options.watch_rows, options.seed)
-        x_val = read_rows(Rows(val.read, val.label, watched), options.batch_rows)
-        names = [str(c) for c in x_val.columns]
-        validation = Validation(
-            x_val.to_numpy(np.float32), val.label[watched], names, self._groups(val, watched)
-        )
+        validation = self._validation(val, watched, options.batch_rows)
+        names = validation.feature_names
         dtrain = self._dataset(train, options.batch_rows, names)
         trial = sample_rows(train.rows, options.trial_rows, options.seed)
         if len(trial) == len(train.rows):

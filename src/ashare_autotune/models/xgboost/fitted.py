@@ -26,9 +26,17 @@ class XGBoostFitted:
         return (0, self.best_round)
 
     def predict(self, x: Any) -> np.ndarray:
-        """Probabilities of a frame, an array, or a (Quantile)DMatrix."""
+        """Scores (probabilities for the binary objective, the margin for a ranker) of a frame,
+        an array, or a (Quantile)DMatrix; a ranker's validation matrix, in day order, scored
+        back in its rows' order (its `row_order`, `matrices.build_matrices_from_rows`)."""
         if isinstance(x, xgb.DMatrix):
-            return self.booster.predict(x, iteration_range=self._range)
+            scores = self.booster.predict(x, iteration_range=self._range)
+            order = getattr(x, "row_order", None)
+            if order is None:
+                return scores
+            out = np.empty_like(scores)
+            out[order] = scores
+            return out
         return self.booster.inplace_predict(x, iteration_range=self._range)
 
     def contributions(self, x: pd.DataFrame) -> np.ndarray:

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from ashare_autotune.models.base import Matrices, Rows, frame_rows, sample_rows
+from ashare_autotune.modelling.targets import group_order
+from ashare_autotune.models.base import Matrices, Rows, by_group, frame_rows, sample_rows
 
 # a frame and the positions of one segment's rows in it
 Segment = tuple[pd.DataFrame, np.ndarray]
@@ -50,18 +51,20 @@ class RowBatches(xgb.DataIter):
     2.7 GB with 198).
     """
 
-    def __init__(self, rows: Rows, batch_rows: int) -> None:
-        self._source, self._batch_rows = rows, batch_rows
+    def __init__(self, rows: Rows, batch_rows: int, qid: bool = False) -> None:
+        self._source, self._batch_rows, self._qid = rows, batch_rows, qid
         self._at = 0
         super().__init__()
 
     def next(self, input_data: Callable[..., None]) -> bool:
-        """Hand XGBoost the next batch; False when every row was given."""
+        """Hand XGBoost the next batch (with each row's day as `qid` for a ranker, the rows
+        in day order); False when every row was given."""
         rows = self._source.rows
         if self._at >= len(rows):
             return False
         batch = rows[self._at : self._at + self._batch_rows]
-        input_data(data=self._source.read(batch), label=self._source.label[batch])
+        query = {"qid": self._source.group[batch]} if self._qid else {}
+        input_data(data=self._source.read(batch), label=self._source.label[batch], **query)
         self._at += self._batch_rows
         return True
 
@@ -116,6 +119,7 @@ def build_matrices_from_rows(
     seed: int = 0,
     watch_quantised: bool = False,
     keep_train: bool = True,
+    ranking: bool = False,
 ) -> Matrices:
     """Train (and the trials' sample of it) quantised batch by batch; validation as a plain
     DMatrix of the rows evaluated (or quantised on train's cuts).
@@ -135,18 +139,26 @@ def build_matrices_from_rows(
         keep_train: False: when the trials train on a sample, do not hold all training rows
             during the study; `Matrices.full_train` quantises them again (same cuts) for the
             final model.
+        ranking: every matrix's rows in day order with the day as `qid` (a ranker's queries);
+            validation's `row_order` maps them back to the watched rows' order (`predict`).
     """
 
     def quantise(seg: Rows, ref: xgb.QuantileDMatrix | None) -> xgb.QuantileDMatrix:
-        batches = RowBatches(seg, batch_rows)
+        batches = RowBatches(by_group(seg) if ranking else seg, batch_rows, qid=ranking)
         return xgb.QuantileDMatrix(batches, ref=ref, max_bin=max_bin, nthread=n_jobs)
 
     dtrain = quantise(train, None)
     watched = sample_rows(val.rows, watch_rows, seed)
     if watch_quantised:
         dval = quantise(replace(val, rows=watched), dtrain)
+    elif ranking:
+        ranked = by_group(replace(val, rows=watched))
+        at = ranked.rows
+        dval = xgb.DMatrix(ranked.read(at), val.label[at], qid=val.group[at], nthread=n_jobs)
     else:
         dval = xgb.DMatrix(val.read(watched), val.label[watched], nthread=n_jobs)
+    if ranking:  # XGBoost scores a matrix in its rows' order: the day order
+        dval.row_order = group_order(val.group[watched])
     trial_sample = sample_rows(train.rows, trial_rows, seed)
     if len(trial_sample) == len(train.rows):
         return Matrices(train=dtrain, val=dval)

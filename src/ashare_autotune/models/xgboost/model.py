@@ -22,10 +22,17 @@ from ashare_autotune.models.xgboost.matrices import (
     build_matrices_from_rows,
 )
 
-# Validation is evaluated as `EVAL_NAME` with `EVAL_METRIC`; XGBoost logs it as "val-auc".
+# Validation is evaluated as `EVAL_NAME` with the objective's metric (higher is better);
+# XGBoost logs it as "val-auc", "val-ndcg@10".
 EVAL_NAME, EVAL_METRIC = "val", "auc"
 OBSERVATION_KEY = f"{EVAL_NAME}-{EVAL_METRIC}"
-OBJECTIVES = {"binary": "binary:logistic"}  # model.objective -> XGBoost's objective
+RANK_AT = 10  # a ranker early-stops on the validation days' NDCG of their top 10
+# model.objective -> (XGBoost's objective, its validation metric)
+OBJECTIVES = {
+    "binary": ("binary:logistic", EVAL_METRIC),  # the label; the precision threshold's
+    # relevance within each day (`qid` = the day, rows in day order)
+    "rank:pairwise": ("rank:pairwise", f"ndcg@{RANK_AT}"),
+}
 
 
 class XGBoostModel:
@@ -39,9 +46,10 @@ class XGBoostModel:
 
     def base_params(self) -> dict[str, Any]:
         """XGBoost parameters fixed for every trial (no scale_pos_weight, by design)."""
+        objective, metric = OBJECTIVES[self.cfg.objective]
         return {
-            "objective": OBJECTIVES[self.cfg.objective],
-            "eval_metric": EVAL_METRIC,
+            "objective": objective,
+            "eval_metric": metric,
             **self.cfg.params,
             "max_bin": self.cfg.max_bin,
             "nthread": self.cfg.n_jobs,
@@ -62,6 +70,7 @@ class XGBoostModel:
             seed=options.seed,
             watch_quantised=options.watch_quantised,
             keep_train=options.keep_train,
+            ranking=self.cfg.objective == "rank:pairwise",
         )
 
     def frame_matrices(
@@ -87,10 +96,13 @@ class XGBoostModel:
         eval_every: int = 1,
         trial: optuna.Trial | None = None,
     ) -> XGBoostFitted:
-        """Early-stopping training (`train_early_stopping`), pruned through `trial`."""
-        callbacks = [] if trial is None else [XGBoostPruningCallback(trial, OBSERVATION_KEY)]
+        """Early-stopping training (`train_early_stopping`) on the objective's validation
+        metric (AUC, NDCG@10), pruned through `trial`."""
+        metric = OBJECTIVES[self.cfg.objective][1]
+        key = f"{EVAL_NAME}-{metric}"
+        callbacks = [] if trial is None else [XGBoostPruningCallback(trial, key)]
         booster = train_early_stopping(
-            self.base_params() | params, matrices, self.cfg, eval_every, callbacks
+            self.base_params() | params, matrices, self.cfg, eval_every, callbacks, metric
         )
         return XGBoostFitted(booster, booster.best_iteration + 1, float(booster.best_score))
 
@@ -106,9 +118,10 @@ def train_early_stopping(
     model: ModelConfig,
     eval_every: int = 1,
     callbacks: Sequence[xgb.callback.TrainingCallback] = (),
+    metric: str = EVAL_METRIC,
 ) -> xgb.Booster:
     """Train on `matrices.trial_train` (all of `matrices.train` when it is None), early-stopping
-    on the AUC of `matrices.val` (`booster.best_iteration`, `booster.best_score`).
+    on `metric` of `matrices.val` (`booster.best_iteration`, `booster.best_score`).
 
     Args:
         params: booster parameters.
@@ -117,10 +130,11 @@ def train_early_stopping(
         eval_every: evaluate validation every this many rounds (and at the last round);
             early stopping and `callbacks` see only these evaluations.
         callbacks: callbacks acting on the evaluations, e.g. Optuna's pruning callback.
+        metric: the validation metric (params' `eval_metric`; higher is better).
     """
     stop = xgb.callback.EarlyStopping(
         rounds=-(-model.early_stopping_rounds // eval_every),  # in evaluations
-        metric_name=EVAL_METRIC,
+        metric_name=metric,
         data_name=EVAL_NAME,
         maximize=True,
     )
