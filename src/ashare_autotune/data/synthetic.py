@@ -29,7 +29,9 @@ from ashare_autotune.data.market import Market
 from ashare_autotune.modelling.limits import CHINEXT_REFORM
 
 CAVEAT = "synthetic market: not evidence of an edge"
+CAVEAT_TAG = "data_caveat"  # the MLflow tag of runs on it
 MIN_TRAIN_DAYS = 60
+NAMECHANGE_COLUMNS = ("ts_code", "name", "start_date", "end_date")
 INDUSTRIES = (
     "银行",
     "医药生物",
@@ -134,7 +136,8 @@ def make_synthetic_market(
             0: none; tests use more on tiny markets).
 
     Returns:
-        A `Market` with daily bars, the index (open/high/low/close) and stock_basic.
+        A `Market` with daily bars, the index (open/high/low/close), stock_basic and an
+        empty namechange (no stock is ever ST).
     """
     u = make_universe(n_stocks, seed)
     dates = pd.bdate_range(pd.Timestamp(first_date), periods=n_days)
@@ -165,7 +168,11 @@ def make_synthetic_market(
     daily = _to_frame(u.codes, dates, ohlc, prev, lots, traded)
     index = _equal_weight_index(ohlc, prev, traded, dates)
     basic = _stock_basic(u, dates, traded, seed)
-    return Market(daily, index, basic, source=f"synthetic(seed={seed})")
+    # Names never change and none is ST: an empty point-in-time history says so (without it
+    # the ST rules would warn that the stock_basic names are a snapshot).
+    names = pd.DataFrame({c: pd.Series(dtype=str) for c in NAMECHANGE_COLUMNS})
+    source = f"synthetic(seed={seed})"
+    return Market(daily, index, basic, source=source, namechange=names)
 
 
 def _stock_basic(
@@ -291,3 +298,30 @@ def training_end(first_date: str, n_days: int, holdout_days: int) -> str:
     )
     dates = pd.bdate_range(pd.Timestamp(first_date), periods=n_days - holdout_days)
     return dates[-1].strftime("%Y%m%d")
+
+
+def with_caveat(text: str, source: str) -> str:
+    """`text` headed by `CAVEAT` when `source` is the synthetic market, else `text`.
+
+    Args:
+        text: a report (table, summary).
+        source: the market's source text.
+
+    Returns:
+        The report to show.
+    """
+    caveat = data_caveat(source)
+    return f"{caveat}\n\n{text}" if caveat else text
+
+
+def caveat_tags(source: str) -> dict[str, str]:
+    """The MLflow tag `data_caveat` for a run on the synthetic market ({} on real data).
+
+    Args:
+        source: the market's source text, or `data.source`.
+
+    Returns:
+        {CAVEAT_TAG: CAVEAT} or {}.
+    """
+    caveat = data_caveat(source)
+    return {CAVEAT_TAG: caveat} if caveat else {}
