@@ -102,7 +102,7 @@ def test_the_planted_reversal_is_weak_but_there(default_market: Market) -> None:
     close = _wide(default_market)
     forward = close.shift(-5) / close - 1  # the label's horizon
     ics = {n: _mean_rank_ic(-(close / close.shift(n) - 1), forward) for n in (5, 10, 20, 60)}
-    assert 0.01 < ics[20] <= 0.035  # measured 0.025
+    assert 0.01 < ics[20] <= 0.035  # measured 0.017
     assert max(ics.values()) == ics[20]
     volume = _wide(default_market, "vol")
     assert abs(_mean_rank_ic(volume / volume.rolling(20).mean(), forward)) < 0.01

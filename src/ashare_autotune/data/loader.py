@@ -11,7 +11,7 @@ from ashare_autotune.data.free_sources import load_free_source
 from ashare_autotune.data.market import Market
 from ashare_autotune.data.sanity import check_market
 from ashare_autotune.data.schema import select_universe, select_window
-from ashare_autotune.data.synthetic import make_synthetic_market, training_end
+from ashare_autotune.data.synthetic import DEFAULT_STOCKS, make_synthetic_market, training_end
 from ashare_autotune.data.tushare import load_tushare
 from ashare_autotune.errors import ConfigError
 
@@ -29,7 +29,7 @@ def load_market(cfg: DataConfig) -> Market:
     """
     if cfg.source == "synthetic":
         market = make_synthetic_market(
-            n_stocks=cfg.n_stocks or 300,
+            n_stocks=cfg.n_stocks or DEFAULT_STOCKS,
             n_days=cfg.n_days,
             seed=cfg.seed,
             first_date=cfg.first_date,

@@ -20,8 +20,8 @@ REVERSAL_DAYS = 20  # the planted effect's look-back (trading days)
 # Expected idiosyncratic return per unit of the stock's volatility and per unit (standardised)
 # of its last REVERSAL_DAYS idiosyncratic shocks, negative: a weak 20-day reversal. At
 # signal_strength=1 the 20-day reversal's mean daily Rank IC against the 5-day forward return
-# is 0.025 on the default market (tests/test_synthetic.py measures it).
-REVERSAL_COEF = 0.01
+# is ~0.02 (0.017 on the default 200 stocks, 0.023 on 300; tests/test_synthetic.py).
+REVERSAL_COEF = 0.009
 SUSPEND_RATE = 0.001  # a stock-day starts a suspension with this probability
 SUSPEND_MEAN_DAYS = 4  # geometric length: 1 day most often, some weeks long
 
