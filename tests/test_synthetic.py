@@ -154,3 +154,17 @@ def test_reports_on_synthetic_data_carry_the_caveat() -> None:
     assert CAVEAT == "synthetic market: not evidence of an edge"
     assert data_caveat("synthetic(seed=42)") == CAVEAT
     assert data_caveat("files: daily.parquet") is None
+
+
+def test_data_n_days_extends_the_market_the_config_loads() -> None:
+    short = load_market(DataConfig(n_stocks=30, n_days=200))
+    long = load_market(DataConfig(n_stocks=30, n_days=260))
+    last = short.daily["trade_date"].max()
+    head = long.daily[long.daily["trade_date"] <= last].reset_index(drop=True)
+    pd.testing.assert_frame_equal(head, short.daily, check_categorical=False)
+
+
+def test_the_debug_market_plants_a_detectable_effect() -> None:
+    close = _wide(make_synthetic_market(n_stocks=40, n_days=300, seed=42, signal_strength=10))
+    forward = close.shift(-5) / close - 1
+    assert _mean_rank_ic(-(close / close.shift(20) - 1), forward) > 0.15  # measured 0.19
