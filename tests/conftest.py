@@ -159,8 +159,12 @@ class TrainedModel:
     root: Path
     result: TrainResult
     model_uri: str = "models:/ashare-autotune-debug@champion"
-    # The same synthetic market the model was trained on, extended past its data.end.
-    data_overrides: tuple[str, ...] = ("data.n_stocks=40", "data.n_days=300")
+    # The same synthetic market the model was trained on (conf/debug), extended past its data.end.
+    data_overrides: tuple[str, ...] = (
+        "data.n_stocks=40",
+        "data.n_days=300",
+        "data.signal_strength=10",
+    )
     train_end: str = "20181231"
 
 

@@ -228,7 +228,7 @@ def test_another_tuning_metric_is_another_study_or_refused_when_the_name_is_give
 @pytest.mark.parametrize(
     ("override", "key"),
     [
-        ("threshold.target_precision=0.999", "threshold.target_precision=0.6; this run has"),
+        ("threshold.target_precision=0.999", "threshold.target_precision=0.25; this run has"),
         ("registry.promotion_metrics=[val_recall]", "registry.promotion_metrics=['val_"),
     ],
 )

@@ -265,14 +265,14 @@ def test_rank_picks_never_picks_an_ineligible_stock() -> None:
 def test_predict_writes_every_stock_marks_the_ineligible_and_never_picks_them(
     trained_model: TrainedModel, tmp_path: Path
 ) -> None:
-    # 20180601: 600003.SH, 000010.SZ (listed 20180517) and 600010.SH (20180521) are younger than
-    # 20 trading days; every other stock trading that day listed in March or earlier
-    cfg = _predict_config(trained_model, tmp_path, "date=20180601")
+    # 20180720: 000013.SZ (listed 20180712) is younger than 20 trading days; every other stock
+    # trading that day listed before 20180116
+    cfg = _predict_config(trained_model, tmp_path, "date=20180720")
     picks = run_predict(cfg).picks.set_index("ts_code")
     bars = load_market(cfg.data).daily
-    assert len(picks) == (bars["trade_date"] == "2018-06-01").sum()  # every stock of the day
+    assert len(picks) == (bars["trade_date"] == "2018-07-20").sum()  # every stock of the day
     assert picks["eligible"].dtype == bool
-    young = ["600003.SH", "000010.SZ", "600010.SH"]
+    young = ["000013.SZ"]
     assert not picks.loc[young, "eligible"].any()
     assert picks.drop(index=young)["eligible"].all()
     assert not (picks["pick"] & ~picks["eligible"]).any()

@@ -167,7 +167,8 @@ def raise_(exc: BaseException) -> Callable[[], None]:
 
 def make_fake_pro(n_stocks: int = 8, n_days: int = 40, seed: int = 3, cap: int = 6000) -> FakePro:
     """A fake over a seeded synthetic market; stock 0 splits 2-for-1 in the middle, the last
-    stock is an ST name and one stock is delisted (list_status D)."""
+    stock is an ST name, one stock is delisted (list_status D) and one lists on the span's
+    quarter day."""
     market = make_synthetic_market(n_stocks=n_stocks, n_days=n_days, seed=seed)
     daily = market.daily.copy()
     daily["ts_code"] = daily["ts_code"].astype(str)
@@ -200,6 +201,11 @@ def make_fake_pro(n_stocks: int = 8, n_days: int = 40, seed: int = 3, cap: int =
     basic["delist_date"] = None
     basic.loc[basic["ts_code"] == codes[-1], "name"] = "*ST合成"
     basic.loc[basic["ts_code"] == codes[2], ["list_status", "delist_date"]] = ["D", dates[-1]]
+    # one stock lists inside the span (the synthetic market's listings start later)
+    listing = dates[len(dates) // 4]
+    daily = daily[(daily["ts_code"] != codes[3]) | (daily["trade_date"] >= listing)]
+    daily = daily.reset_index(drop=True)
+    basic.loc[basic["ts_code"] == codes[3], "list_date"] = listing
     all_days = pd.date_range(dates[0], dates[-1], freq="D").strftime("%Y%m%d")
     calendar = pd.DataFrame(
         {"exchange": "SSE", "cal_date": all_days, "is_open": all_days.isin(dates).astype(int)}

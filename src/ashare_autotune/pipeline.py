@@ -16,6 +16,7 @@ from mlflow.models.model import ModelInfo
 
 from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.data.market import Market
+from ashare_autotune.data.synthetic import caveat_tags
 from ashare_autotune.errors import ConfigError, UserError
 from ashare_autotune.evaluation import walk_forward
 from ashare_autotune.evaluation.metrics import segment_metrics
@@ -317,6 +318,7 @@ def log_setup(
             "optuna_storage": redact_uri(job.storage),
             **{f"data_{k}": v for k, v in market.describe().items()},
             **{f"split_{k}": v for k, v in data.summary.items()},
+            **caveat_tags(market.source),
         }
     )
     if config_yaml:

@@ -23,7 +23,7 @@ from ashare_autotune.config.loading import config_fingerprint, objective_identit
 from ashare_autotune.config.schema import AppConfig, LabelConfig
 from ashare_autotune.data.benchmark import load_benchmark
 from ashare_autotune.data.indices import label_benchmark
-from ashare_autotune.data.loader import load_market
+from ashare_autotune.data.loader import load_market, training_data
 from ashare_autotune.data.market import Market
 from ashare_autotune.errors import DataError
 from ashare_autotune.evaluation import walk_forward
@@ -101,6 +101,7 @@ def prepare(app: AppConfig, scratch: Path) -> tuple[Market, Dataset, StudyData, 
     experiment_id = tracking.setup(
         app.mlflow.tracking_uri, app.mlflow.experiment_name, app.mlflow.sqlite_wal
     )
+    app = replace(app, data=training_data(app.data))  # the synthetic market's held-out days
     market = load_market(app.data)
     bench = label_benchmark(app.data, app.label, market)
     # an unknown backtest.benchmark fails here, before the features are built

@@ -8,6 +8,7 @@ import hydra
 from omegaconf import DictConfig
 
 from ashare_autotune.config.loading import register_configs, reject_unknown_keys, to_predict_config
+from ashare_autotune.data.synthetic import data_caveat
 from ashare_autotune.errors import report_io_faults, report_user_errors, run_cli
 from ashare_autotune.evaluation.picks import run_predict
 
@@ -26,6 +27,8 @@ def main(cfg: DictConfig) -> None:
     shown = picks.loc[picks["pick"]].head(20) if picks["pick"].any() else picks.head(5)
     print(shown.drop(columns=["model_uri"]).to_string(index=False))
     print(f"{int(picks['pick'].sum())} picks on {result.trade_date} -> {result.path}")
+    if caveat := data_caveat(cfg.data.source):
+        print(caveat)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ashare_autotune.config.loading import register_configs, reject_unknown_keys, to_app_config
 from ashare_autotune.config.schema import AppConfig
+from ashare_autotune.data.synthetic import data_caveat
 from ashare_autotune.errors import report_io_faults, report_user_errors, run_cli
 from ashare_autotune.pipeline import run_training, run_worker
 
@@ -43,6 +44,8 @@ def main(cfg: DictConfig) -> float:
         result.metrics["test_recall"],
         result.metrics["test_auc"],
     )
+    if caveat := data_caveat(app.data.source):
+        log.warning(caveat)
     return result.metrics["test_precision"]
 
 

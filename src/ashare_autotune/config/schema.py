@@ -53,8 +53,12 @@ class DataConfig:
     n_stocks: int | None = None  # universe size: a seeded sample (synthetic: stocks generated)
     ts_codes: list[str] | None = None  # explicit universe, e.g. [000001.SZ,600000.SH]
     seed: int = 42
-    n_days: int = 1000  # synthetic: trading days generated from first_date
+    n_days: int = 1000  # synthetic: trading days generated from first_date (same market)
     first_date: str = "20180102"
+    # synthetic: the last days generated that training leaves out (data.end unset), so predict
+    # and evaluate find held-out days on the same market
+    holdout_days: int = 120
+    signal_strength: float = 1.0  # synthetic: multiplier of the weak planted effect (0: none)
     # files (Tushare-style daily bars, parquet or CSV)
     daily: str | None = None
     index: str | None = None
@@ -80,6 +84,10 @@ class DataConfig:
         n = self.n_stocks
         check(n is None or n >= 1, "data.n_stocks", n, "must be >= 1")
         check(self.n_days >= 60, "data.n_days", self.n_days, "must be >= 60 trading days")
+        check(self.holdout_days >= 0, "data.holdout_days", self.holdout_days, "must be >= 0")
+        check(
+            self.signal_strength >= 0, "data.signal_strength", self.signal_strength, "must be >= 0"
+        )
         check(
             self.ts_codes is None or all(str(c).strip() for c in self.ts_codes),
             "data.ts_codes",

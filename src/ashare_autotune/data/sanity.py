@@ -29,8 +29,8 @@ from ashare_autotune.modelling.universe import board_of, list_dates
 MOVE_TOLERANCE = 0.05
 TICK = 0.01  # CNY
 # Each board's widest daily limit (`modelling.limits`), as a fraction of the previous close.
-# ChiNext's was 10% before 2020-08-24; 20% is allowed at all dates, as the synthetic market
-# trades it (a 10:3 bonus issue, -23%, on ChiNext before 2020-08-24 passes).
+# ChiNext's was 10% before 2020-08-24; 20% is allowed at all dates, one limit per board (a
+# 10:3 bonus issue, -23%, on ChiNext before 2020-08-24 passes).
 BOARD_LIMITS = {"main": 0.10, "ChiNext": 0.20, "STAR": 0.20, "BJ": 0.30}
 # No limit on the first 5 days of STAR, ChiNext (from 2020-08-24) and main-board (from
 # 2023-04-10) listings; other boards' first bars are also left out: the shared data's first

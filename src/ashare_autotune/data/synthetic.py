@@ -1,10 +1,19 @@
 """A seeded synthetic A-share market, so that everything runs offline by default.
 
-The market has a GARCH market factor, persistent industry factors, stocks with GARCH idiosyncratic
-volatility and a mean-reverting price deviation (the predictable part a model can learn),
-board-specific +/-10% or +/-20% price limits that carry unfilled moves to the next day, volume
-that rises with the size of the move, suspensions with no rows, staggered listings, an equal-weight
-index (000001.SH) and stock_basic with industries (a few stocks have none).
+It demonstrates the plumbing, never an edge (every report made on it says `CAVEAT`).
+Daily returns: beta times a market factor, plus the stock's industry factor, plus an
+idiosyncratic part; each of these three is GARCH(1,1) on Student-t shocks (df 4): fat tails and
+volatility clustering; annualised volatility of a stock ~25-45%. The one planted effect is weak
+(`synthetic_paths.REVERSAL_COEF`): a 20-day idiosyncratic reversal whose mean daily Rank IC
+against the 5-day forward return is ~0.02 at `signal_strength=1`; tests use a stronger one on
+their tiny markets. Price limits by board (main 10%, ChiNext 10% before 2020-08-24 and 20% from
+then, STAR 20%, BJ 30%) cut the day's move (limit days appear; the excess is lost, not carried);
+suspensions leave no rows (the price waits); 15% of the stocks list inside the span; volume
+rises in volatile spells and on big moves; the index (000001.SH) is the equal-weight average of
+the traded stocks' open, high, low and close returns.
+
+The calendar is fixed (weekdays from `first_date`) and every draw is seeded by day blocks
+(`synthetic_paths.stream`), so `n_days` only extends or cuts the same market.
 """
 
 from __future__ import annotations
@@ -14,8 +23,18 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ashare_autotune.config.choices import check
+from ashare_autotune.data import synthetic_paths as paths
 from ashare_autotune.data.market import Market
+from ashare_autotune.modelling.limits import CHINEXT_REFORM
 
+CAVEAT = "synthetic market: not evidence of an edge"
+CAVEAT_TAG = "data_caveat"  # the MLflow tag of runs on it
+MIN_TRAIN_DAYS = 60
+# Stocks generated when data.n_stocks is unset: `make train` (50 trials, features=full) stays
+# within 3 minutes on 2 cores; 300 took 4.7 CPU-minutes.
+DEFAULT_STOCKS = 200
+NAMECHANGE_COLUMNS = ("ts_code", "name", "start_date", "end_date")
 INDUSTRIES = (
     "银行",
     "医药生物",
@@ -31,18 +50,23 @@ INDUSTRIES = (
     "传媒",
 )
 AREAS = ("上海", "深圳", "北京", "浙江", "江苏", "广东", "山东", "四川")
-# (code prefix, exchange, daily price limit, share of listings)
-# The learnable parts: persistence of the mean-reverting price deviation, and the daily drift
-# per unit of attention (scaled by the stock's volatility).
-PHI = 0.75
-ATTENTION_DRIFT = 0.006
-REVERSAL = 0.1
+# (code prefix, exchange, daily price limit, share of stocks); ChiNext's limit was 10% before
+# CHINEXT_REFORM (`modelling.limits`).
 BOARDS = (
-    ("600", "SH", 0.10, 0.45),
-    ("000", "SZ", 0.10, 0.35),
+    ("600", "SH", 0.10, 0.42),
+    ("000", "SZ", 0.10, 0.33),
     ("300", "SZ", 0.20, 0.15),
-    ("688", "SH", 0.20, 0.05),
+    ("688", "SH", 0.20, 0.06),
+    ("830", "BJ", 0.30, 0.04),
 )
+MARKET_VOL, MARKET_DRIFT = 0.013, 0.0002  # daily: ~21% a year, ~5% a year
+INDUSTRY_VOL = 0.006
+IDIO_VOL = (0.012, 0.023)  # uniform range of the stocks' idiosyncratic daily volatility
+BETA = (0.7, 1.3)
+LISTING_SHARE = 0.15  # stocks listing inside the span
+LISTING_SPAN = 1250  # ... on a trading day drawn from the first this many (whatever n_days)
+# Stream keys of `paths.stream` (one per random quantity).
+MARKET, INDUSTRY, IDIO, SUSPEND, SUSPEND_DAYS, GAP, HIGH, LOW, VOLUME = range(1, 10)
 
 
 @dataclass(frozen=True)
@@ -50,201 +74,257 @@ class Universe:
     """Static description of the synthetic stocks."""
 
     codes: np.ndarray
-    limits: np.ndarray
+    limit: np.ndarray  # the board's daily limit (ChiNext: from CHINEXT_REFORM)
+    chinext: np.ndarray  # bool: 10% before CHINEXT_REFORM
     industry: np.ndarray  # index into INDUSTRIES, -1 for none
     beta: np.ndarray
     idio_vol: np.ndarray
-    first_day: np.ndarray  # listing day index
+    first_day: np.ndarray  # trading day of the first bar (0: listed before the span)
+    listed_days_before: np.ndarray  # calendar days listed before first_date (0: lists inside)
+    price: np.ndarray  # close before the first day (the issue price of a listing)
+    lots: np.ndarray  # typical daily volume in lots
 
 
-def _make_universe(n: int, n_days: int, rng: np.random.Generator) -> Universe:
+def make_universe(n: int, seed: int) -> Universe:
+    """Draw the stocks' boards, codes, industries, betas, volatilities and listing days.
+
+    Args:
+        n: number of stocks.
+        seed: the market's seed.
+
+    Returns:
+        The `Universe` (it does not depend on the number of days).
+    """
+    rng = np.random.default_rng([seed, 0])
     board = rng.choice(len(BOARDS), size=n, p=[b[3] for b in BOARDS])
     codes = np.empty(n, dtype=object)
     for k, (prefix, exch, _, _) in enumerate(BOARDS):
         members = np.flatnonzero(board == k)
-        for j, i in enumerate(members):
-            codes[i] = f"{int(prefix) * 1000 + 1 + j:06d}.{exch}"
+        codes[members] = [f"{int(prefix) * 1000 + 1 + j:06d}.{exch}" for j in range(len(members))]
     industry = rng.integers(0, len(INDUSTRIES), size=n)
     industry[rng.random(n) < 0.03] = -1
-    late = rng.random(n) < 0.15
-    first_day = np.where(late, rng.integers(0, int(n_days * 0.6), size=n), 0)
+    lists_inside = rng.random(n) < LISTING_SHARE
     return Universe(
         codes=codes,
-        limits=np.array([BOARDS[b][2] for b in board]),
+        limit=np.array([BOARDS[b][2] for b in board]),
+        chinext=np.array([BOARDS[b][0] == "300" for b in board]),
         industry=industry,
-        beta=rng.uniform(0.6, 1.4, size=n),
-        idio_vol=rng.uniform(0.012, 0.028, size=n),
-        first_day=first_day,
+        beta=rng.uniform(*BETA, size=n),
+        idio_vol=rng.uniform(*IDIO_VOL, size=n),
+        first_day=np.where(lists_inside, rng.integers(1, LISTING_SPAN, size=n), 0),
+        listed_days_before=np.where(lists_inside, 0, rng.integers(200, 5000, size=n)),
+        price=np.exp(rng.uniform(np.log(4), np.log(60), size=n)),
+        lots=rng.lognormal(11, 0.8, size=n),
     )
-
-
-def _garch(n_days: int, size: int, vol: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """GARCH(1,1) shocks with unconditional volatility `vol` (volatility clustering)."""
-    alpha, beta = 0.08, 0.90
-    omega = vol**2 * (1 - alpha - beta)
-    var = vol**2 * np.ones(size)
-    out = np.empty((n_days, size))
-    for t in range(n_days):
-        eps = np.sqrt(var) * rng.standard_normal(size)
-        out[t] = eps
-        var = omega + alpha * eps**2 + beta * var
-    return out
-
-
-def _simulate_closes(
-    u: Universe, n_days: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Simulate closes day by day (vectorised over stocks).
-
-    Returns close, previous close, traded flag and attention (drives volume), each (days, stocks).
-    """
-    n = len(u.codes)
-    market = _garch(n_days, 1, np.array([0.012]), rng)[:, 0] + 0.0002
-    ind_shock = _garch(n_days, len(INDUSTRIES), np.full(len(INDUSTRIES), 0.007), rng)
-    idio = _garch(n_days, n, u.idio_vol, rng)
-    dev = np.zeros(n)
-    ind = np.zeros(len(INDUSTRIES))
-    attention = np.zeros(n)
-    target = np.log(rng.uniform(4, 60, size=n))
-    close = np.exp(target)
-    recent = np.tile(close, (10, 1))  # the last 10 closes, for the technical reversal
-    suspended_until = np.full(n, -1)
-    closes, prevs, traded, attn = (np.empty((n_days, n)) for _ in range(4))
-    for t in range(n_days):
-        ind = 0.1 * ind + ind_shock[t]
-        ind_ret = np.where(u.industry >= 0, ind[np.maximum(u.industry, 0)], 0.0)
-        new_dev = PHI * dev + idio[t]
-        # Attention (seen in volume) brings buyers over the next days: a learnable drift.
-        drift = ATTENTION_DRIFT * attention * u.idio_vol / 0.02
-        # Traders buy stretches below the 10-day average back: a reversal a model can see.
-        drift = drift - REVERSAL * np.log(close / recent.mean(axis=0))
-        attention = 0.7 * attention + 0.3 * rng.standard_normal(n)
-        target = target + u.beta * market[t] + ind_ret + (new_dev - dev) + drift
-        dev = new_dev
-        starts = (rng.random(n) < 0.002) & (suspended_until < t)
-        suspended_until = np.where(starts, t + rng.integers(1, 20, size=n), suspended_until)
-        trading = (suspended_until < t) & (t >= u.first_day)
-        wanted = np.exp(target) / close - 1
-        move = np.clip(wanted, -u.limits, u.limits)
-        prevs[t] = close
-        close = np.where(trading, close * (1 + move), close)
-        recent[t % 10] = close
-        closes[t], traded[t], attn[t] = close, trading, attention
-    return closes, prevs, traded.astype(bool), attn
-
-
-def _bars(
-    closes: np.ndarray,
-    prevs: np.ndarray,
-    attention: np.ndarray,
-    limits: np.ndarray,
-    vol: np.ndarray,
-    rng: np.random.Generator,
-) -> dict[str, np.ndarray]:
-    """Open/high/low/volume/amount consistent with the closes and the price limits."""
-    ret = closes / prevs - 1
-    lo_lim, hi_lim = prevs * (1 - limits), prevs * (1 + limits)
-    gap = 0.3 * ret + 0.3 * vol * rng.standard_normal(ret.shape)
-    open_ = np.clip(prevs * (1 + gap), lo_lim, hi_lim)
-    high = np.minimum(
-        np.maximum(open_, closes) * (1 + np.abs(rng.normal(0, 0.4, ret.shape)) * vol), hi_lim
-    )
-    low = np.maximum(
-        np.minimum(open_, closes) * (1 - np.abs(rng.normal(0, 0.4, ret.shape)) * vol), lo_lim
-    )
-    base = rng.lognormal(11, 1, size=ret.shape[1])  # lots of 100 shares
-    volume = base * np.exp(attention + 12 * np.abs(ret))
-    vwap = (open_ + high + low + closes) / 4
-    return {
-        "open": open_,
-        "high": high,
-        "low": low,
-        "vol": volume,
-        "amount": volume * vwap / 10,
-    }  # vol in lots, amount in thousand CNY
 
 
 def make_synthetic_market(
-    n_stocks: int = 300,
+    n_stocks: int = DEFAULT_STOCKS,
     n_days: int = 1000,
     seed: int = 42,
     first_date: str = "20180102",
     index_code: str = "000001.SH",
+    signal_strength: float = 1.0,
 ) -> Market:
     """Generate a seeded synthetic market with Tushare `pro.daily` columns and units.
 
     Args:
-        n_stocks: number of stocks.
-        n_days: number of trading days (weekdays from first_date).
+        n_stocks: number of stocks drawn (those listing after the last day have no rows).
+        n_days: number of trading days (weekdays from first_date); more days extend the same
+            market.
         seed: random seed; the same seed gives the same market.
         first_date: first trading day, YYYYMMDD.
-        index_code: ts_code given to the index series.
+        index_code: the index's ts_code (the frame has one index, so it is not a column).
+        signal_strength: multiplier of the weak planted reversal (1: the documented default;
+            0: none; tests use more on tiny markets).
 
     Returns:
-        A `Market` with daily bars, the index and stock_basic.
+        A `Market` with daily bars, the index (open/high/low/close), stock_basic and an
+        empty namechange (no stock is ever ST).
     """
-    rng = np.random.default_rng(seed)
-    u = _make_universe(n_stocks, n_days, rng)
-    closes, prevs, traded, attention = _simulate_closes(u, n_days, rng)
-    bars = _bars(closes, prevs, attention, u.limits, u.idio_vol, rng)
+    u = make_universe(n_stocks, seed)
     dates = pd.bdate_range(pd.Timestamp(first_date), periods=n_days)
-    daily = _to_frame(u.codes, dates, closes, prevs, bars, traded)
-    index = _equal_weight_index(closes / prevs - 1, traded, dates)
+    limit = np.where(u.chinext & (dates < CHINEXT_REFORM)[:, None], 0.10, u.limit)
+    market, _ = paths.garch(paths.stream(seed, MARKET, n_days, 1, "t"), np.array([MARKET_VOL]))
+    ind_vol = np.full(len(INDUSTRIES), INDUSTRY_VOL)
+    industry, _ = paths.garch(paths.stream(seed, INDUSTRY, n_days, len(INDUSTRIES), "t"), ind_vol)
+    shocks = paths.stream(seed, IDIO, n_days, n_stocks, "t")
+    idio, sigma = paths.garch(shocks, u.idio_vol)
+    ind_ret = np.where(u.industry >= 0, industry[:, np.maximum(u.industry, 0)], 0.0)
+    drift = paths.planted_reversal(shocks, u.idio_vol, signal_strength)
+    raw = u.beta * (market + MARKET_DRIFT) + ind_ret + idio + drift
+    days = np.arange(n_days)[:, None]
+    lengths = 1 + np.floor(
+        np.log(paths.stream(seed, SUSPEND_DAYS, n_days, n_stocks, "uniform"))
+        / np.log(1 - 1 / paths.SUSPEND_MEAN_DAYS)
+    ).astype(int)
+    starts = paths.stream(seed, SUSPEND, n_days, n_stocks, "uniform") < paths.SUSPEND_RATE
+    traded = (days >= u.first_day) & ~paths.suspensions(starts, lengths)
+    moved = np.where(traded, np.clip(raw, -limit, limit), 0.0)
+    close = u.price * np.cumprod(1 + moved, axis=0)
+    prev = np.vstack([u.price[None, :], close[:-1]])
+    noise = np.stack([paths.stream(seed, key, n_days, n_stocks) for key in (GAP, HIGH, LOW)])
+    ohlc = paths.bars(prev, raw, limit, np.hypot(sigma, u.beta * MARKET_VOL), noise)
+    lots = paths.volumes(
+        u.lots, moved, sigma, u.idio_vol, paths.stream(seed, VOLUME, n_days, n_stocks)
+    )
+    daily = _to_frame(u.codes, dates, ohlc, prev, lots, traded)
+    index = _equal_weight_index(ohlc, prev, traded, dates)
+    basic = _stock_basic(u, dates, traded, seed)
+    # Names never change and none is ST: an empty point-in-time history says so (without it
+    # the ST rules would warn that the stock_basic names are a snapshot).
+    names = pd.DataFrame({c: pd.Series(dtype=str) for c in NAMECHANGE_COLUMNS})
+    source = f"synthetic(seed={seed})"
+    return Market(daily, index, basic, source=source, namechange=names)
+
+
+def _stock_basic(
+    u: Universe, dates: pd.DatetimeIndex, traded: np.ndarray, seed: int
+) -> pd.DataFrame:
+    """ts_code, name, area, industry and list_date of the stocks listed by the last day."""
+    rng = np.random.default_rng([seed, 99])
+    n = len(u.codes)
+    listed = u.first_day < len(dates)
+    before = dates[0] - pd.to_timedelta(u.listed_days_before, unit="D")
+    inside = dates[np.minimum(u.first_day, len(dates) - 1)]
+    list_date = np.where(u.first_day > 0, inside, before)
     basic = pd.DataFrame(
         {
             "ts_code": u.codes.astype(str),
-            "name": [f"合成{i:04d}" for i in range(n_stocks)],
-            "area": rng.choice(AREAS, size=n_stocks),
+            "name": [f"合成{i:04d}" for i in range(n)],
+            "area": rng.choice(AREAS, size=n),
             "industry": [INDUSTRIES[k] if k >= 0 else None for k in u.industry],
-            "list_date": dates[u.first_day].strftime("%Y%m%d"),
+            "list_date": pd.DatetimeIndex(list_date).strftime("%Y%m%d"),
         }
     )
-    return Market(daily, index, basic, source=f"synthetic(seed={seed})")
+    return basic.loc[listed & traded.any(axis=0)].reset_index(drop=True)
 
 
 def _to_frame(
     codes: np.ndarray,
     dates: pd.DatetimeIndex,
-    closes: np.ndarray,
-    prevs: np.ndarray,
-    bars: dict[str, np.ndarray],
+    ohlc: dict[str, np.ndarray],
+    prev: np.ndarray,
+    lots: np.ndarray,
     traded: np.ndarray,
 ) -> pd.DataFrame:
+    """The traded stock-days as Tushare daily rows, sorted by ts_code then trade_date."""
     order = np.argsort(codes.astype(str), kind="stable")
-    mask = traded[:, order].T  # stock-major: rows sorted by ts_code then date
+    mask = traded[:, order].T  # stock-major
 
     def flat(a: np.ndarray) -> np.ndarray:
         return a[:, order].T[mask].astype(np.float32)
 
-    n_days = len(dates)
-    code_idx = np.repeat(np.arange(len(codes)), n_days).reshape(len(codes), n_days)[mask]
+    n_codes, n_days = len(codes), len(dates)
+    code_idx = np.repeat(np.arange(n_codes), n_days).reshape(n_codes, n_days)[mask]
     frame = pd.DataFrame(
         {
             "ts_code": pd.Categorical.from_codes(code_idx, categories=codes[order].astype(str)),
-            "trade_date": np.tile(dates.to_numpy(), len(codes)).reshape(len(codes), n_days)[mask],
+            "trade_date": np.tile(dates.to_numpy(), n_codes).reshape(n_codes, n_days)[mask],
         }
     )
-    for col in ("open", "high", "low"):
-        frame[col] = flat(bars[col])
-    frame["close"] = flat(closes)
-    frame["pre_close"] = flat(prevs)
+    for col in ("open", "high", "low", "close"):
+        frame[col] = flat(ohlc[col])
+    frame["pre_close"] = flat(prev)
     frame["change"] = frame["close"] - frame["pre_close"]
     frame["pct_chg"] = (frame["change"] / frame["pre_close"] * 100).astype(np.float32)
-    frame["vol"] = flat(bars["vol"])
-    frame["amount"] = flat(bars["amount"])
+    frame["vol"] = flat(lots)
+    vwap = (ohlc["open"] + ohlc["high"] + ohlc["low"] + ohlc["close"]) / 4
+    frame["amount"] = flat(lots * vwap / 10)  # lots of 100 shares -> thousand CNY
     frame["trade_date"] = frame["trade_date"].astype("datetime64[ns]")
+    ts_code = frame["ts_code"].cat.remove_unused_categories()
+    frame["ts_code"] = ts_code
     return frame
 
 
 def _equal_weight_index(
-    ret: np.ndarray, traded: np.ndarray, dates: pd.DatetimeIndex
+    ohlc: dict[str, np.ndarray],
+    prev: np.ndarray,
+    traded: np.ndarray,
+    dates: pd.DatetimeIndex,
 ) -> pd.DataFrame:
-    day_ret = np.where(traded, ret, 0).sum(axis=1) / np.maximum(traded.sum(axis=1), 1)
-    level = 3000 * np.cumprod(1 + day_ret)
+    """The equal-weight average of the traded stocks' open/high/low/close returns, from 3000."""
+    count = np.maximum(traded.sum(axis=1), 1)
+
+    def mean_ret(col: str) -> np.ndarray:
+        return np.where(traded, ohlc[col] / prev - 1, 0.0).sum(axis=1) / count
+
+    close_ret = mean_ret("close")
+    level = 3000 * np.cumprod(1 + close_ret)
+    before = np.r_[3000.0, level[:-1]]
+    open_ = before * (1 + mean_ret("open"))
+    high = np.maximum.reduce([before * (1 + mean_ret("high")), open_, level])
+    low = np.minimum.reduce([before * (1 + mean_ret("low")), open_, level])
     return pd.DataFrame(
         {
             "trade_date": dates.to_numpy().astype("datetime64[ns]"),
+            "open": open_.astype(np.float32),
+            "high": high.astype(np.float32),
+            "low": low.astype(np.float32),
             "close": level.astype(np.float32),
-            "pct_chg": (day_ret * 100).astype(np.float32),
+            "pct_chg": (close_ret * 100).astype(np.float32),
         }
     )
+
+
+def data_caveat(source: str) -> str | None:
+    """`CAVEAT` when `source` (a `Market.source` or data description) is the synthetic market.
+
+    Args:
+        source: the market's source text, e.g. "synthetic(seed=42)".
+
+    Returns:
+        The caveat line, or None for real data.
+    """
+    return CAVEAT if str(source).startswith("synthetic") else None
+
+
+def training_end(first_date: str, n_days: int, holdout_days: int) -> str:
+    """The last day training uses on the synthetic market: `holdout_days` before its end.
+
+    Args:
+        first_date: the market's first day, YYYYMMDD.
+        n_days: days generated.
+        holdout_days: the last days left to predict and evaluate.
+
+    Returns:
+        The day as YYYYMMDD.
+
+    Raises:
+        ConfigError: when fewer than `MIN_TRAIN_DAYS` days would be left to train on.
+    """
+    check(
+        n_days - holdout_days >= MIN_TRAIN_DAYS,
+        "data.holdout_days",
+        holdout_days,
+        f"must leave {MIN_TRAIN_DAYS} of data.n_days={n_days} days to train on",
+    )
+    dates = pd.bdate_range(pd.Timestamp(first_date), periods=n_days - holdout_days)
+    return dates[-1].strftime("%Y%m%d")
+
+
+def with_caveat(text: str, source: str) -> str:
+    """`text` headed by `CAVEAT` when `source` is the synthetic market, else `text`.
+
+    Args:
+        text: a report (table, summary).
+        source: the market's source text.
+
+    Returns:
+        The report to show.
+    """
+    caveat = data_caveat(source)
+    return f"{caveat}\n\n{text}" if caveat else text
+
+
+def caveat_tags(source: str) -> dict[str, str]:
+    """The MLflow tag `data_caveat` for a run on the synthetic market ({} on real data).
+
+    Args:
+        source: the market's source text, or `data.source`.
+
+    Returns:
+        {CAVEAT_TAG: CAVEAT} or {}.
+    """
+    caveat = data_caveat(source)
+    return {CAVEAT_TAG: caveat} if caveat else {}

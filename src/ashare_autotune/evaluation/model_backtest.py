@@ -13,6 +13,7 @@ from ashare_autotune.config.backtest_cli import BacktestCliConfig
 from ashare_autotune.data.benchmark import load_benchmark
 from ashare_autotune.data.loader import load_market
 from ashare_autotune.data.market import Market
+from ashare_autotune.data.synthetic import caveat_tags
 from ashare_autotune.errors import ConfigError, DataError
 from ashare_autotune.evaluation.backtest_window import (
     BacktestReport,
@@ -157,6 +158,7 @@ def _log_run(
                 "window": f"{first}..{last}",
                 "overlaps_training_data": str(first <= model.data_range[1]).lower(),
             }
+            | caveat_tags(cfg.data.source)
         )
         params = {f"backtest.{k}": v for k, v in asdict(report.result.config).items()}
         tracking.log_params(

@@ -13,6 +13,7 @@ from ashare_autotune.data.benchmark import load_benchmark
 from ashare_autotune.data.indices import label_benchmark
 from ashare_autotune.data.loader import load_market
 from ashare_autotune.data.market import Market
+from ashare_autotune.data.synthetic import caveat_tags, with_caveat
 from ashare_autotune.errors import ConfigError, DataError
 from ashare_autotune.evaluation.backtest_window import (
     BacktestReport,
@@ -162,6 +163,7 @@ def run_evaluation(cfg: EvaluateConfig) -> EvaluationResult:
         metrics |= report.metrics | (comparison.metrics if comparison else {})
     table = format_table(model, metrics, first, last)
     table += f"\nbaselines: {comparison.verdict}" if comparison else ""
+    table = with_caveat(table, market.source)
     record = prediction_record(every, every_scores["probability"].to_numpy(), model.threshold)
     reported = (report, comparison)
     run_id = _log_run(cfg, model, label, metrics, (first, last, table), record, reported)
@@ -194,6 +196,7 @@ def _log_run(
                 "window": f"{first}..{last}",
                 "overlaps_training_data": str(in_sample).lower(),
             }
+            | caveat_tags(cfg.data.source)
         )
         tracking.log_params(
             {

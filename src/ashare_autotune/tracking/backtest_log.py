@@ -9,10 +9,12 @@ import logging
 import tempfile
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pandas as pd
 
 from ashare_autotune.config.trading import TradingConfig
+from ashare_autotune.data.synthetic import CAVEAT_TAG
 from ashare_autotune.evaluation.backtest_report import write_backtest_plots, write_tearsheet
 from ashare_autotune.evaluation.backtest_window import (
     BacktestInputs,
@@ -74,7 +76,7 @@ def log_backtest_artifacts(
             (out / "baselines.md").write_text(comparison_markdown(comparison))
             comparison.table.to_csv(out / "baselines.csv")
             write_comparison_plot(comparison, report.benchmark, out / "baselines.png")
-        (out / "summary.md").write_text(summary)
+        (out / "summary.md").write_text(with_active_caveat(summary))
         report.result.trades.to_parquet(out / "trades.parquet", index=False)
         report.result.daily.to_parquet(out / "daily.parquet", index=False)
         tracking.log_artifacts(out, ARTIFACT_DIR)
@@ -153,3 +155,10 @@ def segment_backtest(
         return None
     rows = ds.segment_rows(segment, ["ts_code", "trade_date"], all_rows=True)
     return run_window_backtest(inputs, signal_scores(rows, probability, threshold), segment)
+
+
+def with_active_caveat(summary: str) -> str:
+    """`summary` headed by the active run's `data_caveat` tag, when it has one."""
+    run = mlflow.active_run()
+    caveat = mlflow.get_run(run.info.run_id).data.tags.get(CAVEAT_TAG) if run else None
+    return f"{caveat}\n\n{summary}" if caveat else summary

@@ -16,6 +16,7 @@ from mlflow.entities import DatasetInput
 
 from ashare_autotune.config.schema import AppConfig, ThresholdConfig
 from ashare_autotune.data.market import Market
+from ashare_autotune.data.synthetic import with_caveat
 from ashare_autotune.evaluation import trading
 from ashare_autotune.evaluation.explain import SHAP_ROWS, validation_sample
 from ashare_autotune.evaluation.records import segment_records
@@ -100,7 +101,7 @@ def trading_view(
     cap = app.threshold.max_picks_per_day
     table = trading.daily_table(rows, test_proba, threshold, app.trading.top_k, regime, cap)
     metrics = trading.trading_metrics(rows, test_proba, threshold, table, "test", cap)
-    summary = trading.summary_markdown(metrics | signal, table, "test")
+    summary = with_caveat(trading.summary_markdown(metrics | signal, table, "test"), market.source)
     tracking.log_text(table.to_csv(index=False), "trading/test_daily.csv")
     tracking.log_text(summary, "trading/test_summary.md")
     log.info(
