@@ -15,7 +15,9 @@ import pytest
 import xgboost as xgb
 
 from ashare_autotune.config.schema import AppConfig
+from ashare_autotune.errors import UserError
 from ashare_autotune.evaluation.threshold import ThresholdChoice
+from ashare_autotune.models.xgboost.fitted import XGBoostFitted
 from ashare_autotune.pipeline import run_training
 from ashare_autotune.tracking import registry
 from ashare_autotune.tracking import runs as tracking
@@ -80,7 +82,9 @@ def _log_model(metrics: dict[str, float]) -> str:
     x = pd.DataFrame(np.random.default_rng(0).normal(size=(200, 2)), columns=["f1", "f2"])
     label = (x["f1"] > 0).astype(int)
     booster = xgb.train({"nthread": 1}, xgb.DMatrix(x, label=label), num_boost_round=3)
-    info = tracking.log_pick_model(booster, {"features": ["f1", "f2"], "threshold": 0.5}, x[:3])
+    info = tracking.log_pick_model(
+        XGBoostFitted(booster), {"features": ["f1", "f2"], "threshold": 0.5}, x[:3]
+    )
     tracking.log_metrics(metrics, model_id=info.model_id)
     return info.model_uri
 
@@ -184,3 +188,19 @@ def test_a_debug_run_and_a_label_sweep_leave_the_default_champion_in_place(
             f"champion version {default.model_version} was trained on other data/label/universe"
         ) or job.promotion_reason.startswith("no threshold reached"), job.promotion_reason
     assert any("not compared" in s.promotion_reason for s in sweep)
+
+
+def test_a_missing_champion_says_which_aliases_the_model_has(tracking_uri: str) -> None:
+    # an honest demo model that missed the precision target is only the challenger
+    tracking.setup(tracking_uri, "hygiene")
+    with mlflow.start_run():
+        uri = _log_model({"val_precision": 0.3})
+    client = mlflow.MlflowClient()
+    client.create_registered_model("demo")
+    version = client.create_model_version("demo", uri)
+    client.set_registered_model_alias("demo", "challenger", version.version)
+    with pytest.raises(UserError) as caught:
+        registry.resolve_version("models:/demo@champion")
+    message = str(caught.value)
+    assert "no version of demo is champion (none was promoted" in message
+    assert "it has challenger (version 1): e.g. model_uri=models:/demo@challenger" in message

@@ -87,11 +87,32 @@ def resolve_version(model_uri: str) -> ModelVersion | None:
         if name and version.isdigit():
             return client.get_model_version(name, version)
     except mlflow.exceptions.MlflowException as exc:
+        hint = _other_alias_hint(ref)
         raise UserError(
             f"model_uri={model_uri!r} not found in the registry at "
-            f"{mlflow.get_registry_uri()}: {exc.message}"
+            f"{mlflow.get_registry_uri()}: {hint or exc.message}"
         ) from None
     return None
+
+
+def _other_alias_hint(ref: str) -> str:
+    """For a missing alias of an existing model, which aliases it has (e.g. no version was
+    promoted to champion, the newest is the challenger): '' otherwise."""
+    if "@" not in ref:
+        return ""
+    name, alias = ref.rsplit("@", 1)
+    try:
+        aliases = MlflowClient().get_registered_model(name).aliases
+    except mlflow.exceptions.MlflowException:
+        return ""
+    if not aliases:
+        return f"{name} has no version with an alias"
+    have = ", ".join(f"{a} (version {v})" for a, v in sorted(aliases.items()))
+    example = sorted(aliases)[0]
+    return (
+        f"no version of {name} is {alias} (none was promoted: see its versions' "
+        f"promotion_reason); it has {have}: e.g. model_uri=models:/{name}@{example}"
+    )
 
 
 def set_version_tags(name: str, version: str, tags: dict[str, Any]) -> None:
