@@ -10,7 +10,7 @@ dataset's forward return (`evaluation.signal`); and the backtest after costs
 and information ratio. The market, limit flags and index bars are loaded once; the combinations
 run one after the other in this process.
 
-    python -m benchmarks.signal_compare --out benchmarks/results/signal_compare_whole_market.json
+    python -m benchmarks.signal_compare --out benchmarks/results/signal_compare_honest_account.json
     python -m benchmarks.signal_compare --labels excess --feature-sets basic --rank excess:basic \
         --rankers 'rank:pairwise/quintile/mean/1/rank_ic' --out ...   # a ranking objective too
 
