@@ -147,6 +147,9 @@ JOBS = {
 KNOWN_UPWARD = {
     # the data sanity check reads boards and listing dates (`board_of`, `list_dates`)
     ("data.sanity", "modelling.universe"),
+    # the synthetic market cuts its closes at the board's price limits (`modelling.limits`);
+    # the clean fix moves the limits-by-board table below data/
+    ("data.synthetic", "modelling.limits"),
 }
 
 

@@ -142,7 +142,9 @@ def test_a_missing_or_nan_metric_keeps_the_champion_if_the_candidates_is_skipped
 def test_validation_promotion_metrics_are_the_default(
     compose_app: Callable[..., AppConfig],
 ) -> None:
-    assert compose_app().registry.promotion_metrics == ["val_precision", "val_recall"]
+    # the validation account at its exposure first (issue 24), then the seed's precision
+    default = ["val_bt_excess_return_exposure", "val_precision"]
+    assert compose_app().registry.promotion_metrics == default
 
 
 @pytest.mark.parametrize(
