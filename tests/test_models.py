@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from hydra.errors import HydraException
 
-from ashare_autotune.config.schema import AppConfig, DataConfig, ModelConfig, ParamSpec
+from ashare_autotune.config.schema import AppConfig, ModelConfig, ParamSpec
 from ashare_autotune.data.loader import load_market
 from ashare_autotune.errors import ConfigError, config_error_text
 from ashare_autotune.modelling.feature_sets import build_feature_set
@@ -167,7 +167,7 @@ def test_each_model_trains_and_round_trips_through_the_registry_in_a_fresh_proce
     meta = mlflow.pyfunc.load_model(uri).unwrap_python_model().meta
     assert meta["model"]["kind"] == name and meta["objective"] == objective
     # the features of the record's first rows, rebuilt from the same synthetic market
-    market = load_market(DataConfig(n_stocks=40, n_days=300))
+    market = load_market(compose_app().data)  # the debug market the model was trained on
     features = build_feature_set(market, None, meta["features"])
     keys = record[["ts_code", "trade_date"]].head(7)
     keys = keys.assign(trade_date=pd.to_datetime(keys["trade_date"]))
@@ -195,8 +195,8 @@ print(json.dumps({{"cols": list(out.columns), "kind": kind,
     np.testing.assert_allclose(out["p"], record["probability"].head(7), rtol=1e-5, atol=1e-6)
     assert out["pick"] == [p >= result.threshold.threshold for p in out["p"]]
     assert record["probability"].nunique() > 10
-    assert result.metrics["test_auc"] > 0.6  # the planted reversal is learned
-    assert result.metrics["test_rank_ic_mean"] > 0.2  # ... in each day's order too
+    assert result.metrics["test_auc"] > 0.52  # the planted reversal (debug strength) is learned
+    assert result.metrics["test_rank_ic_mean"] > 0.05  # ... in each day's order too
     if objective == "binary":
         assert all(0 <= p <= 1 for p in out["p"])
     else:  # no AUC early stopping: none reported as the best trial's
@@ -219,7 +219,7 @@ def test_a_toy_model_of_one_package_and_one_yaml_runs_the_pipeline(
         "kind": "toy",
         "class": "tests.toy_model.model:ToyFitted",
     }
-    assert result.metrics["test_auc"] > 0.6  # a linear model finds the planted reversal too
+    assert result.metrics["test_auc"] > 0.55  # a linear model finds the planted reversal too
     assert set(result.best_params) == {"learning_rate"}
 
 

@@ -202,7 +202,9 @@ def _register(
 def test_registry_keeps_an_older_better_champion_on_validation_and_names_the_challenger(
     tracking_uri: str, compose_app: Callable[..., AppConfig]
 ) -> None:
-    app = compose_app(f"mlflow.tracking_uri={tracking_uri}")
+    # compared on precision then recall (the default reads the validation account first)
+    compare = "registry.promotion_metrics=[val_precision,val_recall]"
+    app = compose_app(f"mlflow.tracking_uri={tracking_uri}", compare)
     tracking.setup(tracking_uri, "promotion")
     name = app.registry.model_name
     v1, _ = _register(app, precision=0.70, recall=0.20, test=(0.50, 0.1))
