@@ -509,7 +509,7 @@ def test_an_unadjusted_split_stops_the_train_command_in_one_line(
     assert done.returncode == 2
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
-    assert "-90.1% overnight from the previous close 31.9447" in errors[0]
+    assert "-90.1% overnight from the previous close 31.9417" in errors[0]
 
 
 @pytest.mark.slow
