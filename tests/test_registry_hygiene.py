@@ -49,6 +49,9 @@ DEBUG_SIZE = (
     "label.kind=touch",
     "backtest.top_k=10",
     "backtest.n_drop=2",
+    # the debug market's planted effect and precision target (conf/debug): a champion to keep
+    "data.signal_strength=10",
+    "threshold.target_precision=0.25",
 )
 
 
