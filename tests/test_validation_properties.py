@@ -157,7 +157,8 @@ VALID_DAILY, VALID_INDEX = _valid_files()
 
 def _break(daily: pd.DataFrame, kind: str, row: int, value: object) -> pd.DataFrame:
     """`daily` with one defect of `kind` at `row` (`value`: the factor, date or column)."""
-    out = daily.copy()
+    prices = [c for c in ("open", "high", "low", "close", "pre_close") if c in daily.columns]
+    out = daily.astype(dict.fromkeys(prices, "float64"))  # a defect is any float, not a float32
     if kind == "low_above_high":
         out.loc[row, ["low", "high"]] = out.loc[row, ["high", "low"]].to_numpy() + [1.0, 0.0]
     elif kind == "swap_ohlc":  # open and close exchanged: still a valid bar
