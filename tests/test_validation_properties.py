@@ -244,7 +244,14 @@ def _consistent(market: Market) -> None:
     assert (daily["high"] >= daily[["open", "close"]].max(axis=1)).all()
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: the same examples on every run (CI must not turn red on a new draw; a failure
+# found locally is fixed, not re-rolled)
+@settings(
+    max_examples=120,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(broken_bars())
 def test_broken_bars_load_valid_or_fail_in_one_line_naming_the_file(daily: pd.DataFrame) -> None:
     with tempfile.TemporaryDirectory() as tmp:
@@ -262,6 +269,7 @@ def test_broken_bars_load_valid_or_fail_in_one_line_naming_the_file(daily: pd.Da
 @settings(
     max_examples=3,
     deadline=None,
+    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(daily=broken_bars(kinds=ALWAYS_FATAL))
