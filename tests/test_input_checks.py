@@ -4,7 +4,7 @@ in other units; it never refuses the rows of the market it was trained on."""
 
 from __future__ import annotations
 
-import mlflow
+import mlflow.tracking._tracking_service.utils as tracking_utils
 import numpy as np
 import pandas as pd
 import pytest
@@ -114,16 +114,11 @@ def test_the_model_never_refuses_the_market_it_was_trained_on(
 ) -> None:
     """Every day of validation, test and the later days, and each segment as a whole, pass;
     the same rows with one column x100 are refused by `LoadedModel.predict` in one line."""
-    # the shared model's own store, whatever tracking or registry URI an earlier test set
+    # the shared model's own store, whatever tracking URI an earlier test set (the registry
+    # follows it); restored after the test
     monkeypatch.setenv("MLFLOW_TRACKING_URI", trained_model.tracking_uri)
-    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
-    mlflow.set_tracking_uri(trained_model.tracking_uri)
-    mlflow.set_registry_uri(trained_model.tracking_uri)
-    try:
-        model = load_model(trained_model.model_uri)
-    finally:
-        mlflow.set_tracking_uri(before[0])
-        mlflow.set_registry_uri(before[1])
+    monkeypatch.setattr(tracking_utils, "_tracking_uri", trained_model.tracking_uri)
+    model = load_model(trained_model.model_uri)
     market = load_market(_data_config(trained_model))
     features = build_feature_set(market, None, model.features)
     start = pd.Timestamp(model.meta["segments"]["val"][0])
