@@ -11,18 +11,10 @@ from ashare_autotune.config.backtest import BacktestConfig
 from ashare_autotune.errors import ConfigError, DataError
 from ashare_autotune.evaluation.backtest import run_backtest
 from ashare_autotune.evaluation.fills import lot_rules, round_shares
+from tests.test_backtest import NO_COSTS
 
 # Market days around the transfer-fee cut of Friday 2022-04-29 (DAYS[4]).
 DAYS = pd.bdate_range("2022-04-25", "2022-05-06")
-FREE = {
-    "commission": 0.0,
-    "min_commission": 0.0,
-    "stamp_duty_before": 0.0,
-    "stamp_duty_after": 0.0,
-    "transfer_fee_before": 0.0,
-    "transfer_fee_after": 0.0,
-    "slippage_bps": 0.0,
-}
 
 
 def bars(code: str, price: float = 10.0, **extra: float) -> pd.DataFrame:
@@ -51,7 +43,7 @@ def config(**overrides: object) -> BacktestConfig:
         "max_days": 2,
         "min_return": 0.04,
     }
-    return BacktestConfig(**{**base, **FREE, **overrides})
+    return BacktestConfig(**{**base, **NO_COSTS, **overrides})
 
 
 @pytest.mark.parametrize(

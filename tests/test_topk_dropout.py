@@ -11,17 +11,9 @@ from ashare_autotune.errors import ConfigError
 from ashare_autotune.evaluation.backtest import BacktestConfig, run_backtest
 from ashare_autotune.evaluation.backtest_account import Account, Panel, Positions
 from ashare_autotune.evaluation.backtest_topk import dropout_orders, sellable
+from tests.test_backtest import NO_COSTS
 
 DAYS = pd.bdate_range("2024-03-04", periods=30)
-NO_COSTS = {
-    "commission": 0.0,
-    "min_commission": 0.0,
-    "stamp_duty_before": 0.0,
-    "stamp_duty_after": 0.0,
-    "transfer_fee_before": 0.0,
-    "transfer_fee_after": 0.0,
-    "slippage_bps": 0.0,
-}
 Flags = tuple[tuple[str, int], ...]
 
 

@@ -133,10 +133,10 @@ def log_segment_backtest(
     report = segment_backtest(ds, segment, inputs, probability, threshold)
     if report is None or inputs is None:
         return {}
-    candidates = ds.segment_rows(segment, ["ts_code", "trade_date"], all_rows=True)
     # the signal metrics rank every candidate, as the records do (`signal.daily_signal`)
     columns = ["ts_code", "trade_date", "label", "fwd_return", "fillable"]
     scored = ds.segment_rows(segment, columns, all_rows=True).assign(score=probability)
+    candidates = scored[["ts_code", "trade_date"]]
     comparison = window_comparison(inputs, report, candidates, scored, top_k)
     start, end = ds.date_range(segment)
     return log_backtest(report, f"{segment} segment {start}..{end}", comparison)
