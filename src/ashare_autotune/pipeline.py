@@ -196,10 +196,9 @@ def evaluate(
     # labelled ones are measured by label
     all_test = ds.predict("test", fitted.predict, all_rows=True)
     test = walk_forward.candidates(ds, "test", all_test)
-    metrics = segment_metrics(study.best_value, val, test, choice, app.threshold.max_picks_per_day)
-    metrics |= scoring.best_trial_metrics(study, app.tuning.metric)  # the objective's and its AUC
-    if app.model.objective != "binary":  # its trials early-stopped on another score, not AUC
-        metrics.pop("best_trial_val_auc", None)
+    metrics = segment_metrics(val, test, choice, app.threshold.max_picks_per_day)
+    # the objective's and its AUC (none for a ranking or regression objective)
+    metrics |= scoring.best_trial_metrics(study, app.tuning.metric)
     metrics |= wf
     if wf:  # same quantity as the trials' val_auc (the objective): sort together
         metrics["val_auc"] = wf["val_wf_auc"]

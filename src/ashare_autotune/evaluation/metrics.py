@@ -61,25 +61,22 @@ def classification_metrics(
 
 
 def segment_metrics(
-    best_val_auc: float,
     val: tuple[np.ndarray, ...],
     test: tuple[np.ndarray, ...],
     choice: ThresholdChoice,
     max_picks_per_day: int,
 ) -> dict[str, float]:
-    """The final model's metrics: the best trial's validation AUC, the threshold, and the
-    `classification_metrics` of validation and test at that threshold, counted on at most
-    `max_picks_per_day` picks a day (as the threshold was chosen).
+    """The final model's metrics: the threshold, and the `classification_metrics` of
+    validation and test at that threshold, counted on at most `max_picks_per_day` picks a day
+    (as the threshold was chosen). The best trial's metrics are `scoring.best_trial_metrics`.
 
     Args:
-        best_val_auc: the study's best value.
         val, test: (labels, probabilities, signal days[, counted rows]) of validation and
             test (`walk_forward.candidates`).
         choice: the threshold chosen on validation.
         max_picks_per_day: the picks a day that count (`threshold.max_picks_per_day`).
     """
     metrics = {
-        "best_trial_val_auc": float(best_val_auc),
         "threshold": choice.threshold,
         "val_best_precision": choice.best_precision,
     }
