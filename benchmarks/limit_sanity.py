@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ashare_autotune.data.boards import board_of
 from ashare_autotune.modelling.labels import make_labels, trading_calendar, unfillable_entries
 from ashare_autotune.modelling.limits import limit_flags
-from ashare_autotune.modelling.universe import board_of
 from benchmarks.common import SHARED_DATA
 
 COLUMNS = ["ts_code", "trade_date", "open", "high", "low", "close", "pre_close"]

@@ -1,10 +1,10 @@
 """Our whole training job (data, features, study, threshold, registration), timed by phase.
 
-Runs `ashare_autotune.pipeline.run_training` with the real config (conf/, plus Hydra overrides)
-against a fresh SQLite MLflow store and Optuna storage in a temporary directory, and reports the
-wall time of each phase, the time spent inside `xgboost.train` (the boosting floor), the fixed
-costs around it (MLflow set-up and trial runs, pruning, validation AUC, plots), the time in the
-garbage collector, peak RSS, the best trial's validation AUC and the test AUC.
+Runs `ashare_autotune.jobs.pipeline.run_training` with the real config (conf/, plus Hydra
+overrides) against a fresh SQLite MLflow store and Optuna storage in a temporary directory, and
+reports the wall time of each phase, the time spent inside `xgboost.train` (the boosting floor),
+the fixed costs around it (MLflow set-up and trial runs, pruning, validation AUC, plots), the
+time in the garbage collector, peak RSS, the best trial's validation AUC and the test AUC.
 
     python -m benchmarks.run_pipeline --source synthetic --n-stocks 5000 --trials 50
 """
@@ -26,9 +26,9 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from optuna_integration.mlflow import MLflowCallback
 
-from ashare_autotune import pipeline, pipeline_data
 from ashare_autotune.config.loading import register_configs, to_app_config
 from ashare_autotune.config.schema import AppConfig, DataConfig
+from ashare_autotune.jobs import pipeline, pipeline_data
 from ashare_autotune.modelling import dataset
 from ashare_autotune.runtime import settle_imports
 from ashare_autotune.tracking import reports

@@ -22,7 +22,7 @@ from ashare_autotune.config.loading import register_configs, to_app_config
 from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.data.market import Market
 from ashare_autotune.data.synthetic import make_synthetic_market
-from ashare_autotune.pipeline import TrainResult, run_training
+from ashare_autotune.jobs.pipeline import TrainResult, run_training
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"

@@ -88,7 +88,7 @@ def test_the_cycle_finder_finds_a_planted_cycle() -> None:
 
 def test_the_graph_sees_the_imports_of_the_source() -> None:
     graph = import_graph()
-    assert f"{PACKAGE}.pipeline" in graph[f"{PACKAGE}.train"]
+    assert f"{PACKAGE}.jobs.pipeline" in graph[f"{PACKAGE}.train"]
     assert f"{PACKAGE}.data.market" in graph[f"{PACKAGE}.data.loader"]
 
 
@@ -133,24 +133,9 @@ def test_no_module_is_over_400_lines() -> None:
 # above. The shared plumbing (errors, runtime, sqlite_wal, store_locks) sits under them all.
 LAYERS = ("config", "data", "modelling", "models", "evaluation", "tuning", "tracking", "jobs")
 PLUMBING = {"errors", "runtime", "sqlite_wal", "store_locks"}
-# The MLflow-facing jobs: the pipeline, and evaluation's jobs (out-of-time, standalone
-# backtest, picks) until they move beside it; tracking may not import them.
-JOBS = {
-    "pipeline",
-    "pipeline_data",
-    "evaluation.out_of_time",
-    "evaluation.model_backtest",
-    "evaluation.picks",
-}
-# Known upward imports, each to be removed by moving the function to the floor that owns it;
-# any import not listed here that runs upward fails the test.
-KNOWN_UPWARD = {
-    # the data sanity check reads boards and listing dates (`board_of`, `list_dates`)
-    ("data.sanity", "modelling.universe"),
-    # the synthetic market cuts its closes at the board's price limits (`modelling.limits`);
-    # the clean fix moves the limits-by-board table below data/
-    ("data.synthetic", "modelling.limits"),
-}
+# What `evaluation` may read of the data floor: the market as a value and the boards' pure
+# rules; never a source (files, Tushare, the loader, the benchmark's loading).
+PURE_DATA = {"data.market", "data.boards"}
 
 
 def floor(module: str) -> int:
@@ -158,8 +143,6 @@ def floor(module: str) -> int:
     rel = module.removeprefix(f"{PACKAGE}.")
     if rel in ENTRY_POINTS:
         return len(LAYERS)
-    if rel in JOBS:
-        return LAYERS.index("jobs")
     top = rel.split(".")[0]
     return -1 if top in PLUMBING or module == PACKAGE else LAYERS.index(top)
 
@@ -183,39 +166,50 @@ def test_every_module_has_a_floor() -> None:
 def test_the_floor_check_finds_a_planted_upward_import() -> None:
     graph = {f"{PACKAGE}.config.schema": {f"{PACKAGE}.modelling.dataset"}}
     graph |= {f"{PACKAGE}.evaluation.metrics": {f"{PACKAGE}.tuning.study"}}
-    graph |= {f"{PACKAGE}.tracking.runs": {f"{PACKAGE}.evaluation.picks"}}
+    graph |= {f"{PACKAGE}.tracking.runs": {f"{PACKAGE}.jobs.picks"}}
     graph |= {f"{PACKAGE}.tuning.study": {f"{PACKAGE}.models.base"}}  # downward: fine
     assert upward_imports(graph) == {
         ("config.schema", "modelling.dataset"),
         ("evaluation.metrics", "tuning.study"),
-        ("tracking.runs", "evaluation.picks"),
+        ("tracking.runs", "jobs.picks"),
     }
 
 
 def test_imports_run_from_higher_floors_to_lower_ones_only() -> None:
-    found = upward_imports(import_graph())
-    new = sorted(found - KNOWN_UPWARD)
-    assert not new, f"imports from a lower floor to a higher one: {new}"
-    gone = sorted(KNOWN_UPWARD - found)
-    assert not gone, f"fixed, remove from KNOWN_UPWARD: {gone}"
+    found = sorted(upward_imports(import_graph()))
+    assert not found, f"imports from a lower floor to a higher one: {found}"
+
+
+def libraries(path: Path) -> set[str]:
+    """The top-level names of every library `path` imports (absolute imports only)."""
+    tree = ast.parse(path.read_text())
+    names = {
+        a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+    }
+    names |= {
+        n.module.split(".")[0]
+        for n in ast.walk(tree)
+        if isinstance(n, ast.ImportFrom) and n.module and n.level == 0
+    }
+    return names
 
 
 def test_no_library_model_is_imported_outside_its_model_package() -> None:
     """XGBoost and LightGBM belong to `models/xgboost` and `models/lightgbm`: everything else
     takes scores through the model protocol (`models/base.py`)."""
     for name, path in modules().items():
-        tree = ast.parse(path.read_text())
-        libs = {
-            a.name.split(".")[0]
-            for n in ast.walk(tree)
-            if isinstance(n, ast.Import)
-            for a in n.names
-        }
-        libs |= {
-            n.module.split(".")[0]
-            for n in ast.walk(tree)
-            if isinstance(n, ast.ImportFrom) and n.module and n.level == 0
-        }
-        for lib in ("xgboost", "lightgbm"):
-            if lib in libs:
-                assert name.startswith(f"{PACKAGE}.models.{lib}"), f"{name} imports {lib}"
+        for lib in {"xgboost", "lightgbm"} & libraries(path):
+            assert name.startswith(f"{PACKAGE}.models.{lib}"), f"{name} imports {lib}"
+
+
+def test_evaluation_computes_on_what_it_is_handed() -> None:
+    """`evaluation` is pure: no MLflow run, no Optuna study, no data source; the jobs load and
+    log around it."""
+    graph = import_graph()
+    prefix = f"{PACKAGE}."
+    for name, path in modules().items():
+        if not name.startswith(f"{PACKAGE}.evaluation"):
+            continue
+        assert not {"mlflow", "optuna"} & libraries(path), f"{name} imports MLflow or Optuna"
+        data = {d.removeprefix(prefix) for d in graph[name] if d.startswith(f"{prefix}data")}
+        assert data <= PURE_DATA, f"{name} imports the data source(s) {sorted(data - PURE_DATA)}"

@@ -14,21 +14,22 @@ import pandas as pd
 import pytest
 
 from ashare_autotune.config.schema import AppConfig
+from ashare_autotune.data.benchmark import load_benchmark
 from ashare_autotune.data.indices import label_benchmark
 from ashare_autotune.data.loader import load_market
 from ashare_autotune.errors import ConfigError
 from ashare_autotune.evaluation.backtest_window import (
     BacktestInputs,
-    prepare_backtest,
     run_window_backtest,
     signal_scores,
+    window_inputs,
 )
+from ashare_autotune.jobs.pipeline import run_training
 from ashare_autotune.modelling.dataset import Dataset, build_dataset
 from ashare_autotune.models.base import Matrices
 from ashare_autotune.models.build import build_model
 from ashare_autotune.models.xgboost.fitted import XGBoostFitted
 from ashare_autotune.models.xgboost.matrices import build_matrices_in_batches
-from ashare_autotune.pipeline import run_training
 from ashare_autotune.tuning import backtest_scoring, scoring
 
 METRIC = "tuning.metric=bt_information_ratio"
@@ -44,8 +45,8 @@ def study(
     market = load_market(app.data)
     bench = label_benchmark(app.data, app.label, market)
     ds = build_dataset(market, app.features, app.label, app.split, app.universe.rules(), bench)
-    inputs = prepare_backtest(app.backtest, app.data, market, scoring.backtest_start(ds))
-    assert inputs is not None
+    index_bars = load_benchmark(app.data, market, app.backtest.benchmark)
+    inputs = window_inputs(app.backtest, index_bars, market, scoring.backtest_start(ds))
     val, watch, scored = scoring.validation_rows(ds, app)
     matrices = build_matrices_in_batches(
         (ds.frame, np.flatnonzero(ds.masks()["train"])),

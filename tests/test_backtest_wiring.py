@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ashare_autotune import pipeline_data
 from ashare_autotune.config.loading import register_configs, to_schema
 from ashare_autotune.config.schema import AppConfig, DataConfig, EvaluateConfig
 from ashare_autotune.data.benchmark import SYNTHETIC_INDEX_CODES, load_benchmark
@@ -24,8 +23,9 @@ from ashare_autotune.data.loader import load_market
 from ashare_autotune.data.market import Market
 from ashare_autotune.errors import ConfigError
 from ashare_autotune.evaluation.backtest_window import backtest_bars
-from ashare_autotune.evaluation.model_backtest import run_model_backtest
-from ashare_autotune.evaluation.out_of_time import run_evaluation
+from ashare_autotune.jobs import pipeline_data
+from ashare_autotune.jobs.model_backtest import run_model_backtest
+from ashare_autotune.jobs.out_of_time import run_evaluation
 from ashare_autotune.modelling.limits import limit_flags, st_days
 from ashare_autotune.tracking import registry
 from tests.conftest import CONF_DIR, TrainedModel, cli_env, run_entry_point

@@ -20,7 +20,7 @@ from mlflow import MlflowClient
 
 from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.errors import UserError
-from ashare_autotune.pipeline import PARENT_RUN_ATTR, run_training
+from ashare_autotune.jobs.pipeline import PARENT_RUN_ATTR, run_training
 from ashare_autotune.store_locks import hold_study, study_lock_path
 from ashare_autotune.tracking.study_record import REGISTERED_ATTR
 from ashare_autotune.tuning.study import FINISHED_STATES

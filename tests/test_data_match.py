@@ -12,7 +12,7 @@ import pytest
 
 from ashare_autotune.data.market import Market
 from ashare_autotune.errors import DataError
-from ashare_autotune.evaluation.picks import run_predict
+from ashare_autotune.jobs.picks import run_predict
 from ashare_autotune.tracking.data_match import check_same_data
 from tests.conftest import TrainedModel
 from tests.test_predict import _predict_config

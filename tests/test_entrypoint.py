@@ -13,9 +13,9 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from ashare_autotune import pipeline
 from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.errors import ConfigError
+from ashare_autotune.jobs import pipeline
 from tests.conftest import ROOT, cli_env, run_entry_point, train_command
 
 

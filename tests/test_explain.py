@@ -13,8 +13,8 @@ import xgboost as xgb
 
 from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.evaluation.explain import mean_abs_shap, shap_values
+from ashare_autotune.jobs.pipeline import run_training
 from ashare_autotune.models.xgboost.fitted import XGBoostFitted
-from ashare_autotune.pipeline import run_training
 
 
 def _planted_model() -> tuple[XGBoostFitted, pd.DataFrame]:

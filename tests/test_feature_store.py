@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 
-from ashare_autotune import pipeline
 from ashare_autotune.config.features import FeaturesConfig
 from ashare_autotune.config.schema import AppConfig, LabelConfig, SplitConfig
 from ashare_autotune.data.market import Market
+from ashare_autotune.jobs import pipeline
 from ashare_autotune.modelling import feature_sets
 from ashare_autotune.modelling.dataset import Dataset, build_dataset
 from ashare_autotune.modelling.feature_store import SEGMENTS, FeatureStore, write_feature_store

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ashare_autotune.data.boards import board_of
 from ashare_autotune.data.schema import normalize_daily
 from ashare_autotune.evaluation.backtest_window import backtest_bars
 from ashare_autotune.modelling.limits import FLAG_COLUMNS, limit_flags, limit_ratios, st_days
-from ashare_autotune.modelling.universe import board_of
 
 
 def real_bars(shared_data: Path, codes: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -23,10 +23,10 @@ from hydra.errors import HydraException
 from ashare_autotune.config.schema import AppConfig, ModelConfig, ParamSpec
 from ashare_autotune.data.loader import load_market
 from ashare_autotune.errors import ConfigError, config_error_text
+from ashare_autotune.jobs.pipeline import run_training
 from ashare_autotune.modelling.feature_sets import build_feature_set
 from ashare_autotune.models.base import RowOptions, Rows, ScoreModel, frame_rows
 from ashare_autotune.models.build import build_model
-from ashare_autotune.pipeline import run_training
 from ashare_autotune.tuning.objective import make_objective
 from tests.conftest import ROOT
 

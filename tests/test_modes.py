@@ -12,7 +12,7 @@ from mlflow import MlflowClient
 
 from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.errors import UserError
-from ashare_autotune.pipeline import PARENT_RUN_ATTR, run_training, run_worker
+from ashare_autotune.jobs.pipeline import PARENT_RUN_ATTR, run_training, run_worker
 from ashare_autotune.tuning.study import FINISHED_STATES
 from tests.test_resume import trial_runs
 

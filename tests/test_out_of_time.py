@@ -15,7 +15,7 @@ from ashare_autotune.config.schema import EvaluateConfig, LabelConfig
 from ashare_autotune.config.universe import UniverseConfig
 from ashare_autotune.data.loader import load_market
 from ashare_autotune.errors import ConfigError, DataError
-from ashare_autotune.evaluation.out_of_time import run_evaluation
+from ashare_autotune.jobs.out_of_time import run_evaluation
 from ashare_autotune.modelling.dataset import labelled_rows
 from ashare_autotune.modelling.labels import forward_returns, trading_calendar
 from ashare_autotune.modelling.limits import limit_flags

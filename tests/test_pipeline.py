@@ -15,7 +15,7 @@ import pytest
 from mlflow import MlflowClient
 
 from ashare_autotune.config.schema import AppConfig
-from ashare_autotune.pipeline import TrainResult, run_training
+from ashare_autotune.jobs.pipeline import TrainResult, run_training
 from ashare_autotune.tracking import registry
 from tests.conftest import ROOT
 

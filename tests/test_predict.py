@@ -19,7 +19,7 @@ from ashare_autotune.config.loading import register_configs, to_predict_config
 from ashare_autotune.config.schema import PredictConfig
 from ashare_autotune.data.loader import load_market
 from ashare_autotune.errors import ConfigError, DataError, UserError
-from ashare_autotune.evaluation.picks import run_predict
+from ashare_autotune.jobs.picks import run_predict
 from ashare_autotune.tracking import loaded_model
 from tests.conftest import CONF_DIR, ROOT, TrainedModel
 

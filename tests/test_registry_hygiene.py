@@ -17,8 +17,8 @@ import xgboost as xgb
 from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.errors import UserError
 from ashare_autotune.evaluation.threshold import ThresholdChoice
+from ashare_autotune.jobs.pipeline import run_training
 from ashare_autotune.models.xgboost.fitted import XGBoostFitted
-from ashare_autotune.pipeline import run_training
 from ashare_autotune.tracking import registry
 from ashare_autotune.tracking import runs as tracking
 from ashare_autotune.tracking.promotion import data_fingerprint

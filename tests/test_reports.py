@@ -16,8 +16,8 @@ import pytest
 
 from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.data.loader import load_market, training_data
+from ashare_autotune.jobs.pipeline import run_training
 from ashare_autotune.modelling.dataset import build_dataset
-from ashare_autotune.pipeline import run_training
 from ashare_autotune.tracking import runs as tracking
 from tests.conftest import TrainedModel
 

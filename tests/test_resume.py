@@ -22,7 +22,7 @@ from mlflow import MlflowClient
 
 from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.errors import UserError, disk_full, report_io_faults, unwritable
-from ashare_autotune.pipeline import PARENT_RUN_ATTR, SCRATCH_PREFIX, run_training
+from ashare_autotune.jobs.pipeline import PARENT_RUN_ATTR, SCRATCH_PREFIX, run_training
 from ashare_autotune.runtime import owner_pid
 from ashare_autotune.tracking import runs as tracking
 from ashare_autotune.tuning.scoring import TRIAL_METRICS

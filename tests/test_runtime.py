@@ -23,7 +23,7 @@ import pytest
 from mlflow import MlflowClient
 
 from ashare_autotune.errors import INTERRUPTED
-from ashare_autotune.pipeline import SCRATCH_PREFIX
+from ashare_autotune.jobs.pipeline import SCRATCH_PREFIX
 from ashare_autotune.runtime import (
     clean_up_on_stop,
     owner_pid,

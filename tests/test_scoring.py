@@ -14,8 +14,8 @@ import xgboost as xgb
 from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.errors import ConfigError
 from ashare_autotune.evaluation.signal import daily_signal, summarise_signal
+from ashare_autotune.jobs.pipeline import run_training
 from ashare_autotune.models.xgboost.fitted import XGBoostFitted
-from ashare_autotune.pipeline import run_training
 from ashare_autotune.tuning.scoring import make_scorer, whole_days
 
 

@@ -8,12 +8,12 @@ import pandas as pd
 import pytest
 
 from ashare_autotune.config.schema import DataConfig
+from ashare_autotune.data.boards import board_of
 from ashare_autotune.data.loader import load_market, training_data
 from ashare_autotune.data.market import Market
 from ashare_autotune.data.sanity import BOARD_LIMITS, check_market
 from ashare_autotune.data.synthetic import CAVEAT, data_caveat, make_synthetic_market
 from ashare_autotune.errors import ConfigError
-from ashare_autotune.modelling.universe import board_of
 
 
 @pytest.fixture(scope="module")

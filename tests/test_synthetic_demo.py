@@ -12,7 +12,7 @@ import pytest
 
 from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.data.synthetic import CAVEAT, CAVEAT_TAG
-from ashare_autotune.pipeline import run_training
+from ashare_autotune.jobs.pipeline import run_training
 from tests.conftest import run_entry_point
 
 # The default config, but 3 trials: the default 50 take ~6 minutes beside other jobs on this

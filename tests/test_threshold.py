@@ -11,6 +11,7 @@ import pytest
 
 from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.errors import ConfigError
+from ashare_autotune.evaluation.candidates import choose_threshold
 from ashare_autotune.evaluation.threshold import (
     capped_picks,
     pick_threshold,
@@ -18,7 +19,6 @@ from ashare_autotune.evaluation.threshold import (
     score_grid,
     threshold_frontier,
 )
-from ashare_autotune.evaluation.walk_forward import choose_threshold
 
 
 def _scores(
@@ -197,7 +197,7 @@ def test_a_ranker_scores_threshold_is_chosen_among_its_validation_quantiles(
     y, proba, days = _scores()
     scores = 40 * proba - 7  # a ranker's margin: the same order, not a probability
     app = compose_app("model=lightgbm", "model.objective=lambdarank")
-    ranked = choose_threshold(app, y, scores, days)
+    ranked = choose_threshold(app.threshold, app.model.objective, y, scores, days)
     grid = score_grid(scores, app.threshold.low, app.threshold.high, app.threshold.step)
     assert ranked.threshold in grid and ranked.feasible
     assert ranked.precision >= app.threshold.target_precision

@@ -17,18 +17,18 @@ from ashare_autotune.config.schema import AppConfig, LabelConfig, SplitConfig
 from ashare_autotune.config.universe import UniverseConfig
 from ashare_autotune.data.loader import load_market
 from ashare_autotune.data.market import Market
-from ashare_autotune.evaluation.picks import rank_picks, run_predict
 from ashare_autotune.evaluation.records import (
     RECORD_COLUMNS,
     SOURCE_COLUMNS,
     prediction_record,
 )
 from ashare_autotune.evaluation.threshold import capped_picks
+from ashare_autotune.jobs.picks import rank_picks, run_predict
+from ashare_autotune.jobs.pipeline import TrainResult, run_training
 from ashare_autotune.modelling.dataset import build_dataset
 from ashare_autotune.modelling.features import build_features
 from ashare_autotune.modelling.labels import make_labels, trading_calendar
 from ashare_autotune.modelling.tradable import universe_mask
-from ashare_autotune.pipeline import TrainResult, run_training
 from tests.conftest import TrainedModel
 from tests.test_predict import _predict_config
 

@@ -13,7 +13,7 @@ import pytest
 from ashare_autotune.data.market import Market
 from ashare_autotune.data.schema import normalize_daily
 from ashare_autotune.errors import ConfigError
-from ashare_autotune.evaluation.model_backtest import window_candidates
+from ashare_autotune.jobs.model_backtest import window_candidates
 from ashare_autotune.modelling.universe import (
     UniverseRules,
     eligible,

@@ -29,8 +29,8 @@ from ashare_autotune.data.tushare import load_tushare
 from ashare_autotune.data.tushare_client import TushareClient, resolve_token
 from ashare_autotune.errors import UserError, config_error_text, report_io_faults
 from ashare_autotune.evaluation.backtest import run_backtest
+from ashare_autotune.jobs.pipeline import run_training
 from ashare_autotune.modelling.dataset import labelled_rows
-from ashare_autotune.pipeline import run_training
 from ashare_autotune.store_locks import hold_study
 from ashare_autotune.tracking import runs as tracking
 from tests.conftest import ROOT, cli_env, run_entry_point, train_command

@@ -22,7 +22,7 @@ import optuna
 import pytest
 from mlflow import MlflowClient
 
-from ashare_autotune.pipeline import PARENT_RUN_ATTR
+from ashare_autotune.jobs.pipeline import PARENT_RUN_ATTR
 from ashare_autotune.tracking import runs as tracking
 from ashare_autotune.tuning.study import FINISHED_STATES
 from tests.conftest import cli_env, train_command

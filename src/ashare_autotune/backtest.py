@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 from ashare_autotune.config.backtest_cli import BacktestCliConfig
 from ashare_autotune.config.loading import register_configs, reject_unknown_keys, to_schema
 from ashare_autotune.errors import report_io_faults, report_user_errors, run_cli
-from ashare_autotune.evaluation.model_backtest import run_model_backtest
+from ashare_autotune.jobs.model_backtest import run_model_backtest
 
 register_configs()
 # Absolute: Hydra resolves a relative config_path as a package path when the task function's

@@ -13,7 +13,7 @@ from ashare_autotune.config.loading import (
     to_evaluate_config,
 )
 from ashare_autotune.errors import report_io_faults, report_user_errors, run_cli
-from ashare_autotune.evaluation.out_of_time import run_evaluation
+from ashare_autotune.jobs.out_of_time import run_evaluation
 
 register_configs()
 # Absolute: Hydra resolves a relative config_path as a package path when the task function's

@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 from ashare_autotune.config.loading import register_configs, reject_unknown_keys, to_predict_config
 from ashare_autotune.data.synthetic import data_caveat
 from ashare_autotune.errors import report_io_faults, report_user_errors, run_cli
-from ashare_autotune.evaluation.picks import run_predict
+from ashare_autotune.jobs.picks import run_predict
 
 log = logging.getLogger(__name__)
 register_configs()

@@ -13,7 +13,7 @@ from ashare_autotune.config.loading import register_configs, reject_unknown_keys
 from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.data.synthetic import data_caveat
 from ashare_autotune.errors import report_io_faults, report_user_errors, run_cli
-from ashare_autotune.pipeline import run_training, run_worker
+from ashare_autotune.jobs.pipeline import run_training, run_worker
 
 log = logging.getLogger(__name__)
 register_configs()

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from ashare_autotune.errors import ConfigError
 
-BOARDS = ("main", "ChiNext", "STAR", "BJ")  # `modelling.universe.board_of`
+BOARDS = ("main", "ChiNext", "STAR", "BJ")  # `data.boards.board_of`
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ashare_autotune.data.boards import board_of, list_dates
 from ashare_autotune.data.market import Market
 from ashare_autotune.data.schema import check_ohlc
 from ashare_autotune.errors import DataError
-from ashare_autotune.modelling.universe import board_of, list_dates
 
 # Beyond the limit and a tick. The shared forward-adjusted data needs at most 0.06 points but
 # on 2022-05-30, where the vendor's adjustment broke for a few stocks (+0.9 and +4.2 points);

@@ -25,8 +25,8 @@ import pandas as pd
 
 from ashare_autotune.config.choices import check
 from ashare_autotune.data import synthetic_paths as paths
+from ashare_autotune.data.boards import CHINEXT_REFORM
 from ashare_autotune.data.market import Market
-from ashare_autotune.modelling.limits import CHINEXT_REFORM
 
 CAVEAT = "synthetic market: not evidence of an edge"
 CAVEAT_TAG = "data_caveat"  # the MLflow tag of runs on it
@@ -51,7 +51,7 @@ INDUSTRIES = (
 )
 AREAS = ("上海", "深圳", "北京", "浙江", "江苏", "广东", "山东", "四川")
 # (code prefix, exchange, daily price limit, share of stocks); ChiNext's limit was 10% before
-# CHINEXT_REFORM (`modelling.limits`).
+# CHINEXT_REFORM (`data.boards`).
 BOARDS = (
     ("600", "SH", 0.10, 0.42),
     ("000", "SZ", 0.10, 0.33),

@@ -1,1 +1,2 @@
-"""Evaluation: metrics, threshold, trading view, walk-forward, out-of-time and daily picks."""
+"""Evaluation, pure: metrics, threshold, signal, records, the backtest engine and its account,
+the one-line baselines. No MLflow, no data source: frames and scores in, values out."""

@@ -1,7 +1,7 @@
 """The backtest of one scored window (the test segment, an `evaluate` window, a `backtest` run):
 its bars with their limit flags, its benchmark, the simulation and the statistics, as values.
 
-Pure but for loading the benchmark index (`data.benchmark`); logging is `tracking.backtest_log`.
+Pure: the benchmark's bars come loaded (`data.benchmark`); logging is `tracking.backtest_log`.
 The window traded: from the first signal day to `max_days` market days after the last one (so
 the last signals can reach their exit), or the last bar before that; the account's and the
 benchmark's daily returns start the day after the first signal day (orders fill at T+1).
@@ -16,8 +16,6 @@ import numpy as np
 import pandas as pd
 
 from ashare_autotune.config.backtest import BacktestConfig
-from ashare_autotune.config.schema import DataConfig
-from ashare_autotune.data.benchmark import load_benchmark
 from ashare_autotune.data.market import Market
 from ashare_autotune.errors import DataError
 from ashare_autotune.evaluation.backtest import BacktestResult, run_backtest
@@ -85,23 +83,6 @@ def backtest_bars(
     return bars
 
 
-def prepare_backtest(
-    cfg: BacktestConfig, data: DataConfig, market: Market, start: str
-) -> BacktestInputs | None:
-    """Load the benchmark (an unknown code fails here) and keep the bars from `start` on with
-    their flags, so the caller may free the market's; None with `backtest.enabled=false`.
-
-    Args:
-        cfg: the `backtest` group, horizon set (`BacktestConfig.with_label`).
-        data: the `data` group the market was loaded with (where the benchmark comes from).
-        market: the market with its bars.
-        start: the first signal day, YYYYMMDD.
-    """
-    if not cfg.enabled:
-        return None
-    return window_inputs(cfg, load_benchmark(data, market, cfg.benchmark), market, start)
-
-
 def window_inputs(
     cfg: BacktestConfig, index_bars: pd.DataFrame, market: Market, start: str
 ) -> BacktestInputs:
@@ -137,7 +118,7 @@ def run_window_backtest(
     """Simulate the account on the scores' window and measure it against the benchmark.
 
     Args:
-        inputs: bars, benchmark and configuration (`prepare_backtest`).
+        inputs: bars, benchmark and configuration (`window_inputs`).
         scores: `signal_scores` of every scored row of the window.
         prefix: the metrics' segment, e.g. "test" -> test_bt_information_ratio ("": bt_*).
 

@@ -22,8 +22,8 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from ashare_autotune.data.boards import board_of
 from ashare_autotune.errors import DataError
-from ashare_autotune.modelling.universe import board_of
 
 # STAR Market: a buy order of at least 200 shares, then in steps of 1 share (SSE, special
 # trading provisions of the STAR Market, 2019); Beijing exchange: at least 100 shares, then in

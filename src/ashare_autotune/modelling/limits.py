@@ -36,15 +36,17 @@ import logging
 import numpy as np
 import pandas as pd
 
-from ashare_autotune.modelling.universe import board_of, list_dates, st_flags
+from ashare_autotune.data.boards import (
+    CHINEXT_REFORM,
+    MAIN_REGISTRATION,
+    MAIN_ST_REFORM,
+    board_of,
+    list_dates,
+)
+from ashare_autotune.modelling.universe import st_flags
 
 log = logging.getLogger(__name__)
 
-CHINEXT_REFORM = pd.Timestamp("2020-08-24")
-MAIN_REGISTRATION = pd.Timestamp("2023-04-10")
-# Main-board ST limits go from +/-5% to +/-10% (SSE and SZSE trading rules, 2026 revision,
-# published 2026-04-24, in force from 2026-07-06).
-MAIN_ST_REFORM = pd.Timestamp("2026-07-06")
 # CNY below / above pre_close * ratio still at the limit (see the module docstring).
 BELOW, ABOVE = 0.00495, 0.00505
 FLAG_COLUMNS = (
@@ -175,7 +177,7 @@ def ipo_day_numbers(
     Args:
         daily: bars sorted by (ts_code, trade_date).
         stock_basic: ts_code and list_date (YYYYMMDD).
-        listed: each row's list_date when already looked up (`universe.list_dates`).
+        listed: each row's list_date when already looked up (`data.boards.list_dates`).
 
     Returns:
         An int64 array aligned with `daily`.

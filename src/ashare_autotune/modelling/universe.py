@@ -8,33 +8,12 @@ import numpy as np
 import pandas as pd
 
 from ashare_autotune.config.universe import UniverseRules
+from ashare_autotune.data.boards import board_of, list_dates
 from ashare_autotune.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
 LIQUIDITY_DAYS = 20
-
-
-def board_of(ts_code: pd.Series | pd.Index | np.ndarray) -> np.ndarray:
-    """The board of each code: BJ (.BJ), STAR (688/689 .SH), ChiNext (300/301 .SZ) or main.
-
-    Args:
-        ts_code: Tushare codes such as 600000.SH (strings or a categorical).
-
-    Returns:
-        An object array of board names from `config.universe.BOARDS`, aligned with `ts_code`.
-    """
-    if isinstance(ts_code, pd.Series) and isinstance(ts_code.dtype, pd.CategoricalDtype):
-        # Classify each category once, then spread by code (cheap on the whole market).
-        cats = pd.Index(ts_code.cat.categories.astype(str))
-        return np.append(board_of(cats), "main")[ts_code.cat.codes.to_numpy()]
-    codes = pd.Series(np.asarray(ts_code, dtype=object)).astype(str)
-    prefix, exchange = codes.str[:3], codes.str[-3:]
-    board = np.full(len(codes), "main", dtype=object)
-    board[((prefix == "300") | (prefix == "301")) & (exchange == ".SZ")] = "ChiNext"
-    board[((prefix == "688") | (prefix == "689")) & (exchange == ".SH")] = "STAR"
-    board[exchange == ".BJ"] = "BJ"
-    return board
 
 
 def eligible(
@@ -107,26 +86,6 @@ def listed_days(
     count = daily.groupby("ts_code", observed=True, sort=False).cumcount().to_numpy() + 1
     count[known] = day[known] - start + 1
     return count
-
-
-def list_dates(daily: pd.DataFrame, stock_basic: pd.DataFrame) -> pd.Series:
-    """Each row's list_date as datetime64 (NaT when unknown or not a YYYYMMDD date)."""
-    if "list_date" not in stock_basic.columns:
-        return pd.Series(pd.NaT, index=daily.index, dtype="datetime64[ns]")
-    by_code = pd.to_datetime(
-        stock_basic.set_index(stock_basic["ts_code"].astype(str))["list_date"].astype(str),
-        format="%Y%m%d",
-        errors="coerce",
-    )
-    by_code = by_code[~by_code.index.duplicated()]
-    codes = daily["ts_code"]
-    if isinstance(codes.dtype, pd.CategoricalDtype):
-        # Look up each category once (a string map over the whole market takes seconds).
-        per_code = by_code.reindex(codes.cat.categories.astype(str)).to_numpy("datetime64[ns]")
-        values = np.append(per_code, np.datetime64("NaT", "ns"))[codes.cat.codes.to_numpy()]
-    else:
-        values = codes.astype(str).map(by_code).to_numpy(dtype="datetime64[ns]")
-    return pd.Series(values, index=daily.index)
 
 
 def st_flags(

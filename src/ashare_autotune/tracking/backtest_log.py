@@ -121,7 +121,7 @@ def log_segment_backtest(
     Args:
         ds: the dataset.
         segment: "test" (or "val").
-        inputs: bars, benchmark and configuration (`backtest_window.prepare_backtest`), or None.
+        inputs: bars, benchmark and configuration (`backtest_window.window_inputs`), or None.
         probability: the model's probability of every row of the segment, unfillable ones
             included, in row order (`Dataset.predict(..., all_rows=True)`).
         threshold: the pick threshold (strategy `threshold`).

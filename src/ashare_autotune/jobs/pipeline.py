@@ -18,12 +18,12 @@ from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.data.market import Market
 from ashare_autotune.data.synthetic import caveat_tags
 from ashare_autotune.errors import ConfigError, UserError
-from ashare_autotune.evaluation import walk_forward
+from ashare_autotune.evaluation.candidates import candidates, choose_threshold, segment_days
 from ashare_autotune.evaluation.metrics import segment_metrics
 from ashare_autotune.evaluation.threshold import ThresholdChoice
+from ashare_autotune.jobs.pipeline_data import PARENT_RUN_ATTR, Job, StudyData, prepare
 from ashare_autotune.modelling.dataset import Dataset
 from ashare_autotune.models.base import FittedModel
-from ashare_autotune.pipeline_data import PARENT_RUN_ATTR, Job, StudyData, prepare
 from ashare_autotune.runtime import scratch_dir
 from ashare_autotune.tracking import reports
 from ashare_autotune.tracking import runs as tracking
@@ -45,6 +45,7 @@ from ashare_autotune.tuning.study import (
     run_more_trials,
     run_study,
 )
+from ashare_autotune.tuning.walk_forward import walk_forward_report
 
 log = logging.getLogger(__name__)
 
@@ -186,16 +187,16 @@ def evaluate(
     `backtest_log`)."""
     wf: dict[str, float] = {}
     if data.windows:
-        wf, files = walk_forward.walk_forward_report(ds, data.windows, app, study, data.model)
+        wf, files = walk_forward_report(ds, data.windows, app, study, data.model)
         for path, text in files.items():
             tracking.log_text(text, path)
     all_val = ds.predict("val", fitted.predict, all_rows=True)
-    val = walk_forward.candidates(ds, "val", all_val)
-    choice = walk_forward.choose_threshold(app, *val)
+    val = candidates(ds, "val", all_val)
+    choice = choose_threshold(app.threshold, app.model.objective, *val)
     # every test candidate once (the record and the backtest's signals); the fillable,
     # labelled ones are measured by label
     all_test = ds.predict("test", fitted.predict, all_rows=True)
-    test = walk_forward.candidates(ds, "test", all_test)
+    test = candidates(ds, "test", all_test)
     metrics = segment_metrics(val, test, choice, app.threshold.max_picks_per_day)
     # the objective's and its AUC (none for a ranking or regression objective)
     metrics |= scoring.best_trial_metrics(study, app.tuning.metric)
@@ -221,7 +222,7 @@ def _labelled(
     return (
         ds.labels(segment),
         scores[ds.positions(segment)],
-        walk_forward.segment_days(ds, segment),
+        segment_days(ds, segment),
     )
 
 

@@ -26,7 +26,6 @@ from ashare_autotune.data.indices import label_benchmark
 from ashare_autotune.data.loader import load_market, training_data
 from ashare_autotune.data.market import Market
 from ashare_autotune.errors import DataError
-from ashare_autotune.evaluation import walk_forward
 from ashare_autotune.evaluation.backtest_window import BacktestInputs, window_inputs
 from ashare_autotune.modelling.dataset import Dataset, build_dataset
 from ashare_autotune.modelling.targets import make_target
@@ -42,6 +41,7 @@ from ashare_autotune.tuning.study import (
     open_or_create_study,
     wait_for_parent,
 )
+from ashare_autotune.tuning.walk_forward import walk_forward_matrices
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +173,7 @@ def quantise(app: AppConfig, market: Market, ds: Dataset, model: ScoreModel) -> 
         ds: the dataset (its features in the frame or on disk).
         model: the configured model.
     """
-    earlier = walk_forward.walk_forward_matrices(ds, model)  # [] for a single split
+    earlier = walk_forward_matrices(ds, model)  # [] for a single split
     m = app.model
     target = make_target(ds.frame, m.objective, m.target_norm, m.relevance_bins)
     trained = np.isfinite(target)  # the label and (but for binary) the forward return known

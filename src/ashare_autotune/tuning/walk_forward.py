@@ -1,94 +1,24 @@
 """The walk-forward check: the best parameters refitted in every window, each window's threshold
-and its validation and test metrics; and the threshold choice under the precision constraint."""
+and its validation and test metrics (the threshold and the metrics: `evaluation`)."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any, NamedTuple
+from typing import Any
 
-import numpy as np
 import optuna
 import pandas as pd
 
 from ashare_autotune.config.schema import AppConfig
+from ashare_autotune.evaluation.candidates import choose_threshold, segment_days
 from ashare_autotune.evaluation.metrics import classification_metrics
 from ashare_autotune.evaluation.records import SOURCE_COLUMNS, prediction_record, signal_metrics
-from ashare_autotune.evaluation.threshold import ThresholdChoice, pick_threshold, score_grid
 from ashare_autotune.modelling.dataset import Dataset
 from ashare_autotune.models.base import Matrices, ScoreModel
 
 log = logging.getLogger(__name__)
 # The signal metrics kept per window (`records.signal_metrics`) and averaged over windows.
 SIGNAL_METRICS = ("rank_ic_mean", "topk_precision_mean")
-
-
-class ScoredRows(NamedTuple):
-    """A segment's candidates as the threshold and the classification metrics read them."""
-
-    labels: np.ndarray  # 0/1 (0 where not counted)
-    scores: np.ndarray
-    days: np.ndarray
-    counted: np.ndarray  # fillable and labelled: a pick here is a hit or a miss
-
-
-def choose_threshold(
-    app: AppConfig,
-    y_val: np.ndarray,
-    val_proba: np.ndarray,
-    val_days: np.ndarray,
-    fillable: np.ndarray | None = None,
-) -> ThresholdChoice:
-    """The threshold under the configured precision constraint, chosen on validation.
-
-    Args:
-        app: the configuration (its `threshold` group).
-        y_val, val_proba: validation labels and scores (probabilities for the binary
-            objective; another's threshold is searched over its validation quantiles at the
-            levels threshold.low..high, `score_grid`).
-        val_days: each validation row's signal day (the per-day cap and `min_days`).
-        fillable: the rows whose order can fill (default: all).
-    """
-    th = app.threshold
-    # only the binary objective's score is a probability: another's grid is its quantiles
-    grid = None
-    if app.model.objective != "binary":
-        grid = score_grid(val_proba, th.low, th.high, th.step)
-    return pick_threshold(
-        y_val,
-        val_proba,
-        val_days,
-        th.target_precision,
-        th.low,
-        th.high,
-        th.step,
-        th.min_picks,
-        th.max_picks_per_day,
-        th.min_days,
-        fillable,
-        grid,
-    )
-
-
-def segment_days(ds: Dataset, segment: str, all_rows: bool = False) -> np.ndarray:
-    """Each measured row's signal day of a segment, in the row order of `ds.labels(segment)`
-    (with `all_rows`, of every candidate, in the order of `ds.labels(segment, all_rows=True)`)."""
-    return ds.segment_rows(segment, ["trade_date"], all_rows)["trade_date"].to_numpy()
-
-
-def candidates(ds: Dataset, segment: str, scores: np.ndarray) -> ScoredRows:
-    """Every candidate of a segment with its score, day and whether it counts by label.
-
-    A candidate that cannot fill its entry, or whose label is unknown, takes its slot among
-    the day's best scores but is neither a hit nor a miss (`threshold.capped_picks`).
-
-    Args:
-        ds: the dataset.
-        segment: "val" or "test".
-        scores: the model's score of every candidate (`Dataset.predict(..., all_rows=True)`).
-    """
-    y = ds.labels(segment, all_rows=True).astype(np.float64)
-    counted = ds.fillable(segment) & np.isfinite(y)
-    return ScoredRows(np.where(counted, y, 0.0), scores, segment_days(ds, segment, True), counted)
 
 
 def walk_forward_matrices(ds: Dataset, model: ScoreModel) -> list[Matrices]:
@@ -165,7 +95,9 @@ def _window_row(
     fitted = model.refit(study.best_params, matrices.train, rounds)
     x_val, y_val = window.segment("val")
     val_proba = fitted.predict(x_val)
-    choice = choose_threshold(app, y_val, val_proba, segment_days(window, "val"))
+    choice = choose_threshold(
+        app.threshold, app.model.objective, y_val, val_proba, segment_days(window, "val")
+    )
     x_test, y_test = window.segment("test")
     row: dict[str, Any] = {"window": k, "threshold": choice.threshold, "feasible": choice.feasible}
     for seg, y, proba in (
