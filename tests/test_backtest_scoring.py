@@ -47,7 +47,7 @@ def study(
     ds = build_dataset(market, app.features, app.label, app.split, app.universe.rules(), bench)
     index_bars = load_benchmark(app.data, market, app.backtest.benchmark)
     inputs = window_inputs(app.backtest, index_bars, market, scoring.backtest_start(ds))
-    val, watch, scored = scoring.validation_rows(ds, app)
+    val, watch, scored = scoring.validation_rows(ds, app.tuning)
     matrices = build_matrices_in_batches(
         (ds.frame, np.flatnonzero(ds.masks()["train"])),
         (ds.frame, val),
@@ -107,7 +107,7 @@ def test_no_trial_reads_the_test_window(study) -> None:
     index = inputs.index_bars.loc[pd.to_datetime(inputs.index_bars["trade_date"]) < test_start]
     frame = ds.frame.copy()
     frame.loc[ds.masks(all_rows=True)["test"], ds.feature_names] = 1e6
-    broken = scoring.validation_rows(replace(ds, frame=frame), app)[2]
+    broken = scoring.validation_rows(replace(ds, frame=frame), app.tuning)[2]
     assert isinstance(broken, backtest_scoring.ScoredRows)
     vbt = backtest_scoring.validation_backtest(
         broken, build_model(app.model), matrices, BacktestInputs(bars, index, inputs.cfg)

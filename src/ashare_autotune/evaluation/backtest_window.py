@@ -20,6 +20,7 @@ from ashare_autotune.data.market import Market
 from ashare_autotune.errors import DataError
 from ashare_autotune.evaluation.backtest import BacktestResult, run_backtest
 from ashare_autotune.evaluation.backtest_report import backtest_stats, benchmark_returns
+from ashare_autotune.modelling.dataset import Dataset
 from ashare_autotune.modelling.limits import limit_flags, st_days
 
 log = logging.getLogger(__name__)
@@ -147,6 +148,33 @@ def run_window_backtest(
         int(stats["bt_trades"]),
     )
     return BacktestReport(result, bench, metrics, prefix)
+
+
+def segment_backtest(
+    ds: Dataset,
+    segment: str,
+    inputs: BacktestInputs | None,
+    probability: np.ndarray,
+    threshold: float,
+) -> BacktestReport | None:
+    """The backtest of one scored segment of the dataset (None without inputs:
+    `backtest.enabled=false`).
+
+    Every row of the segment is a signal, also one whose next-open entry will not fill: the
+    signal at T cannot know that; the simulation decides the fills.
+
+    Args:
+        ds: the dataset.
+        segment: "test" (or "val").
+        inputs: bars, benchmark and configuration (`window_inputs`), or None.
+        probability: the model's score of every row of the segment, unfillable ones
+            included, in row order (`Dataset.predict(..., all_rows=True)`).
+        threshold: the pick threshold (strategy `threshold`).
+    """
+    if inputs is None:
+        return None
+    rows = ds.segment_rows(segment, ["ts_code", "trade_date"], all_rows=True)
+    return run_window_backtest(inputs, signal_scores(rows, probability, threshold), segment)
 
 
 def trading_window(

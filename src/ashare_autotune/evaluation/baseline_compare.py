@@ -25,6 +25,7 @@ from ashare_autotune.evaluation.backtest_window import (
 )
 from ashare_autotune.evaluation.baselines import baseline_factors, baseline_scores, take_rows
 from ashare_autotune.evaluation.signal import daily_signal, summarise_signal
+from ashare_autotune.modelling.dataset import Dataset
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,52 @@ def compare_baselines(
     }
     table = comparison_table(contenders)
     return Comparison(model.prefix, contenders, metrics, table, verdict(table))
+
+
+def window_comparison(
+    inputs: BacktestInputs,
+    report: BacktestReport,
+    candidates: pd.DataFrame,
+    labelled: pd.DataFrame,
+    top_k: int,
+) -> Comparison | None:
+    """The model beside `backtest.baselines` on its window, the verdict logged (a warning when
+    the model does not beat them); None without baselines. Arguments: `compare_baselines`."""
+    if not inputs.cfg.baselines:
+        return None
+    comparison = compare_baselines(inputs, report, candidates, labelled, top_k)
+    beats = comparison.verdict.startswith("model beats")
+    log.log(
+        logging.INFO if beats else logging.WARNING,
+        "%s: %s",
+        report.prefix or "window",
+        comparison.verdict,
+    )
+    return comparison
+
+
+def segment_comparison(
+    ds: Dataset,
+    segment: str,
+    inputs: BacktestInputs,
+    report: BacktestReport,
+    probability: np.ndarray,
+    top_k: int,
+) -> Comparison | None:
+    """The model beside the baselines on one scored segment of the dataset (`window_comparison`;
+    the signal metrics rank every candidate, as the records do: `signal.daily_signal`).
+
+    Args:
+        ds: the dataset.
+        segment: "test" (or "val").
+        inputs: the backtest's bars, benchmark and configuration.
+        report: the model's backtest of the segment (`backtest_window.segment_backtest`).
+        probability: the model's score of every candidate of the segment, in row order.
+        top_k: the top-k size of the comparison's precision (`trading.top_k`).
+    """
+    columns = ["ts_code", "trade_date", "label", "fwd_return", "fillable"]
+    scored = ds.segment_rows(segment, columns, all_rows=True).assign(score=probability)
+    return window_comparison(inputs, report, scored[["ts_code", "trade_date"]], scored, top_k)
 
 
 def comparison_table(contenders: list[Contender]) -> pd.DataFrame:

@@ -6,12 +6,54 @@ the dataset's `fwd_return` (buy at the label's entry, sell at the end of the lab
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from ashare_autotune.evaluation.threshold import capped_picks
+from ashare_autotune.modelling.dataset import Dataset
 
 REGIMES = ("up", "down")
+
+
+@dataclass
+class TradingView:
+    """The trading view of a scored segment: its daily table, its `<segment>_*` metrics
+    (`trading_metrics`) and its summary in markdown (with the signal metrics)."""
+
+    table: pd.DataFrame
+    metrics: dict[str, float]
+    summary: str
+
+
+def trading_view(
+    ds: Dataset,
+    segment: str,
+    scores: np.ndarray,
+    threshold: float,
+    index: pd.DataFrame,
+    signal: dict[str, float],
+    top_k: int,
+    cap: int,
+) -> TradingView:
+    """The trading view of one scored segment of the dataset.
+
+    Args:
+        ds: the dataset whose segment was scored.
+        segment: "test" (or "val").
+        scores: the model's score of every candidate of the segment (`Dataset.predict(...,
+            all_rows=True)`).
+        threshold: the pick threshold.
+        index: the market index's bars (the regime of each day).
+        signal: the segment's signal metrics (`records.signal_metrics`), for the summary.
+        top_k: the day's top-k list (`trading.top_k`).
+        cap: the picks a day that count (`threshold.max_picks_per_day`).
+    """
+    rows = ds.segment_rows(segment, ["trade_date", "label", "fwd_return", "fillable"], True)
+    table = daily_table(rows, scores, threshold, top_k, market_regime(index), cap)
+    metrics = trading_metrics(rows, scores, threshold, table, segment, cap)
+    return TradingView(table, metrics, summary_markdown(metrics | signal, table, segment))
 
 
 def market_regime(index: pd.DataFrame) -> pd.Series:

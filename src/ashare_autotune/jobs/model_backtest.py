@@ -22,14 +22,18 @@ from ashare_autotune.evaluation.backtest_window import (
     stats_markdown,
     window_inputs,
 )
-from ashare_autotune.evaluation.baseline_compare import Comparison, comparison_markdown
+from ashare_autotune.evaluation.baseline_compare import (
+    Comparison,
+    comparison_markdown,
+    window_comparison,
+)
 from ashare_autotune.evaluation.baselines import history_start
 from ashare_autotune.modelling.feature_sets import build_feature_set
 from ashare_autotune.modelling.labels import trading_calendar
 from ashare_autotune.modelling.tradable import universe_mask
 from ashare_autotune.modelling.universe import UniverseRules
 from ashare_autotune.tracking import runs as tracking
-from ashare_autotune.tracking.backtest_log import log_backtest, window_comparison
+from ashare_autotune.tracking.backtest_log import log_backtest
 from ashare_autotune.tracking.data_match import check_same_data
 from ashare_autotune.tracking.loaded_model import LoadedModel, load_model
 

@@ -21,7 +21,7 @@ from ashare_autotune.evaluation.backtest_window import (
     signal_scores,
     window_inputs,
 )
-from ashare_autotune.evaluation.baseline_compare import Comparison
+from ashare_autotune.evaluation.baseline_compare import Comparison, window_comparison
 from ashare_autotune.evaluation.baselines import history_start
 from ashare_autotune.evaluation.metrics import classification_metrics
 from ashare_autotune.evaluation.records import prediction_record, signal_metrics
@@ -29,7 +29,7 @@ from ashare_autotune.evaluation.trading import pick_returns
 from ashare_autotune.modelling.dataset import labelled_rows
 from ashare_autotune.tracking import registry, reports
 from ashare_autotune.tracking import runs as tracking
-from ashare_autotune.tracking.backtest_log import log_backtest_artifacts, window_comparison
+from ashare_autotune.tracking.backtest_log import log_backtest_artifacts
 from ashare_autotune.tracking.data_match import check_same_data
 from ashare_autotune.tracking.loaded_model import LoadedModel, load_model
 

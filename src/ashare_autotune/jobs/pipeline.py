@@ -18,16 +18,20 @@ from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.data.market import Market
 from ashare_autotune.data.synthetic import caveat_tags
 from ashare_autotune.errors import ConfigError, UserError
+from ashare_autotune.evaluation.backtest_window import BacktestInputs, segment_backtest
+from ashare_autotune.evaluation.baseline_compare import segment_comparison
 from ashare_autotune.evaluation.candidates import candidates, choose_threshold, segment_days
 from ashare_autotune.evaluation.metrics import segment_metrics
+from ashare_autotune.evaluation.records import segment_records
 from ashare_autotune.evaluation.threshold import ThresholdChoice
+from ashare_autotune.evaluation.trading import trading_view
 from ashare_autotune.jobs.pipeline_data import PARENT_RUN_ATTR, Job, StudyData, prepare
 from ashare_autotune.modelling.dataset import Dataset
 from ashare_autotune.models.base import FittedModel
 from ashare_autotune.runtime import scratch_dir
 from ashare_autotune.tracking import reports
 from ashare_autotune.tracking import runs as tracking
-from ashare_autotune.tracking.backtest_log import log_segment_backtest, segment_backtest
+from ashare_autotune.tracking.backtest_log import log_backtest
 from ashare_autotune.tracking.promotion import Decision
 from ashare_autotune.tracking.registration import register_and_promote
 from ashare_autotune.tracking.study_record import (
@@ -185,9 +189,10 @@ def evaluate(
     """Choose the threshold on validation; measure val, test and the walk-forward windows; log
     the records, the trading view and the backtests of val (metrics) and test (`reports`,
     `backtest_log`)."""
+    top_k, cap = app.trading.top_k, app.threshold.max_picks_per_day
     wf: dict[str, float] = {}
     if data.windows:
-        wf, files = walk_forward_report(ds, data.windows, app, study, data.model)
+        wf, files = walk_forward_report(ds, data.windows, study, data.model, app.threshold, top_k)
         for path, text in files.items():
             tracking.log_text(text, path)
     all_val = ds.predict("val", fitted.predict, all_rows=True)
@@ -197,22 +202,66 @@ def evaluate(
     # labelled ones are measured by label
     all_test = ds.predict("test", fitted.predict, all_rows=True)
     test = candidates(ds, "test", all_test)
-    metrics = segment_metrics(val, test, choice, app.threshold.max_picks_per_day)
+    metrics = segment_metrics(val, test, choice, cap)
     # the objective's and its AUC (none for a ranking or regression objective)
     metrics |= scoring.best_trial_metrics(study, app.tuning.metric)
     metrics |= wf
     if wf:  # same quantity as the trials' val_auc (the objective): sort together
         metrics["val_auc"] = wf["val_wf_auc"]
-    metrics |= reports.log_scored(app, market, ds, choice.threshold, all_val, all_test)
+    scored = {"val": all_val, "test": all_test}
+    metrics |= log_scored(market, ds, choice.threshold, scored, top_k, cap)
     # the validation account too (metrics only): promotion may compare it, test never
     val_bt = segment_backtest(ds, "val", data.backtest, all_val, choice.threshold)
     metrics |= val_bt.metrics if val_bt else {}
-    top_k = app.trading.top_k
-    metrics |= log_segment_backtest(ds, "test", data.backtest, all_test, choice.threshold, top_k)
+    metrics |= log_test_backtest(ds, data.backtest, all_test, choice.threshold, top_k)
     plotted = {
         seg: _labelled(ds, seg, scores) for seg, scores in (("val", all_val), ("test", all_test))
     }
     return Evaluation(choice, metrics, plotted["val"], plotted["test"])
+
+
+def log_scored(
+    market: Market,
+    ds: Dataset,
+    threshold: float,
+    scores: dict[str, np.ndarray],
+    top_k: int,
+    cap: int,
+) -> dict[str, float]:
+    """Log each scored segment's record (`predictions/<segment>.parquet`: every candidate, with
+    `fillable`) and the test segment's trading view; their signal and trading metrics.
+
+    Args:
+        market: the market (its index: the trading view's regimes; its source).
+        ds: the dataset whose val/test candidates were scored, in row order.
+        threshold: the pick threshold.
+        scores: the final model's score of every candidate by segment ("val", "test").
+        top_k: the day's top-k list (`trading.top_k`).
+        cap: the picks a day that count (`threshold.max_picks_per_day`).
+    """
+    records, signal = segment_records(ds, scores, threshold, top_k, cap)
+    reports.log_predictions(records)
+    test = scores["test"]
+    view = trading_view(ds, "test", test, threshold, market.index, signal, top_k, cap)
+    reports.log_trading_view(view, signal, market.source)
+    return signal | view.metrics
+
+
+def log_test_backtest(
+    ds: Dataset,
+    inputs: BacktestInputs | None,
+    scores: np.ndarray,
+    threshold: float,
+    top_k: int,
+) -> dict[str, float]:
+    """Backtest the test segment and log its report beside the baselines; the `test_bt_*` and
+    `test_baseline_<name>_*` metrics ({} with `backtest.enabled=false`)."""
+    report = segment_backtest(ds, "test", inputs, scores, threshold)
+    if report is None or inputs is None:
+        return {}
+    comparison = segment_comparison(ds, "test", inputs, report, scores, top_k)
+    start, end = ds.date_range("test")
+    return log_backtest(report, f"test segment {start}..{end}", comparison)
 
 
 def _labelled(

@@ -177,7 +177,7 @@ def quantise(app: AppConfig, market: Market, ds: Dataset, model: ScoreModel) -> 
     m = app.model
     target = make_target(ds.frame, m.objective, m.target_norm, m.relevance_bins)
     trained = np.isfinite(target)  # the label and (but for binary) the forward return known
-    val, watch, per_day = scoring.validation_rows(ds, app, trained)
+    val, watch, per_day = scoring.validation_rows(ds, app.tuning, trained)
     train = np.flatnonzero(ds.masks()["train"] & trained)
     n_watch = len(val) if watch is None else min(watch, len(val))
     options = RowOptions(

@@ -1,7 +1,8 @@
 """A backtest's report on the active MLflow run: `<segment>_bt_*` metrics and, under
 `backtest/`, the plots, the HTML tear sheet, the statistics table and the trades and daily
 account as parquet; with baselines, `<segment>_baseline_<name>_*` metrics, the comparison
-table (baselines.md/.csv), its plot (baselines.png) and the verdict in summary.md."""
+table (baselines.md/.csv), its plot (baselines.png) and the verdict in summary.md. It logs what
+it is handed: the backtest and the comparison are computed in `evaluation`."""
 
 from __future__ import annotations
 
@@ -10,30 +11,18 @@ import tempfile
 from pathlib import Path
 
 import mlflow
-import numpy as np
-import pandas as pd
 
-from ashare_autotune.config.trading import TradingConfig
 from ashare_autotune.data.synthetic import CAVEAT_TAG
 from ashare_autotune.evaluation.backtest_report import write_backtest_plots, write_tearsheet
-from ashare_autotune.evaluation.backtest_window import (
-    BacktestInputs,
-    BacktestReport,
-    run_window_backtest,
-    signal_scores,
-    stats_markdown,
-)
+from ashare_autotune.evaluation.backtest_window import BacktestReport, stats_markdown
 from ashare_autotune.evaluation.baseline_compare import (
     Comparison,
-    compare_baselines,
     comparison_markdown,
     write_comparison_plot,
 )
-from ashare_autotune.modelling.dataset import Dataset
 from ashare_autotune.tracking import runs as tracking
 
 ARTIFACT_DIR = "backtest"
-SIGNAL_TOP_K = TradingConfig.top_k  # the baselines' top-k precision where none is given
 
 log = logging.getLogger(__name__)
 
@@ -80,81 +69,6 @@ def log_backtest_artifacts(
         report.result.trades.to_parquet(out / "trades.parquet", index=False)
         report.result.daily.to_parquet(out / "daily.parquet", index=False)
         tracking.log_artifacts(out, ARTIFACT_DIR)
-
-
-def window_comparison(
-    inputs: BacktestInputs,
-    report: BacktestReport,
-    candidates: pd.DataFrame,
-    labelled: pd.DataFrame,
-    top_k: int = SIGNAL_TOP_K,
-) -> Comparison | None:
-    """The model beside `backtest.baselines` on its window, the verdict logged (a warning when
-    the model does not beat them); None without baselines. Arguments: `compare_baselines`."""
-    if not inputs.cfg.baselines:
-        return None
-    comparison = compare_baselines(inputs, report, candidates, labelled, top_k)
-    beats = comparison.verdict.startswith("model beats")
-    log.log(
-        logging.INFO if beats else logging.WARNING,
-        "%s: %s",
-        report.prefix or "window",
-        comparison.verdict,
-    )
-    return comparison
-
-
-def log_segment_backtest(
-    ds: Dataset,
-    segment: str,
-    inputs: BacktestInputs | None,
-    probability: np.ndarray,
-    threshold: float,
-    top_k: int = SIGNAL_TOP_K,
-) -> dict[str, float]:
-    """Backtest one scored segment of the dataset and log its report beside the baselines
-    (nothing without inputs: `backtest.enabled=false`).
-
-    Every row of the segment is a signal, also one whose next-open entry will not fill: the
-    signal at T cannot know that; the simulation decides the fills.
-
-    Args:
-        ds: the dataset.
-        segment: "test" (or "val").
-        inputs: bars, benchmark and configuration (`backtest_window.window_inputs`), or None.
-        probability: the model's probability of every row of the segment, unfillable ones
-            included, in row order (`Dataset.predict(..., all_rows=True)`).
-        threshold: the pick threshold (strategy `threshold`).
-        top_k: the top-k size of the comparison's precision (`trading.top_k`).
-
-    Returns:
-        The `<segment>_bt_*` and `<segment>_baseline_<name>_*` metrics ({} without inputs).
-    """
-    report = segment_backtest(ds, segment, inputs, probability, threshold)
-    if report is None or inputs is None:
-        return {}
-    # the signal metrics rank every candidate, as the records do (`signal.daily_signal`)
-    columns = ["ts_code", "trade_date", "label", "fwd_return", "fillable"]
-    scored = ds.segment_rows(segment, columns, all_rows=True).assign(score=probability)
-    candidates = scored[["ts_code", "trade_date"]]
-    comparison = window_comparison(inputs, report, candidates, scored, top_k)
-    start, end = ds.date_range(segment)
-    return log_backtest(report, f"{segment} segment {start}..{end}", comparison)
-
-
-def segment_backtest(
-    ds: Dataset,
-    segment: str,
-    inputs: BacktestInputs | None,
-    probability: np.ndarray,
-    threshold: float,
-) -> BacktestReport | None:
-    """The backtest of one scored segment, not logged (None without inputs); arguments as
-    `log_segment_backtest`'s."""
-    if inputs is None:
-        return None
-    rows = ds.segment_rows(segment, ["ts_code", "trade_date"], all_rows=True)
-    return run_window_backtest(inputs, signal_scores(rows, probability, threshold), segment)
 
 
 def with_active_caveat(summary: str) -> str:

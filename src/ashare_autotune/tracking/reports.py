@@ -17,10 +17,9 @@ from mlflow.entities import DatasetInput
 from ashare_autotune.config.schema import AppConfig, ThresholdConfig
 from ashare_autotune.data.market import Market
 from ashare_autotune.data.synthetic import with_caveat
-from ashare_autotune.evaluation import trading
 from ashare_autotune.evaluation.explain import SHAP_ROWS, validation_sample
-from ashare_autotune.evaluation.records import segment_records
 from ashare_autotune.evaluation.threshold import ThresholdChoice
+from ashare_autotune.evaluation.trading import TradingView
 from ashare_autotune.modelling.dataset import Dataset
 from ashare_autotune.models.base import FittedModel
 from ashare_autotune.tracking import plots, shap_report
@@ -74,77 +73,25 @@ def input_example(ds: Dataset, n_rows: int = 5) -> pd.DataFrame:
     return pd.DataFrame(columns=ds.feature_names, dtype=np.float32)
 
 
-def trading_view(
-    app: AppConfig,
-    market: Market,
-    ds: Dataset,
-    test_proba: np.ndarray,
-    threshold: float,
-    signal: dict[str, float],
-) -> dict[str, float]:
-    """The trading view of the test segment; logs its daily table and summary as artifacts.
+def log_trading_view(view: TradingView, signal: dict[str, float], source: str) -> None:
+    """Log the test segment's trading view: its daily table and summary as artifacts
+    (`trading/test_daily.csv`, `trading/test_summary.md`, the synthetic market's caveat on top).
 
     Args:
-        app: the configuration (trading.top_k, threshold.max_picks_per_day).
-        market: the market index (its regime per day).
-        ds: the dataset whose test segment was scored.
-        test_proba: the final model's probability per test candidate (every row, as
-            `Dataset.predict(..., all_rows=True)`).
-        threshold: the chosen pick threshold.
-        signal: the test segment's signal metrics (`records.signal_metrics`), for the summary.
-
-    Returns:
-        The `test_*` trading metrics (see `trading.trading_metrics`).
+        view: the test segment's trading view (`trading.trading_view`).
+        signal: the test segment's signal metrics (`records.signal_metrics`), for the log line.
+        source: the market's source (`data.source`).
     """
-    rows = ds.segment_rows("test", ["trade_date", "label", "fwd_return", "fillable"], True)
-    regime = trading.market_regime(market.index)
-    cap = app.threshold.max_picks_per_day
-    table = trading.daily_table(rows, test_proba, threshold, app.trading.top_k, regime, cap)
-    metrics = trading.trading_metrics(rows, test_proba, threshold, table, "test", cap)
-    summary = with_caveat(trading.summary_markdown(metrics | signal, table, "test"), market.source)
-    tracking.log_text(table.to_csv(index=False), "trading/test_daily.csv")
-    tracking.log_text(summary, "trading/test_summary.md")
+    tracking.log_text(view.table.to_csv(index=False), "trading/test_daily.csv")
+    tracking.log_text(with_caveat(view.summary, source), "trading/test_summary.md")
     log.info(
-        "trading view (test): top-%d precision %.4f, picks %.2f/day, fwd return picks %.3f%% vs "
+        "trading view (test): top-k precision %.4f, picks %.2f/day, fwd return picks %.3f%% vs "
         "universe %.3f%%",
-        app.trading.top_k,
         signal["test_topk_precision_mean"],
         signal["test_picks_per_day"],
-        100 * metrics["test_mean_fwd_return_picks"],
-        100 * metrics["test_mean_fwd_return_universe"],
+        100 * view.metrics["test_mean_fwd_return_picks"],
+        100 * view.metrics["test_mean_fwd_return_universe"],
     )
-    return metrics
-
-
-def log_scored(
-    app: AppConfig,
-    market: Market,
-    ds: Dataset,
-    threshold: float,
-    val_proba: np.ndarray,
-    test_proba: np.ndarray,
-) -> dict[str, float]:
-    """The scored validation and test candidates: their records logged as
-    `predictions/<segment>.parquet` (every candidate, with `fillable`), their signal metrics,
-    and the trading view of test.
-
-    Args:
-        app: the configuration (trading.top_k).
-        market: the market index (the trading view's regimes).
-        ds: the dataset whose val/test candidates were scored, in row order.
-        threshold: the pick threshold.
-        val_proba, test_proba: the final model's probabilities of every candidate
-            (`Dataset.predict(..., all_rows=True)`).
-
-    Returns:
-        The `val_*` / `test_*` signal metrics and the `test_*` trading-view metrics.
-    """
-    scores = {"val": val_proba, "test": test_proba}
-    records, signal = segment_records(
-        ds, scores, threshold, app.trading.top_k, app.threshold.max_picks_per_day
-    )
-    log_predictions(records)
-    return signal | trading_view(app, market, ds, test_proba, threshold, signal)
 
 
 def log_predictions(records: dict[str, pd.DataFrame]) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from ashare_autotune.config.schema import AppConfig
+from ashare_autotune.config.schema import TuningConfig
 from ashare_autotune.evaluation.backtest_window import BacktestInputs
 from ashare_autotune.evaluation.signal import daily_signal, summarise_signal
 from ashare_autotune.modelling.dataset import Dataset
@@ -35,7 +35,7 @@ SIGNAL_COLUMNS = ["trade_date", "label", "fwd_return"]
 
 
 def validation_rows(
-    ds: Dataset, app: AppConfig, trained: np.ndarray | None = None
+    ds: Dataset, tuning: TuningConfig, trained: np.ndarray | None = None
 ) -> tuple[np.ndarray, int | None, pd.DataFrame | backtest_scoring.ScoredRows | None]:
     """The validation rows the trials are evaluated on, and what the trial's value needs.
 
@@ -46,7 +46,7 @@ def validation_rows(
 
     Args:
         ds: the dataset (day, trade_date, label, fwd_return, fillable and the features).
-        app: the configuration (tuning.metric, watch_rows and seed).
+        tuning: the `tuning` group (metric, watch_rows and seed).
         trained: the rows of `ds.frame` the objective has a target for (None: the labelled).
 
     Returns:
@@ -54,7 +54,7 @@ def validation_rows(
         and trade_date, label and fwd_return of the rows for a per-day metric, the rows to
         backtest for bt_information_ratio, else None).
     """
-    tuning, frame = app.tuning, ds.frame
+    frame = ds.frame
     known = ds.masks()["val"]
     rows = np.flatnonzero(known if trained is None else known & trained)
     if tuning.metric == "auc":

@@ -9,7 +9,7 @@ from typing import Any
 import optuna
 import pandas as pd
 
-from ashare_autotune.config.schema import AppConfig
+from ashare_autotune.config.threshold import ThresholdConfig
 from ashare_autotune.evaluation.candidates import choose_threshold, segment_days
 from ashare_autotune.evaluation.metrics import classification_metrics
 from ashare_autotune.evaluation.records import SOURCE_COLUMNS, prediction_record, signal_metrics
@@ -39,18 +39,20 @@ def walk_forward_matrices(ds: Dataset, model: ScoreModel) -> list[Matrices]:
 def walk_forward_report(
     ds: Dataset,
     windows: list[Matrices],
-    app: AppConfig,
     study: optuna.Study,
     model: ScoreModel,
+    rule: ThresholdConfig,
+    top_k: int,
 ) -> tuple[dict[str, float], dict[str, str]]:
     """Refit the best parameters in every window, choose its threshold, measure val and test.
 
     Args:
         ds: the dataset and its windows.
         windows: the windows' matrices (`walk_forward_matrices`).
-        app: the configuration.
         study: the finished study (best parameters, per-window best iterations).
-        model: the configured model.
+        model: the configured model (its objective: how the threshold is searched).
+        rule: the `threshold` group (each window's threshold, the picks a day that count).
+        top_k: the signal metrics' top-k (`trading.top_k`).
 
     Returns:
         (`val_w<k>_<metric>` / `test_w<k>_<metric>` (k from 1, oldest first),
@@ -59,7 +61,7 @@ def walk_forward_report(
     """
     table = pd.DataFrame(
         [
-            _window_row(ds, k, matrices, app, study, model)
+            _window_row(ds, k, matrices, study, model, rule, top_k)
             for k, matrices in enumerate(windows, start=1)
         ]
     )
@@ -85,9 +87,10 @@ def _window_row(
     ds: Dataset,
     k: int,
     matrices: Matrices,
-    app: AppConfig,
     study: optuna.Study,
     model: ScoreModel,
+    rule: ThresholdConfig,
+    top_k: int,
 ) -> dict[str, Any]:
     """One window's refit model: its threshold, dates and val/test metrics."""
     window = ds.window(k - 1)
@@ -95,9 +98,8 @@ def _window_row(
     fitted = model.refit(study.best_params, matrices.train, rounds)
     x_val, y_val = window.segment("val")
     val_proba = fitted.predict(x_val)
-    choice = choose_threshold(
-        app.threshold, app.model.objective, y_val, val_proba, segment_days(window, "val")
-    )
+    val_days = segment_days(window, "val")
+    choice = choose_threshold(rule, model.cfg.objective, y_val, val_proba, val_days)
     x_test, y_test = window.segment("test")
     row: dict[str, Any] = {"window": k, "threshold": choice.threshold, "feasible": choice.feasible}
     for seg, y, proba in (
@@ -111,14 +113,12 @@ def _window_row(
             choice.threshold,
             seg,
             segment_days(window, seg),
-            app.threshold.max_picks_per_day,
+            rule.max_picks_per_day,
         )
         # the signal metrics rank every candidate, as the split's own records do
         rows = window.segment_rows(seg, SOURCE_COLUMNS, all_rows=True)
         every = window.predict(seg, fitted.predict, all_rows=True)
-        signal = signal_metrics(
-            prediction_record(rows, every, choice.threshold), app.trading.top_k, seg
-        )
+        signal = signal_metrics(prediction_record(rows, every, choice.threshold), top_k, seg)
         row |= {f"{seg}_{k}": signal[f"{seg}_{k}"] for k in SIGNAL_METRICS}
     return row
 
