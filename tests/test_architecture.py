@@ -1,5 +1,6 @@
 """The package's shape, read from its source: imports flow one way (no module imports itself
-back through others), the MLflow layer does not import the tuner, and no module is too long."""
+back through others, and none imports a higher floor), the MLflow layer does not import the
+tuner, evaluation computes without MLflow or a data source, and no module is too long."""
 
 from __future__ import annotations
 
@@ -165,11 +166,13 @@ def test_every_module_has_a_floor() -> None:
 
 def test_the_floor_check_finds_a_planted_upward_import() -> None:
     graph = {f"{PACKAGE}.config.schema": {f"{PACKAGE}.modelling.dataset"}}
+    graph |= {f"{PACKAGE}.data.sanity": {f"{PACKAGE}.modelling.universe"}}
     graph |= {f"{PACKAGE}.evaluation.metrics": {f"{PACKAGE}.tuning.study"}}
     graph |= {f"{PACKAGE}.tracking.runs": {f"{PACKAGE}.jobs.picks"}}
     graph |= {f"{PACKAGE}.tuning.study": {f"{PACKAGE}.models.base"}}  # downward: fine
     assert upward_imports(graph) == {
         ("config.schema", "modelling.dataset"),
+        ("data.sanity", "modelling.universe"),
         ("evaluation.metrics", "tuning.study"),
         ("tracking.runs", "jobs.picks"),
     }

@@ -18,9 +18,10 @@ import numpy as np
 import optuna
 from mlflow.entities import DatasetInput
 
+from ashare_autotune.config.backtest import BacktestConfig
 from ashare_autotune.config.choices import check
 from ashare_autotune.config.loading import config_fingerprint, objective_identity
-from ashare_autotune.config.schema import AppConfig, LabelConfig
+from ashare_autotune.config.schema import AppConfig, LabelConfig, ModelConfig, TuningConfig
 from ashare_autotune.data.benchmark import load_benchmark
 from ashare_autotune.data.indices import label_benchmark
 from ashare_autotune.data.loader import load_market, training_data
@@ -97,7 +98,7 @@ def prepare(app: AppConfig, scratch: Path) -> tuple[Market, Dataset, StudyData, 
         study).
     """
     model = build_model(app.model)  # an unknown model or objective fails before any work
-    check_objective_settings(app)
+    check_objective_settings(app.model, app.tuning)
     experiment_id = tracking.setup(
         app.mlflow.tracking_uri, app.mlflow.experiment_name, app.mlflow.sqlite_wal
     )
@@ -106,7 +107,7 @@ def prepare(app: AppConfig, scratch: Path) -> tuple[Market, Dataset, StudyData, 
     bench = label_benchmark(app.data, app.label, market)
     # an unknown backtest.benchmark fails here, before the features are built
     bt, bt_index = None, None
-    if _backtests(app):
+    if _backtests(app.backtest, app.tuning):
         bt_index = load_benchmark(app.data, market, app.backtest.benchmark)
     rules = app.universe.rules()
     ds = build_dataset(market, app.features, app.label, app.split, rules, bench, scratch)
@@ -116,24 +117,28 @@ def prepare(app: AppConfig, scratch: Path) -> tuple[Market, Dataset, StudyData, 
         bt = window_inputs(app.backtest, bt_index, market, start)
     market = market.without_bars()
     job = _open_study(app, market, experiment_id)
-    return market, ds, replace(quantise(app, market, ds, model), backtest=bt), job
+    return market, ds, replace(quantise(app.tuning, market, ds, model), backtest=bt), job
 
 
-def check_objective_settings(app: AppConfig) -> None:
+def check_objective_settings(model: ModelConfig, tuning: TuningConfig) -> None:
     """Refuse settings a ranking or regression objective has no meaning for.
 
     Its early-stopping score is not an AUC (NDCG@10, minus the squared error), so the trials
     must be valued by a per-day or backtest metric (which also rules out walk-forward windows:
     they tune the windows' mean AUC, `TuningConfig`).
 
+    Args:
+        model: the `model` group (its objective).
+        tuning: the `tuning` group (its metric).
+
     Raises:
         ConfigError: one line naming `tuning.metric`.
     """
-    objective = app.model.objective
+    objective = model.objective
     if objective == "binary":
         return
     why = f"scores the model's own AUC; model.objective={objective} needs rank_ic"
-    check(app.tuning.metric != "auc", "tuning.metric", str(app.tuning.metric), why)
+    check(tuning.metric != "auc", "tuning.metric", str(tuning.metric), why)
 
 
 def check_base_rate(ds: Dataset, label: LabelConfig) -> None:
@@ -162,30 +167,30 @@ def check_base_rate(ds: Dataset, label: LabelConfig) -> None:
     )
 
 
-def quantise(app: AppConfig, market: Market, ds: Dataset, model: ScoreModel) -> StudyData:
+def quantise(tuning: TuningConfig, market: Market, ds: Dataset, model: ScoreModel) -> StudyData:
     """Build the model's matrices of train/validation once per study (and of every walk-forward
     window, oldest first, the split's own last) and describe the segments as MLflow dataset
     inputs.
 
     Args:
-        app: the configuration (tuning sample sizes and seed).
+        tuning: the `tuning` group (sample sizes and seed).
         market: the market (its source and range, for the dataset inputs).
         ds: the dataset (its features in the frame or on disk).
-        model: the configured model.
+        model: the configured model (its group: the objective's target).
     """
     earlier = walk_forward_matrices(ds, model)  # [] for a single split
-    m = app.model
+    m = model.cfg
     target = make_target(ds.frame, m.objective, m.target_norm, m.relevance_bins)
     trained = np.isfinite(target)  # the label and (but for binary) the forward return known
-    val, watch, per_day = scoring.validation_rows(ds, app.tuning, trained)
+    val, watch, per_day = scoring.validation_rows(ds, tuning, trained)
     train = np.flatnonzero(ds.masks()["train"] & trained)
     n_watch = len(val) if watch is None else min(watch, len(val))
     options = RowOptions(
         batch_rows=max(1, min(MAX_BATCH_ROWS, BATCH_BYTES // (4 * len(ds.feature_names)))),
         watch_rows=watch,
         # walk-forward windows are each trained in full: the sample is for one large split
-        trial_rows=None if ds.windows else app.tuning.trial_rows,
-        seed=app.tuning.seed,
+        trial_rows=None if ds.windows else tuning.trial_rows,
+        seed=tuning.seed,
         watch_quantised=n_watch * len(ds.feature_names) > PLAIN_WATCH_ENTRIES,
         keep_train=False,  # a sampled study does not hold all training rows (`full_train`)
     )
@@ -197,12 +202,12 @@ def quantise(app: AppConfig, market: Market, ds: Dataset, model: ScoreModel) -> 
     return StudyData(model, matrices, windows, inputs, ds.summary(), signal=per_day)
 
 
-def _backtests(app: AppConfig) -> bool:
+def _backtests(backtest: BacktestConfig, tuning: TuningConfig) -> bool:
     """Whether the job backtests: the end of training does, a worker only when its trials are
     scored by the validation backtest (it registers nothing, so it never backtests test)."""
-    if not app.backtest.enabled:
+    if not backtest.enabled:
         return False
-    return app.tuning.mode != "worker" or app.tuning.metric == "bt_information_ratio"
+    return tuning.mode != "worker" or tuning.metric == "bt_information_ratio"
 
 
 def _open_study(app: AppConfig, market: Market, experiment_id: str) -> Job:
