@@ -204,10 +204,12 @@ def evaluate(
         metrics["val_auc"] = wf["val_wf_auc"]
     metrics |= reports.log_scored(app, market, ds, choice.threshold, all_val, all_test)
     # the validation account too (metrics only): promotion may compare it, test never
-    val_bt = segment_backtest(ds, "val", data.backtest, all_val, choice.threshold)
+    cap = app.threshold.max_picks_per_day  # the threshold strategy buys as it was chosen
+    val_bt = segment_backtest(ds, "val", data.backtest, all_val, choice.threshold, cap)
     metrics |= val_bt.metrics if val_bt else {}
     top_k = app.trading.top_k
-    metrics |= log_segment_backtest(ds, "test", data.backtest, all_test, choice.threshold, top_k)
+    test_bt = (ds, "test", data.backtest, all_test, choice.threshold, top_k, cap)
+    metrics |= log_segment_backtest(*test_bt)
     plotted = {
         seg: _labelled(ds, seg, scores) for seg, scores in (("val", all_val), ("test", all_test))
     }

@@ -111,6 +111,7 @@ def log_segment_backtest(
     probability: np.ndarray,
     threshold: float,
     top_k: int = SIGNAL_TOP_K,
+    max_picks_per_day: int | None = None,
 ) -> dict[str, float]:
     """Backtest one scored segment of the dataset and log its report beside the baselines
     (nothing without inputs: `backtest.enabled=false`).
@@ -126,11 +127,12 @@ def log_segment_backtest(
             included, in row order (`Dataset.predict(..., all_rows=True)`).
         threshold: the pick threshold (strategy `threshold`).
         top_k: the top-k size of the comparison's precision (`trading.top_k`).
+        max_picks_per_day: the strategy's picks a day (`threshold.max_picks_per_day`).
 
     Returns:
         The `<segment>_bt_*` and `<segment>_baseline_<name>_*` metrics ({} without inputs).
     """
-    report = segment_backtest(ds, segment, inputs, probability, threshold)
+    report = segment_backtest(ds, segment, inputs, probability, threshold, max_picks_per_day)
     if report is None or inputs is None:
         return {}
     # the signal metrics rank every candidate, as the records do (`signal.daily_signal`)
@@ -148,13 +150,15 @@ def segment_backtest(
     inputs: BacktestInputs | None,
     probability: np.ndarray,
     threshold: float,
+    max_picks_per_day: int | None = None,
 ) -> BacktestReport | None:
     """The backtest of one scored segment, not logged (None without inputs); arguments as
     `log_segment_backtest`'s."""
     if inputs is None:
         return None
     rows = ds.segment_rows(segment, ["ts_code", "trade_date"], all_rows=True)
-    return run_window_backtest(inputs, signal_scores(rows, probability, threshold), segment)
+    scores = signal_scores(rows, probability, threshold, max_picks_per_day)
+    return run_window_backtest(inputs, scores, segment)
 
 
 def with_active_caveat(summary: str) -> str:
