@@ -18,7 +18,6 @@ import optuna
 import pandas as pd
 from mlflow.entities import Dataset as DatasetEntity
 from mlflow.entities import DatasetInput, InputTag, Run
-from mlflow.models import infer_signature
 from mlflow.models.model import ModelInfo
 from mlflow.types import ColSpec, Schema
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
@@ -31,7 +30,7 @@ from ashare_autotune.errors import UserError
 from ashare_autotune.models.base import FittedModel, fitted_class_path
 from ashare_autotune.tracking import run_owners
 from ashare_autotune.tracking.artifact_files import log_artifacts_whole
-from ashare_autotune.tracking.pyfunc_model import META_ARTIFACT, MODEL_ARTIFACT
+from ashare_autotune.tracking.pyfunc_model import META_ARTIFACT, MODEL_ARTIFACT, model_signature
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +241,7 @@ def log_pick_model(fitted: FittedModel, meta: dict[str, Any], example: pd.DataFr
             python_model=str(PACKAGE_DIR / "tracking" / "model_code.py"),
             artifacts={MODEL_ARTIFACT: str(model_dir), META_ARTIFACT: str(meta_path)},
             code_paths=[str(PACKAGE_DIR)],
-            signature=infer_signature(example, output),
+            signature=model_signature(example, output),
             input_example=example,
             pip_requirements=_pip_requirements(fitted),
         )
