@@ -64,17 +64,19 @@ def trial_states(db: Path) -> dict[int, tuple[str, int]]:
         return {}
 
 
-def kill_mid_trial(proc: subprocess.Popen, db: Path, min_finished: int) -> int:
-    """SIGKILL `proc` while a trial trains (parameters sampled, heartbeat beating) after
-    `min_finished` trials finished; returns the killed trial's number."""
+def kill_mid_trial(
+    proc: subprocess.Popen, db: Path, min_finished: int, sig: int = signal.SIGKILL
+) -> int:
+    """Send `sig` (SIGKILL) to `proc` while a trial trains (parameters sampled, heartbeat
+    beating) after `min_finished` trials finished; returns the cut trial's number."""
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:
         states = trial_states(db)
         running = [n for n, (s, k) in states.items() if s == "RUNNING" and k >= SPACE_SIZE]
         done = sum(s in ("COMPLETE", "PRUNED") for s, _ in states.values())
         if running and done >= min_finished:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
+            proc.send_signal(sig)
+            proc.wait(timeout=120)
             return running[0]
         time.sleep(0.05)
     proc.kill()

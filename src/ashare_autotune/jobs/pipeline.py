@@ -211,9 +211,10 @@ def evaluate(
     scored = {"val": all_val, "test": all_test}
     metrics |= log_scored(market, ds, choice.threshold, scored, top_k, cap)
     # the validation account too (metrics only): promotion may compare it, test never
-    val_bt = segment_backtest(ds, "val", data.backtest, all_val, choice.threshold)
+    # the threshold strategy buys at most `cap` a day, as the threshold was chosen
+    val_bt = segment_backtest(ds, "val", data.backtest, all_val, choice.threshold, cap)
     metrics |= val_bt.metrics if val_bt else {}
-    metrics |= log_test_backtest(ds, data.backtest, all_test, choice.threshold, top_k)
+    metrics |= log_test_backtest(ds, data.backtest, all_test, choice.threshold, top_k, cap)
     plotted = {
         seg: _labelled(ds, seg, scores) for seg, scores in (("val", all_val), ("test", all_test))
     }
@@ -253,10 +254,12 @@ def log_test_backtest(
     scores: np.ndarray,
     threshold: float,
     top_k: int,
+    cap: int | None = None,
 ) -> dict[str, float]:
     """Backtest the test segment and log its report beside the baselines; the `test_bt_*` and
-    `test_baseline_<name>_*` metrics ({} with `backtest.enabled=false`)."""
-    report = segment_backtest(ds, "test", inputs, scores, threshold)
+    `test_baseline_<name>_*` metrics ({} with `backtest.enabled=false`); `cap`: the threshold
+    strategy's picks a day (`threshold.max_picks_per_day`)."""
+    report = segment_backtest(ds, "test", inputs, scores, threshold, cap)
     if report is None or inputs is None:
         return {}
     comparison = segment_comparison(ds, "test", inputs, report, scores, top_k)

@@ -17,8 +17,7 @@ import numpy as np
 import optuna
 import pandas as pd
 from mlflow.entities import Dataset as DatasetEntity
-from mlflow.entities import DatasetInput, InputTag, Run, RunStatus
-from mlflow.models import infer_signature
+from mlflow.entities import DatasetInput, InputTag, Run
 from mlflow.models.model import ModelInfo
 from mlflow.types import ColSpec, Schema
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
@@ -29,14 +28,13 @@ import ashare_autotune.sqlite_wal
 from ashare_autotune import store_locks
 from ashare_autotune.errors import UserError
 from ashare_autotune.models.base import FittedModel, fitted_class_path
-from ashare_autotune.runtime import on_stop
+from ashare_autotune.tracking import run_owners
 from ashare_autotune.tracking.artifact_files import log_artifacts_whole
-from ashare_autotune.tracking.pyfunc_model import META_ARTIFACT, MODEL_ARTIFACT
+from ashare_autotune.tracking.pyfunc_model import META_ARTIFACT, MODEL_ARTIFACT, model_signature
 
 log = logging.getLogger(__name__)
 
 TRIAL_METRIC = "val_auc"
-KILLED = RunStatus.to_string(RunStatus.KILLED)
 SCHEMA_SAMPLE_ROWS = 10_000
 SCHEMA_TYPE_ROWS = 100  # rows a dtype's column type is read from
 PACKAGE_DIR = Path(ashare_autotune.__file__).parent
@@ -56,9 +54,10 @@ def setup(tracking_uri: str, experiment_name: str, sqlite_wal: bool = True) -> s
     try:
         # The first use creates (or migrates) the store: one process at a time does it.
         with store_locks.creating(tracking_uri):
-            if project_run:
-                return mlflow.get_run(project_run).info.experiment_id
-            return mlflow.set_experiment(experiment_name).experiment_id
+            experiment = project_run and mlflow.get_run(project_run).info.experiment_id
+            experiment = experiment or mlflow.set_experiment(experiment_name).experiment_id
+        run_owners.open_store()  # this process's runs name it; a SIGKILLed one's end KILLED
+        return experiment
     except mlflow.exceptions.MlflowException as exc:
         # An unreachable server or database is the user's to fix: one line, not a traceback.
         message = " ".join(str(getattr(exc, "message", exc)).split())[:400]
@@ -89,13 +88,12 @@ def parent_run(
         with mlflow.start_run(
             run_id=run_id, experiment_id=experiment_id, run_name=None if run_id else run_name
         ) as run:
-            # a stopped job's run ends KILLED (FAILED is for errors), not left RUNNING
-            cancel = on_stop(lambda: mlflow.MlflowClient().set_terminated(run.info.run_id, KILLED))
+            cancel = run_owners.own(run.info.run_id)  # a stop signal ends it KILLED
             try:
                 yield run
             except KeyboardInterrupt:  # Ctrl-C: this run and any nested one still open
                 while (active := mlflow.active_run()) is not None:
-                    mlflow.end_run(KILLED)
+                    mlflow.end_run(run_owners.KILLED)
                     if active.info.run_id == run.info.run_id:
                         break
                 raise
@@ -243,17 +241,15 @@ def log_pick_model(fitted: FittedModel, meta: dict[str, Any], example: pd.DataFr
             python_model=str(PACKAGE_DIR / "tracking" / "model_code.py"),
             artifacts={MODEL_ARTIFACT: str(model_dir), META_ARTIFACT: str(meta_path)},
             code_paths=[str(PACKAGE_DIR)],
-            signature=infer_signature(example, output),
+            signature=model_signature(example, output),
             input_example=example,
             pip_requirements=_pip_requirements(fitted),
         )
 
 
 def _pip_requirements(fitted: FittedModel) -> list[str]:
-    import mlflow as _mlflow
-
     return [
-        f"mlflow=={_mlflow.__version__}",
+        f"mlflow=={mlflow.__version__}",
         *fitted.requirements(),
         f"pandas=={pd.__version__}",
         f"numpy=={np.__version__}",

@@ -19,6 +19,7 @@ import sqlalchemy
 from ashare_autotune import sqlite_wal, store_locks
 from ashare_autotune.config.schema import TuningConfig
 from ashare_autotune.errors import UserError
+from ashare_autotune.tuning.trial_owners import RetryStaleTrial, fail_orphan_trials, owned
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def make_storage(cfg: TuningConfig, url: str) -> optuna.storages.RDBStorage:
         sqlite_wal.enable(url)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=cfg.max_retry)
+        retry = RetryStaleTrial(cfg.max_retry)
         for attempt in range(SCHEMA_RACE_ATTEMPTS):
             try:
                 with store_locks.creating(url):  # one process at a time creates the tables
@@ -160,6 +161,7 @@ def open_or_create_study(
     except optuna.exceptions.DuplicatedStudyError:
         study, created = optuna.load_study(**kwargs), False
     study.sampler = optuna.samplers.TPESampler(seed=sampler_seed(cfg, len(study.trials)))
+    fail_orphan_trials(study)  # a SIGKILLed process's trial: failed and queued again now
     return study, created
 
 
@@ -256,7 +258,7 @@ def run_study(
     log.info("study %s: running %d trial(s)", study.study_name, remaining)
     with storage_errors_reported(study):
         study.optimize(
-            objective,
+            owned(objective),
             n_trials=remaining,
             timeout=cfg.timeout,
             callbacks=list(callbacks),
@@ -311,7 +313,7 @@ def run_more_trials(
     log.info("study %s: worker running %d trial(s)", study.study_name, cfg.n_trials)
     with storage_errors_reported(study):
         study.optimize(
-            objective,
+            owned(objective),
             n_trials=cfg.n_trials,
             timeout=cfg.timeout,
             callbacks=[*callbacks, count],
