@@ -22,7 +22,7 @@ from ashare_autotune.evaluation import walk_forward
 from ashare_autotune.evaluation.metrics import segment_metrics
 from ashare_autotune.evaluation.threshold import ThresholdChoice
 from ashare_autotune.modelling.dataset import Dataset
-from ashare_autotune.models.base import FittedModel
+from ashare_autotune.models.base import FittedModel, segment_scores
 from ashare_autotune.pipeline_data import PARENT_RUN_ATTR, Job, StudyData, prepare
 from ashare_autotune.runtime import scratch_dir
 from ashare_autotune.tracking import reports
@@ -189,12 +189,12 @@ def evaluate(
         wf, files = walk_forward.walk_forward_report(ds, data.windows, app, study, data.model)
         for path, text in files.items():
             tracking.log_text(text, path)
-    all_val = ds.predict("val", fitted.predict, all_rows=True)
+    all_val = segment_scores(ds, "val", fitted)
     val = walk_forward.candidates(ds, "val", all_val)
     choice = walk_forward.choose_threshold(app, *val)
     # every test candidate once (the record and the backtest's signals); the fillable,
     # labelled ones are measured by label
-    all_test = ds.predict("test", fitted.predict, all_rows=True)
+    all_test = segment_scores(ds, "test", fitted)
     test = walk_forward.candidates(ds, "test", all_test)
     metrics = segment_metrics(val, test, choice, app.threshold.max_picks_per_day)
     # the objective's and its AUC (none for a ranking or regression objective)

@@ -74,7 +74,9 @@ class LoadedModel:
         return f"{self.name} v{self.version}" if self.version else self.uri
 
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
-        """probability and pick (probability >= threshold) for rows of feature columns.
+        """probability and pick (probability >= threshold) for rows of feature columns (and
+        `trade_date`: an ensemble ranks each day's rows among themselves; without it, all
+        rows are one day).
 
         Raises `DataError` (one line) when the rows fail the model's input checks
         (`input_checks.check_input`: columns, dtypes, NaN, ranges recorded at training).
@@ -84,7 +86,7 @@ class LoadedModel:
         except InputError as exc:
             raise DataError(f"{self.display}: {exc}") from None
         x = features[self.features].astype(np.float64)
-        out = self.pyfunc.predict(x)
+        out = self._predict(x, features.get("trade_date"))
         return pd.DataFrame(
             {
                 "probability": out["probability"].to_numpy(np.float64),
@@ -92,6 +94,15 @@ class LoadedModel:
             },
             index=features.index,
         )
+
+    def _predict(self, x: pd.DataFrame, days: pd.Series | None) -> pd.DataFrame:
+        """The pyfunc's output for rows `x` in their order; a model scored by day (an
+        ensemble's day-rank blend, meta `model.by_day`) is asked one day's rows at a time."""
+        if days is None or not self.meta.get("model", {}).get("by_day"):
+            return self.pyfunc.predict(x)
+        groups = pd.Series(np.arange(len(x))).groupby(days.to_numpy()).indices
+        parts = [self.pyfunc.predict(x.iloc[at]).set_axis(at) for at in groups.values()]
+        return pd.concat(parts).sort_index()
 
     def tags(self) -> dict[str, str]:
         """Tags that link another run (evaluation, picks) to this model."""

@@ -28,7 +28,7 @@ import ashare_autotune
 import ashare_autotune.sqlite_wal
 from ashare_autotune import store_locks
 from ashare_autotune.errors import UserError
-from ashare_autotune.models.base import FittedModel, fitted_class_path
+from ashare_autotune.models.base import FittedModel, fitted_entry
 from ashare_autotune.runtime import on_stop
 from ashare_autotune.tracking.artifact_files import log_artifacts_whole
 from ashare_autotune.tracking.pyfunc_model import META_ARTIFACT, MODEL_ARTIFACT
@@ -231,7 +231,8 @@ def log_pick_model(fitted: FittedModel, meta: dict[str, Any], example: pd.DataFr
     """
     example = example.astype(np.float64)
     output = pd.DataFrame({"probability": np.full(len(example), 0.5), "pick": False})
-    meta = meta | {"model": {"kind": fitted.kind, "class": fitted_class_path(fitted)}}
+    output = output.assign(**{f"{n}_score": 0.5 for n in getattr(fitted, "members", {})})
+    meta = meta | {"model": fitted_entry(fitted)}
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(tmp) / "model"
         model_dir.mkdir()
@@ -252,12 +253,8 @@ def log_pick_model(fitted: FittedModel, meta: dict[str, Any], example: pd.DataFr
 def _pip_requirements(fitted: FittedModel) -> list[str]:
     import mlflow as _mlflow
 
-    return [
-        f"mlflow=={_mlflow.__version__}",
-        *fitted.requirements(),
-        f"pandas=={pd.__version__}",
-        f"numpy=={np.__version__}",
-    ]
+    libraries = [f"pandas=={pd.__version__}", f"numpy=={np.__version__}"]
+    return [f"mlflow=={_mlflow.__version__}", *fitted.requirements(), *libraries]
 
 
 def load_pick_model(model_uri: str) -> tuple[Any, dict[str, Any]]:
