@@ -197,15 +197,22 @@ class PeriodicEvaluation(xgb.callback.TrainingCallback):
             model = callback.after_training(model)
         return model
 
+    def _scores(self, model: Any, epoch: int) -> list[tuple[str, float]]:
+        """(metric, value) of the matrix: XGBoost's own metrics, or the `feval`'s at full
+        precision (XGBoost's evaluation text keeps 6 digits)."""
+        if self._feval is not None:
+            return [self._feval(model.predict(self._dmatrix, output_margin=True), self._dmatrix)]
+        result = model.eval(self._dmatrix, EVAL_NAME, epoch)  # "[epoch]\tval-auc:0.61..."
+        return [
+            (key.split("-", 1)[1], float(value))
+            for key, value in (item.rsplit(":", 1) for item in result.split("\t")[1:])
+        ]
+
     def after_iteration(self, model: Any, epoch: int, evals_log: dict) -> bool:
         """On an evaluation round, log the scores and return whether any of `then` stops."""
         if (epoch + 1) % self._period and epoch + 1 != self._num_rounds:
             return False
-        # "[epoch]\tval-auc:0.61..." (a feval's metric after XGBoost's own)
-        result = model.eval_set([(self._dmatrix, EVAL_NAME)], epoch, feval=self._feval)
-        for item in result.split("\t")[1:]:
-            key, value = item.rsplit(":", 1)
-            metric = key.split("-", 1)[1]
-            evals_log.setdefault(EVAL_NAME, {}).setdefault(metric, []).append(float(value))
+        for metric, value in self._scores(model, epoch):
+            evals_log.setdefault(EVAL_NAME, {}).setdefault(metric, []).append(value)
         stops = [callback.after_iteration(model, epoch, evals_log) for callback in self._then]
         return any(stops)
