@@ -324,6 +324,23 @@ def test_regression_early_stops_on_minus_the_validation_squared_error(
     np.testing.assert_allclose(fitted.contributions(x).sum(axis=1), pred, atol=1e-5)
 
 
+@pytest.mark.parametrize("name", MODELS)
+def test_a_regression_trial_is_pruned_on_its_validation_curve(
+    name: str, compose_app: Callable[..., AppConfig]
+) -> None:
+    frame, cut, n = _daily_rows()
+    train, val = _split(frame, cut, n, "fwd")
+    model = _model(name, compose_app, "model.objective=regression", "model.num_boost_round=30")
+    matrices = model.build_matrices(train, val, RowOptions())
+    study = optuna.create_study(direction="maximize", pruner=AlwaysPrune())
+    study.optimize(make_objective(matrices, model, eval_every=5), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState.PRUNED
+    # its first report, round 5: minus the squared error (a variance of about 0.0008)
+    assert list(trial.intermediate_values) == [4]
+    assert -0.01 < trial.intermediate_values[4] < 0
+
+
 def _ndcg_at(scores: np.ndarray, relevance: np.ndarray, days: np.ndarray, k: int) -> float:
     """Mean over days of DCG@k / ideal DCG@k, gains 2^rel - 1 (LightGBM's default)."""
     values = []
