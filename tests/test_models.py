@@ -24,7 +24,7 @@ from ashare_autotune.config.schema import AppConfig, ModelConfig, ParamSpec
 from ashare_autotune.data.loader import load_market
 from ashare_autotune.errors import ConfigError, config_error_text
 from ashare_autotune.modelling.feature_sets import build_feature_set
-from ashare_autotune.models.base import RowOptions, Rows, ScoreModel, frame_rows
+from ashare_autotune.models.base import Matrices, RowOptions, Rows, ScoreModel, frame_rows
 from ashare_autotune.models.build import build_model
 from ashare_autotune.pipeline import run_training
 from ashare_autotune.tuning.objective import make_objective
@@ -309,14 +309,22 @@ def _split(frame: pd.DataFrame, cut: int, n: int, target: str) -> tuple[Rows, Ro
     return tuple(replace(r, group=day) for r in rows)
 
 
+def _regression(
+    name: str, compose_app: Callable[..., AppConfig], *overrides: str
+) -> tuple[ScoreModel, Matrices, pd.DataFrame, int]:
+    """A regression model of the daily rows, its matrices, the rows and the validation cut."""
+    frame, cut, n = _daily_rows()
+    train, val = _split(frame, cut, n, "fwd")
+    model = _model(name, compose_app, "model.objective=regression", *overrides)
+    return model, model.build_matrices(train, val, RowOptions()), frame, cut
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_regression_early_stops_on_minus_the_validation_squared_error(
     name: str, compose_app: Callable[..., AppConfig]
 ) -> None:
-    frame, cut, n = _daily_rows()
-    train, val = _split(frame, cut, n, "fwd")
-    model = _model(name, compose_app, "model.objective=regression")
-    fitted = model.fit({"learning_rate": 0.1}, model.build_matrices(train, val, RowOptions()))
+    model, matrices, frame, cut = _regression(name, compose_app)
+    fitted = model.fit({"learning_rate": 0.1}, matrices)
     x, y = frame.loc[cut:, ["a", "b", "c"]], frame.loc[cut:, "fwd"].to_numpy()
     pred = fitted.predict(x)  # the forward return itself, not a probability
     assert fitted.best_score == pytest.approx(-np.mean((pred - y) ** 2), rel=1e-5)
@@ -328,10 +336,7 @@ def test_regression_early_stops_on_minus_the_validation_squared_error(
 def test_a_regression_trial_is_pruned_on_its_validation_curve(
     name: str, compose_app: Callable[..., AppConfig]
 ) -> None:
-    frame, cut, n = _daily_rows()
-    train, val = _split(frame, cut, n, "fwd")
-    model = _model(name, compose_app, "model.objective=regression", "model.num_boost_round=30")
-    matrices = model.build_matrices(train, val, RowOptions())
+    model, matrices, _, _ = _regression(name, compose_app, "model.num_boost_round=30")
     study = optuna.create_study(direction="maximize", pruner=AlwaysPrune())
     study.optimize(make_objective(matrices, model, eval_every=5), n_trials=1)
     trial = study.trials[0]
