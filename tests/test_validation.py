@@ -33,6 +33,7 @@ from ashare_autotune.errors import UserError, config_error_text, report_io_fault
 from ashare_autotune.evaluation.backtest import run_backtest
 from ashare_autotune.jobs.pipeline import run_training
 from ashare_autotune.modelling.dataset import labelled_rows
+from ashare_autotune.models.build import build_model
 from ashare_autotune.store_locks import hold_study
 from ashare_autotune.tracking import runs as tracking
 from tests.conftest import ROOT, cli_env, run_entry_point, train_command
@@ -341,6 +342,13 @@ def _cases(
         ),
         "volume-cap-outside-0-1": lambda: _error(lambda: compose("backtest.max_volume_share=1.5")),
         "book-larger-than-universe": lambda: _error(_book_of_50_on_4_stocks),
+        "unknown-model": lambda: _error(lambda: compose("model=foo")),
+        "objective-a-model-lacks": lambda: _error(
+            lambda: build_model(compose("model=xgboost", "model.objective=lambdarank").model)
+        ),
+        "ensemble-without-members": lambda: _error(
+            lambda: compose("model=ensemble", "~model.members.ranker", "~model.members.classifier")
+        ),
     } | served_cases(tmp)
 
 
@@ -396,6 +404,9 @@ CASE_IDS = [
     "unknown-baseline",
     "volume-cap-outside-0-1",
     "book-larger-than-universe",
+    "unknown-model",
+    "objective-a-model-lacks",
+    "ensemble-without-members",
     *SERVED_CASE_IDS,
 ]
 

@@ -27,7 +27,7 @@ from ashare_autotune.evaluation.threshold import ThresholdChoice
 from ashare_autotune.evaluation.trading import trading_view
 from ashare_autotune.jobs.pipeline_data import PARENT_RUN_ATTR, Job, StudyData, prepare
 from ashare_autotune.modelling.dataset import Dataset
-from ashare_autotune.models.base import FittedModel
+from ashare_autotune.models.base import FittedModel, segment_scores
 from ashare_autotune.runtime import scratch_dir
 from ashare_autotune.tracking import reports
 from ashare_autotune.tracking import runs as tracking
@@ -195,12 +195,12 @@ def evaluate(
         wf, files = walk_forward_report(ds, data.windows, study, data.model, app.threshold, top_k)
         for path, text in files.items():
             tracking.log_text(text, path)
-    all_val = ds.predict("val", fitted.predict, all_rows=True)
+    all_val = segment_scores(ds, "val", fitted)
     val = candidates(ds, "val", all_val)
     choice = choose_threshold(app.threshold, app.model.objective, *val)
     # every test candidate once (the record and the backtest's signals); the fillable,
     # labelled ones are measured by label
-    all_test = ds.predict("test", fitted.predict, all_rows=True)
+    all_test = segment_scores(ds, "test", fitted)
     test = candidates(ds, "test", all_test)
     metrics = segment_metrics(val, test, choice, cap)
     # the objective's and its AUC (none for a ranking or regression objective)

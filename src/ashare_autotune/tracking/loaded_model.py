@@ -85,7 +85,8 @@ class LoadedModel:
         """probability and pick for rows of feature columns: probability >= threshold and,
         when the rows have a `trade_date`, among the day's `max_picks_per_day` best (the cap
         the threshold was chosen under: `threshold.signal_picks`; rows with `eligible` False
-        take no slot and are never picked).
+        take no slot and are never picked). An ensemble ranks each day's rows among themselves
+        (without `trade_date`, all rows are one day).
 
         Raises `DataError` (one line) when the rows fail the model's input checks
         (`input_checks.check_input`: columns, dtypes, NaN, ranges recorded at training).
@@ -95,7 +96,7 @@ class LoadedModel:
         except InputError as exc:
             raise DataError(f"{self.display}: {exc}") from None
         x = features[self.features].astype(np.float64)
-        out = self.pyfunc.predict(x)
+        out = self._predict(x, features.get("trade_date"))
         proba = out["probability"].to_numpy(np.float64)
         pick = out["pick"].to_numpy(bool)
         if "trade_date" in features.columns:
@@ -103,6 +104,15 @@ class LoadedModel:
             days = features["trade_date"].to_numpy()
             pick = signal_picks(proba, days, self.threshold, self.max_picks_per_day, eligible)
         return pd.DataFrame({"probability": proba, "pick": pick}, index=features.index)
+
+    def _predict(self, x: pd.DataFrame, days: pd.Series | None) -> pd.DataFrame:
+        """The pyfunc's output for rows `x` in their order; a model scored by day (an
+        ensemble's day-rank blend, meta `model.by_day`) is asked one day's rows at a time."""
+        if days is None or not self.meta.get("model", {}).get("by_day"):
+            return self.pyfunc.predict(x)
+        groups = pd.Series(np.arange(len(x))).groupby(days.to_numpy()).indices
+        parts = [self.pyfunc.predict(x.iloc[at]).set_axis(at) for at in groups.values()]
+        return pd.concat(parts).sort_index()
 
     def tags(self) -> dict[str, str]:
         """Tags that link another run (evaluation, picks) to this model."""

@@ -52,7 +52,9 @@ class ServedInputError(MlflowException):
 
 class PickModel(PythonModel):
     """predict(features) -> DataFrame with `probability` (the model's score of each row: the
-    binary objective's probability of the label) and `pick` (probability >= threshold)."""
+    binary objective's probability of the label) and `pick` (probability >= threshold); an
+    ensemble's `probability` is its day-rank blend of the rows of one call (one day's rows a
+    call), followed by each member's own score as `<member>_score` (docs/models.md)."""
 
     def load_context(self, context: Any) -> None:
         with open(context.artifacts[META_ARTIFACT], encoding="utf-8") as fh:
@@ -73,13 +75,14 @@ class PickModel(PythonModel):
             raise ServedInputError(str(exc)) from None
         x = model_input[features].to_numpy(dtype=np.float32)
         proba = np.asarray(self.model.predict(x))
-        return pd.DataFrame(
-            {
-                "probability": proba.astype(np.float64),
-                "pick": proba >= self.threshold,
-            },
-            index=model_input.index,
-        )
+        out = {"probability": proba.astype(np.float64), "pick": proba >= self.threshold}
+        return pd.DataFrame(out | member_columns(self.model, x), index=model_input.index)
+
+
+def member_columns(model: Any, x: np.ndarray) -> dict[str, np.ndarray]:
+    """`<member>_score` of each member of an ensemble (its `members`); none for one model."""
+    members = getattr(model, "members", None) or {}
+    return {f"{name}_score": np.asarray(m.predict(x), np.float64) for name, m in members.items()}
 
 
 def model_signature(example: pd.DataFrame, output: pd.DataFrame) -> ModelSignature:

@@ -27,7 +27,7 @@ import ashare_autotune
 import ashare_autotune.sqlite_wal
 from ashare_autotune import store_locks
 from ashare_autotune.errors import UserError
-from ashare_autotune.models.base import FittedModel, fitted_class_path
+from ashare_autotune.models.base import FittedModel, fitted_entry
 from ashare_autotune.tracking import run_owners
 from ashare_autotune.tracking.artifact_files import log_artifacts_whole
 from ashare_autotune.tracking.pyfunc_model import META_ARTIFACT, MODEL_ARTIFACT, model_signature
@@ -229,7 +229,8 @@ def log_pick_model(fitted: FittedModel, meta: dict[str, Any], example: pd.DataFr
     """
     example = example.astype(np.float64)
     output = pd.DataFrame({"probability": np.full(len(example), 0.5), "pick": False})
-    meta = meta | {"model": {"kind": fitted.kind, "class": fitted_class_path(fitted)}}
+    output = output.assign(**{f"{n}_score": 0.5 for n in getattr(fitted, "members", {})})
+    meta = meta | {"model": fitted_entry(fitted)}
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(tmp) / "model"
         model_dir.mkdir()
