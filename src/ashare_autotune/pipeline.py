@@ -207,7 +207,9 @@ def evaluate(
     val_bt = segment_backtest(ds, "val", data.backtest, all_val, choice.threshold)
     metrics |= val_bt.metrics if val_bt else {}
     top_k = app.trading.top_k
-    metrics |= log_segment_backtest(ds, "test", data.backtest, all_test, choice.threshold, top_k)
+    metrics |= log_segment_backtest(
+        ds, "test", data.backtest, all_test, choice.threshold, top_k, app.mlflow.figures
+    )
     plotted = {
         seg: _labelled(ds, seg, scores) for seg, scores in (("val", all_val), ("test", all_test))
     }
@@ -242,8 +244,9 @@ def log_results(
     tracking.log_metrics(metrics)
     reports.log_threshold_status(choice, app.threshold)
     binary = app.model.objective == "binary"  # only its scores are probabilities
-    reports.log_plots(study, fitted, choice, result.val, result.test, app.threshold, binary)
-    reports.log_shap(fitted, ds, app.tuning.seed)
+    if app.mlflow.figures:
+        reports.log_plots(study, fitted, choice, result.val, result.test, app.threshold, binary)
+    reports.log_shap(fitted, ds, app.tuning.seed, app.mlflow.figures)
     meta = reports.model_meta(app, market, ds, study.best_params, choice, metrics)
     example = reports.input_example(ds)
     info = tracking.log_pick_model(fitted, meta, example)

@@ -39,7 +39,10 @@ log = logging.getLogger(__name__)
 
 
 def log_backtest(
-    report: BacktestReport, title: str, comparison: Comparison | None = None
+    report: BacktestReport,
+    title: str,
+    comparison: Comparison | None = None,
+    figures: bool = True,
 ) -> dict[str, float]:
     """Log the report's metrics and artifacts on the active run.
 
@@ -51,31 +54,37 @@ def log_backtest(
         report: the finished backtest.
         title: the tear sheet's title (e.g. "ashare-autotune v3, test 2021-07..2023-03").
         comparison: the model beside the baselines on the same window, or None.
+        figures: write the PNGs and the tear sheet too (`mlflow.figures`).
 
     Returns:
         The metrics logged.
     """
     metrics = report.metrics | (comparison.metrics if comparison else {})
     tracking.log_metrics(metrics)
-    log_backtest_artifacts(report, title, comparison)
+    log_backtest_artifacts(report, title, comparison, figures)
     return metrics
 
 
 def log_backtest_artifacts(
-    report: BacktestReport, title: str, comparison: Comparison | None = None
+    report: BacktestReport,
+    title: str,
+    comparison: Comparison | None = None,
+    figures: bool = True,
 ) -> None:
     """Log the report's files under `backtest/` on the active run (see `log_backtest`)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        for path in write_backtest_plots(report.result, report.benchmark, out):
-            path.rename(out / path.name.removeprefix("backtest_"))
-        write_tearsheet(report.result, report.benchmark, out / "tearsheet.html", title)
+        if figures:
+            for path in write_backtest_plots(report.result, report.benchmark, out):
+                path.rename(out / path.name.removeprefix("backtest_"))
+            write_tearsheet(report.result, report.benchmark, out / "tearsheet.html", title)
         summary = stats_markdown(report)
         if comparison is not None:
             summary = f"{comparison.verdict}\n\n{summary}\n{comparison_markdown(comparison)}"
             (out / "baselines.md").write_text(comparison_markdown(comparison))
             comparison.table.to_csv(out / "baselines.csv")
-            write_comparison_plot(comparison, report.benchmark, out / "baselines.png")
+            if figures:
+                write_comparison_plot(comparison, report.benchmark, out / "baselines.png")
         (out / "summary.md").write_text(with_active_caveat(summary))
         report.result.trades.to_parquet(out / "trades.parquet", index=False)
         report.result.daily.to_parquet(out / "daily.parquet", index=False)
@@ -111,6 +120,7 @@ def log_segment_backtest(
     probability: np.ndarray,
     threshold: float,
     top_k: int = SIGNAL_TOP_K,
+    figures: bool = True,
 ) -> dict[str, float]:
     """Backtest one scored segment of the dataset and log its report beside the baselines
     (nothing without inputs: `backtest.enabled=false`).
@@ -126,6 +136,7 @@ def log_segment_backtest(
             included, in row order (`Dataset.predict(..., all_rows=True)`).
         threshold: the pick threshold (strategy `threshold`).
         top_k: the top-k size of the comparison's precision (`trading.top_k`).
+        figures: log the report's figures too (`mlflow.figures`).
 
     Returns:
         The `<segment>_bt_*` and `<segment>_baseline_<name>_*` metrics ({} without inputs).
@@ -139,7 +150,7 @@ def log_segment_backtest(
     candidates = scored[["ts_code", "trade_date"]]
     comparison = window_comparison(inputs, report, candidates, scored, top_k)
     start, end = ds.date_range(segment)
-    return log_backtest(report, f"{segment} segment {start}..{end}", comparison)
+    return log_backtest(report, f"{segment} segment {start}..{end}", comparison, figures)
 
 
 def segment_backtest(

@@ -184,9 +184,10 @@ def log_plots(
         tracking.log_artifacts(out, "plots")
 
 
-def log_shap(fitted: FittedModel, ds: Dataset, seed: int) -> None:
-    """The final model's SHAP summary on a seeded sample of validation rows (`shap_report`)."""
-    table = shap_report.log_shap(fitted, validation_sample(ds, SHAP_ROWS, seed), seed)
+def log_shap(fitted: FittedModel, ds: Dataset, seed: int, figure: bool = True) -> None:
+    """The final model's SHAP summary on a seeded sample of validation rows (`shap_report`;
+    the table, and the plot unless `figure` is false)."""
+    table = shap_report.log_shap(fitted, validation_sample(ds, SHAP_ROWS, seed), seed, figure)
     log.info("top features by mean |SHAP|: %s", table.head(5).to_dict("records"))
 
 

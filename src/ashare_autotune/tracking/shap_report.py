@@ -21,13 +21,14 @@ from ashare_autotune.tracking import runs as tracking  # noqa: E402
 TOP = 20  # features shown in the summary plot
 
 
-def log_shap(fitted: FittedModel, x: pd.DataFrame, seed: int) -> pd.DataFrame:
-    """Compute SHAP values of `x`, log the summary plot and the mean |SHAP| table.
+def log_shap(fitted: FittedModel, x: pd.DataFrame, seed: int, figure: bool = True) -> pd.DataFrame:
+    """Compute SHAP values of `x`, log the mean |SHAP| table and the summary plot.
 
     Args:
         fitted: the final model.
         x: the sampled validation rows (`explain.validation_sample`).
         seed: seed of the plot's vertical jitter.
+        figure: log the summary plot too (`mlflow.figures`).
 
     Returns:
         the mean |SHAP| table (feature, mean_abs_shap, mean_shap).
@@ -38,6 +39,8 @@ def log_shap(fitted: FittedModel, x: pd.DataFrame, seed: int) -> pd.DataFrame:
         out = Path(tmp)
         table.to_csv(out / "mean_abs.csv", index=False)
         tracking.log_artifacts(out, "shap")
+    if not figure:
+        return table
     with tempfile.TemporaryDirectory() as tmp:
         fig = shap_summary_figure(contribs, x, table, seed)
         fig.savefig(Path(tmp) / "shap_summary.png", dpi=110, bbox_inches="tight")
