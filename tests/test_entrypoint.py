@@ -120,6 +120,7 @@ def test_mlflow_run_uses_the_project_run_as_the_only_parent(
     assert len(versions) == 1 and versions[0].run_id == parents.iloc[0]["run_id"]
 
 
+@pytest.mark.slow
 def test_a_job_stopped_by_sigterm_removes_its_feature_store(
     tmp_path: Path, tracking_uri: str
 ) -> None:

@@ -118,6 +118,7 @@ def test_a_year_of_a_large_market_is_judged_on_evenly_spaced_rows() -> None:
     assert list(sample_rows(3, 5)) == [0, 1, 2]
 
 
+@pytest.mark.slow
 def test_the_model_never_refuses_the_market_it_was_trained_on(
     trained_model: TrainedModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:

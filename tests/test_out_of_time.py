@@ -59,6 +59,7 @@ def test_forward_return_is_last_close_within_the_horizon_over_close() -> None:
     assert np.isnan(fwd[7])  # B's last row has nothing ahead
 
 
+@pytest.mark.slow
 def test_evaluate_logs_a_run_linked_to_the_model_version(trained_model: TrainedModel) -> None:
     cfg = _evaluate_config(trained_model)
     assert cfg.label is None  # the label stored with the model is used
@@ -125,6 +126,7 @@ def test_a_window_inside_the_training_data_is_refused(trained_model: TrainedMode
         run_evaluation(_evaluate_config(trained_model, "start=20181201"))
 
 
+@pytest.mark.slow
 def test_allow_overlap_scores_inside_the_training_data_and_says_so(
     trained_model: TrainedModel,
 ) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -26,6 +27,17 @@ from ashare_autotune.modelling.feature_sets import build_feature_set
 from tests.conftest import ROOT, TrainedModel
 
 STARTUP_SECONDS = 90
+SERVING_DOC = ROOT / "docs" / "registry-and-serving.md"
+
+
+def serving_example() -> tuple[str, dict, dict]:
+    """The serving section of docs/registry-and-serving.md: its text, the curl request's JSON
+    body and the answer it shows (the test below checks a real answer has its form)."""
+    doc = SERVING_DOC.read_text()
+    section = doc[doc.index("## Serving") :]
+    body = json.loads(re.search(r"-d '(\{.*?\})'", section, re.S).group(1))
+    answer = json.loads(re.search(r"```json\n(.*?)\n```", section, re.S).group(1))
+    return section, body, answer
 
 
 def _free_port() -> int:
@@ -126,6 +138,8 @@ def test_mlflow_models_serve_answers_an_http_request(
 
     predictions = answer["predictions"]
     assert len(predictions) == len(rows)
+    _, _, documented = serving_example()  # the docs show an answer of this form
+    assert [set(p) for p in predictions] == [set(documented["predictions"][0])] * len(rows)
     got = np.array([p["probability"] for p in predictions])
     np.testing.assert_allclose(got, expected["probability"].to_numpy(), rtol=1e-6)
     assert [p["pick"] for p in predictions] == list(got >= meta["threshold"])

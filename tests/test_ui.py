@@ -50,6 +50,7 @@ TIMEOUT_MS = 30_000
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.needs_chromium,
     pytest.mark.skipif(
         CHROMIUM is None,
         reason="chromium is not installed (Debian: apt-get install chromium; .ci/run does it)",

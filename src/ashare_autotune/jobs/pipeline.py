@@ -214,7 +214,9 @@ def evaluate(
     # the threshold strategy buys at most `cap` a day, as the threshold was chosen
     val_bt = segment_backtest(ds, "val", data.backtest, all_val, choice.threshold, cap)
     metrics |= val_bt.metrics if val_bt else {}
-    metrics |= log_test_backtest(ds, data.backtest, all_test, choice.threshold, top_k, cap)
+    metrics |= log_test_backtest(
+        ds, data.backtest, all_test, choice.threshold, top_k, cap, app.mlflow.figures
+    )
     plotted = {
         seg: _labelled(ds, seg, scores) for seg, scores in (("val", all_val), ("test", all_test))
     }
@@ -255,16 +257,18 @@ def log_test_backtest(
     threshold: float,
     top_k: int,
     cap: int | None = None,
+    figures: bool = True,
 ) -> dict[str, float]:
     """Backtest the test segment and log its report beside the baselines; the `test_bt_*` and
     `test_baseline_<name>_*` metrics ({} with `backtest.enabled=false`); `cap`: the threshold
-    strategy's picks a day (`threshold.max_picks_per_day`)."""
+    strategy's picks a day (`threshold.max_picks_per_day`); `figures`: its PNGs and tear sheet
+    too (`mlflow.figures`)."""
     report = segment_backtest(ds, "test", inputs, scores, threshold, cap)
     if report is None or inputs is None:
         return {}
     comparison = segment_comparison(ds, "test", inputs, report, scores, top_k)
     start, end = ds.date_range("test")
-    return log_backtest(report, f"test segment {start}..{end}", comparison)
+    return log_backtest(report, f"test segment {start}..{end}", comparison, figures)
 
 
 def _labelled(
@@ -295,8 +299,9 @@ def log_results(
     tracking.log_metrics(metrics)
     reports.log_threshold_status(choice, app.threshold)
     binary = app.model.objective == "binary"  # only its scores are probabilities
-    reports.log_plots(study, fitted, choice, result.val, result.test, app.threshold, binary)
-    reports.log_shap(fitted, ds, app.tuning.seed)
+    if app.mlflow.figures:
+        reports.log_plots(study, fitted, choice, result.val, result.test, app.threshold, binary)
+    reports.log_shap(fitted, ds, app.tuning.seed, app.mlflow.figures)
     meta = reports.model_meta(app, market, ds, study.best_params, choice, metrics)
     example = reports.input_example(ds)
     info = tracking.log_pick_model(fitted, meta, example)

@@ -21,8 +21,10 @@ from ashare_autotune.tracking import runs as tracking  # noqa: E402
 TOP = 20  # features shown in the summary plot
 
 
-def log_shap(fitted: FittedModel, x: pd.DataFrame, seed: int, member: str = "") -> pd.DataFrame:
-    """Compute SHAP values of `x`, log the summary plot and the mean |SHAP| table.
+def log_shap(
+    fitted: FittedModel, x: pd.DataFrame, seed: int, member: str = "", figure: bool = True
+) -> pd.DataFrame:
+    """Compute SHAP values of `x`, log the mean |SHAP| table and the summary plot.
 
     Args:
         fitted: the final model (or an ensemble's member).
@@ -30,6 +32,7 @@ def log_shap(fitted: FittedModel, x: pd.DataFrame, seed: int, member: str = "") 
         seed: seed of the plot's vertical jitter.
         member: an ensemble member's name: its table in `shap/<member>/`, its plot
             `plots/shap_summary_<member>.png`.
+        figure: log the summary plot too (`mlflow.figures`).
 
     Returns:
         the mean |SHAP| table (feature, mean_abs_shap, mean_shap).
@@ -40,6 +43,8 @@ def log_shap(fitted: FittedModel, x: pd.DataFrame, seed: int, member: str = "") 
         out = Path(tmp)
         table.to_csv(out / "mean_abs.csv", index=False)
         tracking.log_artifacts(out, f"shap/{member}" if member else "shap")
+    if not figure:
+        return table
     with tempfile.TemporaryDirectory() as tmp:
         fig = shap_summary_figure(contribs, x, table, seed)
         name = f"shap_summary_{member}.png" if member else "shap_summary.png"
