@@ -138,7 +138,7 @@ def _outcome_lines(run: Run, outcome: Outcome) -> list[str]:
         model = f"{outcome.model_name} v{outcome.version} @{outcome.alias}: {outcome.reason}"
     else:
         model = f"not registered: {outcome.reason}"
-    lines = [f"  model       {model}", f"  plots       {plots_location(run)}"]
+    lines = [f"  registered  {model}", f"  plots       {plots_location(run)}"]
     if caveat := run.data.tags.get(CAVEAT_TAG):
         lines.append(f"  caveat      {caveat}")
     return lines
