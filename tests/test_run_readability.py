@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from ashare_autotune.data.synthetic import CAVEAT
 from ashare_autotune.tracking import experiment
 from ashare_autotune.tracking.summary import Outcome, training_summary
 from ashare_autotune.tracking.trial_runs import child_runs
-from tests.conftest import TrainedModel, cli_env, train_command
+from tests.conftest import TrainedModel, cli_env, run_entry_point, train_command
 
 
 @pytest.fixture
@@ -96,11 +95,10 @@ def test_the_summary_says_what_was_learned_beside_the_baselines_and_what_to_run_
 def test_the_command_line_ends_with_a_summary_whose_predict_command_works(
     tmp_path: Path, tracking_uri: str
 ) -> None:
-    env = cli_env(tracking_uri)
     done = subprocess.run(
         train_command(tmp_path, "tuning.n_trials=2"),
         cwd=tmp_path,
-        env=env,
+        env=cli_env(tracking_uri),
         capture_output=True,
         text=True,
         timeout=600,
@@ -120,13 +118,6 @@ def test_the_command_line_ends_with_a_summary_whose_predict_command_works(
         "data.n_days=300",
         "data.signal_strength=10.0",
     ]
-    predicted = subprocess.run(
-        [sys.executable, "-m", *commands[0], f"hydra.run.dir={tmp_path / 'predict'}"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    predicted = run_entry_point("predict", tmp_path, tracking_uri, *commands[0][1:])
     assert predicted.returncode == 0, predicted.stderr[-3000:]
     assert "picks on " in predicted.stdout

@@ -52,9 +52,7 @@ def setup(tracking_uri: str, experiment_name: str, sqlite_wal: bool = True) -> s
     ashare_autotune.sqlite_wal.check_writable(tracking_uri, "mlflow.tracking_uri")
     if sqlite_wal:
         ashare_autotune.sqlite_wal.enable(tracking_uri)
-    mlflow.set_tracking_uri(tracking_uri)
-    # MLflow's "Downloading artifacts" bars (registering, loading a model) are noise in a log
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    set_tracking_uri(tracking_uri)
     project_run = project_run_id()
     try:
         # The first use creates (or migrates) the store: one process at a time does it.
@@ -226,6 +224,8 @@ def log_artifact(path: str | Path, artifact_path: str | None = None) -> None:
 
 def set_tracking_uri(tracking_uri: str) -> None:
     """Point MLflow (tracking and registry) at a store without choosing an experiment."""
+    # MLflow's "Downloading artifacts" bars (registering, loading a model) are noise in a log
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(tracking_uri)
 
 
