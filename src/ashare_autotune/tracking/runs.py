@@ -81,8 +81,9 @@ def default_study_storage(tracking_uri: str) -> str:
 def parent_run(
     experiment_id: str, run_name: str | None, resume_run_id: str | None = None
 ) -> Iterator[Run]:
-    """The study's parent run: the `mlflow run` project run when there is one, else the run
-    this study used before (a rerun continues it), else a new run."""
+    """The study's parent run: the `mlflow run` project run when it is in this experiment
+    (named `run_name`), else the run this study used before (a rerun continues it), else a new
+    run; a project run elsewhere (Default) is pointed to it (`project_run.point_to`)."""
     project_run = os.environ.pop("MLFLOW_RUN_ID", None)
     adopted = project_run if adopts(project_run, experiment_id) else None
     run_id = adopted or resume_run_id
