@@ -29,13 +29,16 @@ from ashare_autotune.jobs.pipeline_data import PARENT_RUN_ATTR, Job, StudyData, 
 from ashare_autotune.modelling.dataset import Dataset
 from ashare_autotune.models.base import FittedModel, segment_scores
 from ashare_autotune.runtime import scratch_dir
-from ashare_autotune.tracking import reports
+from ashare_autotune.tracking import reports, trial_runs
 from ashare_autotune.tracking import runs as tracking
 from ashare_autotune.tracking.backtest_log import log_backtest
+from ashare_autotune.tracking.experiment import SWEEP_NAME_TAG, parent_run_name
+from ashare_autotune.tracking.project_run import record_nothing_to_run
 from ashare_autotune.tracking.promotion import Decision
 from ashare_autotune.tracking.registration import register_and_promote
 from ashare_autotune.tracking.study_record import (
     already_registered,
+    complete_message,
     decision_settings,
     record_registration,
 )
@@ -102,8 +105,10 @@ def run_training(
         study = job.study
         with job.lock or nullcontext():
             if done := already_registered(study, app.tuning, app.registry, app.threshold):
+                message = complete_message(study.study_name, app.registry.model_name, done)
+                record_nothing_to_run(message, done.run_id)
                 return TrainResult(experiment_id=job.experiment_id, **vars(done))
-            name = _run_name(app, job)
+            name = _run_name(app, market, run_tags or {})
             with tracking.parent_run(job.experiment_id, name, job.resume_run_id) as run:
                 study.set_user_attr(PARENT_RUN_ATTR, run.info.run_id)
                 log_setup(app, market, ds, data, job, config_yaml, run_tags or {})
@@ -154,13 +159,13 @@ def run_worker(app: AppConfig, config_yaml: str | None = None) -> WorkerResult:
     """
     with scratch_dir(SCRATCH_PREFIX) as scratch:
         market, ds, data, job = prepare(app, scratch)
-        name = _run_name(app, job)
+        name = _run_name(app, market, {})
         with tracking.parent_run(job.experiment_id, name, job.resume_run_id) as run:
             if job.resume_run_id != run.info.run_id:
                 job.study.set_user_attr(PARENT_RUN_ATTR, run.info.run_id)
             log_setup(app, market, ds, data, job, config_yaml, {})
             objective = _objective(app, data)
-            callback = tracking.trial_callback(run, scoring.TRIAL_METRICS[app.tuning.metric])
+            callback = trial_runs.trial_callback(run, scoring.TRIAL_METRICS[app.tuning.metric])
             ran = run_more_trials(job.study, objective, app.tuning, [callback])
     return WorkerResult(run.info.run_id, job.study.study_name, ran, finished_trials(job.study))
 
@@ -169,12 +174,12 @@ def tune_and_fit(app: AppConfig, job: Job, run: Run, data: StudyData) -> FittedM
     """Run the study to `tuning.n_trials` (mode `all`), leave one MLflow run per finished trial
     and refit the best trial's parameters on all training rows."""
     job.study.set_user_attr("objective_metric", scoring.TRIAL_METRICS[app.tuning.metric])
-    callback = tracking.trial_callback(run, scoring.TRIAL_METRICS[app.tuning.metric])
+    callback = trial_runs.trial_callback(run, scoring.TRIAL_METRICS[app.tuning.metric])
     if app.tuning.mode == "all":
         run_study(job.study, _objective(app, data), app.tuning, [callback])
     _check_has_best_trial(job.study, job.storage)
     done = job.study.get_trials(deepcopy=False, states=FINISHED_STATES)
-    tracking.reconcile_trial_runs(run, job.study, done, callback)
+    trial_runs.reconcile_trial_runs(run, job.study, done, callback)
     return fit_best(data.model, data.matrices, job.study, app.tuning.eval_every)
 
 
@@ -322,8 +327,22 @@ def register(
     )
 
 
-def _run_name(app: AppConfig, job: Job) -> str:
-    return app.mlflow.run_name or job.study.study_name
+def _run_name(app: AppConfig, market: Market, run_tags: dict[str, str]) -> str:
+    """`mlflow.run_name`, else what the run trains (`excess/full xgboost 50 trials
+    20150105..20230316`) and, in a sweep, the job's overrides."""
+    if app.mlflow.run_name:
+        return app.mlflow.run_name
+    facts = market.describe()
+    name = parent_run_name(
+        app.label.kind,
+        app.features.sets,
+        app.model._target_,
+        app.model.objective,
+        app.tuning.n_trials,
+        (str(facts["start"]), str(facts["end"])),
+    )
+    sweep = run_tags.get(SWEEP_NAME_TAG)
+    return f"{name} {sweep}" if sweep else name
 
 
 def _objective(app: AppConfig, data: StudyData) -> Callable[[optuna.Trial], float]:

@@ -19,6 +19,8 @@ import sqlalchemy
 from ashare_autotune import sqlite_wal, store_locks
 from ashare_autotune.config.schema import TuningConfig
 from ashare_autotune.errors import UserError
+from ashare_autotune.tuning.progress import StudyProgress, quiet_optuna
+from ashare_autotune.tuning.scoring import TRIAL_METRICS
 from ashare_autotune.tuning.trial_owners import RetryStaleTrial, fail_orphan_trials, owned
 
 log = logging.getLogger(__name__)
@@ -149,6 +151,7 @@ def open_or_create_study(
         (the study, True when this call created it): of several workers starting together,
         exactly one creates the study (the database enforces the unique name).
     """
+    quiet_optuna()
     rdb = make_storage(cfg, storage)
     kwargs: dict[str, Any] = {
         "study_name": study_name,
@@ -256,12 +259,13 @@ def run_study(
         )
         return study
     log.info("study %s: running %d trial(s)", study.study_name, remaining)
+    progress = StudyProgress(study, cfg.n_trials, TRIAL_METRICS[cfg.metric], cfg.timeout)
     with storage_errors_reported(study):
         study.optimize(
             owned(objective),
             n_trials=remaining,
             timeout=cfg.timeout,
-            callbacks=list(callbacks),
+            callbacks=[*callbacks, progress],
             show_progress_bar=cfg.show_progress_bar,
         )
     return study
@@ -311,12 +315,15 @@ def run_more_trials(
             ran.append(trial.number)
 
     log.info("study %s: worker running %d trial(s)", study.study_name, cfg.n_trials)
+    # n/N of this worker's share: the study's total grows with every worker
+    total = finished_trials(study) + cfg.n_trials
+    progress = StudyProgress(study, total, TRIAL_METRICS[cfg.metric], cfg.timeout)
     with storage_errors_reported(study):
         study.optimize(
             owned(objective),
             n_trials=cfg.n_trials,
             timeout=cfg.timeout,
-            callbacks=[*callbacks, count],
+            callbacks=[*callbacks, count, progress],
             show_progress_bar=cfg.show_progress_bar,
         )
     return len(ran)
