@@ -332,15 +332,9 @@ def _run_name(app: AppConfig, market: Market, run_tags: dict[str, str]) -> str:
     20150105..20230316`) and, in a sweep, the job's overrides."""
     if app.mlflow.run_name:
         return app.mlflow.run_name
-    facts = market.describe()
-    name = parent_run_name(
-        app.label.kind,
-        app.features.sets,
-        app.model._target_,
-        app.model.objective,
-        app.tuning.n_trials,
-        (str(facts["start"]), str(facts["end"])),
-    )
+    facts, m = market.describe(), app.model
+    what = (app.label.kind, app.features.sets, m._target_, m.objective, app.tuning.n_trials)
+    name = parent_run_name(*what, (str(facts["start"]), str(facts["end"])))
     sweep = run_tags.get(SWEEP_NAME_TAG)
     return f"{name} {sweep}" if sweep else name
 
