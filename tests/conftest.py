@@ -3,6 +3,7 @@ SQLite MLflow tracking store per test (migrated once per session, then copied)."
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import sqlite3
@@ -27,6 +28,8 @@ from ashare_autotune.jobs.pipeline import TrainResult, run_training
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
 SHARED_DATA = ROOT.parent / "shared" / "data"
+# How the suite runs: file order for `make test`'s workers, package markers, the time budget.
+pytest_plugins = ["tests.suite"]
 
 
 # Every process the tests start inherits a TMPDIR of this session, removed at its end: a run
@@ -35,6 +38,9 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 tempfile.gettempdir()
 _CHILD_TMP = tempfile.mkdtemp(prefix="ashare-tests-")
 os.environ["TMPDIR"] = _CHILD_TMP
+# Also when this process runs no test (the controller of `make test`'s workers, whose TMPDIR
+# they inherit: theirs are made inside it).
+atexit.register(shutil.rmtree, _CHILD_TMP, ignore_errors=True)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -180,7 +186,9 @@ def trained_model(
     """
     root = tmp_path_factory.mktemp("trained-model")
     uri = fresh_store(_migrated_db, root)
-    app = compose_app(f"mlflow.tracking_uri={uri}", f"data.end={TrainedModel.train_end}")
+    app = compose_app(
+        f"mlflow.tracking_uri={uri}", f"data.end={TrainedModel.train_end}", "mlflow.figures=true"
+    )
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         mp.delenv("MLFLOW_RUN_ID", raising=False)

@@ -75,23 +75,23 @@ def _other_market() -> str:
     return _error(lambda: check_same_data(model.meta, other, model.display, False))
 
 
+def served_inputs() -> dict[str, pd.DataFrame]:
+    """Case id -> the rows a model of `TRAIN` is asked to score, for the model-input cases."""
+    return {
+        "model-input-missing-column": _rows().drop(columns=["vol"]),
+        "model-input-not-numeric": _rows(ret=["0.1"] * N_ROWS).astype({"ret": object}),
+        "model-input-all-nan": _rows(ret=np.nan),
+        "model-input-int-truncated": _rows(vol=np.floor(np.linspace(1.01, 2.99, N_ROWS))),
+        "model-input-other-units": _rows(vol=np.linspace(101, 299, N_ROWS)),
+    }
+
+
 def served_cases(tmp: Path) -> dict[str, Callable[[], str]]:
     """Case id -> the one line the user sees (in the order of `SERVED_CASE_IDS`)."""
     model = _model({})
-    return {
-        "model-other-data": lambda: _other_data(tmp),
-        "model-other-market": _other_market,
-        "model-input-missing-column": lambda: _error(
-            lambda: model.predict(_rows().drop(columns=["vol"]))
-        ),
-        "model-input-not-numeric": lambda: _error(
-            lambda: model.predict(_rows(ret=["0.1"] * N_ROWS).astype({"ret": object}))
-        ),
-        "model-input-all-nan": lambda: _error(lambda: model.predict(_rows(ret=np.nan))),
-        "model-input-int-truncated": lambda: _error(
-            lambda: model.predict(_rows(vol=np.floor(np.linspace(1.01, 2.99, N_ROWS))))
-        ),
-        "model-input-other-units": lambda: _error(
-            lambda: model.predict(_rows(vol=np.linspace(101, 299, N_ROWS)))
-        ),
+    scored = {
+        case: (lambda rows=rows: _error(lambda: model.predict(rows)))
+        for case, rows in served_inputs().items()
     }
+    cases = {"model-other-data": lambda: _other_data(tmp), "model-other-market": _other_market}
+    return cases | scored

@@ -365,6 +365,7 @@ def test_slippage_moves_both_fills_against_the_account() -> None:
 @pytest.mark.parametrize(
     ("overrides", "key"),
     [
+        # the account
         ({"strategy": "best_guess"}, "backtest.strategy"),
         ({"exit": "never"}, "backtest.exit"),
         ({"commission": -0.0001}, "backtest.commission"),
@@ -375,6 +376,13 @@ def test_slippage_moves_both_fills_against_the_account() -> None:
         ({"max_days": 0}, "backtest.max_days"),
         ({"capital": 0.0}, "backtest.capital"),
         ({"stamp_duty_switch": "soon"}, "backtest.stamp_duty_switch"),
+        # the fills (`evaluation.fills`: slippage, volume cap, transfer fee)
+        ({"slippage_bps": -1.0}, "backtest.slippage_bps"),
+        ({"max_volume_share": 0.0}, "backtest.max_volume_share"),
+        ({"max_volume_share": 1.5}, "backtest.max_volume_share"),
+        ({"max_volume_share": float("nan")}, "backtest.max_volume_share"),
+        ({"transfer_fee_before": -0.00002}, "backtest.transfer_fee_before"),
+        ({"transfer_fee_switch": "soon"}, "backtest.transfer_fee_switch"),
     ],
 )
 def test_a_bad_setting_is_a_one_line_error_naming_the_key(overrides: dict, key: str) -> None:

@@ -139,6 +139,7 @@ def test_evaluate_backtests_its_window_with_the_models_label(trained_model: Trai
     assert "bt_information_ratio" in result.table
 
 
+@pytest.mark.slow
 def test_the_backtest_entry_point_reports_a_registered_model(
     trained_model: TrainedModel, tmp_path: Path
 ) -> None:
@@ -172,6 +173,7 @@ def test_the_backtest_entry_point_reports_a_registered_model(
     assert "| information_ratio |" in done.stdout
 
 
+@pytest.mark.slow
 def test_the_backtest_runs_on_a_logged_model_uri_too(trained_model: TrainedModel) -> None:
     register_configs()
     cfg = _compose_cli(

@@ -206,6 +206,7 @@ def create_at_once(mlflow_uri: str, optuna_uri: str, cwd: Path) -> list[str]:
 PIPES = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}
 
 
+@pytest.mark.slow
 def test_two_processes_create_the_sqlite_stores_at_the_same_instant(tmp_path: Path) -> None:
     outputs = create_at_once(
         f"sqlite:///{tmp_path / 'mlflow.db'}", f"sqlite:///{tmp_path / 'optuna.db'}", tmp_path
@@ -234,6 +235,7 @@ def test_a_postgresql_study_is_held_by_one_session_at_a_time(
     hold_study(storage, "shared").release()
 
 
+@pytest.mark.slow
 def test_a_complete_registered_study_registers_once_until_asked_for_more_trials(
     compose_app: Callable[..., AppConfig], tracking_uri: str
 ) -> None:

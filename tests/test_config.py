@@ -96,6 +96,7 @@ def _train(tmp_path: Path, tracking_uri: str, override: str) -> subprocess.Compl
     )
 
 
+@pytest.mark.slow
 def test_cli_unknown_key_with_plus_exits_2_with_one_line_naming_it(
     tmp_path: Path, tracking_uri: str
 ) -> None:

@@ -99,6 +99,7 @@ def test_memory_fails_when_the_universe_needs_more_than_is_free(compose_app: obj
     assert row.status == "FAIL" and "fewer stocks" in row.detail
 
 
+@pytest.mark.slow
 def test_cli_prints_the_table_and_exits_1_on_a_failure(tmp_path: Path, tracking_uri: str) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "ashare_autotune.doctor", "debug=default", "data=tushare"],

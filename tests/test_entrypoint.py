@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pytest
 
 from ashare_autotune.config.schema import AppConfig
@@ -118,6 +119,49 @@ def test_mlflow_run_uses_the_project_run_as_the_only_parent(
     assert parents.iloc[0]["params.tuning.n_trials"] == "3"
     versions = mlflow.MlflowClient().search_model_versions("name='ashare-autotune-debug'")
     assert len(versions) == 1 and versions[0].run_id == parents.iloc[0]["run_id"]
+
+
+@pytest.mark.slow
+def test_mlflow_run_without_an_experiment_lands_in_the_projects_and_never_succeeds_empty(
+    tmp_path: Path, tracking_uri: str
+) -> None:
+    overrides = f"debug=default tuning.n_trials=2 hydra.run.dir={tmp_path / 'hydra'}"
+    cmd = [sys.executable, "-m", "mlflow", "run", str(ROOT), "--env-manager", "local"]
+    cmd += ["-P", f"overrides={overrides}"]  # no --experiment-name: MLflow's Default experiment
+
+    def mlflow_run() -> None:
+        done = subprocess.run(
+            cmd,
+            cwd=tmp_path,
+            env=cli_env(tracking_uri),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+
+    def parents() -> pd.DataFrame:
+        exp = mlflow.get_experiment_by_name("ashare-autotune")
+        runs = mlflow.search_runs(experiment_ids=[exp.experiment_id])
+        return runs[runs["tags.mlflow.parentRunId"].isna()]
+
+    mlflow_run()
+    job = parents()
+    assert len(job) == 1 and job.iloc[0]["tags.mlflow.runName"].startswith("touch/full xgboost")
+    project = mlflow.search_runs(experiment_ids=["0"])  # the run `mlflow run` made
+    assert len(project) == 1
+    assert project.iloc[0]["tags.job_run_id"] == job.iloc[0]["run_id"]
+    name = f"{job.iloc[0]['tags.mlflow.runName']} (in ashare-autotune)"
+    assert project.iloc[0]["tags.mlflow.runName"] == name
+
+    mlflow_run()  # the same command: the study is complete and registered
+    assert list(parents()["run_id"]) == list(job["run_id"])  # no new parent run
+    latest = mlflow.search_runs(experiment_ids=["0"], order_by=["attributes.start_time DESC"])
+    assert len(latest) == 2
+    empty = latest.iloc[0]
+    assert empty["tags.outcome"] == "nothing to run"
+    assert empty["tags.job_run_id"] == job.iloc[0]["run_id"]
+    assert "nothing to run or register" in empty["tags.mlflow.note.content"]
 
 
 def test_a_job_stopped_by_sigterm_removes_its_feature_store(

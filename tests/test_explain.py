@@ -1,5 +1,6 @@
 """SHAP from XGBoost's own tree SHAP: contributions that add up to the margin, the planted
-feature on top, and the summary plot and table on the training run."""
+feature on top, and the summary plot and table on the training run (the table alone without
+figures)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
+import pytest
 import xgboost as xgb
 
 from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.evaluation.explain import mean_abs_shap, shap_values
 from ashare_autotune.jobs.pipeline import run_training
 from ashare_autotune.models.xgboost.fitted import XGBoostFitted
+from tests.conftest import TrainedModel
 
 
 def _planted_model() -> tuple[XGBoostFitted, pd.DataFrame]:
@@ -45,13 +48,27 @@ def test_the_planted_features_lead_the_mean_abs_shap_table() -> None:
     assert table["mean_abs_shap"].is_monotonic_decreasing
 
 
-def test_the_training_run_logs_the_shap_plot_and_table(
-    compose_app: Callable[..., AppConfig], tracking_uri: str, tmp_path: Path
-) -> None:
-    result = run_training(compose_app("registry.register=false", "features=basic"))
-    plots = mlflow.artifacts.download_artifacts(run_id=result.run_id, artifact_path="plots")
+def test_the_training_run_logs_the_shap_plot_and_table(trained_model: TrainedModel) -> None:
+    mlflow.set_tracking_uri(trained_model.tracking_uri)
+    run_id = trained_model.result.run_id
+    plots = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="plots")
     assert (Path(plots) / "shap_summary.png").stat().st_size > 1000
-    table_dir = mlflow.artifacts.download_artifacts(run_id=result.run_id, artifact_path="shap")
+    table_dir = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="shap")
     table = pd.read_csv(Path(table_dir) / "mean_abs.csv")
     assert list(table.columns) == ["feature", "mean_abs_shap", "mean_shap"]
-    assert len(table) == 18 and (table["mean_abs_shap"] >= 0).all()
+    features = mlflow.pyfunc.load_model(trained_model.result.model_uri).unwrap_python_model()
+    assert sorted(table["feature"]) == sorted(features.meta["features"])
+    assert (table["mean_abs_shap"] >= 0).all()
+
+
+@pytest.mark.slow
+def test_without_figures_the_run_logs_the_shap_table_and_no_figure(
+    compose_app: Callable[..., AppConfig], tracking_uri: str
+) -> None:
+    result = run_training(compose_app("registry.register=false", "features=basic"))  # debug
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(result.run_id)}
+    assert "shap" in artifacts and "plots" not in artifacts
+    backtest = mlflow.MlflowClient().list_artifacts(result.run_id, "backtest")
+    names = {Path(a.path).name for a in backtest}
+    assert {"summary.md", "trades.parquet", "daily.parquet", "baselines.csv"} <= names
+    assert not {n for n in names if n.endswith((".png", ".html"))}

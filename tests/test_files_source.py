@@ -32,6 +32,7 @@ def _as_tushare_text(market: Market) -> pd.DataFrame:
     return daily
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_real_data_as_one_csv_per_stock_gives_identical_features(
     shared_data: Path, tmp_path: Path

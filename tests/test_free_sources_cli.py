@@ -99,6 +99,7 @@ def _data_calls(log: Path) -> list[tuple[str, ...]]:
     return [tuple(f"{k}={v}" for k, v in sorted(c.items()) if k != "pid") for c in calls]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", (*KINDS, "tushare"))
 def test_two_fetches_at_once_leave_the_cache_of_one_run_and_repeat_no_call(
     kind: str, tmp_path: Path

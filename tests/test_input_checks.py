@@ -4,10 +4,16 @@ in other units; it never refuses the rows of the market it was trained on."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import mlflow
 import mlflow.tracking._tracking_service.utils as tracking_utils
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.exceptions import MlflowException
+from mlflow.pyfunc import PyFuncModel, scoring_server
 
 from ashare_autotune.data.loader import load_market
 from ashare_autotune.errors import DataError
@@ -19,7 +25,10 @@ from ashare_autotune.tracking.input_checks import (
     sample_rows,
 )
 from ashare_autotune.tracking.loaded_model import load_model
+from ashare_autotune.tracking.runs import log_pick_model
 from tests.conftest import TrainedModel
+from tests.served_model_cases import SERVED_CASE_IDS, served_cases, served_inputs
+from tests.toy_model.model import ToyFitted
 
 FEATURES = ["ret", "vol"]
 # ret: -0.10..0.10 step 0.002 (median 0, quartiles -0.05/0.05: IQR 0.1, 1 whole value of 101);
@@ -109,6 +118,7 @@ def test_a_year_of_a_large_market_is_judged_on_evenly_spaced_rows() -> None:
     assert list(sample_rows(3, 5)) == [0, 1, 2]
 
 
+@pytest.mark.slow
 def test_the_model_never_refuses_the_market_it_was_trained_on(
     trained_model: TrainedModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -139,3 +149,49 @@ def _data_config(trained: TrainedModel):  # noqa: ANN202 - the predict schema's 
     from tests.test_predict import _predict_config
 
     return _predict_config(trained, trained.root / "unused").data
+
+
+@pytest.fixture
+def served_toy(tracking_uri: str) -> PyFuncModel:
+    """A logged PickModel of `served_model_cases.TRAIN` (a logistic toy), loaded as MLflow's
+    scoring server loads it."""
+    fitted = ToyFitted(np.zeros(2), np.ones(2), np.ones(2), 0.0)
+    meta = {"features": FEATURES, "threshold": 0.5, "input_profile": profile_inputs(TRAIN)}
+    with mlflow.start_run(experiment_id="0"):
+        info = log_pick_model(fitted, meta, TRAIN.head())
+    return mlflow.pyfunc.load_model(info.model_uri)
+
+
+def _serve(model: PyFuncModel, rows: pd.DataFrame) -> tuple[int, str]:
+    """(HTTP status, body) of `mlflow models serve`'s answer to a JSON request of `rows`: its
+    request handler (`scoring_server.invocations`) run in-process."""
+    body = json.dumps({"dataframe_split": rows.to_dict(orient="split")})
+    schema = model.metadata.get_input_schema()
+    try:
+        answer = scoring_server.invocations(body, "application/json", model, schema)
+    except MlflowException as exc:  # what the server turns into its error response
+        return exc.get_http_status_code(), exc.serialize_as_json()
+    return answer.status, answer.response
+
+
+@pytest.mark.parametrize("case", [c for c in SERVED_CASE_IDS if c.startswith("model-input")])
+def test_the_served_model_answers_bad_rows_with_the_reason_first(
+    case: str, served_toy: PyFuncModel, tmp_path: Path
+) -> None:
+    """The reason in one line is the whole message: no echo of the rows, no schema dump (a
+    missing column used to be named at the end of MLflow's own message of kilobytes)."""
+    rows = served_inputs()[case]
+    status, body = _serve(served_toy, rows)
+    if case == "model-input-not-numeric":  # JSON text of numbers: the signature converts it
+        assert status == 200 and len(json.loads(body)["predictions"]) == len(rows)
+        return
+    expected = served_cases(tmp_path)[case]().removeprefix("ashare-autotune v1: ")
+    assert status == 400 and json.loads(body)["message"] == expected
+
+
+def test_the_served_model_scores_rows_with_every_column(served_toy: PyFuncModel) -> None:
+    status, body = _serve(served_toy, TRAIN.iloc[::10].reset_index(drop=True))
+    assert status == 200
+    probability = [p["probability"] for p in json.loads(body)["predictions"]]
+    expected = ToyFitted(np.zeros(2), np.ones(2), np.ones(2), 0.0).predict(TRAIN.iloc[::10])
+    np.testing.assert_allclose(probability, expected)

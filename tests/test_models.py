@@ -25,7 +25,7 @@ from ashare_autotune.data.loader import load_market
 from ashare_autotune.errors import ConfigError, config_error_text
 from ashare_autotune.jobs.pipeline import run_training
 from ashare_autotune.modelling.feature_sets import build_feature_set
-from ashare_autotune.models.base import RowOptions, Rows, ScoreModel, frame_rows
+from ashare_autotune.models.base import Matrices, RowOptions, Rows, ScoreModel, frame_rows
 from ashare_autotune.models.build import build_model
 from ashare_autotune.tuning.objective import make_objective
 from tests.conftest import ROOT
@@ -142,7 +142,7 @@ def _train(compose_app: Callable[..., AppConfig], name: str, *overrides: str):
 
 # (model, objective): binary scores are probabilities, the others' are scores
 MODEL_OBJECTIVES = [(name, "binary") for name in MODELS]
-MODEL_OBJECTIVES += [("lightgbm", "regression"), *RANKERS]
+MODEL_OBJECTIVES += [(name, "regression") for name in MODELS] + RANKERS
 
 
 @pytest.mark.slow
@@ -227,7 +227,8 @@ def test_an_unknown_model_is_one_line_naming_it(compose_app: Callable[..., AppCo
     with pytest.raises(HydraException) as err:
         compose_app("model=foo")
     message = config_error_text(err.value)
-    assert "model/foo" in message and "\n" not in message
+    assert message.startswith("config key 'model'='foo': no such option in conf/model/ (it has:")
+    assert "xgboost" in message and "\n" not in message
 
 
 @pytest.mark.parametrize(
@@ -308,18 +309,41 @@ def _split(frame: pd.DataFrame, cut: int, n: int, target: str) -> tuple[Rows, Ro
     return tuple(replace(r, group=day) for r in rows)
 
 
-def test_lightgbm_regression_early_stops_on_minus_the_validation_squared_error(
-    compose_app: Callable[..., AppConfig],
-) -> None:
+def _regression(
+    name: str, compose_app: Callable[..., AppConfig], *overrides: str
+) -> tuple[ScoreModel, Matrices, pd.DataFrame, int]:
+    """A regression model of the daily rows, its matrices, the rows and the validation cut."""
     frame, cut, n = _daily_rows()
     train, val = _split(frame, cut, n, "fwd")
-    model = _model("lightgbm", compose_app, "model.objective=regression")
-    fitted = model.fit({"learning_rate": 0.1}, model.build_matrices(train, val, RowOptions()))
+    model = _model(name, compose_app, "model.objective=regression", *overrides)
+    return model, model.build_matrices(train, val, RowOptions()), frame, cut
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_regression_early_stops_on_minus_the_validation_squared_error(
+    name: str, compose_app: Callable[..., AppConfig]
+) -> None:
+    model, matrices, frame, cut = _regression(name, compose_app)
+    fitted = model.fit({"learning_rate": 0.1}, matrices)
     x, y = frame.loc[cut:, ["a", "b", "c"]], frame.loc[cut:, "fwd"].to_numpy()
     pred = fitted.predict(x)  # the forward return itself, not a probability
     assert fitted.best_score == pytest.approx(-np.mean((pred - y) ** 2), rel=1e-5)
     assert np.corrcoef(pred, frame.loc[cut:, "a"])[0, 1] > 0.8
     np.testing.assert_allclose(fitted.contributions(x).sum(axis=1), pred, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_a_regression_trial_is_pruned_on_its_validation_curve(
+    name: str, compose_app: Callable[..., AppConfig]
+) -> None:
+    model, matrices, _, _ = _regression(name, compose_app, "model.num_boost_round=30")
+    study = optuna.create_study(direction="maximize", pruner=AlwaysPrune())
+    study.optimize(make_objective(matrices, model, eval_every=5), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState.PRUNED
+    # its first report, round 5: minus the squared error (a variance of about 0.0008)
+    assert list(trial.intermediate_values) == [4]
+    assert -0.01 < trial.intermediate_values[4] < 0
 
 
 def _ndcg_at(scores: np.ndarray, relevance: np.ndarray, days: np.ndarray, k: int) -> float:

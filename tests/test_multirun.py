@@ -1,6 +1,6 @@
 """Hydra multirun: `python -m ashare_autotune.train -m label.min_return=a,b` runs one study per
-value, each its own parent run (tagged and named by its overrides) with its trials nested under
-it, all in one experiment."""
+value, each its own parent run (tagged and named by what it trains and its overrides) with its
+trials nested under it, all in one experiment, and ends with one table comparing the jobs."""
 
 from __future__ import annotations
 
@@ -40,9 +40,10 @@ def test_two_job_multirun_gives_two_tagged_parents_with_their_trials(
     for job, (_, parent) in enumerate(parents.iterrows()):
         value = parent["params.label.min_return"]
         assert f"label.min_return={value}" in parent["tags.hydra_overrides"]
-        assert (
-            parent["tags.mlflow.runName"]
-            == f"debug=default tuning.n_trials=2 label.min_return={value}"
+        trained = f"{parent['tags.data_start']}..{parent['tags.data_end']}"
+        assert parent["tags.mlflow.runName"] == (
+            f"touch/full xgboost 2 trials {trained} "
+            f"debug=default tuning.n_trials=2 label.min_return={value}"
         )
         assert parent["tags.hydra_job"] == str(job)
         trials = runs[runs["tags.mlflow.parentRunId"] == parent["run_id"]]
@@ -50,3 +51,16 @@ def test_two_job_multirun_gives_two_tagged_parents_with_their_trials(
         assert trials["metrics.val_auc"].between(0, 1).all()
         assert 0 <= parent["metrics.test_topk_precision_mean"] <= 1
     assert parents["tags.study_name"].nunique() == 2  # one study per job
+    table = (tmp_path / "multirun" / "sweep_summary.md").read_text().splitlines()
+    assert table[0].startswith("| job | overrides | val AUC |")
+    assert len(table) == 4  # header, rule, a row per job
+    for _, parent in parents.iterrows():
+        row = next(line for line in table[2:] if parent["run_id"] in line)
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        value = parent["params.label.min_return"]
+        assert cells[:3] == [
+            parent["tags.hydra_job"],
+            f"debug=default tuning.n_trials=2 label.min_return={value}",
+            f"{parent['metrics.val_auc']:.4f}",
+        ]
+    assert "sweep_summary.md" in done.stdout + done.stderr

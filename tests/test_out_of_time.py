@@ -15,6 +15,7 @@ from ashare_autotune.config.schema import EvaluateConfig, LabelConfig
 from ashare_autotune.config.universe import UniverseConfig
 from ashare_autotune.data.loader import load_market
 from ashare_autotune.errors import ConfigError, DataError
+from ashare_autotune.evaluation.threshold import signal_picks
 from ashare_autotune.jobs.out_of_time import run_evaluation
 from ashare_autotune.modelling.dataset import labelled_rows
 from ashare_autotune.modelling.labels import forward_returns, trading_calendar
@@ -58,6 +59,7 @@ def test_forward_return_is_last_close_within_the_horizon_over_close() -> None:
     assert np.isnan(fwd[7])  # B's last row has nothing ahead
 
 
+@pytest.mark.slow
 def test_evaluate_logs_a_run_linked_to_the_model_version(trained_model: TrainedModel) -> None:
     cfg = _evaluate_config(trained_model)
     assert cfg.label is None  # the label stored with the model is used
@@ -109,6 +111,11 @@ def test_evaluate_logs_a_run_linked_to_the_model_version(trained_model: TrainedM
     assert len(record) == len(candidates) and record["eligible"].all()
     assert (record["fillable"].to_numpy() == candidates["fillable"].to_numpy()).all()
     assert record["pick"].sum() == result.metrics["oot_n_picks"]
+    # at most the cap the threshold was chosen under a day (the default 10), the day's best
+    assert record.groupby("trade_date")["pick"].sum().max() <= 10
+    threshold = trained_model.result.threshold.threshold
+    capped = signal_picks(record["probability"], record["trade_date"], threshold, 10)
+    assert (record["pick"].to_numpy() == capped).all()
     precision = record.loc[record["pick"], "label"].mean()
     assert run.data.metrics["oot_precision"] == pytest.approx(precision, abs=1e-9)
     assert "oot_rank_ic_mean" in run.data.metrics and "rank_ic_mean" in result.table
@@ -119,6 +126,7 @@ def test_a_window_inside_the_training_data_is_refused(trained_model: TrainedMode
         run_evaluation(_evaluate_config(trained_model, "start=20181201"))
 
 
+@pytest.mark.slow
 def test_allow_overlap_scores_inside_the_training_data_and_says_so(
     trained_model: TrainedModel,
 ) -> None:

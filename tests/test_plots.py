@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import optuna
 import pytest
 
 from ashare_autotune.evaluation.threshold import pick_threshold
-from ashare_autotune.tracking.plots import _picks_per_day, write_model_plots, write_study_plots
+from ashare_autotune.tracking.plots import (
+    _picks_per_day,
+    feature_gain_figure,
+    write_model_plots,
+    write_study_plots,
+)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -84,3 +90,23 @@ def test_picks_per_day_count_the_capped_picks_with_zero_on_a_day_without() -> No
         "2024-01-03",
         "2024-01-04",
     ]
+
+
+def test_feature_importance_shows_the_30_features_of_most_gain_of_many() -> None:
+    gain = {f"f{i:03d}": float(i) for i in range(192)}  # f191 has the most
+    fig = feature_gain_figure(gain)
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == [f"f{i:03d}" for i in range(162, 192)]  # largest on top (last bar)
+    assert len(ax.patches) == 30
+    assert ax.get_title() == "Feature importance (gain): top 30 of 192 features"
+    height_inches = fig.get_size_inches()[1]
+    assert height_inches < 10  # 192 bars made 51 inches (5,600 pixels)
+    plt.close(fig)
+
+
+def test_feature_importance_of_few_features_shows_them_all() -> None:
+    fig = feature_gain_figure({"a": 2.0, "b": 1.0})
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["b", "a"]
+    assert fig.axes[0].get_title() == "Feature importance (gain): all features"
+    plt.close(fig)

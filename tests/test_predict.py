@@ -20,7 +20,9 @@ from ashare_autotune.config.schema import PredictConfig
 from ashare_autotune.data.loader import load_market
 from ashare_autotune.errors import ConfigError, DataError, UserError
 from ashare_autotune.jobs.picks import run_predict
+from ashare_autotune.modelling.feature_sets import build_feature_set
 from ashare_autotune.tracking import loaded_model
+from ashare_autotune.tracking.loaded_model import load_model
 from tests.conftest import CONF_DIR, ROOT, TrainedModel
 
 
@@ -56,13 +58,39 @@ def test_predict_picks_the_latest_day_at_the_stored_threshold(
     assert sorted(picks["ts_code"]) == sorted(market.daily["ts_code"].astype(str).unique())
     threshold = trained_model.result.threshold.threshold
     assert (picks["threshold"] == threshold).all()
-    assert (picks["pick"] == (picks["probability"] >= threshold)).all()
-    assert picks["pick"].any() and not picks["pick"].all()
+    # above the threshold, and at most the cap it was chosen under: the day's best (eligible)
+    cap = load_model(trained_model.model_uri).max_picks_per_day
+    assert cap == 10  # threshold.max_picks_per_day, recorded in meta.json
+    above = picks["eligible"] & (picks["probability"] >= threshold)
+    assert (picks["pick"] == (above & (picks["rank"] <= cap))).all()
+    assert 0 < picks["pick"].sum() <= cap and not picks["pick"].all()
     assert np.all(np.diff(picks["probability"]) <= 0)
     assert list(picks["rank"]) == list(range(1, len(picks) + 1))
     assert (picks["model_version"] == trained_model.result.model_version).all()
     names = market.stock_basic.set_index("ts_code")["name"]
     assert (picks["name"] == picks["ts_code"].map(names)).all()
+
+
+def test_a_model_picks_at_most_its_cap_a_day_whatever_clears_the_threshold(
+    trained_model: TrainedModel, tmp_path: Path
+) -> None:
+    """The cap binds: with 2 a day, a day's picks are its two best eligible rows above the
+    threshold, however many more clear it (evaluate and backtest score through the same)."""
+    cfg = _predict_config(trained_model, tmp_path)
+    run_predict(cfg)  # points MLflow at the model's store
+    model = load_model(trained_model.model_uri)
+    features = build_feature_set(load_market(cfg.data), None, model.features)
+    days = features.loc[features["trade_date"] > pd.Timestamp(trained_model.train_end)]
+    proba = model.predict(days)["probability"]
+    model.meta["max_picks_per_day"] = 2
+    model.meta["threshold"] = threshold = float(proba.quantile(0.5))  # half the rows clear it
+    eligible = days["ts_code"] != days["ts_code"].iloc[0]  # one stock outside the universe
+    picks = model.predict(days.assign(eligible=eligible))
+    per_day = picks["pick"].groupby(days["trade_date"]).sum()
+    assert per_day.max() == 2 and (per_day == 2).mean() > 0.9  # ~20 clear it a day
+    best = proba.where(eligible, -1.0).groupby(days["trade_date"])
+    top2 = best.rank(ascending=False, method="first") <= 2
+    assert (picks["pick"] == (top2 & eligible & (proba >= threshold))).all()
 
 
 def test_predict_a_given_date_top_k_as_parquet(

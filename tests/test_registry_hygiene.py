@@ -52,6 +52,7 @@ DEBUG_SIZE = (
     # the debug market's planted effect and precision target (conf/debug): a champion to keep
     "data.signal_strength=10",
     "threshold.target_precision=0.25",
+    "mlflow.figures=false",
 )
 
 

@@ -25,6 +25,7 @@ from ashare_autotune.errors import UserError, disk_full, report_io_faults, unwri
 from ashare_autotune.jobs.pipeline import PARENT_RUN_ATTR, SCRATCH_PREFIX, run_training
 from ashare_autotune.runtime import owner_pid
 from ashare_autotune.tracking import runs as tracking
+from ashare_autotune.tracking.trial_runs import child_runs
 from ashare_autotune.tuning.scoring import TRIAL_METRICS
 from ashare_autotune.tuning.study import (
     FINISHED_STATES,
@@ -64,17 +65,19 @@ def trial_states(db: Path) -> dict[int, tuple[str, int]]:
         return {}
 
 
-def kill_mid_trial(proc: subprocess.Popen, db: Path, min_finished: int) -> int:
-    """SIGKILL `proc` while a trial trains (parameters sampled, heartbeat beating) after
-    `min_finished` trials finished; returns the killed trial's number."""
+def kill_mid_trial(
+    proc: subprocess.Popen, db: Path, min_finished: int, sig: int = signal.SIGKILL
+) -> int:
+    """Send `sig` (SIGKILL) to `proc` while a trial trains (parameters sampled, heartbeat
+    beating) after `min_finished` trials finished; returns the cut trial's number."""
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:
         states = trial_states(db)
         running = [n for n, (s, k) in states.items() if s == "RUNNING" and k >= SPACE_SIZE]
         done = sum(s in ("COMPLETE", "PRUNED") for s, _ in states.values())
         if running and done >= min_finished:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
+            proc.send_signal(sig)
+            proc.wait(timeout=120)
             return running[0]
         time.sleep(0.05)
     proc.kill()
@@ -83,7 +86,7 @@ def kill_mid_trial(proc: subprocess.Popen, db: Path, min_finished: int) -> int:
 
 def trial_runs(parent_run_id: str, experiment_id: str) -> list[int]:
     """Trial numbers of the finished trial runs nested under the parent, one entry per run."""
-    runs = tracking.child_runs(parent_run_id, experiment_id)
+    runs = child_runs(parent_run_id, experiment_id)
     done = runs[runs["tags.state"].isin(["COMPLETE", "PRUNED"])]
     return sorted(done["tags.number"].astype(int))
 
@@ -147,7 +150,7 @@ def test_rerun_of_a_full_study_repairs_missing_and_duplicate_trial_runs(
     app = compose_app("tuning.n_trials=3", "tuning.study_name=repair", "registry.register=false")
     first = run_training(app)
     client = MlflowClient()
-    runs = tracking.child_runs(first.run_id, first.experiment_id)
+    runs = child_runs(first.run_id, first.experiment_id)
     by_number = dict(zip(runs["tags.number"].astype(int), runs["run_id"], strict=True))
     client.delete_run(by_number[0])  # as if killed before trial 0's run was logged
     copy = client.create_run(

@@ -1,10 +1,12 @@
 """Serving: `mlflow models serve` on the registered champion answers a real HTTP request with
-the same probabilities and picks as the model loaded in-process."""
+the same probabilities and picks as the model loaded in-process, and refuses rows without a
+feature column with the model's one-line reason as its whole message."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 
 from ashare_autotune.config.schema import DataConfig
@@ -24,6 +27,17 @@ from ashare_autotune.modelling.feature_sets import build_feature_set
 from tests.conftest import ROOT, TrainedModel
 
 STARTUP_SECONDS = 90
+SERVING_DOC = ROOT / "docs" / "registry-and-serving.md"
+
+
+def serving_example() -> tuple[str, dict, dict]:
+    """The serving section of docs/registry-and-serving.md: its text, the curl request's JSON
+    body and the answer it shows (the test below checks a real answer has its form)."""
+    doc = SERVING_DOC.read_text()
+    section = doc[doc.index("## Serving") :]
+    body = json.loads(re.search(r"-d '(\{.*?\})'", section, re.S).group(1))
+    answer = json.loads(re.search(r"```json\n(.*?)\n```", section, re.S).group(1))
+    return section, body, answer
 
 
 def _free_port() -> int:
@@ -55,6 +69,19 @@ def _stop(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=15)
+
+
+def _post_error(url: str, rows: pd.DataFrame) -> tuple[int, str]:
+    """(HTTP status, message) of the server's error answer to a request of `rows`."""
+    body = json.dumps({"dataframe_split": rows.to_dict(orient="split")}).encode()
+    request = urllib.request.Request(
+        f"{url}/invocations", data=body, headers={"Content-Type": "application/json"}
+    )
+    try:
+        urllib.request.urlopen(request, timeout=30)
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())["message"]
+    raise AssertionError("the request was answered, not refused")
 
 
 @pytest.mark.slow
@@ -99,11 +126,20 @@ def test_mlflow_models_serve_answers_an_http_request(
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             answer = json.loads(response.read())
+        refused = _post_error(url, rows.drop(columns=[meta["features"][0]]))
     finally:
         _stop(proc)
+    # a missing column: the reason in one line is the whole message (no echo of the rows)
+    n = len(meta["features"])
+    missing = (
+        f"model input is missing feature column(s) '{meta['features'][0]}' (1 of the model's {n})"
+    )
+    assert refused == (400, missing)
 
     predictions = answer["predictions"]
     assert len(predictions) == len(rows)
+    _, _, documented = serving_example()  # the docs show an answer of this form
+    assert [set(p) for p in predictions] == [set(documented["predictions"][0])] * len(rows)
     got = np.array([p["probability"] for p in predictions])
     np.testing.assert_allclose(got, expected["probability"].to_numpy(), rtol=1e-6)
     assert [p["pick"] for p in predictions] == list(got >= meta["threshold"])

@@ -7,16 +7,19 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.errors import ConfigError
+from ashare_autotune.evaluation.backtest_window import signal_scores
 from ashare_autotune.evaluation.candidates import choose_threshold
 from ashare_autotune.evaluation.threshold import (
     capped_picks,
     pick_threshold,
     precision_recall_at,
     score_grid,
+    signal_picks,
     threshold_frontier,
 )
 
@@ -83,6 +86,22 @@ def test_an_unfillable_pick_takes_its_slot_but_is_neither_hit_nor_miss() -> None
     assert (row["n_picks"], row["n_days"], row["precision"], row["recall"]) == (1, 1, 1.0, 0.5)
     everything_fills = threshold_frontier(np.nan_to_num(y), p, days, np.array([0.5]), 2)
     assert everything_fills["precision"].iat[0] == 0.5  # the 0.9 then counts as a miss
+
+
+def test_a_models_signal_picks_at_most_its_cap_a_day_the_days_best() -> None:
+    """predict, evaluate and the `threshold` strategy pick as the threshold was chosen."""
+    p = np.array([0.9, 0.8, 0.7, 0.6, 0.95, 0.3])
+    days = np.array([0, 0, 0, 0, 1, 1])
+    assert signal_picks(p, days, 0.5, 2).tolist() == [True, True, False, False, True, False]
+    assert signal_picks(p, days, 0.5, None).tolist() == (p >= 0.5).tolist()  # an older model
+    # a row outside the universe takes no slot: the day's two best of the others are picked
+    eligible = np.array([False, True, True, True, True, True])
+    picked = signal_picks(p, days, 0.5, 2, eligible)
+    assert picked.tolist() == [False, True, True, False, True, False]
+    rows = pd.DataFrame({"ts_code": list("abcdef"), "trade_date": days})
+    assert (
+        signal_scores(rows, p, 0.5, 2)["pick"].tolist() == signal_picks(p, days, 0.5, 2).tolist()
+    )
 
 
 def test_one_crowded_day_cannot_satisfy_the_target_alone() -> None:

@@ -1,6 +1,8 @@
 """Acceptance in a real browser: `mlflow server` on a finished training run, opened in headless
-Chromium (Debian's, driven by Playwright): every plot renders as an image, Optuna's interactive
-HTML draws its charts, and the parent run's overview lists the trading metrics.
+Chromium (Debian's, driven by Playwright): the run list (the address the summary prints) shows
+the parent run by what it trained with headline metric columns, every plot renders as an
+image, Optuna's interactive HTML draws its charts, and the parent run's overview lists the
+trading metrics.
 
 Set ASHARE_UI_SCREENSHOTS=docs/img to keep the screenshots (README uses them)."""
 
@@ -18,6 +20,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
+from ashare_autotune.tracking import experiment
 from tests.conftest import ROOT, TrainedModel
 from tests.test_reports import PLOTS
 from tests.test_serving import _free_port, _stop, _wait_until_up
@@ -47,9 +50,11 @@ VISIBLE_IMAGE = """w => [...document.images].some(i => i.src.startsWith('blob:')
     && i.naturalWidth === w && i.offsetParent !== null && i.getBoundingClientRect().height > 50
     && getComputedStyle(i).visibility !== 'hidden' && getComputedStyle(i).opacity !== '0')"""
 TIMEOUT_MS = 30_000
+FIRST_PAGE_MS = 180_000
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.needs_chromium,
     pytest.mark.skipif(
         CHROMIUM is None,
         reason="chromium is not installed (Debian: apt-get install chromium; .ci/run does it)",
@@ -102,6 +107,7 @@ def test_mlflow_ui_renders_the_plots_and_shows_the_trading_metrics(
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(TIMEOUT_MS)
+            _check_run_list(page, ui_url, run, tmp_path)
             _check_overview(page, page_url, run, tmp_path)
             for name in PNG_PLOTS:
                 _check_png(page, page_url, run, name, tmp_path)
@@ -114,6 +120,25 @@ def _close_assistant(page) -> None:  # noqa: ANN001 (playwright Page)
     close = page.locator("button[aria-label='Close']")
     if close.count():
         close.first.click()
+
+
+def _check_run_list(page, ui_url: str, run: mlflow.entities.Run, tmp_path: Path) -> None:  # noqa: ANN001
+    """The summary's address: the model-training pages, the parent run by its name, a column
+    per headline metric with the run's value."""
+    port = int(ui_url.rsplit(":", 1)[1])
+    page.goto(experiment.view_url(run.info.experiment_id, port), wait_until="load")
+    # the first page of a fresh server took 59 s on the busy 2-core machine
+    page.get_by_text(run.info.run_name, exact=True).first.wait_for(timeout=FIRST_PAGE_MS)
+    _close_assistant(page)
+    page.get_by_role("columnheader", name="test_auc", exact=True).first.wait_for()
+    value = run.data.metrics["test_auc"]
+    assert page.get_by_text(str(value), exact=True).count() >= 1, f"test_auc={value} not shown"
+    text = page.inner_text("body")
+    assert "Traces" in text and "Model registry" in text  # the model-training pages
+    assert "Sessions" not in text and "Prompts" not in text  # not the GenAI ones
+    shot = tmp_path / "ui_run_list.png"
+    page.screenshot(path=str(shot))
+    _keep(shot)
 
 
 def _check_overview(page, page_url: str, run: mlflow.entities.Run, tmp_path: Path) -> None:  # noqa: ANN001

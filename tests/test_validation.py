@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stderr
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from hydra.errors import HydraException
@@ -23,6 +24,7 @@ from hydra.errors import HydraException
 from ashare_autotune.config.backtest import BacktestConfig
 from ashare_autotune.config.schema import AppConfig, DataConfig, LabelConfig
 from ashare_autotune.data.loader import load_market
+from ashare_autotune.data.market import Market
 from ashare_autotune.data.sanity import check_market, check_moves
 from ashare_autotune.data.synthetic import make_synthetic_market
 from ashare_autotune.data.tushare import load_tushare
@@ -31,6 +33,7 @@ from ashare_autotune.errors import UserError, config_error_text, report_io_fault
 from ashare_autotune.evaluation.backtest import run_backtest
 from ashare_autotune.jobs.pipeline import run_training
 from ashare_autotune.modelling.dataset import labelled_rows
+from ashare_autotune.models.build import build_model
 from ashare_autotune.store_locks import hold_study
 from ashare_autotune.tracking import runs as tracking
 from tests.conftest import ROOT, cli_env, run_entry_point, train_command
@@ -170,6 +173,20 @@ def _split_10_for_1() -> pd.DataFrame:
     return daily
 
 
+def _with_factors(daily: pd.DataFrame) -> pd.DataFrame:
+    """The bars with an adj_factor column: 10 on 000001.SZ's split from 20180118 on, else 1."""
+    after = (daily["ts_code"] == "000001.SZ") & (daily["trade_date"] >= "20180118")
+    return daily.assign(adj_factor=np.where(after, 10.0, 1.0))
+
+
+def _repaired_split(tmp: Path) -> Market:
+    """The market of files holding the 10:1 split with its adjustment factors."""
+    _with_factors(_split_10_for_1()).to_csv(tmp / "bars.csv", index=False)
+    _bars()[1].to_csv(tmp / "index.csv", index=False)
+    cfg = DataConfig(source="files", daily=str(tmp / "bars.csv"), index=str(tmp / "index.csv"))
+    return load_market(cfg)
+
+
 def _rising_files(tmp: Path) -> list[str]:
     """Files of 4 stocks over 120 days, each rising 2% a day (open at the previous close): a
     touch label (+4% within 3-5 days) is positive on every row. Returns the data overrides."""
@@ -304,6 +321,9 @@ def _cases(
             caplog, "is complete", lambda: _study_registered(tmp, compose, mp)
         ),
         "unadjusted-split": lambda: _load(tmp, _split_10_for_1()),
+        "split-with-adj-factor": lambda: _logged(
+            caplog, "adj_factor changes", lambda: _no_error(lambda: _repaired_split(tmp))
+        ),
         "close-above-high": lambda: _load(tmp, _edit("close", 5, 3 * daily.loc[5, "high"])),
         "low-above-high": lambda: _load(tmp, _edit("low", 6, daily.loc[6, "high"] + 1)),
         "label-one-class": lambda: _label_one_class(tmp, compose, mp),
@@ -322,6 +342,13 @@ def _cases(
         ),
         "volume-cap-outside-0-1": lambda: _error(lambda: compose("backtest.max_volume_share=1.5")),
         "book-larger-than-universe": lambda: _error(_book_of_50_on_4_stocks),
+        "unknown-model": lambda: _error(lambda: compose("model=foo")),
+        "objective-a-model-lacks": lambda: _error(
+            lambda: build_model(compose("model=xgboost", "model.objective=lambdarank").model)
+        ),
+        "ensemble-without-members": lambda: _error(
+            lambda: compose("model=ensemble", "~model.members.ranker", "~model.members.classifier")
+        ),
     } | served_cases(tmp)
 
 
@@ -362,6 +389,7 @@ CASE_IDS = [
     "study-in-use",
     "study-registered",
     "unadjusted-split",
+    "split-with-adj-factor",
     "close-above-high",
     "low-above-high",
     "label-one-class",
@@ -376,6 +404,9 @@ CASE_IDS = [
     "unknown-baseline",
     "volume-cap-outside-0-1",
     "book-larger-than-universe",
+    "unknown-model",
+    "objective-a-model-lacks",
+    "ensemble-without-members",
     *SERVED_CASE_IDS,
 ]
 
@@ -485,6 +516,25 @@ def test_a_resumption_after_20_trading_days_and_a_listings_first_5_days_may_gap(
     assert "close 20 is +100.0% from the previous close 10" in _moves(jump, skip=19)
     assert _moves([10.0, 11.0, 12.0, 13.0, 20.0], listed=True) == ""  # its 5th bar
     assert "+-10% limit" in _moves([10.0, 11.0, 12.0, 13.0, 13.0, 20.0], listed=True)
+
+
+def test_a_split_its_adjustment_factors_explain_is_forward_adjusted_the_others_refused(
+    tmp_path: Path,
+) -> None:
+    """With adj_factor, the 10:1 split's stock is forward-adjusted: a tenth of the original
+    prices on every day, no jump (the factors dropped); a jump on a day its factor does not
+    change is still the one-line error."""
+    original, _ = _bars()
+    daily = _repaired_split(tmp_path).daily
+    assert "adj_factor" not in daily.columns
+    split = daily["ts_code"] == "000001.SZ"
+    for column in ("open", "high", "low", "close", "pre_close"):
+        expected = original.loc[original["ts_code"] == "000001.SZ", column].to_numpy() / 10
+        np.testing.assert_allclose(daily.loc[split, column], expected, rtol=1e-6)
+        kept = original.loc[original["ts_code"] != "000001.SZ", column].to_numpy()
+        np.testing.assert_allclose(daily.loc[~split, column], kept, rtol=1e-6)
+    unexplained = _with_factors(_split_10_for_1()).assign(adj_factor=1.0)
+    assert "an unadjusted split or bonus issue?" in _load(tmp_path, unexplained)
 
 
 @pytest.mark.parametrize("seed", [0, 7])

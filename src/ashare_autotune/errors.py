@@ -86,7 +86,15 @@ def run_cli(main: Callable[[], Any]) -> Any:
 
 
 def config_error_text(exc: BaseException) -> str:
-    """One line for a Hydra/OmegaConf error: `config key 'a.b': <what is wrong>`."""
+    """One line for a Hydra/OmegaConf error: `config key 'a.b': <what is wrong>`; an option a
+    config group lacks (`model=foo`): `config key 'model'='foo': ...` and the group's options."""
+    missing = getattr(exc, "missing_cfg_file", None)
+    if missing and "/" in missing and getattr(exc, "options", None):
+        group, name = missing.rsplit("/", 1)
+        options = ", ".join(exc.options)  # type: ignore[attr-defined]
+        return (
+            f"config key '{group}'={name!r}: no such option in conf/{group}/ (it has: {options})"
+        )
     cause = exc.__cause__ if exc.__cause__ is not None else exc
     key = getattr(cause, "full_key", None) or getattr(exc, "full_key", None)
     message = str(getattr(cause, "msg", None) or cause).strip()

@@ -1,6 +1,7 @@
 """Process-level settings of the command-line entry points: the garbage collector, job-private
-scratch directories (removed on exit, on SIGTERM and, after a SIGKILL, at the next start), and
-what a stop signal leaves behind (`on_stop`)."""
+scratch directories (removed on exit, on SIGTERM and, after a SIGKILL, at the next start), what
+a stop signal leaves behind (`on_stop`), and which process owns a run or trial (`owner`,
+`owner_gone`: a SIGKILLed process's are ended at the next start)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -84,6 +86,21 @@ def owner_pid(name: str, prefix: str) -> int | None:
     """The owner's process id in a scratch directory's name `<prefix><pid>-<random>`, or None."""
     head = name[len(prefix) :].split("-", 1)[0]
     return int(head) if name.startswith(prefix) and head.isdigit() else None
+
+
+def owner() -> tuple[str, int]:
+    """(host name, process id) of this process: what a run or trial it starts records."""
+    return socket.gethostname(), os.getpid()
+
+
+def owner_gone(host: object, pid: object) -> bool:
+    """Whether the process `pid` on `host` (as `owner` recorded them) is known to be dead: it
+    ran on this host and no process has its id now. Another host's, or an unreadable record,
+    is never judged dead (its runs and trials are left as they are).
+    """
+    if host != socket.gethostname() or not str(pid).isdigit():
+        return False
+    return int(pid) != os.getpid() and not _alive(int(pid))
 
 
 def _alive(pid: int) -> bool:

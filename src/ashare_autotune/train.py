@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
@@ -14,6 +16,10 @@ from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.data.synthetic import data_caveat
 from ashare_autotune.errors import report_io_faults, report_user_errors, run_cli
 from ashare_autotune.jobs.pipeline import run_training, run_worker
+from ashare_autotune.tracking.experiment import SWEEP_NAME_TAG
+from ashare_autotune.tracking.runs import set_tracking_uri
+from ashare_autotune.tracking.summary import Outcome, training_summary
+from ashare_autotune.tracking.sweep_report import write_sweep_table
 
 log = logging.getLogger(__name__)
 register_configs()
@@ -30,8 +36,8 @@ def main(cfg: DictConfig) -> float:
     if app.tuning.mode == "worker":
         return _work(app, config_yaml)
     tags = hydra_tags()
-    if tags.get("hydra_job") and not app.mlflow.run_name:  # multirun: name jobs by overrides
-        app.mlflow.run_name = sweep_run_name(HydraConfig.get().overrides.task, tags["hydra_job"])
+    if tags.get("hydra_job"):  # multirun: each job's run is named by its overrides too
+        tags[SWEEP_NAME_TAG] = sweep_run_name(HydraConfig.get().overrides.task, tags["hydra_job"])
     result = run_training(app, config_yaml=config_yaml, run_tags=tags)
     verdict = ("champion: " if result.champion else "not champion: ") + result.promotion_reason
     log.info(
@@ -46,7 +52,45 @@ def main(cfg: DictConfig) -> float:
     )
     if caveat := data_caveat(app.data.source):
         log.warning(caveat)
+    alias = app.registry.champion_alias if result.champion else app.registry.challenger_alias
+    outcome = Outcome(
+        app.registry.model_name, result.model_version, result.promotion_reason, alias
+    )
+    uri = app.mlflow.tracking_uri
+    log.info(
+        "%s", training_summary(result.run_id, result.best_params, outcome, market_args(cfg), uri)
+    )
     return result.metrics["test_precision"]
+
+
+def market_args(cfg: DictConfig) -> list[str]:
+    """The overrides that load this run's market in `predict` and `evaluate` (their data group
+    is training's): the data keys this run set otherwise, but `data.end` (they score the days
+    after it)."""
+    default = hydra.compose(config_name="predict", overrides=[f"data={cfg.data.source}"]).data
+    args = []
+    for key, value in cfg.data.items():
+        if key != "end" and value != default.get(key):
+            shown = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+            args.append(f"data.{key}={_override_value(shown)}")
+    return args
+
+
+def _override_value(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, list):
+        return "[" + ",".join(map(str, value)) + "]"
+    return str(value)
+
+
+class SweepSummary(Callback):
+    """Hydra callback: at the end of a multirun, one table comparing its jobs."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        """Write `<sweep dir>/sweep_summary.md` from the jobs' runs and log it."""
+        set_tracking_uri(config.mlflow.tracking_uri)
+        write_sweep_table(config.mlflow.experiment_name, str(config.hydra.sweep.dir))
 
 
 def _work(app: AppConfig, config_yaml: str) -> float:

@@ -13,21 +13,17 @@ nodes reject a value with their own message; `Enum | str` fails on a `model.spac
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from ashare_autotune.config.backtest import BacktestConfig
 from ashare_autotune.config.choices import (
     DOWNLOADED_SOURCES,
-    FIXED_PARAMS,
     Adjust,
     DataSource,
     LabelEntry,
     LabelKind,
-    ParamType,
     PicksFormat,
     Pruner,
     SplitKind,
-    TargetNorm,
     TuningMetric,
     TuningMode,
     check,
@@ -36,6 +32,8 @@ from ashare_autotune.config.choices import (
     choose,
 )
 from ashare_autotune.config.features import FeaturesConfig
+from ashare_autotune.config.model import ModelConfig as ModelConfig
+from ashare_autotune.config.model import ParamSpec as ParamSpec
 from ashare_autotune.config.registry import RegistryConfig
 from ashare_autotune.config.threshold import ThresholdConfig
 from ashare_autotune.config.trading import TradingConfig
@@ -164,67 +162,6 @@ class SplitConfig:
 
 
 @dataclass
-class ParamSpec:
-    """One dimension of the search space."""
-
-    type: str = ParamType.float.value
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    choices: list[Any] | None = None
-
-    def check(self, name: str) -> None:
-        """Check this dimension, named `name` in `model.space`."""
-        key = f"model.space.{name}"
-        self.type = choose(ParamType, self.type, f"{key}.type")
-        check(
-            name not in FIXED_PARAMS, key, name, "is fixed by the project and may not be searched"
-        )
-        if self.type == ParamType.categorical:
-            check(bool(self.choices), f"{key}.choices", self.choices, "needs at least one choice")
-            return
-        lo, hi = self.low, self.high
-        ok = lo is not None and hi is not None and lo <= hi
-        check(ok, f"{key}.low", lo, f"needs low <= high (high={hi})")
-        check(not self.log or (lo or 0) > 0, f"{key}.low", lo, "must be > 0 on a log scale")
-
-
-@dataclass
-class ModelConfig:
-    """The model (conf/model/<name>.yaml): its class, objective, settings fixed for every trial
-    and its Optuna search space (`models.base.ScoreModel`)."""
-
-    # The model class, built with the whole group (`models.build.build_model`).
-    _target_: str = "ashare_autotune.models.xgboost.model.XGBoostModel"
-    # What is learned: binary on the label (the precision threshold applies to its probability).
-    objective: str = "binary"
-    # regression: the forward return normalised per day; rank (the day's percentile in [0, 1])
-    # is robust to the outliers of a limit-up run and removes the day's market move
-    target_norm: str = TargetNorm.rank.value
-    # lambdarank / rank:pairwise: relevance = the day's forward-return quantile, 0..bins-1
-    relevance_bins: int = 5
-    params: dict[str, Any] = field(default_factory=dict)  # fixed library parameters
-    space: dict[str, ParamSpec] = field(default_factory=dict)  # searched by the study
-    max_bin: int = 128
-    num_boost_round: int = 500  # upper bound; early stopping on validation AUC picks the count
-    # rounds without a better validation AUC, checked every tuning.eval_every rounds
-    early_stopping_rounds: int = 20
-    n_jobs: int = 2
-    seed: int = 42
-
-    def __post_init__(self) -> None:
-        self.target_norm = choose(TargetNorm, self.target_norm, "model.target_norm")
-        bins = self.relevance_bins
-        check(2 <= bins <= 31, "model.relevance_bins", bins, "must be in 2..31")
-        check(self.max_bin >= 2, "model.max_bin", self.max_bin, "must be >= 2")
-        rounds = self.num_boost_round
-        check(rounds >= 1, "model.num_boost_round", rounds, "must be >= 1")
-        check(self.n_jobs >= 1, "model.n_jobs", self.n_jobs, "must be >= 1")
-        for name, spec in self.space.items():
-            spec.check(name)
-
-
-@dataclass
 class TuningConfig:
     """The Optuna study: TPE (seeded) maximising validation AUC; the space is the model's
     (`model.space`, conf/model)."""
@@ -286,6 +223,9 @@ class MlflowConfig:
     # A SQLite tracking DB in write-ahead-log mode: ~40x cheaper commits, readers (mlflow ui)
     # do not block the job; false for a DB on a network filesystem (see sqlite_wal.py).
     sqlite_wal: bool = True
+    # The run's figures (plots/, backtest/*.png and tearsheet.html, the SHAP plot): false logs
+    # the same metrics, tables and records without them, in half the time (conf/debug).
+    figures: bool = True
 
 
 @dataclass

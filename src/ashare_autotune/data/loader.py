@@ -46,7 +46,9 @@ def load_market(cfg: DataConfig) -> Market:
         raise ConfigError(f"config key 'data.source'={cfg.source!r}: unknown source")
     market = select_universe(market, ts_codes=cfg.ts_codes, n_stocks=cfg.n_stocks, seed=cfg.seed)
     market = select_window(market, start=cfg.start, end=cfg.end)
-    check_market(market)  # what is used: a broken bar outside data.start..end does not matter
+    # what is used: a broken bar outside data.start..end does not matter; a split that the
+    # bars' adjustment factors explain is repaired (logged), and the factors dropped
+    market = check_market(market)
     log.info("market data: %s", market.describe())
     return market
 

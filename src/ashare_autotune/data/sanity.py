@@ -1,5 +1,7 @@
 """Sanity of daily bars beyond their schema: OHLC order, and a move past the board's price
-limit that is neither a listing's first days nor a resumption (a likely unadjusted split).
+limit that is neither a listing's first days nor a resumption (a likely unadjusted split; when
+the bars carry adjustment factors that change on that day, the stock is forward-adjusted with
+them instead, logged: `repair_with_factors`).
 
 A day's open and close are compared with the stock's previous close (its previous bar) and
 with the day's pre_close, when the data has one. Allowed: the board's widest limit
@@ -15,6 +17,9 @@ Measured on the shared whole market (forward-adjusted, 2015-2023): docs/data-sou
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
@@ -22,6 +27,8 @@ from ashare_autotune.data.boards import board_of, list_dates
 from ashare_autotune.data.market import Market
 from ashare_autotune.data.schema import check_ohlc
 from ashare_autotune.errors import DataError
+
+log = logging.getLogger(__name__)
 
 # Beyond the limit and a tick. The shared forward-adjusted data needs at most 0.06 points but
 # on 2022-05-30, where the vendor's adjustment broke for a few stocks (+0.9 and +4.2 points);
@@ -39,24 +46,82 @@ NEW_LISTING_DAYS = 5
 # Trading days without a bar after which a stock may gap: resumption after a suspension of its
 # listing has no limit (seen after 82 to 589 days in the shared data).
 RESUMPTION_GAP = 20
+FACTOR = "adj_factor"  # a source's adjustment factors, when its bars keep them
 SPLIT_HINT = "an unadjusted split or bonus issue? use forward-adjusted (qfq) prices"
 BAR_HINT = "a wrong price or pre_close?"
 
 
-def check_market(market: Market) -> None:
-    """Raise `DataError` on the first inconsistent bar or unexplained move beyond the limit.
+def check_market(market: Market) -> Market:
+    """Raise `DataError` on the first inconsistent bar or unexplained move beyond the limit;
+    with adjustment factors (an `adj_factor` column), first repair the moves they explain
+    (`repair_with_factors`).
 
     Args:
         market: the loaded market (daily bars sorted by ts_code, trade_date; index; stock_basic).
+
+    Returns:
+        the market, repaired (and without `adj_factor`) when its bars had factors.
     """
     daily = market.daily
     if daily.empty:
-        return
+        return market
     check_ohlc(daily, market.source)
     dates = daily["trade_date"].to_numpy("datetime64[ns]")
     index_days = market.index["trade_date"].to_numpy("datetime64[ns]")
     calendar = np.union1d(index_days, pd.unique(dates))
-    check_moves(daily, market.stock_basic, calendar, market.source)
+    if FACTOR in daily.columns:
+        daily = repair_with_factors(daily, market.stock_basic, calendar, market.source)
+        market = replace(market, daily=daily.drop(columns=[FACTOR]))
+    check_moves(market.daily, market.stock_basic, calendar, market.source)
+    return market
+
+
+def repair_with_factors(
+    daily: pd.DataFrame, stock_basic: pd.DataFrame, calendar: np.ndarray, where: str
+) -> pd.DataFrame:
+    """Forward-adjust (qfq: price x adj_factor / the stock's last adj_factor, volumes raw, as
+    `data.adjust=qfq` does) the prices of each stock with a move beyond its limit on a day its
+    adj_factor changes: a split or bonus issue left unadjusted, which its factors explain.
+    Logged with an example; other stocks and moves are left to `check_moves`. A stock with a
+    missing factor is not repaired.
+
+    Args:
+        daily: bars sorted by (ts_code, trade_date) with `adj_factor`.
+        stock_basic, calendar, where: as `check_moves`'s.
+
+    Returns:
+        `daily` with the explained stocks' prices adjusted (the same frame when none is).
+    """
+    beyond = _beyond_limit(daily, stock_basic, calendar)[0]
+    codes = _codes(daily["ts_code"])
+    factor = daily[FACTOR].to_numpy(np.float64)
+    previous = np.r_[np.nan, factor[:-1]]
+    changed = np.r_[False, codes[1:] == codes[:-1]] & ~np.isclose(factor, previous, rtol=1e-6)
+    complete = ~pd.Series(np.isnan(factor)).groupby(codes).transform("any").to_numpy()
+    explained = np.logical_or.reduce(beyond) & changed & complete
+    if not explained.any():
+        return daily
+    repaired = np.isin(codes, codes[explained])
+    last = pd.Series(factor).groupby(codes).transform("last").to_numpy()
+    scale = np.where(repaired, factor / last, 1.0)
+    out = daily.copy()
+    for column in ("open", "high", "low", "close", "pre_close"):
+        if column in out.columns:
+            out[column] = (out[column].to_numpy(np.float64) * scale).astype(np.float32)
+    if "change" in out.columns and "pre_close" in out.columns:
+        out["change"] = out["close"] - out["pre_close"]
+    row = daily.iloc[int(np.flatnonzero(explained)[0])]
+    log.warning(
+        "%s: %d move(s) beyond the board's price limit on a day the stock's adj_factor changes "
+        "(a split or bonus issue), e.g. ts_code=%s, trade_date=%s: forward-adjusted the prices "
+        "of %d stock(s) with their adj_factor",
+        where,
+        int(explained.sum()),
+        row["ts_code"],
+        f"{row['trade_date']:%Y%m%d}",
+        len(np.unique(codes[explained])),
+    )
+    return out
 
 
 def check_moves(
@@ -71,6 +136,23 @@ def check_moves(
         calendar: every trading day of the data, sorted (datetime64[ns]).
         where: the file or source named in the error.
     """
+    beyond, references, pct = _beyond_limit(daily, stock_basic, calendar)
+    bad = np.logical_or.reduce(beyond)
+    if not bad.any():
+        return
+    pos = int(np.flatnonzero(bad)[0])
+    kind = next(k for k, rows in enumerate(beyond) if rows[pos])
+    column, reference = references[kind]
+    raise DataError(
+        _move_message(daily.iloc[pos], column, float(reference[pos]), kind < 2, pct[pos], where)
+    )
+
+
+def _beyond_limit(
+    daily: pd.DataFrame, stock_basic: pd.DataFrame, calendar: np.ndarray
+) -> tuple[list[np.ndarray], list[tuple[str, np.ndarray]], np.ndarray]:
+    """Per (price column, reference) pair, the checked rows beyond the limit; the pairs (open
+    and close against the previous close, then against pre_close); each row's limit."""
     pct = _board_limits(daily["ts_code"])
     checked = _checked_days(daily, stock_basic, calendar)
     close = daily["close"].to_numpy(np.float32)
@@ -86,15 +168,7 @@ def check_moves(
         price = daily[column].to_numpy(np.float32)
         with np.errstate(invalid="ignore"):
             beyond.append(checked & (np.abs(price - reference) > reference * allowed + TICK))
-    bad = np.logical_or.reduce(beyond)
-    if not bad.any():
-        return
-    pos = int(np.flatnonzero(bad)[0])
-    kind = next(k for k, rows in enumerate(beyond) if rows[pos])
-    column, reference = references[kind]
-    raise DataError(
-        _move_message(daily.iloc[pos], column, float(reference[pos]), kind < 2, pct[pos], where)
-    )
+    return beyond, references, pct
 
 
 def _checked_days(
@@ -102,11 +176,7 @@ def _checked_days(
 ) -> np.ndarray:
     """Rows with a previous bar of the same stock that are neither a new listing's first days
     nor the first bar after a long gap."""
-    ts_code = daily["ts_code"]
-    if isinstance(ts_code.dtype, pd.CategoricalDtype):
-        codes = ts_code.cat.codes.to_numpy()
-    else:
-        codes = pd.factorize(ts_code)[0]
+    codes = _codes(daily["ts_code"])
     same = np.r_[False, codes[1:] == codes[:-1]]
     dates = daily["trade_date"].to_numpy("datetime64[ns]")
     # a stock's first NEW_LISTING_DAYS bars when its first bar is its list_date or comes
@@ -122,6 +192,13 @@ def _checked_days(
     missing = np.diff(_day_numbers(dates, calendar)) - 1  # trading days without a bar before
     checked[1:] &= missing < RESUMPTION_GAP
     return checked
+
+
+def _codes(ts_code: pd.Series) -> np.ndarray:
+    """Each row's stock as an integer code."""
+    if isinstance(ts_code.dtype, pd.CategoricalDtype):
+        return ts_code.cat.codes.to_numpy()
+    return pd.factorize(ts_code)[0]
 
 
 def _board_limits(ts_code: pd.Series) -> np.ndarray:

@@ -18,8 +18,10 @@ log = logging.getLogger(__name__)
 
 DAILY_REQUIRED = ("ts_code", "trade_date", "open", "high", "low", "close", "vol")
 DAILY_NUMERIC = ("open", "high", "low", "close", "pre_close", "change", "pct_chg", "vol", "amount")
-# Kept when present (Tushare daily_basic, the free sources' turnover, or a column of the files).
+# Kept when present (Tushare daily_basic, the free sources' turnover, or a column of the files;
+# adj_factor until the sanity check has used it: `sanity.repair_with_factors`).
 OPTIONAL_NUMERIC = (
+    "adj_factor",
     "turnover_rate",
     "turnover_rate_f",
     "volume_ratio",

@@ -246,15 +246,16 @@ def adjust_prices(daily: pd.DataFrame, how: str) -> pd.DataFrame:
 
     hfq multiplies prices by adj_factor; qfq by adj_factor / the stock's last adj_factor in
     the frame (so the last day keeps its raw prices, as `ts.pro_bar(adj='qfq')` with the same
-    end date, without its rounding to 0.01); none keeps raw prices. vol and amount stay raw.
+    end date, without its rounding to 0.01); none keeps raw prices and the adj_factor column
+    (`data.sanity.repair_with_factors` adjusts a split it explains). vol and amount stay raw.
 
     Args:
         daily: bars with the raw price columns and adj_factor.
         how: qfq | hfq | none.
     """
+    if how == "none":  # raw prices; the factors stay for the sanity check's split repair
+        return daily
     out = daily.drop(columns=["adj_factor"])
-    if how == "none":
-        return out
     factor = fill_adj_factor(daily)
     if how == "qfq":
         factor = factor / factor.groupby(daily["ts_code"], observed=True).transform("last")

@@ -20,6 +20,7 @@ from ashare_autotune.data.market import Market
 from ashare_autotune.errors import DataError
 from ashare_autotune.evaluation.backtest import BacktestResult, run_backtest
 from ashare_autotune.evaluation.backtest_report import backtest_stats, benchmark_returns
+from ashare_autotune.evaluation.threshold import signal_picks
 from ashare_autotune.modelling.dataset import Dataset
 from ashare_autotune.modelling.limits import limit_flags, st_days
 
@@ -101,14 +102,22 @@ def window_inputs(
     return BacktestInputs(bars, index_bars, cfg)
 
 
-def signal_scores(rows: pd.DataFrame, probability: np.ndarray, threshold: float) -> pd.DataFrame:
-    """ts_code, trade_date, score (the probability) and pick (score >= threshold) per row."""
+def signal_scores(
+    rows: pd.DataFrame,
+    probability: np.ndarray,
+    threshold: float,
+    max_picks_per_day: int | None = None,
+) -> pd.DataFrame:
+    """ts_code, trade_date, score (the probability) and pick per row: score >= threshold and,
+    with `max_picks_per_day` (the cap the threshold was chosen under), among the day's best
+    (`threshold.signal_picks`), which the `threshold` strategy buys."""
+    days = rows["trade_date"].to_numpy()
     return pd.DataFrame(
         {
             "ts_code": rows["ts_code"].astype(str).to_numpy(),
-            "trade_date": rows["trade_date"].to_numpy(),
+            "trade_date": days,
             "score": np.asarray(probability, dtype=np.float64),
-            "pick": np.asarray(probability) >= threshold,
+            "pick": signal_picks(probability, days, threshold, max_picks_per_day),
         }
     )
 
@@ -156,6 +165,7 @@ def segment_backtest(
     inputs: BacktestInputs | None,
     probability: np.ndarray,
     threshold: float,
+    max_picks_per_day: int | None = None,
 ) -> BacktestReport | None:
     """The backtest of one scored segment of the dataset (None without inputs:
     `backtest.enabled=false`).
@@ -170,11 +180,13 @@ def segment_backtest(
         probability: the model's score of every row of the segment, unfillable ones
             included, in row order (`Dataset.predict(..., all_rows=True)`).
         threshold: the pick threshold (strategy `threshold`).
+        max_picks_per_day: the strategy's picks a day (`threshold.max_picks_per_day`).
     """
     if inputs is None:
         return None
     rows = ds.segment_rows(segment, ["ts_code", "trade_date"], all_rows=True)
-    return run_window_backtest(inputs, signal_scores(rows, probability, threshold), segment)
+    scores = signal_scores(rows, probability, threshold, max_picks_per_day)
+    return run_window_backtest(inputs, scores, segment)
 
 
 def trading_window(

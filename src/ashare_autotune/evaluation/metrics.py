@@ -72,7 +72,7 @@ def segment_metrics(
 
     Args:
         val, test: (labels, probabilities, signal days[, counted rows]) of validation and
-            test (`walk_forward.candidates`).
+            test (`candidates.candidates`).
         choice: the threshold chosen on validation.
         max_picks_per_day: the picks a day that count (`threshold.max_picks_per_day`).
     """

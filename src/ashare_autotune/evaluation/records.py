@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ashare_autotune.evaluation.signal import daily_signal, summarise_signal
-from ashare_autotune.evaluation.threshold import capped_picks
+from ashare_autotune.evaluation.threshold import signal_picks
 from ashare_autotune.modelling.dataset import Dataset
 
 SOURCE_COLUMNS = ["ts_code", "trade_date", "label", "fwd_return", "fillable"]
@@ -35,7 +35,7 @@ def prediction_record(
     max_picks_per_day: int | None = None,
 ) -> pd.DataFrame:
     """The scored rows with the model's probability and pick (probability >= threshold, and
-    with `max_picks_per_day` among the day's best scores: `threshold.capped_picks`).
+    with `max_picks_per_day` among the day's best scores: `threshold.signal_picks`).
 
     Args:
         rows: ts_code, trade_date, label (NaN where unknown), fwd_return and fillable of the
@@ -59,9 +59,9 @@ def prediction_record(
             "ts_code": rows["ts_code"].astype(str).to_numpy(),
             "trade_date": rows["trade_date"].to_numpy(),
             "probability": proba,
-            "pick": proba >= threshold
-            if max_picks_per_day is None
-            else capped_picks(proba, rows["trade_date"].to_numpy(), threshold, max_picks_per_day),
+            "pick": signal_picks(
+                proba, rows["trade_date"].to_numpy(), threshold, max_picks_per_day
+            ),
             "eligible": np.ones(len(rows), dtype=bool),
             "fillable": fillable,
             "label": rows["label"].to_numpy(np.float32),

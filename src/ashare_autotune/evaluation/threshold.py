@@ -107,6 +107,35 @@ def capped_picks(
     return (proba >= threshold) & (rank < max_picks_per_day) & fill
 
 
+def signal_picks(
+    proba: np.ndarray,
+    days: np.ndarray,
+    threshold: float,
+    max_picks_per_day: int | None,
+    candidates: np.ndarray | None = None,
+) -> np.ndarray:
+    """The signal at T of scored rows: score >= threshold and, with a cap, among the day's
+    `max_picks_per_day` best scores (the cap the threshold was chosen under: `capped_picks`).
+
+    Args:
+        proba: the score of each row.
+        days: each row's day.
+        threshold: the model's threshold.
+        max_picks_per_day: slots a day (`threshold.max_picks_per_day`, meta.json's
+            `max_picks_per_day`); None (a model from before it was recorded): no cap.
+        candidates: rows that may be picked (default: all); the others take no slot.
+
+    Returns:
+        A boolean mask of the picked rows, in row order.
+    """
+    proba = np.asarray(proba, dtype=np.float64)
+    allowed = np.ones(len(proba), bool) if candidates is None else np.asarray(candidates, bool)
+    if max_picks_per_day is None:
+        return (proba >= threshold) & allowed
+    ranked = np.where(allowed, proba, -np.inf)  # a row that may not be picked takes no slot
+    return capped_picks(ranked, days, threshold, max_picks_per_day) & allowed
+
+
 def threshold_frontier(
     y_true: np.ndarray,
     proba: np.ndarray,

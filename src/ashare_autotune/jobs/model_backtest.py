@@ -122,7 +122,8 @@ def run_model_backtest(cfg: BacktestCliConfig) -> ModelBacktestResult:
     first = f"{rows['trade_date'].min():%Y%m%d}"
     history = history_start(market.daily["trade_date"], first)  # the baselines' 20 days
     inputs = window_inputs(bt_cfg, index_bars, market, history)
-    signals = signal_scores(rows, scores["probability"].to_numpy(), model.threshold)
+    proba, cap = scores["probability"].to_numpy(), model.max_picks_per_day
+    signals = signal_scores(rows, proba, model.threshold, cap)
     report = run_window_backtest(inputs, signals, "")
     comparison = window_comparison(inputs, report, rows, _labelled(rows), model.top_k)
     last = f"{rows['trade_date'].max():%Y%m%d}"

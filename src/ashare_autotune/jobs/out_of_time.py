@@ -92,18 +92,25 @@ def window_rows(
 
 
 def window_metrics(
-    every: pd.DataFrame, scores: pd.DataFrame, threshold: float, top_k: int = 10
+    every: pd.DataFrame,
+    scores: pd.DataFrame,
+    threshold: float,
+    top_k: int = 10,
+    max_picks_per_day: int | None = None,
 ) -> dict[str, float]:
-    """Classification metrics at the threshold and mean forward returns of picks vs universe
-    on the labelled rows, and the signal metrics of every candidate (`records.signal_metrics`:
+    """Classification metrics at the threshold (picks capped at `max_picks_per_day` a day, the
+    day's best, as the threshold was chosen) and mean forward returns of picks vs universe on
+    the labelled rows, and the signal metrics of every candidate (`records.signal_metrics`:
     Rank IC, top-k precision, ...)."""
     labelled = every["label"].notna().to_numpy()
-    rows, proba = every.loc[labelled], scores["probability"].to_numpy()[labelled]
-    metrics = classification_metrics(rows["label"].to_numpy(), proba, threshold, SEGMENT)
+    rows, proba = every.loc[labelled], scores["probability"].to_numpy()
+    days, cap = every["trade_date"].to_numpy(), max_picks_per_day
+    y = every["label"].to_numpy(np.float64)
+    metrics = classification_metrics(y, proba, threshold, SEGMENT, days, cap, labelled)
     picks = scores["pick"].to_numpy(bool)[labelled]
     returns = pick_returns(rows["fwd_return"].to_numpy(np.float64), picks)
     metrics |= {f"{SEGMENT}_{k}": v for k, v in returns.items()}
-    record = prediction_record(every, scores["probability"].to_numpy(), threshold)
+    record = prediction_record(every, proba, threshold, cap)
     metrics |= signal_metrics(record, top_k, SEGMENT)
     metrics |= {
         f"{SEGMENT}_n_days": float(rows["trade_date"].nunique()),
@@ -148,13 +155,16 @@ def run_evaluation(cfg: EvaluateConfig) -> EvaluationResult:
     label_bench = label_benchmark(cfg.data, label, market)  # an excess label's index
     every = window_rows(market, model, label, start, cfg.end, label_bench)
     every_scores = model.predict(every)
-    metrics = window_metrics(every, every_scores, model.threshold, model.top_k)
+    cap = model.max_picks_per_day  # the picks a day the threshold was chosen under
+    metrics = window_metrics(every, every_scores, model.threshold, model.top_k, cap)
     first, last = f"{every['trade_date'].min():%Y%m%d}", f"{every['trade_date'].max():%Y%m%d}"
     report, comparison = None, None
     if bench is not None:  # every scored row is a signal; the simulation decides the fills
         history = history_start(market.daily["trade_date"], first)  # the baselines' 20 days
         inputs = window_inputs(bt_cfg, bench, market, history)
-        signals = signal_scores(every, every_scores["probability"].to_numpy(), model.threshold)
+        signals = signal_scores(
+            every, every_scores["probability"].to_numpy(), model.threshold, cap
+        )
         report = run_window_backtest(inputs, signals, SEGMENT)
         columns = ["ts_code", "trade_date", "label", "fwd_return", "fillable"]
         scored = every[[c for c in columns if c in every.columns]]
@@ -164,7 +174,7 @@ def run_evaluation(cfg: EvaluateConfig) -> EvaluationResult:
     table = format_table(model, metrics, first, last)
     table += f"\nbaselines: {comparison.verdict}" if comparison else ""
     table = with_caveat(table, market.source)
-    record = prediction_record(every, every_scores["probability"].to_numpy(), model.threshold)
+    record = prediction_record(every, every_scores["probability"].to_numpy(), model.threshold, cap)
     reported = (report, comparison)
     run_id = _log_run(cfg, model, label, metrics, (first, last, table), record, reported)
     return EvaluationResult(run_id=run_id, start=first, end=last, metrics=metrics, table=table)

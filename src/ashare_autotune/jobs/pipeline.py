@@ -27,15 +27,18 @@ from ashare_autotune.evaluation.threshold import ThresholdChoice
 from ashare_autotune.evaluation.trading import trading_view
 from ashare_autotune.jobs.pipeline_data import PARENT_RUN_ATTR, Job, StudyData, prepare
 from ashare_autotune.modelling.dataset import Dataset
-from ashare_autotune.models.base import FittedModel
+from ashare_autotune.models.base import FittedModel, segment_scores
 from ashare_autotune.runtime import scratch_dir
-from ashare_autotune.tracking import reports
+from ashare_autotune.tracking import reports, trial_runs
 from ashare_autotune.tracking import runs as tracking
 from ashare_autotune.tracking.backtest_log import log_backtest
+from ashare_autotune.tracking.experiment import SWEEP_NAME_TAG, parent_run_name
+from ashare_autotune.tracking.project_run import record_nothing_to_run
 from ashare_autotune.tracking.promotion import Decision
 from ashare_autotune.tracking.registration import register_and_promote
 from ashare_autotune.tracking.study_record import (
     already_registered,
+    complete_message,
     decision_settings,
     record_registration,
 )
@@ -102,8 +105,10 @@ def run_training(
         study = job.study
         with job.lock or nullcontext():
             if done := already_registered(study, app.tuning, app.registry, app.threshold):
+                message = complete_message(study.study_name, app.registry.model_name, done)
+                record_nothing_to_run(message, done.run_id)
                 return TrainResult(experiment_id=job.experiment_id, **vars(done))
-            name = _run_name(app, job)
+            name = _run_name(app, market, run_tags or {})
             with tracking.parent_run(job.experiment_id, name, job.resume_run_id) as run:
                 study.set_user_attr(PARENT_RUN_ATTR, run.info.run_id)
                 log_setup(app, market, ds, data, job, config_yaml, run_tags or {})
@@ -154,13 +159,13 @@ def run_worker(app: AppConfig, config_yaml: str | None = None) -> WorkerResult:
     """
     with scratch_dir(SCRATCH_PREFIX) as scratch:
         market, ds, data, job = prepare(app, scratch)
-        name = _run_name(app, job)
+        name = _run_name(app, market, {})
         with tracking.parent_run(job.experiment_id, name, job.resume_run_id) as run:
             if job.resume_run_id != run.info.run_id:
                 job.study.set_user_attr(PARENT_RUN_ATTR, run.info.run_id)
             log_setup(app, market, ds, data, job, config_yaml, {})
             objective = _objective(app, data)
-            callback = tracking.trial_callback(run, scoring.TRIAL_METRICS[app.tuning.metric])
+            callback = trial_runs.trial_callback(run, scoring.TRIAL_METRICS[app.tuning.metric])
             ran = run_more_trials(job.study, objective, app.tuning, [callback])
     return WorkerResult(run.info.run_id, job.study.study_name, ran, finished_trials(job.study))
 
@@ -169,12 +174,12 @@ def tune_and_fit(app: AppConfig, job: Job, run: Run, data: StudyData) -> FittedM
     """Run the study to `tuning.n_trials` (mode `all`), leave one MLflow run per finished trial
     and refit the best trial's parameters on all training rows."""
     job.study.set_user_attr("objective_metric", scoring.TRIAL_METRICS[app.tuning.metric])
-    callback = tracking.trial_callback(run, scoring.TRIAL_METRICS[app.tuning.metric])
+    callback = trial_runs.trial_callback(run, scoring.TRIAL_METRICS[app.tuning.metric])
     if app.tuning.mode == "all":
         run_study(job.study, _objective(app, data), app.tuning, [callback])
     _check_has_best_trial(job.study, job.storage)
     done = job.study.get_trials(deepcopy=False, states=FINISHED_STATES)
-    tracking.reconcile_trial_runs(run, job.study, done, callback)
+    trial_runs.reconcile_trial_runs(run, job.study, done, callback)
     return fit_best(data.model, data.matrices, job.study, app.tuning.eval_every)
 
 
@@ -195,12 +200,12 @@ def evaluate(
         wf, files = walk_forward_report(ds, data.windows, study, data.model, app.threshold, top_k)
         for path, text in files.items():
             tracking.log_text(text, path)
-    all_val = ds.predict("val", fitted.predict, all_rows=True)
+    all_val = segment_scores(ds, "val", fitted)
     val = candidates(ds, "val", all_val)
     choice = choose_threshold(app.threshold, app.model.objective, *val)
     # every test candidate once (the record and the backtest's signals); the fillable,
     # labelled ones are measured by label
-    all_test = ds.predict("test", fitted.predict, all_rows=True)
+    all_test = segment_scores(ds, "test", fitted)
     test = candidates(ds, "test", all_test)
     metrics = segment_metrics(val, test, choice, cap)
     # the objective's and its AUC (none for a ranking or regression objective)
@@ -211,9 +216,12 @@ def evaluate(
     scored = {"val": all_val, "test": all_test}
     metrics |= log_scored(market, ds, choice.threshold, scored, top_k, cap)
     # the validation account too (metrics only): promotion may compare it, test never
-    val_bt = segment_backtest(ds, "val", data.backtest, all_val, choice.threshold)
+    # the threshold strategy buys at most `cap` a day, as the threshold was chosen
+    val_bt = segment_backtest(ds, "val", data.backtest, all_val, choice.threshold, cap)
     metrics |= val_bt.metrics if val_bt else {}
-    metrics |= log_test_backtest(ds, data.backtest, all_test, choice.threshold, top_k)
+    metrics |= log_test_backtest(
+        ds, data.backtest, all_test, choice.threshold, top_k, cap, app.mlflow.figures
+    )
     plotted = {
         seg: _labelled(ds, seg, scores) for seg, scores in (("val", all_val), ("test", all_test))
     }
@@ -253,15 +261,19 @@ def log_test_backtest(
     scores: np.ndarray,
     threshold: float,
     top_k: int,
+    cap: int | None = None,
+    figures: bool = True,
 ) -> dict[str, float]:
     """Backtest the test segment and log its report beside the baselines; the `test_bt_*` and
-    `test_baseline_<name>_*` metrics ({} with `backtest.enabled=false`)."""
-    report = segment_backtest(ds, "test", inputs, scores, threshold)
+    `test_baseline_<name>_*` metrics ({} with `backtest.enabled=false`); `cap`: the threshold
+    strategy's picks a day (`threshold.max_picks_per_day`); `figures`: its PNGs and tear sheet
+    too (`mlflow.figures`)."""
+    report = segment_backtest(ds, "test", inputs, scores, threshold, cap)
     if report is None or inputs is None:
         return {}
     comparison = segment_comparison(ds, "test", inputs, report, scores, top_k)
     start, end = ds.date_range("test")
-    return log_backtest(report, f"test segment {start}..{end}", comparison)
+    return log_backtest(report, f"test segment {start}..{end}", comparison, figures)
 
 
 def _labelled(
@@ -292,8 +304,9 @@ def log_results(
     tracking.log_metrics(metrics)
     reports.log_threshold_status(choice, app.threshold)
     binary = app.model.objective == "binary"  # only its scores are probabilities
-    reports.log_plots(study, fitted, choice, result.val, result.test, app.threshold, binary)
-    reports.log_shap(fitted, ds, app.tuning.seed)
+    if app.mlflow.figures:
+        reports.log_plots(study, fitted, choice, result.val, result.test, app.threshold, binary)
+    reports.log_shap(fitted, ds, app.tuning.seed, app.mlflow.figures)
     meta = reports.model_meta(app, market, ds, study.best_params, choice, metrics)
     example = reports.input_example(ds)
     info = tracking.log_pick_model(fitted, meta, example)
@@ -314,8 +327,16 @@ def register(
     )
 
 
-def _run_name(app: AppConfig, job: Job) -> str:
-    return app.mlflow.run_name or job.study.study_name
+def _run_name(app: AppConfig, market: Market, run_tags: dict[str, str]) -> str:
+    """`mlflow.run_name`, else what the run trains (`excess/full xgboost 50 trials
+    20150105..20230316`) and, in a sweep, the job's overrides."""
+    if app.mlflow.run_name:
+        return app.mlflow.run_name
+    facts, m = market.describe(), app.model
+    what = (app.label.kind, app.features.sets, m._target_, m.objective, app.tuning.n_trials)
+    name = parent_run_name(*what, (str(facts["start"]), str(facts["end"])))
+    sweep = run_tags.get(SWEEP_NAME_TAG)
+    return f"{name} {sweep}" if sweep else name
 
 
 def _objective(app: AppConfig, data: StudyData) -> Callable[[optuna.Trial], float]:

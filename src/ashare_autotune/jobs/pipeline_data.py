@@ -29,9 +29,8 @@ from ashare_autotune.data.market import Market
 from ashare_autotune.errors import DataError
 from ashare_autotune.evaluation.backtest_window import BacktestInputs, window_inputs
 from ashare_autotune.modelling.dataset import Dataset, build_dataset
-from ashare_autotune.modelling.targets import make_target
 from ashare_autotune.models.base import Matrices, RowOptions, ScoreModel, dataset_rows
-from ashare_autotune.models.build import build_model
+from ashare_autotune.models.build import build_model, model_target
 from ashare_autotune.store_locks import StudyLock, hold_study
 from ashare_autotune.tracking import reports
 from ashare_autotune.tracking import runs as tracking
@@ -179,9 +178,9 @@ def quantise(tuning: TuningConfig, market: Market, ds: Dataset, model: ScoreMode
         model: the configured model (its group: the objective's target).
     """
     earlier = walk_forward_matrices(ds, model)  # [] for a single split
-    m = model.cfg
-    target = make_target(ds.frame, m.objective, m.target_norm, m.relevance_bins)
-    trained = np.isfinite(target)  # the label and (but for binary) the forward return known
+    target = model_target(model, ds.frame)  # an ensemble's: one column per member
+    # the label and (but for binary) the forward return known (to every member)
+    trained = np.isfinite(target).reshape(len(target), -1).all(axis=1)
     val, watch, per_day = scoring.validation_rows(ds, tuning, trained)
     train = np.flatnonzero(ds.masks()["train"] & trained)
     n_watch = len(val) if watch is None else min(watch, len(val))

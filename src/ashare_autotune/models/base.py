@@ -202,7 +202,26 @@ class ScoreModel(Protocol):
         ...
 
 
+def segment_scores(ds: Dataset, segment: str, fitted: FittedModel) -> np.ndarray:
+    """The model's score of every candidate of a segment, in row order (`Dataset.predict(...,
+    all_rows=True)`). A model scored by day (`scored_by_day`: the ensemble's day-rank blend)
+    has its members score the rows a batch at a time, then blends them by each row's day."""
+    if not getattr(fitted, "scored_by_day", False):
+        return ds.predict(segment, fitted.predict, all_rows=True)
+    members = ds.predict(segment, fitted.member_scores, all_rows=True)  # type: ignore[attr-defined]
+    days = ds.segment_rows(segment, ["trade_date"], all_rows=True)["trade_date"].to_numpy()
+    return fitted.blend(members, days)  # type: ignore[attr-defined]
+
+
 def fitted_class_path(fitted: FittedModel) -> str:
     """`module:Class` of a fitted model, stored with it so that the pyfunc model loads it back
     (`tracking.pyfunc_model.load_fitted`)."""
     return f"{type(fitted).__module__}:{type(fitted).__qualname__}"
+
+
+def fitted_entry(fitted: FittedModel) -> dict[str, Any]:
+    """The pyfunc meta's `model` entry: its kind, its class (`fitted_class_path`) and, for a
+    model scored by day (`scored_by_day`), `by_day` (`tracking.loaded_model` scores a day a
+    call)."""
+    entry: dict[str, Any] = {"kind": fitted.kind, "class": fitted_class_path(fitted)}
+    return entry | ({"by_day": True} if getattr(fitted, "scored_by_day", False) else {})

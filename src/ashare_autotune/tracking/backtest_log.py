@@ -28,7 +28,10 @@ log = logging.getLogger(__name__)
 
 
 def log_backtest(
-    report: BacktestReport, title: str, comparison: Comparison | None = None
+    report: BacktestReport,
+    title: str,
+    comparison: Comparison | None = None,
+    figures: bool = True,
 ) -> dict[str, float]:
     """Log the report's metrics and artifacts on the active run.
 
@@ -40,31 +43,37 @@ def log_backtest(
         report: the finished backtest.
         title: the tear sheet's title (e.g. "ashare-autotune v3, test 2021-07..2023-03").
         comparison: the model beside the baselines on the same window, or None.
+        figures: write the PNGs and the tear sheet too (`mlflow.figures`).
 
     Returns:
         The metrics logged.
     """
     metrics = report.metrics | (comparison.metrics if comparison else {})
     tracking.log_metrics(metrics)
-    log_backtest_artifacts(report, title, comparison)
+    log_backtest_artifacts(report, title, comparison, figures)
     return metrics
 
 
 def log_backtest_artifacts(
-    report: BacktestReport, title: str, comparison: Comparison | None = None
+    report: BacktestReport,
+    title: str,
+    comparison: Comparison | None = None,
+    figures: bool = True,
 ) -> None:
     """Log the report's files under `backtest/` on the active run (see `log_backtest`)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        for path in write_backtest_plots(report.result, report.benchmark, out):
-            path.rename(out / path.name.removeprefix("backtest_"))
-        write_tearsheet(report.result, report.benchmark, out / "tearsheet.html", title)
+        if figures:
+            for path in write_backtest_plots(report.result, report.benchmark, out):
+                path.rename(out / path.name.removeprefix("backtest_"))
+            write_tearsheet(report.result, report.benchmark, out / "tearsheet.html", title)
         summary = stats_markdown(report)
         if comparison is not None:
             summary = f"{comparison.verdict}\n\n{summary}\n{comparison_markdown(comparison)}"
             (out / "baselines.md").write_text(comparison_markdown(comparison))
             comparison.table.to_csv(out / "baselines.csv")
-            write_comparison_plot(comparison, report.benchmark, out / "baselines.png")
+            if figures:
+                write_comparison_plot(comparison, report.benchmark, out / "baselines.png")
         (out / "summary.md").write_text(with_active_caveat(summary))
         report.result.trades.to_parquet(out / "trades.parquet", index=False)
         report.result.daily.to_parquet(out / "daily.parquet", index=False)

@@ -12,6 +12,7 @@ import pandas as pd
 from ashare_autotune.config.schema import LabelConfig
 from ashare_autotune.config.universe import UniverseConfig
 from ashare_autotune.errors import DataError
+from ashare_autotune.evaluation.threshold import signal_picks
 from ashare_autotune.tracking import registry
 from ashare_autotune.tracking import runs as tracking
 from ashare_autotune.tracking.input_checks import InputError, check_input
@@ -59,6 +60,13 @@ class LoadedModel:
         return UniverseConfig(**stored)
 
     @property
+    def max_picks_per_day(self) -> int | None:
+        """The picks a day the threshold was chosen under (`threshold.max_picks_per_day`);
+        None for a model from before it was recorded (every row >= threshold is a pick)."""
+        cap = self.meta.get("max_picks_per_day")
+        return None if cap is None else int(cap)
+
+    @property
     def top_k(self) -> int:
         """The daily top-k list's size of its signal metrics (`trading.top_k` at training)."""
         return int(self.meta.get("top_k", 10))
@@ -74,7 +82,11 @@ class LoadedModel:
         return f"{self.name} v{self.version}" if self.version else self.uri
 
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
-        """probability and pick (probability >= threshold) for rows of feature columns.
+        """probability and pick for rows of feature columns: probability >= threshold and,
+        when the rows have a `trade_date`, among the day's `max_picks_per_day` best (the cap
+        the threshold was chosen under: `threshold.signal_picks`; rows with `eligible` False
+        take no slot and are never picked). An ensemble ranks each day's rows among themselves
+        (without `trade_date`, all rows are one day).
 
         Raises `DataError` (one line) when the rows fail the model's input checks
         (`input_checks.check_input`: columns, dtypes, NaN, ranges recorded at training).
@@ -84,14 +96,23 @@ class LoadedModel:
         except InputError as exc:
             raise DataError(f"{self.display}: {exc}") from None
         x = features[self.features].astype(np.float64)
-        out = self.pyfunc.predict(x)
-        return pd.DataFrame(
-            {
-                "probability": out["probability"].to_numpy(np.float64),
-                "pick": out["pick"].to_numpy(bool),
-            },
-            index=features.index,
-        )
+        out = self._predict(x, features.get("trade_date"))
+        proba = out["probability"].to_numpy(np.float64)
+        pick = out["pick"].to_numpy(bool)
+        if "trade_date" in features.columns:
+            eligible = features["eligible"].to_numpy(bool) if "eligible" in features else None
+            days = features["trade_date"].to_numpy()
+            pick = signal_picks(proba, days, self.threshold, self.max_picks_per_day, eligible)
+        return pd.DataFrame({"probability": proba, "pick": pick}, index=features.index)
+
+    def _predict(self, x: pd.DataFrame, days: pd.Series | None) -> pd.DataFrame:
+        """The pyfunc's output for rows `x` in their order; a model scored by day (an
+        ensemble's day-rank blend, meta `model.by_day`) is asked one day's rows at a time."""
+        if days is None or not self.meta.get("model", {}).get("by_day"):
+            return self.pyfunc.predict(x)
+        groups = pd.Series(np.arange(len(x))).groupby(days.to_numpy()).indices
+        parts = [self.pyfunc.predict(x.iloc[at]).set_axis(at) for at in groups.values()]
+        return pd.concat(parts).sort_index()
 
     def tags(self) -> dict[str, str]:
         """Tags that link another run (evaluation, picks) to this model."""

@@ -13,9 +13,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature, infer_signature
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc import PythonModel
+from mlflow.types import ColSpec, Schema
 
-from ashare_autotune.tracking.input_checks import check_input
+from ashare_autotune.tracking.input_checks import InputError, check_input
 
 MODEL_ARTIFACT = "model"  # the directory `FittedModel.save` wrote
 BOOSTER_ARTIFACT = "booster"  # an XGBoost booster file: models logged before the model protocol
@@ -23,9 +27,34 @@ META_ARTIFACT = "meta"
 LEGACY_MODEL = {"kind": "xgboost", "class": "ashare_autotune.models.xgboost.fitted:XGBoostFitted"}
 
 
+class ServedInputError(MlflowException):
+    """Rows the model refuses (`input_checks.InputError`), as the one line a client of
+    `mlflow models serve` reads first (HTTP 400).
+
+    MLflow's scoring server rewrites the message of an `MlflowException` raised by `predict` as
+    `Failed to predict data '<the request's rows>'. Error: <message>`: kilobytes of echoed rows
+    before the reason. This error keeps its own line as its message.
+    """
+
+    def __init__(self, line: str) -> None:
+        self.line = line
+        super().__init__(line, error_code=INVALID_PARAMETER_VALUE)
+
+    @property
+    def message(self) -> str:  # type: ignore[override]
+        """The one line, whatever was assigned later."""
+        return self.line
+
+    @message.setter
+    def message(self, value: str) -> None:
+        """Ignored: the line stays the message (see the class docstring)."""
+
+
 class PickModel(PythonModel):
     """predict(features) -> DataFrame with `probability` (the model's score of each row: the
-    binary objective's probability of the label) and `pick` (probability >= threshold)."""
+    binary objective's probability of the label) and `pick` (probability >= threshold); an
+    ensemble's `probability` is its day-rank blend of the rows of one call (one day's rows a
+    call), followed by each member's own score as `<member>_score` (docs/models.md)."""
 
     def load_context(self, context: Any) -> None:
         with open(context.artifacts[META_ARTIFACT], encoding="utf-8") as fh:
@@ -39,20 +68,30 @@ class PickModel(PythonModel):
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
-        check_input(model_input, list(self.meta["features"]), self.meta.get("input_profile"))
         features = list(self.meta["features"])
-        missing = [c for c in features if c not in model_input.columns]
-        if missing:
-            raise ValueError(f"model input is missing feature column(s): {missing}")
+        try:  # MLflow's signature lets a missing column through: named here, in one line
+            check_input(model_input, features, self.meta.get("input_profile"))
+        except InputError as exc:
+            raise ServedInputError(str(exc)) from None
         x = model_input[features].to_numpy(dtype=np.float32)
         proba = np.asarray(self.model.predict(x))
-        return pd.DataFrame(
-            {
-                "probability": proba.astype(np.float64),
-                "pick": proba >= self.threshold,
-            },
-            index=model_input.index,
-        )
+        out = {"probability": proba.astype(np.float64), "pick": proba >= self.threshold}
+        return pd.DataFrame(out | member_columns(self.model, x), index=model_input.index)
+
+
+def member_columns(model: Any, x: np.ndarray) -> dict[str, np.ndarray]:
+    """`<member>_score` of each member of an ensemble (its `members`); none for one model."""
+    members = getattr(model, "members", None) or {}
+    return {f"{name}_score": np.asarray(m.predict(x), np.float64) for name, m in members.items()}
+
+
+def model_signature(example: pd.DataFrame, output: pd.DataFrame) -> ModelSignature:
+    """The inferred signature with its input columns optional: MLflow's schema check would
+    refuse a missing column first, in a message that ends with its name; `PickModel.predict`
+    names it in one line (`input_checks.check_input`)."""
+    signature = infer_signature(example, output)
+    inputs = [ColSpec(c.type, c.name, required=False) for c in signature.inputs.inputs]
+    return ModelSignature(Schema(inputs), signature.outputs)
 
 
 def load_fitted(model: dict[str, Any], artifacts: dict[str, str]) -> Any:

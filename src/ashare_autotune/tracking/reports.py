@@ -131,10 +131,15 @@ def log_plots(
         tracking.log_artifacts(out, "plots")
 
 
-def log_shap(fitted: FittedModel, ds: Dataset, seed: int) -> None:
-    """The final model's SHAP summary on a seeded sample of validation rows (`shap_report`)."""
-    table = shap_report.log_shap(fitted, validation_sample(ds, SHAP_ROWS, seed), seed)
-    log.info("top features by mean |SHAP|: %s", table.head(5).to_dict("records"))
+def log_shap(fitted: FittedModel, ds: Dataset, seed: int, figure: bool = True) -> None:
+    """The final model's SHAP summary on a seeded sample of validation rows (`shap_report`;
+    the table, and the plot unless `figure` is false); an ensemble's, each member's (a rank
+    blend has no margin to explain)."""
+    x = validation_sample(ds, SHAP_ROWS, seed)
+    members = getattr(fitted, "members", None) or {"": fitted}
+    for name, member in members.items():
+        table = shap_report.log_shap(member, x, seed, name, figure)
+        log.info("top features by mean |SHAP| %s: %s", name, table.head(5).to_dict("records"))
 
 
 def log_threshold_status(choice: ThresholdChoice, rule: ThresholdConfig) -> None:

@@ -14,29 +14,26 @@ from typing import Any
 
 import mlflow
 import numpy as np
-import optuna
 import pandas as pd
 from mlflow.entities import Dataset as DatasetEntity
-from mlflow.entities import DatasetInput, InputTag, Run, RunStatus
-from mlflow.models import infer_signature
+from mlflow.entities import DatasetInput, InputTag, Run
 from mlflow.models.model import ModelInfo
 from mlflow.types import ColSpec, Schema
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
-from optuna_integration.mlflow import MLflowCallback
 
 import ashare_autotune
 import ashare_autotune.sqlite_wal
 from ashare_autotune import store_locks
 from ashare_autotune.errors import UserError
-from ashare_autotune.models.base import FittedModel, fitted_class_path
-from ashare_autotune.runtime import on_stop
+from ashare_autotune.models.base import FittedModel, fitted_entry
+from ashare_autotune.tracking import run_owners
 from ashare_autotune.tracking.artifact_files import log_artifacts_whole
-from ashare_autotune.tracking.pyfunc_model import META_ARTIFACT, MODEL_ARTIFACT
+from ashare_autotune.tracking.experiment import mark_experiment
+from ashare_autotune.tracking.project_run import adopts, job_experiment, point_to, project_run_id
+from ashare_autotune.tracking.pyfunc_model import META_ARTIFACT, MODEL_ARTIFACT, model_signature
 
 log = logging.getLogger(__name__)
 
-TRIAL_METRIC = "val_auc"
-KILLED = RunStatus.to_string(RunStatus.KILLED)
 SCHEMA_SAMPLE_ROWS = 10_000
 SCHEMA_TYPE_ROWS = 100  # rows a dtype's column type is read from
 PACKAGE_DIR = Path(ashare_autotune.__file__).parent
@@ -45,20 +42,26 @@ PACKAGE_DIR = Path(ashare_autotune.__file__).parent
 def setup(tracking_uri: str, experiment_name: str, sqlite_wal: bool = True) -> str:
     """Point MLflow at the tracking store and experiment; returns the experiment id.
 
-    Under `mlflow run` the run MLflow Projects created decides the experiment. With
-    `sqlite_wal`, a SQLite store is used in write-ahead-log mode (`ashare_autotune.sqlite_wal`).
+    Under `mlflow run` the run MLflow Projects created decides the experiment, unless it is in
+    MLflow's Default one (`project_run.job_experiment`). The experiment is marked as model
+    training with a headline view (`experiment.mark_experiment`). With `sqlite_wal`, a SQLite
+    store is used in write-ahead-log mode (`ashare_autotune.sqlite_wal`).
     """
     ashare_autotune.sqlite_wal.check_writable(tracking_uri, "mlflow.tracking_uri")
     if sqlite_wal:
         ashare_autotune.sqlite_wal.enable(tracking_uri)
-    mlflow.set_tracking_uri(tracking_uri)
-    project_run = os.environ.get("MLFLOW_RUN_ID")
+    set_tracking_uri(tracking_uri)
+    project_run = project_run_id()
     try:
         # The first use creates (or migrates) the store: one process at a time does it.
         with store_locks.creating(tracking_uri):
             if project_run:
-                return mlflow.get_run(project_run).info.experiment_id
-            return mlflow.set_experiment(experiment_name).experiment_id
+                experiment_id = job_experiment(project_run, experiment_name)
+            else:
+                experiment_id = mlflow.set_experiment(experiment_name).experiment_id
+            mark_experiment(experiment_id)
+        run_owners.open_store()  # this process's runs name it; a SIGKILLed one's end KILLED
+        return experiment_id
     except mlflow.exceptions.MlflowException as exc:
         # An unreachable server or database is the user's to fix: one line, not a traceback.
         message = " ".join(str(getattr(exc, "message", exc)).split())[:400]
@@ -77,10 +80,12 @@ def default_study_storage(tracking_uri: str) -> str:
 def parent_run(
     experiment_id: str, run_name: str | None, resume_run_id: str | None = None
 ) -> Iterator[Run]:
-    """The study's parent run: the `mlflow run` project run when there is one, else the run
-    this study used before (a rerun continues it), else a new run."""
+    """The study's parent run: the `mlflow run` project run when it is in this experiment
+    (named `run_name`), else the run this study used before (a rerun continues it), else a new
+    run; a project run elsewhere (Default) is pointed to it (`project_run.point_to`)."""
     project_run = os.environ.pop("MLFLOW_RUN_ID", None)
-    run_id = project_run or resume_run_id
+    adopted = project_run if adopts(project_run, experiment_id) else None
+    run_id = adopted or resume_run_id
     if run_id and not _run_exists(run_id):
         run_id = None
     try:
@@ -89,13 +94,16 @@ def parent_run(
         with mlflow.start_run(
             run_id=run_id, experiment_id=experiment_id, run_name=None if run_id else run_name
         ) as run:
-            # a stopped job's run ends KILLED (FAILED is for errors), not left RUNNING
-            cancel = on_stop(lambda: mlflow.MlflowClient().set_terminated(run.info.run_id, KILLED))
+            if adopted and run_name:  # the project run's random name says nothing
+                mlflow.set_tag("mlflow.runName", run_name)
+            if project_run and not adopted:
+                point_to(project_run, run)
+            cancel = run_owners.own(run.info.run_id)  # a stop signal ends it KILLED
             try:
                 yield run
             except KeyboardInterrupt:  # Ctrl-C: this run and any nested one still open
                 while (active := mlflow.active_run()) is not None:
-                    mlflow.end_run(KILLED)
+                    mlflow.end_run(run_owners.KILLED)
                     if active.info.run_id == run.info.run_id:
                         break
                 raise
@@ -112,82 +120,6 @@ def _run_exists(run_id: str) -> bool:
     except mlflow.exceptions.MlflowException:
         return False
     return True
-
-
-def trial_callback(parent: Run, metric_name: str = TRIAL_METRIC) -> MLflowCallback:
-    """optuna-integration's callback logging each trial as a run nested under `parent`, its
-    value as `metric_name` (the study's objective, e.g. val_auc)."""
-    # Deprecated upstream in 4.9 (moving to OptunaHub), removed in 6.0: pinned <5.1 in pyproject.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        return _mlflow_callback(parent, metric_name)
-
-
-def _mlflow_callback(parent: Run, metric_name: str) -> MLflowCallback:
-    return MLflowCallback(
-        metric_name=metric_name,
-        create_experiment=False,
-        tag_trial_user_attrs=True,
-        mlflow_kwargs={
-            "nested": True,
-            "experiment_id": parent.info.experiment_id,
-            # Explicit so that trials run in worker threads still nest under the parent.
-            "tags": {"mlflow.parentRunId": parent.info.run_id},
-        },
-    )
-
-
-def child_runs(parent_run_id: str, experiment_id: str) -> pd.DataFrame:
-    """The runs nested under a parent run."""
-    return mlflow.search_runs(
-        experiment_ids=[experiment_id],
-        filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
-    )
-
-
-def reconcile_trial_runs(
-    parent: Run,
-    study: optuna.Study,
-    done: list[optuna.trial.FrozenTrial],
-    callback: MLflowCallback,
-) -> None:
-    """Leave exactly one finished MLflow run per finished trial (`done`) under `parent`.
-
-    A process killed between a trial's end and the end of its MLflow run leaves the run
-    RUNNING (or the trial without a run): such runs and any duplicate of a trial number are
-    deleted, and every finished trial without a run is logged again through `callback`.
-    Only call this when no other worker is running trials for the study.
-    """
-    finished = {t.number: t for t in done}
-    kept: set[int] = set()
-    client = mlflow.MlflowClient()
-    runs = child_runs(parent.info.run_id, parent.info.experiment_id)
-    for run in runs.sort_values("start_time").to_dict("records") if len(runs) else []:
-        number = _trial_number(run)
-        if number is None:
-            continue
-        if run["status"] != "FINISHED" or number in kept:
-            client.delete_run(run["run_id"])
-            log.warning("deleted MLflow run %s: partial or duplicate of trial %d", *_id(run))
-        else:
-            kept.add(number)
-    missing = sorted(set(finished) - kept)
-    for number in missing:
-        callback(study, finished[number])
-    if missing:
-        log.warning(
-            "logged %d finished trial(s) that had no MLflow run: %s", len(missing), missing
-        )
-
-
-def _trial_number(run: dict[str, Any]) -> int | None:
-    """The Optuna trial number of an MLflowCallback run (named after it), else None."""
-    name = run.get("tags.number") or run.get("tags.mlflow.runName")
-    return int(name) if isinstance(name, str) and name.isdigit() else None
-
-
-def _id(run: dict[str, Any]) -> tuple[str, int]:
-    return run["run_id"], int(_trial_number(run) or -1)
 
 
 def log_params(params: dict[str, Any]) -> None:
@@ -231,7 +163,8 @@ def log_pick_model(fitted: FittedModel, meta: dict[str, Any], example: pd.DataFr
     """
     example = example.astype(np.float64)
     output = pd.DataFrame({"probability": np.full(len(example), 0.5), "pick": False})
-    meta = meta | {"model": {"kind": fitted.kind, "class": fitted_class_path(fitted)}}
+    output = output.assign(**{f"{n}_score": 0.5 for n in getattr(fitted, "members", {})})
+    meta = meta | {"model": fitted_entry(fitted)}
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(tmp) / "model"
         model_dir.mkdir()
@@ -243,17 +176,15 @@ def log_pick_model(fitted: FittedModel, meta: dict[str, Any], example: pd.DataFr
             python_model=str(PACKAGE_DIR / "tracking" / "model_code.py"),
             artifacts={MODEL_ARTIFACT: str(model_dir), META_ARTIFACT: str(meta_path)},
             code_paths=[str(PACKAGE_DIR)],
-            signature=infer_signature(example, output),
+            signature=model_signature(example, output),
             input_example=example,
             pip_requirements=_pip_requirements(fitted),
         )
 
 
 def _pip_requirements(fitted: FittedModel) -> list[str]:
-    import mlflow as _mlflow
-
     return [
-        f"mlflow=={_mlflow.__version__}",
+        f"mlflow=={mlflow.__version__}",
         *fitted.requirements(),
         f"pandas=={pd.__version__}",
         f"numpy=={np.__version__}",
@@ -291,6 +222,8 @@ def log_artifact(path: str | Path, artifact_path: str | None = None) -> None:
 
 def set_tracking_uri(tracking_uri: str) -> None:
     """Point MLflow (tracking and registry) at a store without choosing an experiment."""
+    # MLflow's "Downloading artifacts" bars (registering, loading a model) are noise in a log
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(tracking_uri)
 
 

@@ -21,13 +21,18 @@ from ashare_autotune.tracking import runs as tracking  # noqa: E402
 TOP = 20  # features shown in the summary plot
 
 
-def log_shap(fitted: FittedModel, x: pd.DataFrame, seed: int) -> pd.DataFrame:
-    """Compute SHAP values of `x`, log the summary plot and the mean |SHAP| table.
+def log_shap(
+    fitted: FittedModel, x: pd.DataFrame, seed: int, member: str = "", figure: bool = True
+) -> pd.DataFrame:
+    """Compute SHAP values of `x`, log the mean |SHAP| table and the summary plot.
 
     Args:
-        fitted: the final model.
+        fitted: the final model (or an ensemble's member).
         x: the sampled validation rows (`explain.validation_sample`).
         seed: seed of the plot's vertical jitter.
+        member: an ensemble member's name: its table in `shap/<member>/`, its plot
+            `plots/shap_summary_<member>.png`.
+        figure: log the summary plot too (`mlflow.figures`).
 
     Returns:
         the mean |SHAP| table (feature, mean_abs_shap, mean_shap).
@@ -37,10 +42,13 @@ def log_shap(fitted: FittedModel, x: pd.DataFrame, seed: int) -> pd.DataFrame:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         table.to_csv(out / "mean_abs.csv", index=False)
-        tracking.log_artifacts(out, "shap")
+        tracking.log_artifacts(out, f"shap/{member}" if member else "shap")
+    if not figure:
+        return table
     with tempfile.TemporaryDirectory() as tmp:
         fig = shap_summary_figure(contribs, x, table, seed)
-        fig.savefig(Path(tmp) / "shap_summary.png", dpi=110, bbox_inches="tight")
+        name = f"shap_summary_{member}.png" if member else "shap_summary.png"
+        fig.savefig(Path(tmp) / name, dpi=110, bbox_inches="tight")
         tracking.log_artifacts(Path(tmp), "plots")
     return table
 

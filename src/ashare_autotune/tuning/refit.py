@@ -38,8 +38,8 @@ def fit_best(
     full = dataclasses.replace(matrices, train=matrices.full_train(), trial_train=None)
     fitted = model.fit(study.best_params, full, eval_every)
     log.info(
-        "trials trained on a sample of the training rows; the final model, on all of them, "
-        "stopped at %d rounds (validation score %.4f)",
+        "the final model, on all training rows, early-stopped on validation at %d rounds "
+        "(validation score %.4f)",
         fitted.best_round,
         fitted.best_score,
     )

@@ -19,6 +19,9 @@ import sqlalchemy
 from ashare_autotune import sqlite_wal, store_locks
 from ashare_autotune.config.schema import TuningConfig
 from ashare_autotune.errors import UserError
+from ashare_autotune.tuning.progress import StudyProgress, quiet_optuna
+from ashare_autotune.tuning.scoring import TRIAL_METRICS
+from ashare_autotune.tuning.trial_owners import RetryStaleTrial, fail_orphan_trials, owned
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +93,7 @@ def make_storage(cfg: TuningConfig, url: str) -> optuna.storages.RDBStorage:
         sqlite_wal.enable(url)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=cfg.max_retry)
+        retry = RetryStaleTrial(cfg.max_retry)
         for attempt in range(SCHEMA_RACE_ATTEMPTS):
             try:
                 with store_locks.creating(url):  # one process at a time creates the tables
@@ -148,6 +151,7 @@ def open_or_create_study(
         (the study, True when this call created it): of several workers starting together,
         exactly one creates the study (the database enforces the unique name).
     """
+    quiet_optuna()
     rdb = make_storage(cfg, storage)
     kwargs: dict[str, Any] = {
         "study_name": study_name,
@@ -160,6 +164,7 @@ def open_or_create_study(
     except optuna.exceptions.DuplicatedStudyError:
         study, created = optuna.load_study(**kwargs), False
     study.sampler = optuna.samplers.TPESampler(seed=sampler_seed(cfg, len(study.trials)))
+    fail_orphan_trials(study)  # a SIGKILLed process's trial: failed and queued again now
     return study, created
 
 
@@ -254,12 +259,13 @@ def run_study(
         )
         return study
     log.info("study %s: running %d trial(s)", study.study_name, remaining)
+    progress = StudyProgress(study, cfg.n_trials, TRIAL_METRICS[cfg.metric], cfg.timeout)
     with storage_errors_reported(study):
         study.optimize(
-            objective,
+            owned(objective),
             n_trials=remaining,
             timeout=cfg.timeout,
-            callbacks=list(callbacks),
+            callbacks=[*callbacks, progress],
             show_progress_bar=cfg.show_progress_bar,
         )
     return study
@@ -309,12 +315,15 @@ def run_more_trials(
             ran.append(trial.number)
 
     log.info("study %s: worker running %d trial(s)", study.study_name, cfg.n_trials)
+    # n/N of this worker's share: the study's total grows with every worker
+    total = finished_trials(study) + cfg.n_trials
+    progress = StudyProgress(study, total, TRIAL_METRICS[cfg.metric], cfg.timeout)
     with storage_errors_reported(study):
         study.optimize(
-            objective,
+            owned(objective),
             n_trials=cfg.n_trials,
             timeout=cfg.timeout,
-            callbacks=[*callbacks, count],
+            callbacks=[*callbacks, count, progress],
             show_progress_bar=cfg.show_progress_bar,
         )
     return len(ran)

@@ -3,7 +3,7 @@ stopping, Optuna's pruning callback, refits."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar
 
@@ -32,7 +32,15 @@ OBJECTIVES = {
     "binary": ("binary:logistic", EVAL_METRIC),  # the label; the precision threshold's
     # relevance within each day (`qid` = the day, rows in day order)
     "rank:pairwise": ("rank:pairwise", f"ndcg@{RANK_AT}"),
+    # the forward return normalised per day (`model.target_norm`), as LightGBM's `regression`;
+    # early-stopped on minus the validation squared error (higher is better, as the study's)
+    "regression": ("reg:squarederror", "neg_l2"),
 }
+
+
+def neg_l2(preds: np.ndarray, data: xgb.DMatrix) -> tuple[str, float]:
+    """Minus the mean squared error (the margin is the prediction of `reg:squarederror`)."""
+    return "neg_l2", -float(np.mean((preds - data.get_label()) ** 2))
 
 
 class XGBoostModel:
@@ -47,9 +55,10 @@ class XGBoostModel:
     def base_params(self) -> dict[str, Any]:
         """XGBoost parameters fixed for every trial (no scale_pos_weight, by design)."""
         objective, metric = OBJECTIVES[self.cfg.objective]
-        return {
+        # regression's `neg_l2` is the project's (`PeriodicEvaluation`'s feval), not XGBoost's
+        own = {"disable_default_eval_metric": 1} if metric == "neg_l2" else {"eval_metric": metric}
+        return own | {
             "objective": objective,
-            "eval_metric": metric,
             **self.cfg.params,
             "max_bin": self.cfg.max_bin,
             "nthread": self.cfg.n_jobs,
@@ -143,6 +152,7 @@ def train_early_stopping(
         eval_every,
         model.num_boost_round,
         [stop, *callbacks],
+        neg_l2 if metric == "neg_l2" else None,
     )
     return xgb.train(
         params,
@@ -169,9 +179,10 @@ class PeriodicEvaluation(xgb.callback.TrainingCallback):
         period: int,
         num_rounds: int,
         then: Sequence[xgb.callback.TrainingCallback],
+        feval: Callable[[np.ndarray, xgb.DMatrix], tuple[str, float]] | None = None,
     ) -> None:
         self._dmatrix, self._period, self._num_rounds = dmatrix, period, num_rounds
-        self._then = list(then)
+        self._then, self._feval = list(then), feval
         super().__init__()
 
     def before_training(self, model: Any) -> Any:
@@ -186,14 +197,22 @@ class PeriodicEvaluation(xgb.callback.TrainingCallback):
             model = callback.after_training(model)
         return model
 
+    def _scores(self, model: Any, epoch: int) -> list[tuple[str, float]]:
+        """(metric, value) of the matrix: XGBoost's own metrics, or the `feval`'s at full
+        precision (XGBoost's evaluation text keeps 6 digits)."""
+        if self._feval is not None:
+            return [self._feval(model.predict(self._dmatrix, output_margin=True), self._dmatrix)]
+        result = model.eval(self._dmatrix, EVAL_NAME, epoch)  # "[epoch]\tval-auc:0.61..."
+        return [
+            (key.split("-", 1)[1], float(value))
+            for key, value in (item.rsplit(":", 1) for item in result.split("\t")[1:])
+        ]
+
     def after_iteration(self, model: Any, epoch: int, evals_log: dict) -> bool:
         """On an evaluation round, log the scores and return whether any of `then` stops."""
         if (epoch + 1) % self._period and epoch + 1 != self._num_rounds:
             return False
-        result = model.eval(self._dmatrix, EVAL_NAME, epoch)  # "[epoch]\tval-auc:0.61..."
-        for item in result.split("\t")[1:]:
-            key, value = item.rsplit(":", 1)
-            metric = key.split("-", 1)[1]
-            evals_log.setdefault(EVAL_NAME, {}).setdefault(metric, []).append(float(value))
+        for metric, value in self._scores(model, epoch):
+            evals_log.setdefault(EVAL_NAME, {}).setdefault(metric, []).append(value)
         stops = [callback.after_iteration(model, epoch, evals_log) for callback in self._then]
         return any(stops)

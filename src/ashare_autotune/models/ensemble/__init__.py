@@ -1,0 +1,1 @@
+"""An ensemble behind the model protocol: members of other model packages, blended by day rank."""
