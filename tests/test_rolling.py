@@ -19,6 +19,7 @@ from ashare_autotune.config.rolling import RollingAppConfig, RollingConfig
 from ashare_autotune.errors import ConfigError
 from ashare_autotune.modelling.rolling_schedule import rolling_windows
 from ashare_autotune.rolling import job as rolling_job
+from ashare_autotune.rolling.ab import ab_row, update_ab
 from ashare_autotune.rolling.job import run_rolling
 from ashare_autotune.rolling.report import RollingOutcome
 from ashare_autotune.tracking import backtest_log
@@ -246,3 +247,25 @@ def test_the_record_is_judged_logged_and_its_latest_model_registered(killed_then
     version = client.get_model_version(app.registry.model_name, outcome.model_version)
     assert version.tags["roll_rank_ic_mean"] == str(round(outcome.metrics["roll_rank_ic_mean"], 4))
     assert version.tags["rolling_window"] == "3"
+
+
+def test_the_ab_table_holds_one_row_per_sweep_job_and_a_rerun_replaces_its_row(
+    tmp_path: Path,
+) -> None:
+    days = pd.bdate_range("2020-01-01", periods=300)
+    by_year = pd.DataFrame(
+        {"rank_ic_mean": [0.05, 0.02, 0.035]},
+        index=pd.Index(["2020", "2021", "total"], name="year"),
+    )
+    for job, ic in (("model=xgboost", 0.04), ("model=lightgbm", 0.03), ("model=xgboost", 0.06)):
+        metrics = {"roll_rank_ic_mean": ic, "roll_bt_annual_return": 0.1}
+        returns = pd.Series(np.full(len(days), ic / 100), index=days)
+        files = update_ab(tmp_path, ab_row(job, metrics, by_year), returns)
+    table = pd.read_csv(files["rolling_ab.csv"], index_col="job")
+    assert list(table.index) == ["model=lightgbm", "model=xgboost"]
+    assert table.loc["model=xgboost", "rank_ic"] == 0.06  # the rerun's row
+    assert table.loc["model=lightgbm", "rank_ic_2021"] == 0.02
+    assert "| model=xgboost | 0.0600 |" in files["rolling_ab.md"].read_text()
+    curves = pd.read_parquet(tmp_path / "rolling_ab_returns.parquet")
+    assert list(curves.columns) == ["model=lightgbm", "model=xgboost"]
+    assert files["rolling_ab.png"].stat().st_size > 0

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from ashare_autotune.config.hydra_job import hydra_tags, sweep_run_name
 from ashare_autotune.config.loading import register_configs, reject_unknown_keys, to_schema
 from ashare_autotune.config.rolling import RollingAppConfig
 from ashare_autotune.data.synthetic import data_caveat
@@ -25,7 +28,14 @@ def main(cfg: DictConfig) -> float:
     """Refit on the schedule, judge the stitched record, register the latest window's model;
     returns the record's mean daily Rank IC (for sweeps)."""
     app = to_schema(cfg, RollingAppConfig)
-    out = run_rolling(app, config_yaml=OmegaConf.to_yaml(cfg, resolve=True))
+    tags = hydra_tags()
+    sweep = None
+    if "hydra_sweep_dir" in tags:  # a `-m` sweep: one A/B table across its jobs
+        name = sweep_run_name(HydraConfig.get().overrides.task, tags["hydra_job"])
+        app.mlflow.run_name = app.mlflow.run_name or name
+        sweep = (Path(tags["hydra_sweep_dir"]), name)
+    yaml = OmegaConf.to_yaml(cfg, resolve=True)
+    out = run_rolling(app, config_yaml=yaml, run_tags=tags, sweep=sweep)
     m = out.metrics
     log.info(
         "done: run %s, %d windows; Rank IC %.4f (t %.2f), top-k precision %.4f; record %s; "

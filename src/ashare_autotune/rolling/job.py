@@ -62,6 +62,7 @@ def run_rolling(
     config_yaml: str | None = None,
     run_tags: dict[str, str] | None = None,
     stop_after: int | None = None,
+    sweep: tuple[Path, str] | None = None,
 ) -> RollingOutcome:
     """Refit over `rolling.start..end`, score every step, judge and register.
 
@@ -70,6 +71,7 @@ def run_rolling(
         config_yaml: the resolved config as YAML, logged as an artifact when given.
         run_tags: extra tags for the parent run (a sweep job's overrides).
         stop_after: raise after fitting this many windows in this call (tests: a killed run).
+        sweep: in a `-m` sweep, its directory and this job's overrides (the A/B table).
     """
     model = build_model(app.model)
     check_objective_settings(app)
@@ -113,7 +115,7 @@ def run_rolling(
                 fitted_now += 1
                 if stop_after is not None and fitted_now >= stop_after:
                     raise KeyboardInterrupt(f"stopped after {fitted_now} window(s) (stop_after)")
-            return judge_and_register(app, market, ds, state, schedule, bt, run)
+            return judge_and_register(app, market, ds, state, schedule, bt, run, sweep)
 
 
 def run_identity(app: RollingAppConfig, data: dict[str, Any]) -> str:

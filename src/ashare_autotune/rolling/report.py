@@ -27,6 +27,7 @@ from ashare_autotune.evaluation.threshold import ThresholdChoice
 from ashare_autotune.modelling.dataset import Dataset
 from ashare_autotune.modelling.rolling_schedule import RollWindow
 from ashare_autotune.rolling import record as rec
+from ashare_autotune.rolling.ab import ab_row, update_ab
 from ashare_autotune.rolling.state import RollingState
 from ashare_autotune.rolling.window import SEGMENT, rows_in, window_view
 from ashare_autotune.tracking import registry, reports
@@ -62,8 +63,10 @@ def judge_and_register(
     schedule: list[RollWindow],
     bt: BacktestInputs | None,
     run: Run,
+    sweep: tuple[Path, str] | None = None,
 ) -> RollingOutcome:
-    """Stitch the windows' records, measure and log them, register the latest window's model."""
+    """Stitch the windows' records, measure and log them, register the latest window's model;
+    in a `-m` sweep (`sweep`: its directory and this job's overrides) update the A/B table."""
     record = state.record()
     top_k = app.trading.top_k
     metrics = rec.record_metrics(record, top_k, "roll")
@@ -74,9 +77,10 @@ def judge_and_register(
     by_year = rec.by_year(record, top_k)
     windows = rec.windows_table(state.finished())
     returns = pd.DataFrame()
+    account: dict[str, Any] = {}
     if bt is not None:
-        metrics |= _account(bt, record, top_k, "roll", returns_out := {})
-        returns = returns_out.get("table", returns)
+        metrics |= _account(bt, record, top_k, "roll", account)
+        returns = account["table"]
         if len(before):
             metrics |= _account(bt, before, top_k, "val_roll", None)
     path = state.directory / "predictions" / "rolling.parquet"
@@ -85,6 +89,10 @@ def judge_and_register(
     tracking.log_artifact(path, "predictions")
     _log_tables(record, by_year, windows, returns, top_k)
     tracking.log_metrics(metrics)
+    if sweep is not None:
+        row = ab_row(sweep[1], metrics, by_year)
+        for path in update_ab(sweep[0], row, account.get("returns")).values():
+            tracking.log_artifact(path, "rolling/ab")
     version, uri = _register(app, market, ds, state, schedule[-1], metrics)
     return RollingOutcome(
         run.info.run_id, len(schedule), metrics, by_year, returns, uri, version, path
@@ -106,7 +114,7 @@ def _account(
     out: dict[str, Any] | None,
 ) -> dict[str, float]:
     """The fully invested account of a record; with `out`, beside the baselines, logged (plots,
-    tear sheet) and its returns by year put in `out["table"]`."""
+    tear sheet), its daily returns put in `out["returns"]` and by year in `out["table"]`."""
     report = run_window_backtest(bt, _scores(record), prefix)
     if out is None:
         return report.metrics
@@ -114,9 +122,8 @@ def _account(
     comparison = window_comparison(bt, report, scored[["ts_code", "trade_date"]], scored, top_k)
     span = f"{record['trade_date'].min():%Y-%m-%d}..{record['trade_date'].max():%Y-%m-%d}"
     logged = log_backtest(report, f"rolling retrain {span}", comparison)
-    out["table"] = rec.yearly_returns(
-        comparison, strategy_returns(report.result), report.benchmark
-    )
+    out["returns"] = strategy_returns(report.result)
+    out["table"] = rec.yearly_returns(comparison, out["returns"], report.benchmark)
     return logged
 
 
