@@ -23,7 +23,7 @@ from ashare_autotune.rolling.ab import ab_row, update_ab
 from ashare_autotune.rolling.job import run_rolling
 from ashare_autotune.rolling.report import RollingOutcome
 from ashare_autotune.tracking import backtest_log
-from tests.conftest import CONF_DIR, fresh_store
+from tests.conftest import CONF_DIR, fresh_store, run_entry_point
 
 CALENDAR = pd.bdate_range("2015-01-05", "2020-12-31")  # trading days: weekdays here
 EMBARGO = 5
@@ -269,3 +269,15 @@ def test_the_ab_table_holds_one_row_per_sweep_job_and_a_rerun_replaces_its_row(
     curves = pd.read_parquet(tmp_path / "rolling_ab_returns.parquet")
     assert list(curves.columns) == ["model=lightgbm", "model=xgboost"]
     assert files["rolling_ab.png"].stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_the_command_reports_a_bad_step_in_one_line_and_exits_2(
+    tmp_path: Path, tracking_uri: str
+) -> None:
+    done = run_entry_point("rolling", tmp_path, tracking_uri, "debug=default", "rolling.step=week")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: config key 'rolling.step'='week': must be month, quarter, half or year"
+    ]
+    assert not (tmp_path / "rolling_state").exists()
