@@ -16,7 +16,9 @@ from hydra.core.global_hydra import GlobalHydra
 
 from ashare_autotune.config.loading import register_configs, to_schema
 from ashare_autotune.config.rolling import RollingAppConfig, RollingConfig
+from ashare_autotune.data.loader import load_market, training_data
 from ashare_autotune.errors import ConfigError
+from ashare_autotune.modelling.labels import trading_calendar
 from ashare_autotune.modelling.rolling_schedule import rolling_windows
 from ashare_autotune.rolling import job as rolling_job
 from ashare_autotune.rolling.ab import ab_row, update_ab
@@ -186,26 +188,34 @@ def test_a_killed_run_resumes_without_refitting_its_finished_windows(killed_then
 
 
 @pytest.mark.slow
+def test_a_finished_run_run_again_refits_and_registers_nothing(killed_then_resumed) -> None:  # noqa: ANN001
+    outcome, _, _, app = killed_then_resumed
+    again = Fits()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(backtest_log, "write_tearsheet", lambda *a, **k: a[2].write_text("<html>"))
+        mp.setattr(rolling_job, "fit_window", again)
+        rerun = run_rolling(app)
+    assert again.windows == []
+    assert rerun.run_id == outcome.run_id
+    assert rerun.model_version == outcome.model_version
+    versions = mlflow.MlflowClient().search_model_versions(f"name='{app.registry.model_name}'")
+    assert len(versions) == 1
+
+
+@pytest.mark.slow
 def test_no_score_comes_from_a_model_that_saw_its_day(killed_then_resumed) -> None:  # noqa: ANN001
     outcome, _, _, app = killed_then_resumed
     record = pd.read_parquet(outcome.record_path)
     assert set(record["window"]) == {1, 2, 3}
-    # the trading calendar of the run's market: the record's days and the fit ends are in it
-    calendar = pd.DatetimeIndex(np.sort(record["trade_date"].unique()))
+    # the trading calendar of the run's market: the label of the last day trained on looks
+    # max_days ahead, and still ends before the scored day
+    market = load_market(training_data(app.data))
+    calendar = trading_calendar(market.daily, market.index)
     fit_end = pd.to_datetime(record["fit_end"], format="%Y%m%d")
     assert (fit_end < record["trade_date"]).all()
-    # the label of the last day trained on looks max_days ahead: still before the scored day
-    first_scored = record.groupby("window")["trade_date"].min()
-    for k, day in first_scored.items():
-        last_fit = fit_end[record["window"] == k].iloc[0]
-        days_between = int(calendar.searchsorted(day)) - int(calendar.searchsorted(last_fit))
-        if (
-            calendar.searchsorted(last_fit) < len(calendar)
-            and calendar[calendar.searchsorted(last_fit)] == last_fit
-        ):
-            assert days_between > app.label.max_days
-        else:  # the fit ended before the record began: count on the business days
-            assert len(pd.bdate_range(last_fit, day)) - 1 > app.label.max_days
+    gap = calendar.searchsorted(record["trade_date"]) - calendar.searchsorted(fit_end)
+    assert (gap > app.label.max_days).all()
+    assert calendar.isin(fit_end).sum() == 3  # each window's fit end is a trading day
     # each window scores only its own step, after the one before
     spans = record.groupby("window")["trade_date"].agg(["min", "max"])
     assert (spans["min"].iloc[1:].to_numpy() > spans["max"].iloc[:-1].to_numpy()).all()

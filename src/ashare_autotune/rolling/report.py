@@ -93,7 +93,12 @@ def judge_and_register(
         row = ab_row(sweep[1], metrics, by_year)
         for path in update_ab(sweep[0], row, account.get("returns")).values():
             tracking.log_artifact(path, "rolling/ab")
-    version, uri = _register(app, market, ds, state, schedule[-1], metrics)
+    if (done := state.registered()) is not None:  # a rerun of a finished run
+        log.info("already registered as %s version %s: nothing registered", *done[:2])
+        version, uri = done[1], done[2]
+    else:
+        version, uri = _register(app, market, ds, state, schedule[-1], metrics)
+        state.set_registered(app.registry.model_name, version, uri)
     return RollingOutcome(
         run.info.run_id, len(schedule), metrics, by_year, returns, uri, version, path
     )

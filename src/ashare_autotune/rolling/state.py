@@ -57,6 +57,15 @@ class RollingState:
         self.manifest["tuned"][str(tune_round)] = params
         self._write()
 
+    def registered(self) -> tuple[str, str | None, str] | None:
+        """(model name, version or None, model URI) once the run logged its model."""
+        done = self.manifest.get("registered")
+        return (done["name"], done["version"], done["uri"]) if done else None
+
+    def set_registered(self, name: str, version: str | None, uri: str) -> None:
+        self.manifest["registered"] = {"name": name, "version": version, "uri": uri}
+        self._write()
+
     def finished(self) -> dict[int, dict[str, Any]]:
         """Each finished window's facts (params, spans, rounds, metrics) by window number."""
         return {int(k): v for k, v in self.manifest["windows"].items()}
