@@ -38,6 +38,10 @@ from ashare_autotune.tracking.registration import register_and_promote
 
 log = logging.getLogger(__name__)
 RECORD_ARTIFACT = "predictions/rolling.parquet"
+# the per-window table's markdown: spans, the fit, validation and the step's results
+WINDOW_COLUMNS = ["fit_start", "fit_end", "score_start", "score_end", "rounds", "threshold"]
+WINDOW_COLUMNS += ["val_auc", "val_precision", "step_auc", "step_rank_ic_mean", "step_rank_ic_t"]
+WINDOW_COLUMNS += ["step_topk_precision_mean", "step_precision", "step_n_picks"]
 TAGGED = ("rank_ic_mean", "rank_ic_t", "ic_mean", "topk_precision_mean", "pick_precision")
 
 
@@ -147,8 +151,12 @@ def _log_tables(
             if table.empty:
                 continue
             table.to_csv(out / f"{name}.csv")
-            numeric = table.select_dtypes("number")
-            (out / f"{name}.md").write_text(rec.markdown(numeric))
+            shown = (
+                table[[c for c in WINDOW_COLUMNS if c in table]] if name == "windows" else table
+            )
+            (out / f"{name}.md").write_text(
+                rec.markdown(shown.select_dtypes(["number", "object"]))
+            )
         rec.save_figure(
             rec.cumulative_ic_figure(record, top_k, windows), out / "cumulative_ic.png"
         )
