@@ -245,6 +245,9 @@ def test_the_record_is_judged_logged_and_its_latest_model_registered(killed_then
     )
     assert "roll_bt_annual_return" in run.data.metrics  # the account
     assert "roll_baseline_blend_bt_annual_return" in run.data.metrics  # beside a baseline
+    # the first window's model scoring the whole span, never refitted: the model trained once
+    assert {"once_rank_ic_mean", "once_bt_annual_return"} <= set(run.data.metrics)
+    assert "trained once" in outcome.returns.columns
     children = client.search_runs(
         [run.info.experiment_id], f"tags.mlflow.parentRunId = '{outcome.run_id}'"
     )

@@ -29,7 +29,7 @@ from ashare_autotune.modelling.rolling_schedule import RollWindow
 from ashare_autotune.rolling import record as rec
 from ashare_autotune.rolling.ab import ab_row, update_ab
 from ashare_autotune.rolling.state import RollingState
-from ashare_autotune.rolling.window import SEGMENT, rows_in, window_view
+from ashare_autotune.rolling.window import SEGMENT, rows_in, scored_record, window_view
 from ashare_autotune.tracking import registry, reports
 from ashare_autotune.tracking import runs as tracking
 from ashare_autotune.tracking.backtest_log import log_backtest, window_comparison
@@ -80,6 +80,10 @@ def judge_and_register(
         metrics |= rec.record_metrics(before, top_k, "val_roll")
     by_year = rec.by_year(record, top_k)
     windows = rec.windows_table(state.finished())
+    frozen = _trained_once(app, ds, state, schedule)
+    if frozen is not None:
+        metrics |= rec.record_metrics(frozen, top_k, "once")
+        by_year["once_rank_ic_mean"] = rec.by_year(frozen, top_k)["rank_ic_mean"]
     returns = pd.DataFrame()
     account: dict[str, Any] = {}
     if bt is not None:
@@ -87,6 +91,14 @@ def judge_and_register(
         returns = account["table"]
         if len(before):
             metrics |= _account(bt, before, top_k, "val_roll", None)
+        if frozen is not None:
+            once = run_window_backtest(bt, _scores(frozen), "once")
+            metrics |= once.metrics
+            returns.insert(
+                1,
+                "trained once",
+                rec.yearly_returns(None, strategy_returns(once.result), once.benchmark)["model"],
+            )
     path = state.directory / "predictions" / "rolling.parquet"
     path.parent.mkdir(exist_ok=True)
     record.to_parquet(path, index=False)
@@ -106,6 +118,20 @@ def judge_and_register(
     return RollingOutcome(
         run.info.run_id, len(schedule), metrics, by_year, returns, uri, version, path
     )
+
+
+def _trained_once(
+    app: RollingAppConfig, ds: Dataset, state: RollingState, schedule: list[RollWindow]
+) -> pd.DataFrame | None:
+    """The whole span scored by the first window's model, never refitted (the same model
+    trained once), at its threshold; None when the run kept no first model."""
+    fitted = state.first_model()
+    if fitted is None:
+        return None
+    first = state.finished()[1]
+    span = (schedule[0].score[0], schedule[-1].score[1])
+    fit_span = schedule[0].fit_span(app.rolling.refit_on_val)
+    return scored_record(app, ds, span, fitted, first["threshold"], 1, fit_span)[0]
 
 
 def _scores(record: pd.DataFrame) -> pd.DataFrame:

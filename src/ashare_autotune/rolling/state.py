@@ -21,6 +21,7 @@ from ashare_autotune.tracking.pyfunc_model import MODEL_ARTIFACT, load_fitted
 
 MANIFEST = "manifest.json"
 MODEL_DIR = "model"
+FIRST_MODEL_DIR = "model_w001"  # the first window's, kept: the model trained once
 
 
 class RollingState:
@@ -80,12 +81,13 @@ class RollingState:
         tmp = self.window_path(k).with_suffix(".tmp")
         record.to_parquet(tmp, index=False)
         os.replace(tmp, self.window_path(k))
-        model_tmp = self.directory / f".{MODEL_DIR}.tmp"
-        shutil.rmtree(model_tmp, ignore_errors=True)
-        model_tmp.mkdir()
-        fitted.save(model_tmp)
-        shutil.rmtree(self.directory / MODEL_DIR, ignore_errors=True)
-        os.replace(model_tmp, self.directory / MODEL_DIR)
+        for name in (MODEL_DIR, FIRST_MODEL_DIR) if k == 1 else (MODEL_DIR,):
+            model_tmp = self.directory / f".{name}.tmp"
+            shutil.rmtree(model_tmp, ignore_errors=True)
+            model_tmp.mkdir()
+            fitted.save(model_tmp)
+            shutil.rmtree(self.directory / name, ignore_errors=True)
+            os.replace(model_tmp, self.directory / name)
         self.manifest["windows"][str(k)] = facts | {"model_class": fitted_class_path(fitted)}
         self._write()
 
@@ -94,6 +96,13 @@ class RollingState:
         last = max(self.finished())
         spec = {"class": self.finished()[last]["model_class"]}
         return load_fitted(spec, {MODEL_ARTIFACT: str(self.directory / MODEL_DIR)})
+
+    def first_model(self) -> FittedModel | None:
+        """The first window's model (None when the run kept none)."""
+        if not (self.directory / FIRST_MODEL_DIR).exists():
+            return None
+        spec = {"class": self.finished()[1]["model_class"]}
+        return load_fitted(spec, {MODEL_ARTIFACT: str(self.directory / FIRST_MODEL_DIR)})
 
     def record(self) -> pd.DataFrame:
         """The stitched record: every finished window's predictions, oldest first."""

@@ -135,6 +135,28 @@ def fit_window(
     return WindowFit(fitted, fitted.best_round, choice.threshold, choice.feasible, kept, metrics)
 
 
+def scored_record(
+    app: AppConfig,
+    ds: Dataset,
+    span: tuple[int, int],
+    fitted: FittedModel,
+    threshold: float,
+    k: int,
+    fit_span: tuple[int, int],
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Every candidate of the days `span` scored by `fitted` (the model of window `k`, trained
+    on the labels of `fit_span`), picked at `threshold`; and the frame rows scored."""
+    rows = rows_in(ds, span)
+    proba = score_rows(ds, rows, fitted)
+    cap = app.threshold.max_picks_per_day
+    record = prediction_record(ds.frame.iloc[rows][SOURCE_COLUMNS], proba, threshold, cap)
+    fit_start, fit_end = span_dates(ds.calendar, fit_span)
+    record = record.assign(
+        window=np.int32(k), threshold=threshold, fit_start=fit_start, fit_end=fit_end
+    )
+    return record, rows
+
+
 def step_record(
     app: AppConfig,
     ds: Dataset,
@@ -145,14 +167,9 @@ def step_record(
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """Every candidate of the window's step scored by `fitted`, with the window id and the
     days its labels trained on; and the step's metrics (`step_*`)."""
-    rows = rows_in(ds, w.score)
-    proba = score_rows(ds, rows, fitted)
+    record, rows = scored_record(app, ds, w.score, fitted, fit.threshold, w.k, fit_span)
+    proba = record["probability"].to_numpy()
     cap = app.threshold.max_picks_per_day
-    record = prediction_record(ds.frame.iloc[rows][SOURCE_COLUMNS], proba, fit.threshold, cap)
-    fit_start, fit_end = span_dates(ds.calendar, fit_span)
-    record = record.assign(
-        window=np.int32(w.k), threshold=fit.threshold, fit_start=fit_start, fit_end=fit_end
-    )
     y, days, counted = counted_rows(ds, rows)
     metrics = classification_metrics(y, proba, fit.threshold, "step", days, cap, counted)
     signal = signal_metrics(record, app.trading.top_k, "step")
