@@ -11,7 +11,7 @@ from tests.conftest import ROOT
 
 PACKAGE = "ashare_autotune"
 SRC = ROOT / "src" / PACKAGE
-ENTRY_POINTS = {"train", "predict", "evaluate", "backtest", "fetch_data", "doctor"}
+ENTRY_POINTS = {"train", "predict", "evaluate", "backtest", "fetch_data", "doctor", "rolling"}
 MAX_LINES = 400
 
 

@@ -14,6 +14,7 @@ MODULES = {
     "evaluate": "ashare_autotune.evaluate",
     "backtest": "ashare_autotune.backtest",
     "fetch_data": "ashare_autotune.fetch_data",
+    "rolling": "ashare_autotune.rolling",
 }
 
 

@@ -8,9 +8,9 @@ from typing import Any
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
-from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from ashare_autotune.config.hydra_job import hydra_tags, sweep_run_name
 from ashare_autotune.config.loading import register_configs, reject_unknown_keys, to_app_config
 from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.data.synthetic import data_caveat
@@ -103,22 +103,6 @@ def _work(app: AppConfig, config_yaml: str) -> float:
         done.run_id,
     )
     return float(done.n_trials_run)
-
-
-def hydra_tags() -> dict[str, str]:
-    """The command-line overrides of this job (and its number in a `-m` sweep), as run tags."""
-    hc = HydraConfig.get()
-    tags = {"hydra_overrides": " ".join(hc.overrides.task)}
-    if hc.mode == RunMode.MULTIRUN:
-        tags["hydra_job"] = str(hc.job.num)
-        tags["hydra_sweep_dir"] = str(hc.sweep.dir)
-    return tags
-
-
-def sweep_run_name(overrides: list[str], job: str) -> str:
-    """A readable parent-run name for a sweep job: its overrides, without where it logs to."""
-    shown = [o for o in overrides if not o.lstrip("+~").startswith(("mlflow.", "hydra."))]
-    return " ".join(shown) or f"job {job}"
 
 
 if __name__ == "__main__":

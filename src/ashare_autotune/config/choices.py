@@ -27,6 +27,11 @@ PROMOTION_METRICS += ("val_rank_ic_mean", "val_topk_precision_mean")
 PROMOTION_METRICS += ("val_bt_information_ratio", "val_bt_excess_return", "val_bt_sharpe")
 # ... and against the benchmark held at the account's own exposure (cash cannot flatter them)
 PROMOTION_METRICS += ("val_bt_excess_return_exposure", "val_bt_information_ratio_exposure")
+# a rolling retrain's stitched record before the promoted model's own step (`rolling.report`)
+PROMOTION_METRICS += tuple(
+    f"val_roll_{m}"
+    for m in ("rank_ic_mean", "topk_precision_mean", "pick_precision", "bt_excess_return_exposure")
+)
 
 
 class DataSource(StrEnum):

@@ -17,6 +17,7 @@ from omegaconf.errors import ConfigKeyError
 
 from ashare_autotune.config.backtest_cli import BacktestCliConfig
 from ashare_autotune.config.fetch import FetchConfig
+from ashare_autotune.config.rolling import RollingAppConfig
 from ashare_autotune.config.schema import AppConfig, EvaluateConfig, PredictConfig
 from ashare_autotune.errors import ConfigError, config_error_text
 
@@ -29,6 +30,7 @@ SCHEMAS = {
     "evaluate_schema": EvaluateConfig,  # conf/evaluate.yaml
     "fetch_schema": FetchConfig,  # conf/fetch_data.yaml
     "backtest_cli_schema": BacktestCliConfig,  # conf/backtest_cli.yaml
+    "rolling_schema": RollingAppConfig,  # conf/rolling_app.yaml
 }
 
 

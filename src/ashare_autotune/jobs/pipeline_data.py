@@ -183,22 +183,36 @@ def quantise(tuning: TuningConfig, market: Market, ds: Dataset, model: ScoreMode
     trained = np.isfinite(target).reshape(len(target), -1).all(axis=1)
     val, watch, per_day = scoring.validation_rows(ds, tuning, trained)
     train = np.flatnonzero(ds.masks()["train"] & trained)
-    n_watch = len(val) if watch is None else min(watch, len(val))
-    options = RowOptions(
-        batch_rows=max(1, min(MAX_BATCH_ROWS, BATCH_BYTES // (4 * len(ds.feature_names)))),
-        watch_rows=watch,
-        # walk-forward windows are each trained in full: the sample is for one large split
-        trial_rows=None if ds.windows else tuning.trial_rows,
-        seed=tuning.seed,
-        watch_quantised=n_watch * len(ds.feature_names) > PLAIN_WATCH_ENTRIES,
-        keep_train=False,  # a sampled study does not hold all training rows (`full_train`)
-    )
+    # walk-forward windows are each trained in full: the sample is for one large split
+    trial_rows = None if ds.windows else tuning.trial_rows
+    options = row_options(tuning, len(ds.feature_names), len(val), watch, trial_rows)
     matrices = model.build_matrices(
         dataset_rows(ds, "train", train, target), dataset_rows(ds, "val", val, target), options
     )
     windows = [*earlier, matrices] if ds.windows else []
     inputs = reports.dataset_inputs(market, ds)
     return StudyData(model, matrices, windows, inputs, ds.summary(), signal=per_day)
+
+
+def row_options(
+    tuning: TuningConfig,
+    n_features: int,
+    n_val: int,
+    watch: int | None,
+    trial_rows: int | None,
+) -> RowOptions:
+    """How a study's rows become matrices: batches of ~`BATCH_BYTES`, the validation rows
+    watched (`watch`, sampled from `n_val`), the trials' training sample (`trial_rows`; a
+    sampled study does not hold all training rows, `Matrices.full_train`)."""
+    n_watch = n_val if watch is None else min(watch, n_val)
+    return RowOptions(
+        batch_rows=max(1, min(MAX_BATCH_ROWS, BATCH_BYTES // (4 * n_features))),
+        watch_rows=watch,
+        trial_rows=trial_rows,
+        seed=tuning.seed,
+        watch_quantised=n_watch * n_features > PLAIN_WATCH_ENTRIES,
+        keep_train=trial_rows is None,
+    )
 
 
 def _backtests(backtest: BacktestConfig, tuning: TuningConfig) -> bool:

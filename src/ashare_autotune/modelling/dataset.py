@@ -281,18 +281,23 @@ def _stored_dataset(
     market: Market,
     features: FeatureSpec,
     label: LabelConfig,
-    split: SplitConfig,
+    split: SplitConfig | None,
     universe: UniverseRules,
     benchmark: pd.DataFrame | None,
     store_dir: Path,
 ) -> Dataset:
     """`build_dataset` with the features written to `store_dir` by segment: the split needs
-    only the kept rows' days, so it is known before any feature is built."""
+    only the kept rows' days, so it is known before any feature is built (`split` None: every
+    row in the train segment, `span_dataset`)."""
     calendar = trading_calendar(market.daily, market.index)
     rows = label_rows(market, calendar, label, universe, benchmark)
     keys = {k: market.daily[k].array[rows.keep] for k in basic_features.KEYS}
     frame = _with_labels(pd.DataFrame(keys), rows, market, calendar)
-    plan, _ = _split_plan(frame["day"].to_numpy(), split)
+    if split is None:
+        n = len(calendar)
+        plan = SplitPlan(train=(0, n), val=(n, n), test=(n, n), embargo=0)
+    else:
+        plan, _ = _split_plan(frame["day"].to_numpy(), split)
     masks = plan.masks(frame["day"].to_numpy())
     segment = np.full(len(frame), -1, dtype=np.int8)
     for k, name in enumerate(SEGMENTS):
@@ -301,3 +306,17 @@ def _stored_dataset(
     chunks = feature_chunks(market, None, features, rows.keep)
     store = write_feature_store(chunks, segment, names, store_dir)
     return Dataset(frame, names, plan, calendar, store=store)
+
+
+def span_dataset(
+    market: Market,
+    features: FeatureSpec,
+    label: LabelConfig,
+    universe: UniverseRules,
+    benchmark: pd.DataFrame | None,
+    store_dir: Path,
+) -> Dataset:
+    """Every candidate row in one segment ("train"), its features computed once and written to
+    `store_dir` (a rolling retrain's windows each read their own days' rows from it: a frame
+    position is the row's position in the store). Arguments: `build_dataset`'s."""
+    return _stored_dataset(market, features, label, None, universe, benchmark, store_dir)
