@@ -24,6 +24,7 @@ from ashare_autotune.data.loader import load_market, training_data
 from ashare_autotune.data.synthetic import caveat_tags
 from ashare_autotune.evaluation.backtest_window import BacktestInputs, window_inputs
 from ashare_autotune.evaluation.baselines import history_start
+from ashare_autotune.jobs.pipeline_data import check_objective_settings
 from ashare_autotune.jobs.rolling.report import RollingOutcome, judge_and_register
 from ashare_autotune.jobs.rolling.state import RollingState
 from ashare_autotune.jobs.rolling.tune import tune_round
@@ -33,7 +34,6 @@ from ashare_autotune.modelling.rolling_schedule import RollWindow, rolling_windo
 from ashare_autotune.modelling.targets import make_target
 from ashare_autotune.models.base import ScoreModel
 from ashare_autotune.models.build import build_model
-from ashare_autotune.pipeline_data import check_objective_settings
 from ashare_autotune.runtime import scratch_dir
 from ashare_autotune.tracking import runs as tracking
 from ashare_autotune.tracking.child_run import child_run

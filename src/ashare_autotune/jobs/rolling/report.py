@@ -23,6 +23,7 @@ from ashare_autotune.config.rolling import RollingAppConfig
 from ashare_autotune.data.market import Market
 from ashare_autotune.evaluation.backtest_report import strategy_returns
 from ashare_autotune.evaluation.backtest_window import BacktestInputs, run_window_backtest
+from ashare_autotune.evaluation.baseline_compare import window_comparison
 from ashare_autotune.evaluation.threshold import ThresholdChoice
 from ashare_autotune.jobs.rolling import record as rec
 from ashare_autotune.jobs.rolling.ab import ab_row, update_ab
@@ -32,7 +33,7 @@ from ashare_autotune.modelling.dataset import Dataset
 from ashare_autotune.modelling.rolling_schedule import RollWindow
 from ashare_autotune.tracking import registry, reports
 from ashare_autotune.tracking import runs as tracking
-from ashare_autotune.tracking.backtest_log import log_backtest, window_comparison
+from ashare_autotune.tracking.backtest_log import log_backtest
 from ashare_autotune.tracking.input_checks import profile_inputs, sample_rows
 from ashare_autotune.tracking.registration import register_and_promote
 

@@ -12,14 +12,14 @@ import numpy as np
 import pandas as pd
 
 from ashare_autotune.config.schema import AppConfig
+from ashare_autotune.evaluation.candidates import choose_threshold
 from ashare_autotune.evaluation.metrics import classification_metrics
 from ashare_autotune.evaluation.records import SOURCE_COLUMNS, prediction_record, signal_metrics
-from ashare_autotune.evaluation.walk_forward import choose_threshold
+from ashare_autotune.jobs.pipeline_data import row_options
 from ashare_autotune.modelling.dataset import PREDICT_ROWS, Dataset
 from ashare_autotune.modelling.rolling_schedule import RollWindow, span_dates
 from ashare_autotune.modelling.split import SplitPlan
 from ashare_autotune.models.base import FittedModel, Matrices, ScoreModel, dataset_rows
-from ashare_autotune.pipeline_data import row_options
 from ashare_autotune.tuning import scoring
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ def fit_window(
     val_rows = rows_in(ds, w.val)
     proba = score_rows(ds, val_rows, fitted)
     y, days, counted = counted_rows(ds, val_rows)
-    choice = choose_threshold(app, y, proba, days, counted)
+    choice = choose_threshold(app.threshold, app.model.objective, y, proba, days, counted)
     cap = app.threshold.max_picks_per_day
     metrics = classification_metrics(y, proba, choice.threshold, "val", days, cap, counted)
     kept = {
