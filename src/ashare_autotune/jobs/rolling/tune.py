@@ -15,7 +15,7 @@ from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.errors import UserError
 from ashare_autotune.jobs.rolling.window import WindowData
 from ashare_autotune.models.base import ScoreModel
-from ashare_autotune.tracking import runs as tracking
+from ashare_autotune.tracking import trial_runs
 from ashare_autotune.tuning import scoring
 from ashare_autotune.tuning.objective import make_objective
 from ashare_autotune.tuning.study import (
@@ -57,7 +57,7 @@ def tune_round(
         app.tuning.metric, model, data.matrices, data.per_day, app.trading.top_k, None
     )
     objective = make_objective(data.matrices, model, app.tuning.eval_every, score)
-    run_study(study, objective, app.tuning, [tracking.trial_callback(run, metric)])
+    run_study(study, objective, app.tuning, [trial_runs.trial_callback(run, metric)])
     if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
         raise UserError(
             f"study {study_name!r} in {redact_uri(storage)} has no complete trial: run more trials"
