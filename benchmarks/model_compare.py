@@ -272,6 +272,7 @@ def main() -> None:
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--sample", action="store_true", help="the 300-stock daily.parquet")
     parser.add_argument("--out", type=Path, help="write the result as JSON here")
+    parser.add_argument("--save-scores", type=Path, help="each run's val/test scores (.npz)")
     parser.add_argument("--table", type=Path, help="print the README table of a result JSON")
     parser.add_argument("override", nargs="*", help="extra Hydra overrides for every run")
     args = parser.parse_args()
@@ -319,6 +320,9 @@ def main() -> None:
                 log.info("%s %s", label, json.dumps(facts))
                 if label in wanted:
                     kept[label] = scores
+                if args.save_scores:
+                    args.save_scores.mkdir(parents=True, exist_ok=True)
+                    np.savez(args.save_scores / f"{label.replace('/', '_')}.npz", **scores)
             if args.out:  # partial results survive an interrupted run
                 args.out.write_text(json.dumps(result, indent=2) + "\n")
         for ensemble in filter(None, args.ensembles.split(",")):
