@@ -3,7 +3,7 @@
 Whole market, the default dataset (`label.kind=excess`, `features=full`, the universe and split
 of `conf/`), features built once by the project's own path (`modelling.dataset.build_dataset`
 with the job's on-disk feature store). Each candidate is trained through the model seam as
-`train` does (`models.build.build_model`, `pipeline_data.quantise`: its target, its matrices,
+`train` does (`models.build.build_model`, `jobs.pipeline_data.quantise`: its target, its matrices,
 its sample of `tuning.trial_rows` training rows, `ScoreModel.fit` early-stopping on its own
 validation metric) with one fixed setting, the centre of its search space (no tuning, so the
 comparison is fair and fast), one candidate at a time. Then, on every candidate row of
@@ -11,7 +11,7 @@ validation and test:
 
 - daily Rank IC (mean, t) against the forward return, and daily top-k precision on the label
   (`trading.top_k`) with the base rate (`evaluation.signal`);
-- the threshold chosen on validation (`walk_forward.choose_threshold`) and its per-day capped
+- the threshold chosen on validation (`candidates.choose_threshold`) and its per-day capped
   picks' precision on the label on each segment (`evaluation.metrics.segment_metrics`);
 - the default account (`backtest.strategy=topk_dropout`: 50 names, fully invested, after costs)
   against 000905.SH, its exposure, and the one-line baselines (`evaluation.baselines`) through
@@ -51,7 +51,7 @@ from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.data.benchmark import load_benchmark
 from ashare_autotune.data.indices import label_benchmark
 from ashare_autotune.data.loader import load_market
-from ashare_autotune.evaluation import walk_forward
+from ashare_autotune.evaluation import candidates as scored_candidates
 from ashare_autotune.evaluation.backtest_window import (
     BacktestInputs,
     run_window_backtest,
@@ -61,11 +61,11 @@ from ashare_autotune.evaluation.backtest_window import (
 from ashare_autotune.evaluation.baselines import history_start
 from ashare_autotune.evaluation.metrics import segment_metrics
 from ashare_autotune.evaluation.signal import daily_signal, summarise_signal
+from ashare_autotune.jobs.pipeline_data import quantise
 from ashare_autotune.modelling.dataset import Dataset, build_dataset
 from ashare_autotune.modelling.targets import day_rank
 from ashare_autotune.models.base import FittedModel
 from ashare_autotune.models.build import build_model
-from ashare_autotune.pipeline_data import quantise
 from benchmarks.common import SHARED_DATA, Phases, load, peak_rss_gb, write_result
 from benchmarks.signal_compare import (
     BT_KEYS,
@@ -146,9 +146,9 @@ def segment_report(
 
 def threshold_precision(ds: Dataset, app: AppConfig, scores: dict[str, np.ndarray]) -> dict:
     """The threshold chosen on validation and the capped picks' precision on each segment."""
-    val = walk_forward.candidates(ds, "val", scores["val"])
-    test = walk_forward.candidates(ds, "test", scores["test"])
-    choice = walk_forward.choose_threshold(app, *val)
+    val = scored_candidates.candidates(ds, "val", scores["val"])
+    test = scored_candidates.candidates(ds, "test", scores["test"])
+    choice = scored_candidates.choose_threshold(app.threshold, app.model.objective, *val)
     metrics = segment_metrics(val, test, choice, app.threshold.max_picks_per_day)
     return {k: round(float(metrics[k]), 5) for k in PRECISION_KEYS if k in metrics}
 
@@ -161,7 +161,7 @@ def fit_candidate(
     params = CANDIDATES[name][1]
     model = build_model(app.model)
     with phases.timed(f"{name}/matrices"):
-        data = quantise(app, market, ds, model)
+        data = quantise(app.tuning, market, ds, model)
     with phases.timed(f"{name}/fit"):
         start = time.perf_counter()
         fitted = model.fit(params, data.matrices, app.tuning.eval_every)
