@@ -14,6 +14,7 @@ import pytest
 from scipy import stats
 
 from ashare_autotune.config.schema import AppConfig, LabelConfig, SplitConfig
+from ashare_autotune.config.threshold import ThresholdConfig
 from ashare_autotune.config.universe import UniverseConfig
 from ashare_autotune.data.loader import load_market
 from ashare_autotune.data.market import Market
@@ -276,9 +277,16 @@ def test_predict_writes_every_stock_marks_the_ineligible_and_never_picks_them(
     assert not picks.loc[young, "eligible"].any()
     assert picks.drop(index=young)["eligible"].all()
     assert not (picks["pick"] & ~picks["eligible"]).any()
+    # picked: at or above the threshold and among the day's best `max_picks_per_day` eligible
     threshold = trained_model.result.threshold.threshold
     eligible = picks.loc[picks["eligible"]]
-    assert (eligible["pick"] == (eligible["probability"] >= threshold)).all()
+    above = eligible["probability"] >= threshold
+    cap = ThresholdConfig().max_picks_per_day  # the model was trained with the default
+    assert not (eligible["pick"] & ~above).any()
+    assert eligible["pick"].sum() == min(cap, above.sum())
+    if eligible["pick"].any() and (~eligible["pick"]).any():
+        lowest_pick = eligible.loc[eligible["pick"], "probability"].min()
+        assert lowest_pick >= eligible.loc[~eligible["pick"], "probability"].max()
 
 
 def test_st_is_point_in_time_from_the_markets_namechange(small_market: Market) -> None:

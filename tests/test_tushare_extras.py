@@ -11,7 +11,7 @@ import pytest
 
 from ashare_autotune.config.schema import DataConfig
 from ashare_autotune.data.files import load_files
-from ashare_autotune.data.schema import OPTIONAL_NUMERIC
+from ashare_autotune.data.schema import DAILY_BASIC_NUMERIC
 from ashare_autotune.data.tushare import load_tushare
 from ashare_autotune.data.tushare_client import TushareClient
 from ashare_autotune.data.tushare_extras import st_flags
@@ -47,7 +47,7 @@ def _load(fake: FakePro, cfg: DataConfig):
 def test_daily_basic_columns_join_the_bars_as_float32(tmp_path: Path, fake: FakePro) -> None:
     market = _load(fake, _cfg(tmp_path, fake, daily_basic=True))
     daily = market.daily
-    for col in OPTIONAL_NUMERIC:
+    for col in DAILY_BASIC_NUMERIC:
         assert daily[col].dtype == np.float32, col
     day = fake.daily_truth["trade_date"].iloc[0]
     want = fake.daily_basic(trade_date=day).set_index("ts_code")

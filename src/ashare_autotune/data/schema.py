@@ -18,10 +18,8 @@ log = logging.getLogger(__name__)
 
 DAILY_REQUIRED = ("ts_code", "trade_date", "open", "high", "low", "close", "vol")
 DAILY_NUMERIC = ("open", "high", "low", "close", "pre_close", "change", "pct_chg", "vol", "amount")
-# Kept when present (Tushare daily_basic, the free sources' turnover, or a column of the files;
-# adj_factor until the sanity check has used it: `sanity.repair_with_factors`).
-OPTIONAL_NUMERIC = (
-    "adj_factor",
+# Tushare daily_basic's columns (also the free sources' turnover, or a column of the files).
+DAILY_BASIC_NUMERIC = (
     "turnover_rate",
     "turnover_rate_f",
     "volume_ratio",
@@ -30,6 +28,9 @@ OPTIONAL_NUMERIC = (
     "total_mv",
     "circ_mv",
 )
+# Kept when present: daily_basic's columns, and adj_factor until the sanity check has used it
+# (`sanity.repair_with_factors`).
+OPTIONAL_NUMERIC = ("adj_factor", *DAILY_BASIC_NUMERIC)
 INDEX_REQUIRED = ("trade_date", "close")
 BASIC_COLUMNS = ("ts_code", "name", "industry", "list_date")
 # Set by the files source when a directory is read: the file each row came from, for errors.

@@ -19,7 +19,7 @@ import pyarrow.dataset as pads
 from tqdm.auto import tqdm
 
 from ashare_autotune.data.cache_files import read_meta, write_table_atomic
-from ashare_autotune.data.schema import OPTIONAL_NUMERIC
+from ashare_autotune.data.schema import DAILY_BASIC_NUMERIC
 
 if TYPE_CHECKING:
     from ashare_autotune.data.cache import TushareCache
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DAILY_BASIC_FIELDS = ",".join(("ts_code", "trade_date", *OPTIONAL_NUMERIC))
+DAILY_BASIC_FIELDS = ",".join(("ts_code", "trade_date", *DAILY_BASIC_NUMERIC))
 NAMECHANGE_FIELDS = "ts_code,name,start_date,end_date,ann_date,change_reason"
 
 
@@ -48,7 +48,7 @@ def update_daily_basic(
             continue
         frame = frame.loc[:, [c for c in DAILY_BASIC_FIELDS.split(",") if c in frame.columns]]
         frame = frame.astype({"ts_code": str, "trade_date": str})
-        for col in OPTIONAL_NUMERIC:
+        for col in DAILY_BASIC_NUMERIC:
             if col in frame.columns:
                 frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(np.float64)
         write_table_atomic(frame.drop_duplicates(["ts_code", "trade_date"]), _path(cache, day))
@@ -84,7 +84,7 @@ def join_daily_basic(raw: pd.DataFrame, basic: pd.DataFrame) -> pd.DataFrame:
     indexed = basic.set_index(["ts_code", "trade_date"])
     indexed = indexed[~indexed.index.duplicated()]
     out = raw.copy()
-    for col in OPTIONAL_NUMERIC:
+    for col in DAILY_BASIC_NUMERIC:
         if col in indexed.columns:
             out[col] = indexed[col].reindex(keys).to_numpy()
     return out
