@@ -41,7 +41,9 @@ def owned(objective: Objective) -> Objective:
 
     def run(trial: optuna.Trial) -> float:
         trial.storage.set_trial_system_attr(trial._trial_id, OWNER_ATTR, list(owner()))
-        cancel = on_stop(lambda: _fail_and_retry(trial.study, trial._trial_id))
+        # from a signal handler: past the storage's cache, whose lock the interrupted code
+        # may hold (waiting for it there would hang the process)
+        cancel = on_stop(lambda: _fail_and_retry(trial.study, trial._trial_id, uncached=True))
         try:
             return objective(trial)
         finally:
@@ -74,9 +76,15 @@ def fail_orphan_trials(study: optuna.Study) -> list[int]:
     return failed
 
 
-def _fail_and_retry(study: optuna.Study, trial_id: int) -> bool:
-    """Fail a RUNNING trial and re-queue it; False when it had already ended."""
+def _fail_and_retry(study: optuna.Study, trial_id: int, uncached: bool = False) -> bool:
+    """Fail a RUNNING trial and re-queue it; False when it had already ended. `uncached`: write
+    through the database storage under Optuna's cache (`_CachedStorage._backend`), whose
+    non-reentrant lock a signal may have interrupted its holder in."""
     storage = study._storage
+    if uncached and hasattr(storage, "_backend"):
+        storage = storage._backend
+        study = copy.copy(study)  # its re-queued copy written the same way
+        study._storage = storage
     try:
         if not storage.set_trial_state_values(trial_id, state=optuna.trial.TrialState.FAIL):
             return False
