@@ -77,7 +77,11 @@ def kill_mid_trial(
         done = sum(s in ("COMPLETE", "PRUNED") for s, _ in states.values())
         if running and done >= min_finished:
             proc.send_signal(sig)
-            proc.wait(timeout=120)
+            try:
+                proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()  # never leave it training after the test
+                raise
             return running[0]
         time.sleep(0.05)
     proc.kill()

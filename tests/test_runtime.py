@@ -111,6 +111,10 @@ def test_a_scratch_dir_names_its_owner_and_goes_with_the_block(
     assert not path.exists()
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_and_signal(tmp_path: Path, tracking_uri: str, sig: int) -> tuple[int, str, Path, int]:
     """Start a long debug training, send `sig` while a trial trains after one has finished
     (the parent run is open); returns (exit status, stderr, the job's TMPDIR, the cut trial)."""
@@ -120,7 +124,16 @@ def _start_and_signal(tmp_path: Path, tracking_uri: str, sig: int) -> tuple[int,
     overrides = ("tuning.n_trials=500", "tuning.study_name=stopped", *SLOWER_TRIALS)
     cmd = train_command(tmp_path, *overrides)
     with open(tmp_path / "stderr.log", "w") as err:
-        job = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        # Ctrl-C as from a terminal: a job started in the background of a non-interactive
+        # shell (CI's `make test &`) inherits SIGINT ignored, and the app keeps an ignored SIGINT
+        job = subprocess.Popen(
+            cmd,
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            preexec_fn=_default_sigint,
+        )
         cut = kill_mid_trial(job, tmp_path / "optuna.db", min_finished=1, sig=sig)
     return job.returncode, (tmp_path / "stderr.log").read_text(), scratch, cut
 
