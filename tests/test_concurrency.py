@@ -22,6 +22,7 @@ from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.errors import UserError
 from ashare_autotune.jobs.pipeline import PARENT_RUN_ATTR, run_training
 from ashare_autotune.store_locks import hold_study, study_lock_path
+from ashare_autotune.tracking import experiment
 from ashare_autotune.tracking.study_record import REGISTERED_ATTR
 from ashare_autotune.tuning.study import FINISHED_STATES
 from tests import test_workers
@@ -253,3 +254,31 @@ def test_a_complete_registered_study_registers_once_until_asked_for_more_trials(
     )
     assert (more.model_version, more.n_trials) == ("2", 3)
     assert registered_versions() == ["1", "2"]
+
+
+def test_a_process_that_loses_the_race_to_tag_the_experiment_starts_anyway(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two workers on one MLflow server both find the experiment untagged; the second insert
+    # violates PostgreSQL's unique key (CI, 2026-12-06). Here the other writer's tag lands and
+    # ours is refused, as it was there.
+    monkeypatch.setattr(mlflow.tracking._tracking_service.utils, "_tracking_uri", None)
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment_id = mlflow.set_experiment("race").experiment_id
+    real_set = MlflowClient.set_experiment_tag
+
+    def lose_the_race(self: MlflowClient, exp: str, key: str, value: str) -> None:
+        real_set(self, exp, key, value)  # the other process
+        raise mlflow.exceptions.MlflowException("duplicate key value violates unique constraint")
+
+    monkeypatch.setattr(MlflowClient, "set_experiment_tag", lose_the_race)
+    experiment.mark_experiment(experiment_id)
+    assert experiment.KIND_TAG in mlflow.get_experiment(experiment_id).tags
+
+    def fail(self: MlflowClient, exp: str, key: str, value: str) -> None:
+        raise mlflow.exceptions.MlflowException("the store refused the tag")
+
+    monkeypatch.setattr(MlflowClient, "set_experiment_tag", fail)
+    fresh = mlflow.set_experiment("untagged").experiment_id
+    with pytest.raises(mlflow.exceptions.MlflowException, match="refused the tag"):
+        experiment.mark_experiment(fresh)  # a tag still missing is an error

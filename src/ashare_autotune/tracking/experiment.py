@@ -36,10 +36,21 @@ def mark_experiment(experiment_id: str) -> None:
     client = mlflow.MlflowClient()
     tags = client.get_experiment(experiment_id).tags
     if KIND_TAG not in tags:
-        client.set_experiment_tag(experiment_id, KIND_TAG, KIND)
+        _set_tag(client, experiment_id, KIND_TAG, KIND)
     view = json.dumps(headline_view())
     if tags.get(VIEW_TAG) != view:
-        client.set_experiment_tag(experiment_id, VIEW_TAG, view)
+        _set_tag(client, experiment_id, VIEW_TAG, view)
+
+
+def _set_tag(client: mlflow.MlflowClient, experiment_id: str, key: str, value: str) -> None:
+    """Set an experiment tag that another process starting on the same server may be setting
+    too: on PostgreSQL the loser of that race gets a unique-key violation, while the tag it
+    wanted is there. Only a tag still missing afterwards is an error."""
+    try:
+        client.set_experiment_tag(experiment_id, key, value)
+    except mlflow.exceptions.MlflowException:
+        if key not in client.get_experiment(experiment_id).tags:
+            raise
 
 
 def headline_view() -> dict[str, object]:
