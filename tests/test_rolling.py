@@ -16,14 +16,19 @@ from hydra.core.global_hydra import GlobalHydra
 
 from ashare_autotune.config.loading import register_configs, to_schema
 from ashare_autotune.config.rolling import RollingAppConfig, RollingConfig
+from ashare_autotune.data.indices import label_benchmark
 from ashare_autotune.data.loader import load_market, training_data
 from ashare_autotune.errors import ConfigError
 from ashare_autotune.jobs.rolling import job as rolling_job
 from ashare_autotune.jobs.rolling.ab import ab_row, update_ab
 from ashare_autotune.jobs.rolling.job import run_rolling
 from ashare_autotune.jobs.rolling.report import RollingOutcome
+from ashare_autotune.jobs.rolling.window import SEGMENT, rows_in, window_matrices
+from ashare_autotune.modelling.dataset import span_dataset
 from ashare_autotune.modelling.labels import trading_calendar
 from ashare_autotune.modelling.rolling_schedule import rolling_windows
+from ashare_autotune.modelling.targets import make_target
+from ashare_autotune.models.base import Matrices
 from ashare_autotune.tracking import backtest_log
 from tests.conftest import CONF_DIR, fresh_store, run_entry_point
 
@@ -122,6 +127,7 @@ def test_a_span_outside_the_data_names_rolling_start() -> None:
             ["rolling.start=20180231"],
             "config key 'rolling.start'='20180231': is not a calendar date",
         ),
+        (["rolling.fit_rows=10"], "config key 'rolling.fit_rows'=10: must be >= 1000"),
     ],
 )
 def test_bad_rolling_settings_are_one_line_errors_naming_the_key(
@@ -131,6 +137,40 @@ def test_bad_rolling_settings_are_one_line_errors_naming_the_key(
         compose_rolling(*overrides)
     assert str(err.value).startswith(message)
     assert "\n" not in str(err.value)
+
+
+class MatrixRows:
+    """A model that only records the training rows a window's matrices were built from."""
+
+    def build_matrices(self, train, val, options):  # noqa: ANN001, ANN201
+        self.train_rows = train.rows
+        return Matrices(train=None, val=None)
+
+
+def test_rolling_fit_rows_trains_a_window_on_a_seeded_sample_of_its_own_rows(
+    tmp_path: Path,
+) -> None:
+    app = compose_rolling("features=basic", "rolling.fit_rows=1000")
+    market = load_market(training_data(app.data))
+    bench = label_benchmark(app.data, app.label, market)
+    ds = span_dataset(market, app.features, app.label, app.universe.rules(), bench, tmp_path)
+    day = ds.frame["day"].to_numpy()
+    w = rolling_windows(
+        ds.calendar, int(day.min()), int(day.max()), app.rolling, app.label.max_days
+    )[0]
+    target = make_target(ds.frame, app.model.objective)
+    trained = rows_in(ds, w.train, np.isfinite(target))
+    assert len(trained) > 1000
+    model = MatrixRows()
+    segment = ds.masks(all_rows=True)[SEGMENT]
+    for _ in range(2):  # the same sample every time: seeded
+        window_matrices(app, ds, model, target, w.train, w, False, app.rolling.fit_rows)
+        frame_rows = np.flatnonzero(segment)[model.train_rows]
+        assert len(frame_rows) == 1000
+        assert set(frame_rows) <= set(trained)  # the window's own training rows only
+    assert np.array_equal(frame_rows, np.sort(frame_rows))
+    window_matrices(app, ds, model, target, w.train, w, False, None)
+    assert len(model.train_rows) == len(trained)  # unset: every training row
 
 
 # --- end to end: the tiny synthetic market, three monthly windows -------------------------

@@ -38,6 +38,9 @@ class RollingConfig:
     refit_on_val: bool = True  # refit on train + validation for the early-stopped rounds
     state_dir: str = "rolling_state"  # finished windows, kept so a killed run resumes
     min_train_days: int = 60  # a window trains on at least this many trading days
+    # A window's fits (early-stopping and refit) train on a seeded sample of this many of its
+    # training rows (None: all); the whole market's budget (docs/rolling.md).
+    fit_rows: int | None = None
 
     def __post_init__(self) -> None:
         check_date("rolling.start", self.start)
@@ -56,6 +59,8 @@ class RollingConfig:
             why = "a sliding window shorter than one year cannot see a year's seasons; use >= 1"
             check(self.train_years >= 1, "rolling.train_years", self.train_years, why)
         check(self.val_days >= 10, "rolling.val_days", self.val_days, "must be >= 10")
+        if self.fit_rows is not None:
+            check(self.fit_rows >= 1000, "rolling.fit_rows", self.fit_rows, "must be >= 1000")
         check(self.retune_every >= 0, "rolling.retune_every", self.retune_every, "must be >= 0")
         check(
             self.min_train_days >= 10,

@@ -138,7 +138,8 @@ def run_window(job: RollingJob, w: RollWindow, run: Run) -> None:
     app, ds, state = job.app, job.ds, job.state
     params = state.tuned(w.tune_round)
     tuning = params is None
-    data = window_matrices(app, ds, job.model, job.target, w.train, w, sampled=tuning)
+    n = app.rolling.fit_rows
+    data = window_matrices(app, ds, job.model, job.target, w.train, w, tuning, n)
     if params is None:
         warm = state.tuned(w.tune_round - 1) if w.tune_round else None
         study = f"{job.study_prefix}-t{w.tune_round}"
@@ -149,7 +150,7 @@ def run_window(job: RollingJob, w: RollWindow, run: Run) -> None:
     del data
     fit_span = w.fit_span(app.rolling.refit_on_val)
     if app.rolling.refit_on_val:
-        full = window_matrices(app, ds, job.model, job.target, fit_span, w, sampled=False)
+        full = window_matrices(app, ds, job.model, job.target, fit_span, w, False, n)
         fitted = job.model.refit(params, full.matrices.full_train(), fit.rounds)
         del full
     record, step = step_record(app, ds, w, fitted, fit, fit_span)

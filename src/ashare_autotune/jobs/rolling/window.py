@@ -19,7 +19,13 @@ from ashare_autotune.jobs.pipeline_data import row_options
 from ashare_autotune.modelling.dataset import PREDICT_ROWS, Dataset
 from ashare_autotune.modelling.rolling_schedule import RollWindow, span_dates
 from ashare_autotune.modelling.split import SplitPlan
-from ashare_autotune.models.base import FittedModel, Matrices, ScoreModel, dataset_rows
+from ashare_autotune.models.base import (
+    FittedModel,
+    Matrices,
+    ScoreModel,
+    dataset_rows,
+    sample_rows,
+)
 from ashare_autotune.tuning import scoring
 
 log = logging.getLogger(__name__)
@@ -68,6 +74,7 @@ def window_matrices(
     train_span: tuple[int, int],
     w: RollWindow,
     sampled: bool,
+    fit_rows: int | None = None,
 ) -> WindowData:
     """The model's matrices of a window: the trained rows of `train_span`, validation watched.
 
@@ -79,10 +86,11 @@ def window_matrices(
         train_span: the days trained on (the window's train, or train + validation).
         w: the window (its validation days).
         sampled: the trials train on `tuning.trial_rows` (a tuning window).
+        fit_rows: train on a seeded sample of this many of the span's rows (None: all).
     """
     trained = np.isfinite(target)
     val, watch, per_day = scoring.validation_rows(window_view(ds, w), app.tuning, trained)
-    train = rows_in(ds, train_span, trained)
+    train = sample_rows(rows_in(ds, train_span, trained), fit_rows, app.tuning.seed)
     trial_rows = app.tuning.trial_rows if sampled else None
     options = row_options(app.tuning, len(ds.feature_names), len(val), watch, trial_rows)
     matrices = model.build_matrices(
