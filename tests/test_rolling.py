@@ -18,11 +18,12 @@ from ashare_autotune.config.loading import register_configs, to_schema
 from ashare_autotune.config.rolling import RollingAppConfig, RollingConfig
 from ashare_autotune.data.indices import label_benchmark
 from ashare_autotune.data.loader import load_market, training_data
-from ashare_autotune.errors import ConfigError
+from ashare_autotune.errors import ConfigError, UserError
 from ashare_autotune.jobs.rolling import job as rolling_job
 from ashare_autotune.jobs.rolling.ab import ab_row, update_ab
 from ashare_autotune.jobs.rolling.job import run_rolling
 from ashare_autotune.jobs.rolling.report import RollingOutcome
+from ashare_autotune.jobs.rolling.state import holding
 from ashare_autotune.jobs.rolling.window import SEGMENT, rows_in, window_matrices
 from ashare_autotune.modelling.dataset import span_dataset
 from ashare_autotune.modelling.labels import trading_calendar
@@ -128,6 +129,11 @@ def test_a_span_outside_the_data_names_rolling_start() -> None:
             "config key 'rolling.start'='20180231': is not a calendar date",
         ),
         (["rolling.fit_rows=10"], "config key 'rolling.fit_rows'=10: must be >= 1000"),
+        (
+            ["registry.promotion_metrics=[val_bt_excess_return_exposure]"],
+            "config key 'registry.promotion_metrics'=['val_bt_excess_return_exposure']: a "
+            "rolling model logs no validation account or signal of its own",
+        ),
     ],
 )
 def test_bad_rolling_settings_are_one_line_errors_naming_the_key(
@@ -137,6 +143,27 @@ def test_bad_rolling_settings_are_one_line_errors_naming_the_key(
         compose_rolling(*overrides)
     assert str(err.value).startswith(message)
     assert "\n" not in str(err.value)
+
+
+def test_a_rolling_model_is_promoted_on_the_stitched_record_before_its_step() -> None:
+    app = compose_rolling()
+    assert app.registry.promotion_metrics == [
+        "val_roll_bt_excess_return_exposure",
+        "val_precision",
+    ]
+
+
+def test_a_second_run_on_a_held_state_directory_stops_in_one_line(tmp_path: Path) -> None:
+    with holding(tmp_path / "run"):
+        with pytest.raises(UserError) as err, holding(tmp_path / "run"):
+            pass
+        message = str(err.value)
+        assert message.startswith(f"rolling.state_dir: {tmp_path / 'run'} is being run by another")
+        assert "\n" not in message
+        with holding(tmp_path / "other"):  # another directory is free
+            pass
+    with holding(tmp_path / "run"):  # released when the first run ends
+        pass
 
 
 class MatrixRows:

@@ -6,11 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from ashare_autotune.config.choices import check, check_date, choose
+from ashare_autotune.config.choices import PROMOTION_METRICS, check, check_date, choose
 from ashare_autotune.config.schema import AppConfig
 
 # rolling.step -> calendar months between refits
 STEP_MONTHS = {"month": 1, "quarter": 3, "half": 6, "year": 12}
+# promotion metrics of `train` that a rolling model does not log (its window's validation is
+# only early-stopped on): it compares `val_roll_*`, the stitched record before its own step
+NOT_LOGGED_BY_ROLLING = tuple(m for m in PROMOTION_METRICS if m.startswith("val_bt_"))
+NOT_LOGGED_BY_ROLLING += ("val_rank_ic_mean", "val_topk_precision_mean")
 # the fewest trading days a step of each size holds (a February around the Spring Festival)
 STEP_MIN_DAYS = {"month": 15, "quarter": 55, "half": 115, "year": 235}
 
@@ -87,3 +91,9 @@ class RollingAppConfig(AppConfig):
         )
         why = "needs split.kind=single (each window is one train/validation split)"
         check(self.split.kind == "single", "split.kind", self.split.kind, why)
+        absent = [m for m in self.registry.promotion_metrics if m in NOT_LOGGED_BY_ROLLING]
+        why = (
+            "a rolling model logs no validation account or signal of its own; compare the "
+            "stitched record before its step, e.g. val_roll_bt_excess_return_exposure"
+        )
+        check(not absent, "registry.promotion_metrics", absent, why)

@@ -264,7 +264,9 @@ class AppConfig:
             why = "needs backtest.enabled=true and backtest.strategy=topk_dropout or top_k"
             ok = bt.enabled and bt.strategy != "threshold"  # no threshold is chosen in the study
             check(ok, "tuning.metric", self.tuning.metric, why)
-        by_bt = [m for m in self.registry.promotion_metrics if m.startswith("val_bt_")]
+        by_bt = [
+            m for m in self.registry.promotion_metrics if m.startswith(("val_bt_", "val_roll_bt_"))
+        ]
         why = (
             "needs backtest.enabled=true (the validation backtest); without it, compare e.g. "
             "registry.promotion_metrics=[val_precision,val_recall]"

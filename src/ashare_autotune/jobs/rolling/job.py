@@ -26,7 +26,7 @@ from ashare_autotune.evaluation.backtest_window import BacktestInputs, window_in
 from ashare_autotune.evaluation.baselines import history_start
 from ashare_autotune.jobs.pipeline_data import check_objective_settings
 from ashare_autotune.jobs.rolling.report import RollingOutcome, judge_and_register
-from ashare_autotune.jobs.rolling.state import RollingState
+from ashare_autotune.jobs.rolling.state import RollingState, holding
 from ashare_autotune.jobs.rolling.tune import tune_round
 from ashare_autotune.jobs.rolling.window import fit_window, step_record, window_matrices
 from ashare_autotune.modelling.dataset import Dataset, span_dataset
@@ -80,11 +80,14 @@ def run_rolling(
     )
     app = replace(app, data=training_data(app.data))
     market = load_market(app.data)
+    key = run_identity(app, market.describe())
+    name = f"{app.mlflow.experiment_name}-rolling-{key}"
+    directory = Path(app.rolling.state_dir) / name
     bench = label_benchmark(app.data, app.label, market)
     bt_index = (
         load_benchmark(app.data, market, app.backtest.benchmark) if app.backtest.enabled else None
     )
-    with scratch_dir(SCRATCH_PREFIX) as scratch:
+    with holding(directory), scratch_dir(SCRATCH_PREFIX) as scratch:
         rules = app.universe.rules()
         ds = span_dataset(market, app.features, app.label, rules, bench, scratch)
         day = ds.frame["day"].to_numpy()
@@ -93,9 +96,7 @@ def run_rolling(
         )
         bt = _backtest_inputs(app, bt_index, market, ds, schedule)
         market = market.without_bars()
-        key = run_identity(app, market.describe())
-        name = f"{app.mlflow.experiment_name}-rolling-{key}"
-        state = RollingState(Path(app.rolling.state_dir) / name, {"key": key})
+        state = RollingState(directory, {"key": key})
         m = app.model
         target = make_target(ds.frame, m.objective, m.target_norm, m.relevance_bins)
         storage = app.tuning.storage or tracking.default_study_storage(app.mlflow.tracking_uri)

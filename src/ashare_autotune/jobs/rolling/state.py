@@ -11,17 +11,48 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from filelock import FileLock, Timeout
 
+from ashare_autotune.errors import UserError
 from ashare_autotune.models.base import FittedModel, fitted_class_path
 from ashare_autotune.tracking.pyfunc_model import MODEL_ARTIFACT, load_fitted
 
 MANIFEST = "manifest.json"
 MODEL_DIR = "model"
 FIRST_MODEL_DIR = "model_w001"  # the first window's, kept: the model trained once
+LOCK = ".lock"
+
+
+@contextmanager
+def holding(directory: Path) -> Iterator[None]:
+    """Hold a run's state directory for the block: an exclusive OS file lock taken without
+    waiting (the system releases it when the process dies, so a killed run never blocks its
+    rerun). A second run on the same directory stops with one line instead of both writing
+    the same windows, manifest and models.
+
+    Raises:
+        UserError: another live process holds the directory.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(directory / LOCK), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise UserError(
+            f"rolling.state_dir: {directory} is being run by another rolling process (it holds "
+            f"{directory / LOCK}); wait for it to finish, or give this run another "
+            "rolling.state_dir"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 class RollingState:
