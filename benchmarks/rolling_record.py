@@ -13,12 +13,14 @@ stdout and stderr kept), then:
 It reads the run's artifacts (`rolling/by_year.csv`, `rolling/returns_by_year.csv`,
 `rolling/windows.csv`, `backtest/baselines.csv`, the figures) and metrics; it measures nothing
 itself. `--figures P` copies the job's own figures: `P_baselines.png` (the record's account
-against 000905.SH and the baselines) and `P_cumulative_ic.png`.
+against 000905.SH and the baselines) and `P_cumulative_ic.png`. `--profile R` embeds an earlier
+result of this script (e.g. a short profiling run) under "profile".
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 from datetime import datetime
@@ -138,8 +140,11 @@ def main() -> None:
     p.add_argument("--load-end", default="")
     p.add_argument("--out", type=Path)
     p.add_argument("--figures", help="copy the job's figures to <this>_baselines.png, ...")
+    p.add_argument("--profile", type=Path, help="an earlier result of this script to embed")
     args = p.parse_args()
     result = collect(args)
+    if args.profile:
+        result["profile"] = json.loads(args.profile.read_text())
     if args.figures:
         copy_figures(Path(result["artifacts"]), args.figures)
     write_result(result, args.out)
