@@ -123,6 +123,42 @@ def collect(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def year_label(year: str, first: str, last: str) -> str:
+    """'2019 (Jul-Dec)' for a year the record covers in part (YYYYMMDD first and last days)."""
+    if year == "total":
+        return "total (a year)"
+    lo = first[4:6] if first[:4] == year else "01"
+    hi = last[4:6] if last[:4] == year else "12"
+    if (lo, hi) == ("01", "12"):
+        return year
+    months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    return f"{year} ({months[int(lo) - 1]}-{months[int(hi) - 1]})"
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The README's table: by calendar year and in total, the signal (daily Rank IC and its t,
+    top-k precision) and the accounts after costs (the record's, the model trained once,
+    000905.SH, each baseline)."""
+    signal, returns = result["signal_by_year"], result["returns_by_year_after_costs"]
+    first = str(min(w["score_start"] for w in result["windows"]))
+    last = str(max(w["score_end"] for w in result["windows"]))
+    names = [n for n in next(iter(returns.values())) if n != "model"]
+    head = ["year", "daily Rank IC (t)", "trained once: Rank IC", "top-k precision"]
+    head += ["account", *names]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for year, row in signal.items():
+        money = returns.get(year) or returns.get("total (a year)" if year == "total" else year)
+        cells = [
+            year_label(year, first, last),
+            f"{row['rank_ic_mean']:+.3f} ({row['rank_ic_t']:+.1f})",
+            f"{row.get('once_rank_ic_mean', float('nan')):+.3f}",
+            f"{row['topk_precision_mean']:.3f}",
+        ]
+        cells += [f"{money[n]:+.1%}" if money else "" for n in ["model", *names]]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def copy_figures(art: Path, prefix: str) -> None:
     """The job's own figures, under `prefix` (e.g. docs/img/rolling_whole_market)."""
     shutil.copyfile(art / "backtest" / "baselines.png", f"{prefix}_baselines.png")
@@ -140,11 +176,14 @@ def main() -> None:
     p.add_argument("--load-end", default="")
     p.add_argument("--out", type=Path)
     p.add_argument("--figures", help="copy the job's figures to <this>_baselines.png, ...")
+    p.add_argument("--markdown", type=Path, help="write the README's by-year table here")
     p.add_argument("--profile", type=Path, help="an earlier result of this script to embed")
     args = p.parse_args()
     result = collect(args)
     if args.profile:
         result["profile"] = json.loads(args.profile.read_text())
+    if args.markdown:
+        args.markdown.write_text(markdown(result) + "\n")
     if args.figures:
         copy_figures(Path(result["artifacts"]), args.figures)
     write_result(result, args.out)
