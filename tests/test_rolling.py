@@ -30,7 +30,7 @@ from ashare_autotune.modelling.labels import trading_calendar
 from ashare_autotune.modelling.rolling_schedule import rolling_windows
 from ashare_autotune.modelling.targets import make_target
 from ashare_autotune.models.base import Matrices
-from ashare_autotune.tracking import backtest_log
+from ashare_autotune.tracking import backtest_log, registry
 from tests.conftest import CONF_DIR, fresh_store, run_entry_point
 
 CALENDAR = pd.bdate_range("2015-01-05", "2020-12-31")  # trading days: weekdays here
@@ -327,6 +327,13 @@ def test_the_record_is_judged_logged_and_its_latest_model_registered(killed_then
     version = client.get_model_version(app.registry.model_name, outcome.model_version)
     assert version.tags["roll_rank_ic_mean"] == str(round(outcome.metrics["roll_rank_ic_mean"], 4))
     assert version.tags["rolling_window"] == "3"
+    # promotion can compare it: it logged every metric the rolling default compares, the
+    # record's before its own step
+    logged = registry.version_metrics(version)
+    assert set(app.registry.promotion_metrics) <= set(logged)
+    assert logged["val_roll_bt_excess_return_exposure"] == pytest.approx(
+        outcome.metrics["val_roll_bt_excess_return_exposure"]
+    )
 
 
 def test_the_ab_table_holds_one_row_per_sweep_job_and_a_rerun_replaces_its_row(
