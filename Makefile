@@ -43,8 +43,8 @@ format: $(STAMP)  ## ruff format and autofix
 	$(BIN)/ruff format $(LINT_PATHS)
 	$(BIN)/ruff check --fix $(LINT_PATHS)
 
-ui: $(STAMP)  ## Open the MLflow UI on the local tracking DB
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db
+ui: $(STAMP)  ## MLflow UI on ./mlflow.db; prints the address of the runs' headline view
+	$(BIN)/python -m ashare_autotune.ui $(ARGS)
 
 clean:  ## Remove local runs, studies, picks, locks and Hydra outputs (not .venv or the data cache)
 	rm -rf mlruns mlartifacts outputs multirun picks
