@@ -1,12 +1,13 @@
 # Set-up is automatic: the first `make train` creates .venv and installs the project into it
-# (editable); the first `make test` (or lint, install) adds the dev tools. pip installs without
-# byte-compiling every package (Python compiles what a command imports, once).
+# (editable); the first `make test` (or lint, install) adds the dev tools. pip byte-compiles what
+# it installs: with PYTHONDONTWRITEBYTECODE set (as here) nothing compiled later is kept, and
+# every command would compile its imports again (~5 s of CPU each).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
-PIP := $(BIN)/python -m pip install --quiet --no-compile
+PIP := $(BIN)/python -m pip install --quiet
 ARGS ?=
 # The suite on every core, a file's tests on one worker, the heaviest files first (tests/suite.py);
 # TEST_WORKERS=0 runs it in this process. Budgets (seconds) of issue 28: past one the run says so,
