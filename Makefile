@@ -1,13 +1,15 @@
 # Set-up is automatic: the first `make train` creates .venv and installs the project into it
-# (editable); the first `make test` (or lint, install) adds the dev tools. pip byte-compiles what
-# it installs: with PYTHONDONTWRITEBYTECODE set (as here) nothing compiled later is kept, and
-# every command would compile its imports again (~5 s of CPU each).
+# (editable); the first `make test` (or lint, install) adds the dev tools. pip does not
+# byte-compile the ~290 packages it installs (~20 s of CPU): importing the commands once compiles
+# what they use, also when PYTHONDONTWRITEBYTECODE is set (without .pyc files every command
+# would compile its imports again, ~5 s of CPU each).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 PIP := $(BIN)/python -m pip install --quiet
+COMMANDS := train predict evaluate backtest rolling fetch_data doctor ui
 ARGS ?=
 # The suite on every core, a file's tests on one worker, the heaviest files first (tests/suite.py);
 # TEST_WORKERS=0 runs it in this process. Budgets (seconds) of issue 28: past one the run says so,
@@ -24,7 +26,8 @@ help:  ## Show the targets
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) -e .
+	$(PIP) --no-compile -e .
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -c "$(foreach c,$(COMMANDS),import ashare_autotune.$(c);)"
 	touch $(STAMP)
 
 $(DEV_STAMP): $(STAMP)
