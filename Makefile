@@ -2,7 +2,8 @@
 # (editable); the first `make test` (or lint, install) adds the dev tools. pip does not
 # byte-compile the ~290 packages it installs (~20 s of CPU): importing the commands once compiles
 # what they use, also when PYTHONDONTWRITEBYTECODE is set (without .pyc files every command
-# would compile its imports again, ~5 s of CPU each).
+# would compile its imports again, ~5 s of CPU each). The dev set-up compiles every package, as
+# pip would: the suite starts many processes (servers, entry points) that import more.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -32,6 +33,7 @@ $(STAMP): pyproject.toml
 
 $(DEV_STAMP): $(STAMP)
 	$(PIP) -e ".[dev]"
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib
 	touch $(DEV_STAMP)
 
 install: $(DEV_STAMP)  ## Create .venv and install the project with dev tools

@@ -57,4 +57,5 @@ def test_make_train_sets_up_the_project_without_the_dev_tools(tmp_path: Path) ->
     assert "pip install --quiet --no-compile -e .\n" in train and "[dev]" not in train
     # what the commands import is compiled once, PYTHONDONTWRITEBYTECODE or not
     assert "PYTHONDONTWRITEBYTECODE= " in train and "import ashare_autotune.train;" in train
-    assert '-e ".[dev]"' in _planned("test", tmp_path / "venv")
+    test = _planned("test", tmp_path / "venv")
+    assert '-e ".[dev]"' in test and "-m compileall" in test  # the suite's many processes
