@@ -11,7 +11,16 @@ from tests.conftest import ROOT
 
 PACKAGE = "ashare_autotune"
 SRC = ROOT / "src" / PACKAGE
-ENTRY_POINTS = {"train", "predict", "evaluate", "backtest", "fetch_data", "doctor", "rolling"}
+ENTRY_POINTS = {
+    "train",
+    "predict",
+    "evaluate",
+    "backtest",
+    "fetch_data",
+    "doctor",
+    "rolling",
+    "ui",
+}
 MAX_LINES = 400
 
 

@@ -23,6 +23,7 @@ from ashare_autotune.data.loader import load_market
 from ashare_autotune.data.market import Market
 from ashare_autotune.errors import ConfigError
 from ashare_autotune.evaluation.backtest_window import backtest_bars
+from ashare_autotune.evaluation.baseline_compare import LOGGED_METRICS
 from ashare_autotune.jobs import pipeline_data
 from ashare_autotune.jobs.model_backtest import run_model_backtest
 from ashare_autotune.jobs.out_of_time import run_evaluation
@@ -72,8 +73,18 @@ def _check_report(tracking_uri: str, run_id: str, prefix: str) -> pd.DataFrame:
     assert metrics[f"{prefix}bt_final_equity"] == pytest.approx(daily["equity"].iloc[-1])
     assert metrics[f"{prefix}bt_total_costs"] == pytest.approx(daily["costs"].sum())
     # the model beside the one-line baselines: metrics, table, plot and the verdict
+    everything = pd.read_csv(_artifact(tracking_uri, run_id, "backtest/baselines_all.csv"))
+    everything = everything.set_index("name")
     for name in ("reversal_20", "volatility_20", "amount_20", "blend"):
         assert math.isfinite(metrics[f"{prefix}baseline_{name}_bt_excess_return_exposure"])
+        # a baseline logs its row of the table; its every statistic is in baselines_all.csv
+        stem = f"{prefix}baseline_{name}_"
+        logged = {k.removeprefix(stem) for k in metrics if k.startswith(stem)}
+        account = {m for m in LOGGED_METRICS if m.startswith("bt_")}  # (`backtest`: no labels)
+        assert account <= logged <= set(LOGGED_METRICS)
+        assert math.isfinite(everything.loc[name, "bt_total_costs"])
+    assert {f"bt_{stat}" for stat in STATS} <= set(everything.columns)
+    assert everything.loc["model", "bt_trades"] == metrics[f"{prefix}bt_trades"]
     table = pd.read_csv(_artifact(tracking_uri, run_id, "backtest/baselines.csv"))
     assert table["name"].tolist() == [
         "model",

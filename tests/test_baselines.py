@@ -152,6 +152,16 @@ def test_the_comparison_has_the_model_and_one_row_per_baseline(tmp_path: Path) -
         for metric in ("rank_ic_mean", "topk_precision_mean", "bt_excess_return"):
             assert f"test_baseline_{name}_{metric}" in result.metrics
         assert np.isfinite(result.metrics[f"test_baseline_{name}_bt_excess_return_exposure"])
+        # logged: the baseline's row of the table, not each of its 30 statistics
+        logged = [k for k in result.metrics if k.startswith(f"test_baseline_{name}_")]
+        assert sorted(logged) == sorted(
+            f"test_baseline_{name}_{m}" for m in compare.TABLE_COLUMNS.values()
+        )
+    # every statistic of every contender, in one table
+    everything = compare.all_metrics(result)
+    assert everything.index.tolist() == ["model", *NAMES]
+    assert everything.loc["model", "bt_trades"] == model.metrics["test_bt_trades"]
+    assert everything.loc[NAMES[0], "bt_volatility"] > 0
     # the table reads the model's own account
     assert result.table.loc["model", "excess"] == model.metrics["test_bt_excess_return"]
     markdown = compare.comparison_markdown(result)

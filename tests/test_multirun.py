@@ -63,4 +63,7 @@ def test_two_job_multirun_gives_two_tagged_parents_with_their_trials(
             f"debug=default tuning.n_trials=2 label.min_return={value}",
             f"{parent['metrics.val_auc']:.4f}",
         ]
+        # also an artifact of each job's parent run
+        attached = mlflow.artifacts.load_text(f"runs:/{parent['run_id']}/sweep_summary.md")
+        assert attached.splitlines() == table
     assert "sweep_summary.md" in done.stdout + done.stderr

@@ -1,8 +1,11 @@
-"""Packaging: pyproject and conda.yaml pin the same dependencies; MLproject forwards overrides."""
+"""Packaging: pyproject and conda.yaml pin the same dependencies; MLproject forwards overrides;
+`make train` sets up only what training needs."""
 
 from __future__ import annotations
 
+import subprocess
 import tomllib
+from pathlib import Path
 
 import yaml
 
@@ -34,3 +37,25 @@ def test_mlproject_main_entry_point_splits_overrides_into_arguments() -> None:
     assert main["parameters"]["overrides"]["default"] == ""
     assert "$(echo {overrides})" in main["command"]
     assert project["conda_env"] == "conda.yaml"
+
+
+def _planned(target: str, venv: Path) -> str:
+    """The commands `make <target>` would run with a venv not yet created (`make -n`)."""
+    done = subprocess.run(
+        ["make", "-n", target, f"VENV={venv}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_make_train_sets_up_the_project_without_the_dev_tools(tmp_path: Path) -> None:
+    train = _planned("train", tmp_path / "venv")
+    assert "pip install --quiet --no-compile -e .\n" in train and "[dev]" not in train
+    # what the commands import is compiled once, PYTHONDONTWRITEBYTECODE or not
+    assert "PYTHONDONTWRITEBYTECODE= " in train and "import ashare_autotune.train;" in train
+    test = _planned("test", tmp_path / "venv")
+    assert '-e ".[dev]"' in test and "-m compileall" in test  # the suite's many processes

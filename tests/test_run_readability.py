@@ -5,6 +5,7 @@ headline view, and the job ends with a summary of what was learned and the next 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from datetime import datetime
 from pathlib import Path
@@ -14,7 +15,12 @@ import pytest
 
 from ashare_autotune.data.synthetic import CAVEAT
 from ashare_autotune.tracking import experiment
-from ashare_autotune.tracking.summary import Outcome, training_summary
+from ashare_autotune.tracking.summary import (
+    ACCOUNT_COLUMNS,
+    Outcome,
+    account_table,
+    training_summary,
+)
 from ashare_autotune.tracking.trial_runs import child_runs
 from tests.conftest import TrainedModel, cli_env, run_entry_point, train_command
 
@@ -121,3 +127,23 @@ def test_the_command_line_ends_with_a_summary_whose_predict_command_works(
     predicted = run_entry_point("predict", tmp_path, tracking_uri, *commands[0][1:])
     assert predicted.returncode == 0, predicted.stderr[-3000:]
     assert "picks on " in predicted.stdout
+
+
+def test_the_account_table_puts_each_value_under_its_column_name() -> None:
+    metrics = {}
+    for stem in ("test_bt_", "test_baseline_reversal_20_bt_"):
+        metrics |= {
+            f"{stem}annual_return": 0.193,
+            f"{stem}excess_return_exposure": -0.09,
+            f"{stem}information_ratio_exposure": -1.43,
+            f"{stem}sharpe": 1.08,
+            f"{stem}max_drawdown": -0.092,
+        }
+    metrics["test_bt_benchmark_annual_return"] = 0.294
+    header, *rows = account_table(metrics, "000905.SH")
+    # where each column name ends, and where each value of a row ends
+    name_ends = [header.index(name) + len(name) for name, _, _ in ACCOUNT_COLUMNS]
+    for row in rows[:-1]:
+        value_ends = [m.end() for m in re.finditer(r"\S+", row)][1:]
+        assert value_ends == name_ends, row
+    assert [m.end() for m in re.finditer(r"\S+", rows[-1])][-1] == name_ends[0]  # the index

@@ -88,7 +88,8 @@ class SweepSummary(Callback):
     """Hydra callback: at the end of a multirun, one table comparing its jobs."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        """Write `<sweep dir>/sweep_summary.md` from the jobs' runs and log it."""
+        """Write `<sweep dir>/sweep_summary.md` from the jobs' runs, log it and attach it to
+        each job's parent run."""
         set_tracking_uri(config.mlflow.tracking_uri)
         write_sweep_table(config.mlflow.experiment_name, str(config.hydra.sweep.dir))
 

@@ -46,7 +46,12 @@ TABLE_COLUMNS = {
     "alpha": "bt_alpha",
     "max_drawdown": "bt_max_drawdown",
     "turnover": "bt_turnover",
+    "sharpe": "bt_sharpe",
 }
+# What a baseline logs as metrics: its row of the table. Its every statistic (those of the
+# model's own `bt_*`: trades, costs, volatility, the benchmark's return again, ...) is in the
+# `all_metrics` table (backtest/baselines_all.csv), not 30 lone scalars a baseline in the UI.
+LOGGED_METRICS = tuple(TABLE_COLUMNS.values())
 
 
 @dataclass
@@ -105,9 +110,10 @@ def compare_baselines(
         scored = labelled.assign(score=at_labelled[name].to_numpy())
         contenders.append(Contender(name, report, _signal(scored, top_k) | _account(report)))
     metrics = {
-        f"{_prefix(model.prefix, c.name)}_{k}": v
+        f"{_prefix(model.prefix, c.name)}_{k}": c.metrics[k]
         for c in contenders[1:]
-        for k, v in c.metrics.items()
+        for k in LOGGED_METRICS
+        if k in c.metrics
     }
     table = comparison_table(contenders)
     return Comparison(model.prefix, contenders, metrics, table, verdict(table))
@@ -165,6 +171,14 @@ def comparison_table(contenders: list[Contender]) -> pd.DataFrame:
         c.name: {col: c.metrics.get(m, np.nan) for col, m in TABLE_COLUMNS.items()}
         for c in contenders
     }
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "name"
+    return table
+
+
+def all_metrics(comparison: Comparison) -> pd.DataFrame:
+    """Every metric of every contender (the model first): one row each, a column a metric."""
+    rows = {c.name: c.metrics for c in comparison.contenders}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "name"
     return table

@@ -1,7 +1,8 @@
 """A backtest's report on the active MLflow run: `<segment>_bt_*` metrics and, under
 `backtest/`, the plots, the HTML tear sheet, the statistics table and the trades and daily
-account as parquet; with baselines, `<segment>_baseline_<name>_*` metrics, the comparison
-table (baselines.md/.csv), its plot (baselines.png) and the verdict in summary.md. It logs what
+account as parquet; with baselines, `<segment>_baseline_<name>_*` metrics (a baseline's row of
+the comparison table), the table (baselines.md/.csv), every contender's every metric
+(baselines_all.csv), its plot (baselines.png) and the verdict in summary.md. It logs what
 it is handed: the backtest and the comparison are computed in `evaluation`."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ashare_autotune.evaluation.backtest_report import write_backtest_plots, wri
 from ashare_autotune.evaluation.backtest_window import BacktestReport, stats_markdown
 from ashare_autotune.evaluation.baseline_compare import (
     Comparison,
+    all_metrics,
     comparison_markdown,
     write_comparison_plot,
 )
@@ -37,7 +39,7 @@ def log_backtest(
 
     Artifacts: backtest/equity.png, drawdown.png, monthly_returns.png, tearsheet.html,
     summary.md, trades.parquet, daily.parquet (and with a comparison baselines.md,
-    baselines.csv, baselines.png).
+    baselines.csv, baselines_all.csv, baselines.png).
 
     Args:
         report: the finished backtest.
@@ -72,6 +74,7 @@ def log_backtest_artifacts(
             summary = f"{comparison.verdict}\n\n{summary}\n{comparison_markdown(comparison)}"
             (out / "baselines.md").write_text(comparison_markdown(comparison))
             comparison.table.to_csv(out / "baselines.csv")
+            all_metrics(comparison).to_csv(out / "baselines_all.csv")
             if figures:
                 write_comparison_plot(comparison, report.benchmark, out / "baselines.png")
         (out / "summary.md").write_text(with_active_caveat(summary))

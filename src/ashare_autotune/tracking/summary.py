@@ -70,7 +70,7 @@ def training_summary(
     lines = [f"summary: {run.info.run_name} (run {run_id})"]
     lines += _study_lines(run, len(trials), n_pruned, best_params)
     lines += _segment_table(run.data.metrics)
-    lines += _account_table(run.data.metrics, run.data.params.get("backtest.benchmark", ""))
+    lines += account_table(run.data.metrics, run.data.params.get("backtest.benchmark", ""))
     lines += _outcome_lines(run, outcome)
     lines += ["next:", *next_commands(run, outcome, data_args, tracking_uri)]
     return "\n".join(lines)
@@ -106,8 +106,9 @@ def _segment_table(metrics: dict[str, float]) -> list[str]:
     return lines
 
 
-def _account_table(metrics: dict[str, float], benchmark: str) -> list[str]:
-    """The test account after costs beside its index and the one-line baselines."""
+def account_table(metrics: dict[str, float], benchmark: str) -> list[str]:
+    """The test account after costs beside its index and the one-line baselines: one line a
+    strategy, each value right-aligned under its column's name."""
     if "test_bt_annual_return" not in metrics:
         return []
     prefix = "test_baseline_"
@@ -121,7 +122,7 @@ def _account_table(metrics: dict[str, float], benchmark: str) -> list[str]:
     lines = [f"  {'test account after costs':24}{header}"]
     for who, stem in [("model", "test_bt_")] + [(b, f"{prefix}{b}_bt_") for b in baselines]:
         cells = "".join(
-            f"{_cell(metrics, stem + key, fmt):>20}" for _, key, fmt in ACCOUNT_COLUMNS
+            f"{_cell(metrics, stem + key, fmt):>{WIDTH}}" for _, key, fmt in ACCOUNT_COLUMNS
         )
         lines.append(f"  {who:24}{cells}")
     index = _cell(metrics, "test_bt_benchmark_annual_return", "{:+.1%}")

@@ -86,14 +86,18 @@ def markdown(table: pd.DataFrame) -> str:
 
 
 def write_sweep_table(experiment_name: str, sweep_dir: str) -> Path | None:
-    """Write the sweep's comparison to `<sweep_dir>/sweep_summary.md` and log it; returns the
-    file (None when no job left a run)."""
+    """Write the sweep's comparison to `<sweep_dir>/sweep_summary.md`, log it, and attach it
+    to every job's parent run as the artifact `sweep_summary.md` (in the UI: any job's run,
+    Artifacts); returns the file (None when no job left a run)."""
     table = sweep_table(experiment_name, sweep_dir)
     if table.empty:
         log.warning("multirun %s: no job left a run in %s to compare", sweep_dir, experiment_name)
         return None
-    text = markdown(table)
+    text = markdown(table) + "\n"
     path = Path(sweep_dir) / TABLE_FILE
-    path.write_text(text + "\n", encoding="utf-8")
-    log.info("multirun: %d jobs compared (%s)\n%s", len(table), path, text)
+    path.write_text(text, encoding="utf-8")
+    client = mlflow.MlflowClient()
+    for run_id in table["run"]:
+        client.log_text(run_id, text, TABLE_FILE)
+    log.info("multirun: %d jobs compared (%s, and each job's run)\n%s", len(table), path, text)
     return path
