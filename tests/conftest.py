@@ -238,6 +238,7 @@ def trained_model(
     shared = tmp_path_factory.getbasetemp().parent / "trained-model-shared"
     with FileLock(f"{shared}.lock"):
         if not (shared / "result.pickle").exists():
+            shutil.rmtree(shared, ignore_errors=True)  # a worker's training that failed
             shared.mkdir()
             result = _train_model(shared, fresh_store(_migrated_db, shared), compose_app)
             (shared / "result.pickle").write_bytes(pickle.dumps(result))
