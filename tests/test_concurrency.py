@@ -215,6 +215,7 @@ def test_two_processes_create_the_sqlite_stores_at_the_same_instant(tmp_path: Pa
     assert [o.strip().splitlines()[-1:] for o in outputs] == [["ready"], ["ready"]], outputs
 
 
+@pytest.mark.slow  # as its SQLite twin: two processes (~10 CPU-s) started 4 s ahead
 def test_two_processes_create_the_postgresql_stores_at_the_same_instant(
     pg_stores: tuple[str, str], tmp_path: Path
 ) -> None:

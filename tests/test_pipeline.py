@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -17,7 +18,7 @@ from mlflow import MlflowClient
 from ashare_autotune.config.schema import AppConfig
 from ashare_autotune.jobs.pipeline import TrainResult, run_training
 from ashare_autotune.tracking import registry
-from tests.conftest import ROOT
+from tests.conftest import ROOT, fresh_store
 
 MODEL = "test-model"
 
@@ -27,9 +28,33 @@ def _train(compose_app: Callable[..., AppConfig], *overrides: str) -> TrainResul
     return run_training(app)
 
 
+@pytest.fixture(scope="module")
+def trained_store(
+    compose_app: Callable[..., AppConfig],
+    _migrated_db: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[str, TrainResult]:
+    """One training for the tests that only read it: its store's URI and its result."""
+    root = tmp_path_factory.mktemp("pipeline")
+    uri = fresh_store(_migrated_db, root)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        mp.delenv("MLFLOW_RUN_ID", raising=False)
+        mlflow.set_tracking_uri(uri)
+        # the debug preset's target precision (0.25)
+        return uri, _train(compose_app, f"mlflow.tracking_uri={uri}")
+
+
 @pytest.fixture
-def trained(compose_app: Callable[..., AppConfig], tracking_uri: str) -> TrainResult:
-    return _train(compose_app)  # the debug preset's target precision (0.25)
+def trained(
+    trained_store: tuple[str, TrainResult], monkeypatch: pytest.MonkeyPatch
+) -> TrainResult:
+    """`trained_store`'s result, with this test's MLflow calls on its store."""
+    uri, result = trained_store
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    return result
 
 
 def test_every_trial_is_a_run_nested_under_one_parent_with_its_val_auc(
@@ -89,9 +114,11 @@ def test_registered_version_carries_val_and_test_metrics_and_champion_alias(
         assert champion[key] == pytest.approx(trained.metrics[key]), key
 
 
+@pytest.mark.slow  # a second Python process (~4 CPU-s of imports)
 def test_model_loads_from_the_registry_in_a_fresh_process_and_predicts(
-    trained: TrainResult, tracking_uri: str, small_market: object
+    trained: TrainResult, trained_store: tuple[str, TrainResult], small_market: object
 ) -> None:
+    tracking_uri = trained_store[0]
     script = f"""
 import json, mlflow, numpy as np, pandas as pd
 model = mlflow.pyfunc.load_model("models:/{MODEL}@champion")

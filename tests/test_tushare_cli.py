@@ -43,6 +43,7 @@ def _fetched(stdout: str) -> tuple[int, int]:
     return int(found.group(1)), int(found.group(2))
 
 
+@pytest.mark.slow  # two command-line runs (~6 CPU-s)
 def test_fetch_data_adds_only_missing_days_then_makes_no_call(tmp_path: Path) -> None:
     days = _days()
     common = ("data=tushare", f"data.start={days[0]}", "data.cache_dir=cache")

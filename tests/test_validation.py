@@ -12,6 +12,7 @@ import logging
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stderr
 from pathlib import Path
@@ -36,7 +37,7 @@ from ashare_autotune.modelling.dataset import labelled_rows
 from ashare_autotune.models.build import build_model
 from ashare_autotune.store_locks import hold_study
 from ashare_autotune.tracking import runs as tracking
-from tests.conftest import ROOT, cli_env, run_entry_point, train_command
+from tests.conftest import ROOT, cli_env, copy_stores, run_entry_point, train_command
 from tests.served_model_cases import SERVED_CASE_IDS, served_cases
 from tests.test_entrypoint import _train_cli
 
@@ -155,12 +156,28 @@ def _study_in_use(tmp: Path) -> str:
         return _error(lambda: hold_study(storage, "busy"))
 
 
-def _study_registered(tmp: Path, compose: Compose, mp: pytest.MonkeyPatch) -> str:
+_TWICE: list[Path] = []  # the stores of study 'twice', trained once in this process
+
+
+def _registered_twice(tmp: Path, compose: Compose, mp: pytest.MonkeyPatch) -> None:
+    """Work in `tmp` on stores where study 'twice' (2 trials) is complete and registered: the
+    first call in this process trains it (in a directory of its own), every call gets a copy
+    as if it had been trained in `tmp`."""
+    if not _TWICE:
+        done = Path(tempfile.mkdtemp(prefix="study-twice-"))  # under the session's TMPDIR
+        with pytest.MonkeyPatch.context() as here:
+            here.chdir(done)
+            here.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{done / 'mlflow.db'}")
+            run_training(compose("tuning.study_name=twice", "tuning.n_trials=2"))
+        _TWICE.append(done)
+    copy_stores(_TWICE[0], tmp)
     mp.chdir(tmp)
     mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp / 'mlflow.db'}")
-    app = compose("tuning.study_name=twice", "tuning.n_trials=2")
-    run_training(app)  # completes and registers the study
-    return _no_error(lambda: run_training(app))
+
+
+def _study_registered(tmp: Path, compose: Compose, mp: pytest.MonkeyPatch) -> str:
+    _registered_twice(tmp, compose, mp)  # completes and registers the study
+    return _no_error(lambda: run_training(compose("tuning.study_name=twice", "tuning.n_trials=2")))
 
 
 def _split_10_for_1() -> pd.DataFrame:
@@ -214,9 +231,7 @@ def _label_one_class(tmp: Path, compose: Compose, mp: pytest.MonkeyPatch) -> str
 
 def _rerun_with(tmp: Path, compose: Compose, mp: pytest.MonkeyPatch, changed: str) -> str:
     """Complete and register study 'twice', then rerun it with one setting changed."""
-    mp.chdir(tmp)
-    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp / 'mlflow.db'}")
-    run_training(compose("tuning.study_name=twice", "tuning.n_trials=2"))
+    _registered_twice(tmp, compose, mp)
     return _error(
         lambda: run_training(compose("tuning.study_name=twice", "tuning.n_trials=2", changed))
     )
