@@ -68,7 +68,9 @@ def rule_picks(
     probability = np.asarray(probability, np.float64)
     fill = np.ones(len(probability), bool) if fillable is None else np.asarray(fillable, bool)
     day, sorted_at = _day_order(order, days)
-    slot = _slots(probability[sorted_at] >= threshold, day[sorted_at])
+    sorted_day = day[sorted_at]
+    first = np.searchsorted(sorted_day, sorted_day, side="left")
+    slot = _slots(probability[sorted_at] >= threshold, sorted_day, first)
     picked = np.zeros(len(probability), bool)
     picked[sorted_at] = (probability[sorted_at] >= threshold) & (slot < max_picks_per_day)
     return picked & fill
@@ -92,11 +94,14 @@ def rule_frontier(
     y = np.where(fill, np.nan_to_num(y), 0.0).astype(np.int64)
     day, at = _day_order(order, days)
     proba, y, fill, day = np.asarray(probability, np.float64)[at], y[at], fill[at], day[at]
+    first = np.searchsorted(day, day, side="left")  # each row's day's first sorted row
     rows = []
     for t in np.asarray(thresholds, np.float64):
         passed = proba >= t
-        bought = passed & (_slots(passed, day) < max_picks_per_day) & fill
-        rows.append((int((y & bought).sum()), int(bought.sum()), len(np.unique(day[bought]))))
+        bought = passed & (_slots(passed, day, first) < max_picks_per_day) & fill
+        days_bought = day[bought]  # sorted: a new day wherever it changes
+        n_days = int(np.count_nonzero(np.diff(days_bought))) + 1 if len(days_bought) else 0
+        rows.append((int((y & bought).sum()), int(bought.sum()), n_days))
     hits, picks, n_days = (np.array(c, np.int64).reshape(-1) for c in zip(*rows, strict=True))
     with np.errstate(invalid="ignore", divide="ignore"):
         precision = np.where(picks > 0, hits / np.maximum(picks, 1), 0.0)
@@ -139,9 +144,8 @@ def _day_order(order: np.ndarray, days: np.ndarray) -> tuple[np.ndarray, np.ndar
     return day, np.lexsort((-key, day))
 
 
-def _slots(passed: np.ndarray, day: np.ndarray) -> np.ndarray:
-    """For rows sorted by day: how many earlier rows of the same day passed (a passing row's
-    slot, 0 the first)."""
+def _slots(passed: np.ndarray, day: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """For rows sorted by `day` (`first`: each row's day's first row): how many earlier rows
+    of the same day passed (a passing row's slot, 0 the first)."""
     before = np.cumsum(passed) - passed  # passing rows before each row, all days
-    first = np.searchsorted(day, day, side="left")
     return before - before[first]
