@@ -19,7 +19,13 @@ validation and test:
 - all of it by calendar year as well (validation: 2019-12, 2020, 2021 H1).
 
 Ensembles (`--ensembles a+b`) are computed from the members' scores, as `model=ensemble`
-combines them: each row's mean of its within-day percentile ranks (`targets.day_rank`).
+combines them: each row's mean of its within-day percentile ranks (`targets.day_rank`); and,
+when one member is binary and the other not, also with `model.picks=filter_then_rank`
+(`ensemble:a+b/filter_then_rank`): the classifier's threshold chosen on validation with the
+rule's picks, the rule's score (`evaluation.picks_rule`) in place of the blend, as the
+pipeline does. `--load-scores DIR` takes a candidate's scores saved by `--save-scores` instead
+of training it (for the ensembles; it is not reported again); `--merge-into FILE` adds this
+run's rows to an earlier result.
 
 `--refit NAME` also refits that candidate on all training rows, early-stopping on validation,
 as the job's final model is (`tuning.refit.fit_best` on a sampled study), timed, and reports
@@ -60,6 +66,7 @@ from ashare_autotune.evaluation.backtest_window import (
 )
 from ashare_autotune.evaluation.baselines import history_start
 from ashare_autotune.evaluation.metrics import segment_metrics
+from ashare_autotune.evaluation.picks_rule import rule_scores
 from ashare_autotune.evaluation.signal import daily_signal, summarise_signal
 from ashare_autotune.jobs.pipeline_data import quantise
 from ashare_autotune.modelling.dataset import Dataset, build_dataset
@@ -67,6 +74,7 @@ from ashare_autotune.modelling.targets import day_rank
 from ashare_autotune.models.base import FittedModel
 from ashare_autotune.models.build import build_model
 from benchmarks.common import SHARED_DATA, Phases, load, peak_rss_gb, write_result
+from benchmarks.model_table import table
 from benchmarks.signal_compare import (
     BT_KEYS,
     FIXED,
@@ -103,6 +111,12 @@ ROW_COLUMNS = ["ts_code", "trade_date", "label", "fwd_return", "fillable"]
 PRECISION_KEYS = ("threshold", "val_best_precision", "val_precision", "val_n_picks")
 PRECISION_KEYS += ("val_n_pick_days", "test_precision", "test_n_picks", "test_n_pick_days")
 PRECISION_KEYS += ("val_base_rate", "test_base_rate")
+
+
+def objective(name: str) -> str:
+    """A candidate's `model.objective` (binary unless its overrides set another)."""
+    given = [o.split("=", 1)[1] for o in CANDIDATES[name][0] if o.startswith("model.objective=")]
+    return given[0] if given else "binary"
 
 
 def signal_by_year(daily: pd.DataFrame) -> dict[str, dict[str, float]]:
@@ -144,11 +158,15 @@ def segment_report(
     return out, account, every
 
 
-def threshold_precision(ds: Dataset, app: AppConfig, scores: dict[str, np.ndarray]) -> dict:
-    """The threshold chosen on validation and the capped picks' precision on each segment."""
+def threshold_precision(
+    ds: Dataset, app: AppConfig, scores: dict[str, np.ndarray], choice: Any = None
+) -> dict:
+    """The threshold chosen on validation (`choice`, else by `choose_threshold`) and the
+    capped picks' precision on each segment."""
     val = scored_candidates.candidates(ds, "val", scores["val"])
     test = scored_candidates.candidates(ds, "test", scores["test"])
-    choice = scored_candidates.choose_threshold(app.threshold, app.model.objective, *val)
+    if choice is None:
+        choice = scored_candidates.choose_threshold(app.threshold, app.model.objective, *val)
     metrics = segment_metrics(val, test, choice, app.threshold.max_picks_per_day)
     return {k: round(float(metrics[k]), 5) for k in PRECISION_KEYS if k in metrics}
 
@@ -202,65 +220,34 @@ def blend(ds: Dataset, members: list[dict[str, np.ndarray]]) -> dict[str, np.nda
     return out
 
 
+def rule(
+    ds: Dataset, app: AppConfig, classifier: dict[str, np.ndarray], ranker: dict[str, np.ndarray]
+) -> tuple[Any, dict[str, np.ndarray]]:
+    """`model.picks=filter_then_rank` of two members' scores: the classifier's threshold chosen
+    on validation with the rule's picks, and the rule's score of each segment."""
+    choice = scored_candidates.rule_threshold(ds, app.threshold, classifier["val"], ranker["val"])
+    out = {}
+    for seg in ("val", "test"):
+        days = ds.segment_rows(seg, ["trade_date"], all_rows=True)["trade_date"].to_numpy()
+        out[seg] = rule_scores(classifier[seg], ranker[seg], days, choice.threshold)
+    return choice, out
+
+
 def report(
     ds: Dataset,
     app: AppConfig,
     backtest: BacktestInputs,
     scores: dict[str, np.ndarray],
     baselines: dict[str, Any],
+    choice: Any = None,
 ) -> dict[str, Any]:
     """Validation and test of one candidate's scores (the baselines once per segment)."""
-    out: dict[str, Any] = {"threshold_picks": threshold_precision(ds, app, scores)}
+    out: dict[str, Any] = {"threshold_picks": threshold_precision(ds, app, scores, choice)}
     for seg in ("val", "test"):
         out[seg], account, every = segment_report(ds, seg, scores[seg], backtest, app)
         if seg not in baselines:
             baselines[seg] = baseline_report(backtest, account, every, app)
     return out
-
-
-def pct(x: float) -> str:
-    return f"{100 * x:+.1f}%"
-
-
-def by_year(seg: dict[str, Any], key: str, fmt: Any) -> str:
-    """`key` of each calendar year of a segment, " / "-separated."""
-    return " / ".join(fmt(v[key]) for v in seg["years"].values() if key in v)
-
-
-def table(result: dict[str, Any]) -> str:
-    """The README table: validation by calendar year, test beside (reported only)."""
-    head = (
-        "| candidate | val Rank IC (t) by year | val top-10 precision | val excess a year: total "
-        "(by year) | val at exposure | test Rank IC (t) | test top-10 precision | test excess a "
-        "year | test at exposure | test threshold picks' precision |"
-    )
-    lines = [head, "|---|---|---|---|---|---|---|---|---|---|"]
-
-    def ic(y: dict[str, float]) -> str:
-        return f"{y['rank_ic_mean']:+.3f} ({y['rank_ic_t']:+.1f})"
-
-    for name, run in result["runs"].items():
-        v, t = run["val"], run["test"]
-        picks = run["threshold_picks"].get("test_precision", float("nan"))
-        lines.append(
-            f"| {name} | {by_year(v, 'rank_ic_mean', lambda x: f'{x:+.3f}')} "
-            f"(t {by_year(v, 'rank_ic_t', lambda x: f'{x:+.1f}')}) "
-            f"| {v['topk_precision_mean']:.3f} | {pct(v['bt_excess_return'])} "
-            f"({by_year(v, 'excess', pct)}) | {pct(v['bt_excess_return_exposure'])} "
-            f"| {ic({'rank_ic_mean': t['rank_ic_mean'], 'rank_ic_t': t['rank_ic_t']})} "
-            f"| {t['topk_precision_mean']:.3f} | {pct(t['bt_excess_return'])} "
-            f"| {pct(t['bt_excess_return_exposure'])} | {picks:.3f} |"
-        )
-    for name in result["baselines"].get("val", {}):
-        v, t = result["baselines"]["val"][name], result["baselines"]["test"][name]
-        lines.append(
-            f"| baseline {name} | {v['rank_ic_mean']:+.3f} (all years) | "
-            f"{v['topk_precision_mean']:.3f} | {pct(v['bt_excess_return'])} "
-            f"({by_year(v, 'excess', pct)}) | {pct(v['bt_excess_return_exposure'])} "
-            f"| {t['rank_ic_mean']:+.3f} | {t['topk_precision_mean']:.3f} "
-            f"| {pct(t['bt_excess_return'])} | {pct(t['bt_excess_return_exposure'])} | |"
-        )
-    return "\n".join(lines)
 
 
 def main() -> None:
@@ -273,6 +260,8 @@ def main() -> None:
     parser.add_argument("--sample", action="store_true", help="the 300-stock daily.parquet")
     parser.add_argument("--out", type=Path, help="write the result as JSON here")
     parser.add_argument("--save-scores", type=Path, help="each run's val/test scores (.npz)")
+    parser.add_argument("--load-scores", type=Path, help="scores saved by --save-scores")
+    parser.add_argument("--merge-into", type=Path, help="add the runs to this result JSON")
     parser.add_argument("--table", type=Path, help="print the README table of a result JSON")
     parser.add_argument("override", nargs="*", help="extra Hydra overrides for every run")
     args = parser.parse_args()
@@ -310,6 +299,11 @@ def main() -> None:
         kept: dict[str, dict[str, np.ndarray]] = {}
         wanted = {m for e in args.ensembles.split(",") if e for m in e.split("+")}
         for name in args.candidates.split(","):
+            saved = args.load_scores / f"{name}.npz" if args.load_scores else None
+            if saved is not None and saved.exists():
+                kept[name] = dict(np.load(saved))
+                log.info("candidate %s: scores from %s", name, saved)
+                continue
             log.info("candidate %s", name)
             app_c = compose_app(args.data_dir, args.sample, [*CANDIDATES[name][0], *common])
             refit = name in args.refit.split(",")
@@ -336,13 +330,35 @@ def main() -> None:
             ranked = compose_app(args.data_dir, args.sample, [*CANDIDATES[members[0]][0], *common])
             facts |= report(ds, ranked, backtest, scores, result["baselines"])
             result["runs"][f"ensemble:{ensemble}"] = facts
+            binary = [m for m in members if objective(m) == "binary"]
+            if len(members) != 2 or len(binary) != 1:
+                continue
+            ranker = next(m for m in members if m not in binary)
+            with phases.timed(f"ensemble:{ensemble}/filter_then_rank"):
+                choice, scores = rule(ds, app, kept[binary[0]], kept[ranker])
+                facts = {"members": members, "combination": "filter_then_rank"}
+                facts |= {"classifier": binary[0], "ranker": ranker}
+                facts |= report(ds, app, backtest, scores, result["baselines"], choice)
+            result["runs"][f"ensemble:{ensemble}/filter_then_rank"] = facts
     result |= {
         "phases_s": phases.rounded(),
         "phase_peak_rss_gb": phases.peaks(),
         "peak_rss_gb": round(peak_rss_gb(), 2),
         "load_end": load(),
     }
-    write_result(result, args.out)
+    write_result(merged(args.merge_into, result) if args.merge_into else result, args.out)
+
+
+def merged(path: Path, result: dict[str, Any]) -> dict[str, Any]:
+    """The result at `path` with this run's runs added (a run of the same name replaced) and
+    this run's facts under `merged` (argv, when, load, phases, peak RSS)."""
+    earlier = json.loads(path.read_text())
+    earlier["runs"] |= result["runs"]
+    for seg, rows in result["baselines"].items():
+        earlier["baselines"].setdefault(seg, rows)
+    facts = {k: v for k, v in result.items() if k not in ("runs", "baselines", "segments")}
+    earlier.setdefault("merged", []).append(facts)
+    return earlier
 
 
 if __name__ == "__main__":

@@ -56,6 +56,14 @@ class Adjust(StrEnum):
     none = "none"
 
 
+class PicksRule(StrEnum):
+    """How an ensemble's picks are made (`model.picks`): by its day-rank blend, or filtered by
+    its classifier's probability at the threshold and ordered by its ranker."""
+
+    blend = "blend"
+    filter_then_rank = "filter_then_rank"
+
+
 class TargetNorm(StrEnum):
     """A regression target's per-day normalisation (`model.target_norm`)."""
 

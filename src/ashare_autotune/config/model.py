@@ -6,11 +6,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ashare_autotune.config.choices import FIXED_PARAMS, ParamType, TargetNorm, check, choose
+from ashare_autotune.config.choices import (
+    FIXED_PARAMS,
+    ParamType,
+    PicksRule,
+    TargetNorm,
+    check,
+    choose,
+)
 
 ENSEMBLE_OBJECTIVE = "blend"  # `models.ensemble`: members' scores blended by day rank
 # keys a member sets itself; the others it takes from the ensemble (n_jobs, seed, rounds, ...)
 MEMBER_KEYS = ("_target_", "objective", "params", "space", "members")
+ENSEMBLE_KEYS = ("picks",)  # the ensemble's own, never handed to a member
 
 
 @dataclass
@@ -58,6 +66,10 @@ class ModelConfig:
     # model=ensemble: name -> a member's own group (_target_, objective, params, space; the
     # keys it does not set are the ensemble's), `models.ensemble.model.EnsembleModel`
     members: dict[str, Any] = field(default_factory=dict)
+    # an ensemble's picks: `blend` (the day's best blends at or above the threshold) or
+    # `filter_then_rank` (its binary member's probability at or above the threshold, ordered
+    # by its ranking/regression member: `evaluation.picks_rule`; needs one member of each)
+    picks: str = PicksRule.blend.value
     max_bin: int = 128
     num_boost_round: int = 500  # upper bound; early stopping on validation AUC picks the count
     # rounds without a better validation AUC, checked every tuning.eval_every rounds
@@ -75,16 +87,20 @@ class ModelConfig:
         check(self.n_jobs >= 1, "model.n_jobs", self.n_jobs, "must be >= 1")
         why = "an ensemble (model.objective=blend) needs at least one member"
         check(self.objective != ENSEMBLE_OBJECTIVE or bool(self.members), "model.members", {}, why)
+        self.picks = choose(PicksRule, self.picks, "model.picks")
         if self.members:  # an ensemble searches its members' spaces, each name prefixed
             members = self.member_configs()
             self.space = {f"{m}.{k}": s for m, c in members.items() for k, s in c.space.items()}
+        if self.picks == PicksRule.filter_then_rank:
+            self.rule_members()
         for name, spec in self.space.items():
             spec.check(name)
 
     def member_configs(self) -> dict[str, ModelConfig]:
         """Each member's group (an ensemble's): the keys the member sets (`MEMBER_KEYS`: its
         class, XGBoost's by default, objective, params, space), the others the ensemble's."""
-        shared = {k: v for k, v in vars(self).items() if k not in MEMBER_KEYS}
+        own_keys = MEMBER_KEYS + ENSEMBLE_KEYS
+        shared = {k: v for k, v in vars(self).items() if k not in own_keys}
         out = {}
         for name, group in self.members.items():
             own = dict(group or {})
@@ -93,6 +109,24 @@ class ModelConfig:
             space = {k: _spec(v) for k, v in dict(own.pop("space", None) or {}).items()}
             out[name] = ModelConfig(**(shared | own | {"space": space}))
         return out
+
+    def rule_members(self) -> tuple[str, str]:
+        """(the classifier, the ranker) of `model.picks=filter_then_rank`: the one member with
+        the binary objective and the one with another (ranking, regression).
+
+        Raises:
+            ConfigError: naming `model.picks` when the model is not such an ensemble.
+        """
+        objectives = {n: c.objective for n, c in self.member_configs().items()}
+        binary = [n for n, o in objectives.items() if o == "binary"]
+        other = [n for n, o in objectives.items() if o != "binary"]
+        listed = ", ".join(f"{n}={o}" for n, o in objectives.items()) or "none"
+        why = (
+            "needs model=ensemble with one binary member and one ranking or regression "
+            f"member (members: {listed})"
+        )
+        check(len(binary) == 1 and len(other) == 1, "model.picks", str(self.picks), why)
+        return binary[0], other[0]
 
 
 def _spec(value: ParamSpec | dict[str, Any]) -> ParamSpec:

@@ -225,8 +225,25 @@ def pick_threshold(
         threshold (higher precision).
     """
     if grid is None:
-        grid = np.round(np.arange(low, high + step / 2, step), 10)
+        grid = probability_grid(low, high, step)
     frontier = threshold_frontier(y_true, proba, days, grid, max_picks_per_day, fillable)
+    return choose_on_frontier(frontier, target_precision, min_picks, min_days)
+
+
+def probability_grid(low: float, high: float, step: float) -> np.ndarray:
+    """Thresholds for a probability: low, low + step, ..., high."""
+    return np.round(np.arange(low, high + step / 2, step), 10)
+
+
+def choose_on_frontier(
+    frontier: pd.DataFrame, target_precision: float, min_picks: int, min_days: int
+) -> ThresholdChoice:
+    """The threshold of a frontier (`threshold_frontier`'s columns) with the highest recall
+    among those with precision >= target_precision, `min_picks` picks and `min_days` days;
+    when none reaches the target, the most precise of those with enough picks and days (the
+    first row when none has). Adds `enough` and `meets` to the frontier; ties in recall go to
+    the higher threshold."""
+    grid = frontier["threshold"].to_numpy()
     precision = frontier["precision"].to_numpy()
     recall = frontier["recall"].to_numpy()
     enough = (frontier["n_picks"] >= min_picks).to_numpy() & (

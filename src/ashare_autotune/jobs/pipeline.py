@@ -20,14 +20,14 @@ from ashare_autotune.data.synthetic import caveat_tags
 from ashare_autotune.errors import ConfigError, UserError
 from ashare_autotune.evaluation.backtest_window import BacktestInputs, segment_backtest
 from ashare_autotune.evaluation.baseline_compare import segment_comparison
-from ashare_autotune.evaluation.candidates import candidates, choose_threshold, segment_days
+from ashare_autotune.evaluation.candidates import candidates, scored_segments, segment_days
 from ashare_autotune.evaluation.metrics import segment_metrics
 from ashare_autotune.evaluation.records import segment_records
 from ashare_autotune.evaluation.threshold import ThresholdChoice
 from ashare_autotune.evaluation.trading import trading_view
 from ashare_autotune.jobs.pipeline_data import PARENT_RUN_ATTR, Job, StudyData, prepare
 from ashare_autotune.modelling.dataset import Dataset
-from ashare_autotune.models.base import FittedModel, segment_scores
+from ashare_autotune.models.base import FittedModel
 from ashare_autotune.runtime import scratch_dir
 from ashare_autotune.tracking import reports, trial_runs
 from ashare_autotune.tracking import runs as tracking
@@ -200,20 +200,17 @@ def evaluate(
         wf, files = walk_forward_report(ds, data.windows, study, data.model, app.threshold, top_k)
         for path, text in files.items():
             tracking.log_text(text, path)
-    all_val = segment_scores(ds, "val", fitted)
-    val = candidates(ds, "val", all_val)
-    choice = choose_threshold(app.threshold, app.model.objective, *val)
-    # every test candidate once (the record and the backtest's signals); the fillable,
-    # labelled ones are measured by label
-    all_test = segment_scores(ds, "test", fitted)
-    test = candidates(ds, "test", all_test)
+    # every candidate once (the record and the backtest's signals; an ensemble's picks rule in
+    # its score); the fillable, labelled ones are measured by label
+    choice, scored = scored_segments(ds, fitted, app.model, app.threshold)
+    all_val, all_test = scored["val"], scored["test"]
+    val, test = candidates(ds, "val", all_val), candidates(ds, "test", all_test)
     metrics = segment_metrics(val, test, choice, cap)
     # the objective's and its AUC (none for a ranking or regression objective)
     metrics |= scoring.best_trial_metrics(study, app.tuning.metric)
     metrics |= wf
     if wf:  # same quantity as the trials' val_auc (the objective): sort together
         metrics["val_auc"] = wf["val_wf_auc"]
-    scored = {"val": all_val, "test": all_test}
     metrics |= log_scored(market, ds, choice.threshold, scored, top_k, cap)
     # the validation account too (metrics only): promotion may compare it, test never
     # the threshold strategy buys at most `cap` a day, as the threshold was chosen

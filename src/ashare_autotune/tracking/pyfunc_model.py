@@ -19,6 +19,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc import PythonModel
 from mlflow.types import ColSpec, Schema
 
+from ashare_autotune.evaluation.picks_rule import rule_scores
 from ashare_autotune.tracking.input_checks import InputError, check_input
 
 MODEL_ARTIFACT = "model"  # the directory `FittedModel.save` wrote
@@ -54,7 +55,8 @@ class PickModel(PythonModel):
     """predict(features) -> DataFrame with `probability` (the model's score of each row: the
     binary objective's probability of the label) and `pick` (probability >= threshold); an
     ensemble's `probability` is its day-rank blend of the rows of one call (one day's rows a
-    call), followed by each member's own score as `<member>_score` (docs/models.md)."""
+    call), or with meta `picks` (`model.picks=filter_then_rank`) the rule's score, followed by
+    each member's own score as `<member>_score` (docs/models.md)."""
 
     def load_context(self, context: Any) -> None:
         with open(context.artifacts[META_ARTIFACT], encoding="utf-8") as fh:
@@ -74,15 +76,35 @@ class PickModel(PythonModel):
         except InputError as exc:
             raise ServedInputError(str(exc)) from None
         x = model_input[features].to_numpy(dtype=np.float32)
-        proba = np.asarray(self.model.predict(x))
-        out = {"probability": proba.astype(np.float64), "pick": proba >= self.threshold}
-        return pd.DataFrame(out | member_columns(self.model, x), index=model_input.index)
+        members = member_columns(self.model, x)
+        proba = served_scores(self.model, x, members, self.meta.get("picks"), self.threshold)
+        out = {"probability": proba, "pick": proba >= self.threshold}
+        return pd.DataFrame(out | members, index=model_input.index)
 
 
 def member_columns(model: Any, x: np.ndarray) -> dict[str, np.ndarray]:
     """`<member>_score` of each member of an ensemble (its `members`); none for one model."""
     members = getattr(model, "members", None) or {}
     return {f"{name}_score": np.asarray(m.predict(x), np.float64) for name, m in members.items()}
+
+
+def served_scores(
+    model: Any,
+    x: np.ndarray,
+    members: dict[str, np.ndarray],
+    picks: dict[str, str] | None,
+    threshold: float,
+) -> np.ndarray:
+    """The `probability` column of rows `x` (one day's): the model's score; an ensemble's
+    day-rank blend of its members' scores (`members`, `member_columns`), or with meta
+    `picks.rule` = filter_then_rank the rule's score (`evaluation.picks_rule.rule_scores`:
+    >= threshold exactly when the classifier's probability is, ordered by the ranker)."""
+    if not members:
+        return np.asarray(model.predict(x), np.float64)
+    if picks and picks.get("rule") == "filter_then_rank":
+        proba, order = members[f"{picks['classifier']}_score"], members[f"{picks['ranker']}_score"]
+        return rule_scores(proba, order, None, threshold)
+    return np.asarray(model.blend(np.column_stack(list(members.values())), None), np.float64)
 
 
 def model_signature(example: pd.DataFrame, output: pd.DataFrame) -> ModelSignature:

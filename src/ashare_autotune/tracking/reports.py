@@ -14,6 +14,8 @@ import optuna
 import pandas as pd
 from mlflow.entities import DatasetInput
 
+from ashare_autotune.config.choices import PicksRule
+from ashare_autotune.config.model import ModelConfig
 from ashare_autotune.config.schema import AppConfig, ThresholdConfig
 from ashare_autotune.data.market import Market
 from ashare_autotune.data.synthetic import with_caveat
@@ -204,7 +206,17 @@ def model_meta(
         "metrics": {k: v for k, v in metrics.items() if k.startswith(("val_", "test_"))},
         # what served rows are checked against (`input_checks`): training rows' quartiles
         "input_profile": training_profile(ds),
-    }
+    } | picks_entry(app.model)
+
+
+def picks_entry(model: ModelConfig) -> dict[str, Any]:
+    """meta.json's `picks` of an ensemble picking by `filter_then_rank` (its classifier's and
+    ranker's member names: the served model applies the rule, `pyfunc_model.PickModel`);
+    none for a model picking by its own score."""
+    if model.picks != PicksRule.filter_then_rank:
+        return {}
+    classifier, ranker = model.rule_members()
+    return {"picks": {"rule": str(model.picks), "classifier": classifier, "ranker": ranker}}
 
 
 def training_profile(ds: Dataset) -> dict[str, dict[str, float | None]]:
