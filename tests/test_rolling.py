@@ -20,16 +20,18 @@ from ashare_autotune.data.indices import label_benchmark
 from ashare_autotune.data.loader import load_market, training_data
 from ashare_autotune.errors import ConfigError, UserError
 from ashare_autotune.jobs.rolling import job as rolling_job
+from ashare_autotune.jobs.rolling import window
 from ashare_autotune.jobs.rolling.ab import ab_row, update_ab
 from ashare_autotune.jobs.rolling.job import run_rolling
 from ashare_autotune.jobs.rolling.report import RollingOutcome
 from ashare_autotune.jobs.rolling.state import holding
-from ashare_autotune.jobs.rolling.window import SEGMENT, rows_in, window_matrices
+from ashare_autotune.jobs.rolling.window import SEGMENT, rows_in, score_rows, window_matrices
 from ashare_autotune.modelling.dataset import span_dataset
 from ashare_autotune.modelling.labels import trading_calendar
 from ashare_autotune.modelling.rolling_schedule import rolling_windows
 from ashare_autotune.modelling.targets import make_target
 from ashare_autotune.models.base import Matrices
+from ashare_autotune.models.ensemble.fitted import EnsembleFitted
 from ashare_autotune.tracking import backtest_log, registry
 from tests.conftest import CONF_DIR, fresh_store, run_entry_point
 
@@ -198,6 +200,33 @@ def test_rolling_fit_rows_trains_a_window_on_a_seeded_sample_of_its_own_rows(
     assert np.array_equal(frame_rows, np.sort(frame_rows))
     window_matrices(app, ds, model, target, w.train, w, False, None)
     assert len(model.train_rows) == len(trained)  # unset: every training row
+
+
+class Column:
+    """A member that scores a row by one of its features."""
+
+    best_round = 1
+
+    def __init__(self, j: int) -> None:
+        self.j = j
+
+    def predict(self, x: pd.DataFrame) -> np.ndarray:
+        return np.asarray(x)[:, self.j]
+
+
+def test_an_ensemble_in_a_rolling_window_is_ranked_within_each_day_not_each_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = compose_rolling("features=basic")
+    market = load_market(training_data(app.data))
+    bench = label_benchmark(app.data, app.label, market)
+    ds = span_dataset(market, app.features, app.label, app.universe.rules(), bench, tmp_path)
+    rows = np.arange(500, 900)  # days cut across by batches of 37 rows
+    ensemble = EnsembleFitted({"a": Column(0), "b": Column(1)})
+    monkeypatch.setattr(window, "PREDICT_ROWS", 37)
+    days = ds.frame["trade_date"].to_numpy()[rows]
+    whole = ensemble.predict(ds.features(SEGMENT, rows), days)  # every row at once
+    assert np.allclose(score_rows(ds, rows, ensemble), whole, equal_nan=True)
 
 
 # --- end to end: the tiny synthetic market, three monthly windows -------------------------
