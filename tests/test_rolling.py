@@ -132,6 +132,10 @@ def test_a_span_outside_the_data_names_rolling_start() -> None:
         ),
         (["rolling.fit_rows=10"], "config key 'rolling.fit_rows'=10: must be >= 1000"),
         (
+            ["model=ensemble", "model.picks=filter_then_rank"],
+            "config key 'model.picks'='filter_then_rank': is not applied by the rolling job",
+        ),
+        (
             ["registry.promotion_metrics=[val_bt_excess_return_exposure]"],
             "config key 'registry.promotion_metrics'=['val_bt_excess_return_exposure']: a "
             "rolling model logs no validation account or signal of its own",

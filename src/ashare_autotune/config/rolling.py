@@ -97,3 +97,5 @@ class RollingAppConfig(AppConfig):
             "stitched record before its step, e.g. val_roll_bt_excess_return_exposure"
         )
         check(not absent, "registry.promotion_metrics", absent, why)
+        why = "is not applied by the rolling job yet (its windows pick by the blend)"
+        check(self.model.picks == "blend", "model.picks", str(self.model.picks), why)
