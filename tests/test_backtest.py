@@ -376,6 +376,7 @@ def test_slippage_moves_both_fills_against_the_account() -> None:
         ({"max_days": 0}, "backtest.max_days"),
         ({"capital": 0.0}, "backtest.capital"),
         ({"stamp_duty_switch": "soon"}, "backtest.stamp_duty_switch"),
+        ({"stamp_duty_switch": "2023-02-30"}, "backtest.stamp_duty_switch"),
         # the fills (`evaluation.fills`: slippage, volume cap, transfer fee)
         ({"slippage_bps": -1.0}, "backtest.slippage_bps"),
         ({"max_volume_share": 0.0}, "backtest.max_volume_share"),

@@ -81,6 +81,54 @@ def test_a_bad_config_value_is_exactly_one_line_on_the_terminal_and_kept_in_the_
     assert line.removeprefix("error: ") in (tmp_path / "hydra" / f"{module}.log").read_text()
 
 
+# what a command loads for its job (~3 CPU-s), not needed to check its configuration
+JOB_LIBRARIES = (
+    "mlflow",
+    "xgboost",
+    "lightgbm",
+    "optuna",
+    "sklearn",
+    "scipy",
+    "matplotlib",
+    "pandas",
+)
+_REPORT_LOADED = (
+    "import atexit, runpy, sys\n"
+    f"atexit.register(lambda: print([m for m in {JOB_LIBRARIES!r} "
+    "if m in sys.modules], file=sys.stderr))\n"
+    "runpy.run_module(sys.argv.pop(1), run_name='__main__', alter_sys=True)\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("module", "override"),
+    [
+        ("train", "threshold.target_precision=1.5"),
+        ("predict", "data.adjust=raw"),
+        ("evaluate", "data.adjust=raw"),
+        ("backtest", "backtest.top_k=0"),
+        ("rolling", "rolling.fit_rows=0"),
+    ],
+)
+def test_a_bad_config_value_stops_a_command_before_it_loads_its_job(
+    module: str, override: str, tmp_path: Path, tracking_uri: str
+) -> None:
+    """~0.5 CPU-s instead of ~3 (tests/README.md, Measuring)."""
+    cmd = [sys.executable, "-c", _REPORT_LOADED, f"ashare_autotune.{module}", override]
+    done = subprocess.run(
+        [*cmd, f"hydra.run.dir={tmp_path / 'hydra'}"],
+        cwd=tmp_path,
+        env=cli_env(tracking_uri),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    error, loaded = done.stderr.strip().splitlines()
+    key = override.split("=")[0]
+    assert done.returncode == 2 and error.startswith(f"error: config key '{key}'")
+    assert loaded == "[]", f"{module} loaded {loaded} before it checked its configuration"
+
+
 def test_cli_rejects_an_unknown_key(tmp_path: Path, tracking_uri: str) -> None:
     done = _train_cli(tmp_path, tracking_uri, "tuning.n_trails=3")
     assert done.returncode != 0

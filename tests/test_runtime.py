@@ -80,6 +80,23 @@ def test_the_command_line_wrapper_settles_the_imports_before_running_the_app() -
     assert int(out.stdout) > 0  # 0 while nothing is frozen
 
 
+def test_the_job_imports_are_settled_once_a_process_not_again_in_a_sweeps_later_jobs() -> None:
+    code = (
+        "import gc\n"
+        "from ashare_autotune.runtime import settle_job_imports\n"
+        "settle_job_imports()\n"
+        "first = gc.get_freeze_count()\n"
+        "later_job = [[] for _ in range(1000)]\n"
+        "settle_job_imports()\n"
+        "print(first, gc.get_freeze_count())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    first, after_second = map(int, out.stdout.split())
+    assert first > 0 and after_second == first
+
+
 def test_a_dead_processs_feature_store_is_removed_and_a_live_ones_left(tmp_path: Path) -> None:
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()  # its pid now names no process (reused only after the kernel wraps around)

@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 from ashare_autotune.config.backtest_cli import BacktestCliConfig
 from ashare_autotune.config.loading import register_configs, reject_unknown_keys, to_schema
 from ashare_autotune.errors import report_io_faults, report_user_errors, run_cli
-from ashare_autotune.jobs.model_backtest import run_model_backtest
+from ashare_autotune.runtime import settle_job_imports
 
 register_configs()
 # Absolute: Hydra resolves a relative config_path as a package path when the task function's
@@ -25,7 +25,12 @@ CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 @report_user_errors
 def main(cfg: DictConfig) -> float:
     """Backtest the model, log the run and print the statistics; returns the IR."""
-    result = run_model_backtest(to_schema(cfg, BacktestCliConfig))
+    app = to_schema(cfg, BacktestCliConfig)
+    # the job's modules (mlflow, the models, ~3 CPU-s) load once the configuration is checked
+    from ashare_autotune.jobs.model_backtest import run_model_backtest
+
+    settle_job_imports()
+    result = run_model_backtest(app)
     print(result.table)
     print(f"logged to MLflow run {result.run_id}")
     return result.metrics["bt_information_ratio"]

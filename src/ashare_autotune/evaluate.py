@@ -13,7 +13,7 @@ from ashare_autotune.config.loading import (
     to_evaluate_config,
 )
 from ashare_autotune.errors import report_io_faults, report_user_errors, run_cli
-from ashare_autotune.jobs.out_of_time import run_evaluation
+from ashare_autotune.runtime import settle_job_imports
 
 register_configs()
 # Absolute: Hydra resolves a relative config_path as a package path when the task function's
@@ -27,7 +27,12 @@ CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 @report_user_errors
 def main(cfg: DictConfig) -> float:
     """Evaluate the model out of time, log the run and print the table; returns precision."""
-    result = run_evaluation(to_evaluate_config(cfg))
+    app = to_evaluate_config(cfg)
+    # the job's modules (mlflow, the models, ~3 CPU-s) load once the configuration is checked
+    from ashare_autotune.jobs.out_of_time import run_evaluation
+
+    settle_job_imports()
+    result = run_evaluation(app)
     print(result.table)
     print(f"logged to MLflow run {result.run_id}")
     return result.metrics["oot_precision"]

@@ -12,9 +12,8 @@ from omegaconf import DictConfig, OmegaConf
 from ashare_autotune.config.hydra_job import hydra_tags, sweep_run_name
 from ashare_autotune.config.loading import register_configs, reject_unknown_keys, to_schema
 from ashare_autotune.config.rolling import RollingAppConfig
-from ashare_autotune.data.synthetic import data_caveat
 from ashare_autotune.errors import report_io_faults, report_user_errors, run_cli
-from ashare_autotune.jobs.rolling.job import run_rolling
+from ashare_autotune.runtime import settle_job_imports
 
 log = logging.getLogger(__name__)
 register_configs()
@@ -28,6 +27,11 @@ def main(cfg: DictConfig) -> float:
     """Refit on the schedule, judge the stitched record, register the latest window's model;
     returns the record's mean daily Rank IC (for sweeps)."""
     app = to_schema(cfg, RollingAppConfig)
+    # the job's modules (mlflow, the models, ~3 CPU-s) load once the configuration is checked
+    from ashare_autotune.data.synthetic import data_caveat
+    from ashare_autotune.jobs.rolling.job import run_rolling
+
+    settle_job_imports()
     tags = hydra_tags()
     sweep = None
     if "hydra_sweep_dir" in tags:  # a `-m` sweep: one A/B table across its jobs

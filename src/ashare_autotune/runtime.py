@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 _SCRATCH: set[str] = set()
 # what to finish before the process dies of SIGTERM (e.g. mark the MLflow run KILLED)
 _ON_STOP: dict[int, Callable[[], None]] = {}
+# whether `settle_job_imports` has run in this process
+_JOB_SETTLED = False
 
 
 def settle_imports() -> None:
@@ -41,6 +43,18 @@ def settle_imports() -> None:
     """
     gc.freeze()
     atexit.register(gc.freeze)
+
+
+def settle_job_imports() -> None:
+    """`settle_imports` once more, after an entry point imported its job (mlflow, the models,
+    the figures), which it does only once the configuration is checked: a bad value exits
+    before they load. Only the first call in a process freezes: in a `-m` sweep the later
+    jobs' modules are loaded already, and a freeze then would keep what the earlier jobs left
+    for the collector (a frozen cycle is never freed)."""
+    global _JOB_SETTLED
+    if not _JOB_SETTLED:
+        _JOB_SETTLED = True
+        settle_imports()
 
 
 @contextmanager

@@ -13,13 +13,8 @@ from omegaconf import DictConfig, OmegaConf
 from ashare_autotune.config.hydra_job import hydra_tags, sweep_run_name
 from ashare_autotune.config.loading import register_configs, reject_unknown_keys, to_app_config
 from ashare_autotune.config.schema import AppConfig
-from ashare_autotune.data.synthetic import data_caveat
 from ashare_autotune.errors import report_io_faults, report_user_errors, run_cli
-from ashare_autotune.jobs.pipeline import run_training, run_worker
-from ashare_autotune.tracking.experiment import SWEEP_NAME_TAG
-from ashare_autotune.tracking.runs import set_tracking_uri
-from ashare_autotune.tracking.summary import Outcome, training_summary
-from ashare_autotune.tracking.sweep_report import write_sweep_table
+from ashare_autotune.runtime import settle_job_imports
 
 log = logging.getLogger(__name__)
 register_configs()
@@ -32,6 +27,13 @@ register_configs()
 def main(cfg: DictConfig) -> float:
     """Train, tune, pick the threshold and register; returns test precision for sweeps."""
     app = to_app_config(cfg)
+    # the job's modules (mlflow, the models, ~3 CPU-s) load once the configuration is checked
+    from ashare_autotune.data.synthetic import data_caveat
+    from ashare_autotune.jobs.pipeline import run_training
+    from ashare_autotune.tracking.experiment import SWEEP_NAME_TAG
+    from ashare_autotune.tracking.summary import Outcome, training_summary
+
+    settle_job_imports()
     config_yaml = OmegaConf.to_yaml(cfg, resolve=True)
     if app.tuning.mode == "worker":
         return _work(app, config_yaml)
@@ -90,11 +92,16 @@ class SweepSummary(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         """Write `<sweep dir>/sweep_summary.md` from the jobs' runs, log it and attach it to
         each job's parent run."""
+        from ashare_autotune.tracking.runs import set_tracking_uri  # mlflow: not before needed
+        from ashare_autotune.tracking.sweep_report import write_sweep_table
+
         set_tracking_uri(config.mlflow.tracking_uri)
         write_sweep_table(config.mlflow.experiment_name, str(config.hydra.sweep.dir))
 
 
 def _work(app: AppConfig, config_yaml: str) -> float:
+    from ashare_autotune.jobs.pipeline import run_worker  # imported by `main` already
+
     done = run_worker(app, config_yaml=config_yaml)
     log.info(
         "worker done: %d trial(s) run here; study %s now holds %d finished trial(s) (run %s)",
