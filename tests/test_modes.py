@@ -19,6 +19,7 @@ from tests.test_resume import trial_runs
 MODEL = "modes-model"
 
 
+@pytest.mark.slow
 def test_workers_add_their_trials_and_finalize_registers_the_best(
     compose_app: Callable[..., AppConfig], tracking_uri: str
 ) -> None:

@@ -155,6 +155,7 @@ def test_infeasible_precision_target_is_reported_and_not_promoted(
     assert version.tags["threshold_feasible"] == "false"
 
 
+@pytest.mark.slow
 def test_rerunning_the_same_command_resumes_the_study_and_its_parent_run(
     compose_app: Callable[..., AppConfig], tracking_uri: str
 ) -> None:

@@ -148,6 +148,7 @@ def test_sigkilled_study_resumes_to_n_trials_and_registers_the_best(
     assert meta["params"] == study.best_params
 
 
+@pytest.mark.slow
 def test_rerun_of_a_full_study_repairs_missing_and_duplicate_trial_runs(
     compose_app: Callable[..., AppConfig], tracking_uri: str
 ) -> None:
@@ -211,6 +212,7 @@ def _versions(model: str) -> list[str]:
     return sorted(str(v.version) for v in MlflowClient().search_model_versions(f"name='{model}'"))
 
 
+@pytest.mark.slow
 def test_another_tuning_metric_is_another_study_or_refused_when_the_name_is_given(
     compose_app: Callable[..., AppConfig], tracking_uri: str
 ) -> None:
