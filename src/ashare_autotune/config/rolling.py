@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from ashare_autotune.config.choices import PROMOTION_METRICS, check, check_date, choose
+from ashare_autotune.config.choices import PROMOTION_METRICS, PicksRule, check, check_date, choose
 from ashare_autotune.config.schema import AppConfig
 
 # rolling.step -> calendar months between refits
@@ -98,4 +98,4 @@ class RollingAppConfig(AppConfig):
         )
         check(not absent, "registry.promotion_metrics", absent, why)
         why = "is not applied by the rolling job yet (its windows pick by the blend)"
-        check(self.model.picks == "blend", "model.picks", str(self.model.picks), why)
+        check(self.model.picks == PicksRule.blend, "model.picks", str(self.model.picks), why)

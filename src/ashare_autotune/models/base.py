@@ -204,13 +204,27 @@ class ScoreModel(Protocol):
 
 def segment_scores(ds: Dataset, segment: str, fitted: FittedModel) -> np.ndarray:
     """The model's score of every candidate of a segment, in row order (`Dataset.predict(...,
-    all_rows=True)`). A model scored by day (`scored_by_day`: the ensemble's day-rank blend)
-    has its members score the rows a batch at a time, then blends them by each row's day."""
+    all_rows=True)`), by `batched_scores`."""
+    return batched_scores(
+        fitted,
+        lambda score: ds.predict(segment, score, all_rows=True),
+        lambda: ds.segment_rows(segment, ["trade_date"], all_rows=True)["trade_date"].to_numpy(),
+    )
+
+
+def batched_scores(
+    fitted: FittedModel,
+    score_batches: Callable[[Callable[[Any], np.ndarray]], np.ndarray],
+    days: Callable[[], np.ndarray],
+) -> np.ndarray:
+    """The model's scores of rows that `score_batches` reads a batch at a time and scores with
+    the function it is handed. A model scored by day (`scored_by_day`: the ensemble's day-rank
+    blend) has its members score the batches, then blends them by each row's day (`days`):
+    ranked per batch, a day cut by a batch boundary would be two days."""
     if not getattr(fitted, "scored_by_day", False):
-        return ds.predict(segment, fitted.predict, all_rows=True)
-    members = ds.predict(segment, fitted.member_scores, all_rows=True)  # type: ignore[attr-defined]
-    days = ds.segment_rows(segment, ["trade_date"], all_rows=True)["trade_date"].to_numpy()
-    return fitted.blend(members, days)  # type: ignore[attr-defined]
+        return score_batches(fitted.predict)
+    members = score_batches(fitted.member_scores)  # type: ignore[attr-defined]
+    return fitted.blend(members, days())  # type: ignore[attr-defined]
 
 
 def fitted_class_path(fitted: FittedModel) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from ashare_autotune.models.base import (
     FittedModel,
     Matrices,
     ScoreModel,
+    batched_scores,
     dataset_rows,
     sample_rows,
 )
@@ -100,22 +102,17 @@ def window_matrices(
 
 
 def score_rows(ds: Dataset, rows: np.ndarray, fitted: FittedModel) -> np.ndarray:
-    """The model's score of frame rows (increasing positions), read `PREDICT_ROWS` at a time.
-    A model scored by day (`scored_by_day`: the ensemble's day-rank blend) has its members
-    score the batches, then blends them by each row's day, as `models.base.segment_scores`."""
-    by_day = getattr(fitted, "scored_by_day", False)
-    predict = fitted.member_scores if by_day else fitted.predict  # type: ignore[attr-defined]
-    parts = [
-        np.asarray(predict(ds.features(SEGMENT, rows[i : i + PREDICT_ROWS])))
-        for i in range(0, len(rows), PREDICT_ROWS)
-    ]
-    if not parts:
-        return np.empty(0, np.float32)
-    scores = np.concatenate(parts)
-    if by_day:
-        days = ds.frame["trade_date"].to_numpy()[rows]
-        return fitted.blend(scores, days)  # type: ignore[attr-defined]
-    return scores
+    """The model's score of frame rows (increasing positions), read `PREDICT_ROWS` at a time
+    (`models.base.batched_scores`: an ensemble's blend ranks each row within its day)."""
+
+    def score_batches(score: Callable[[Any], np.ndarray]) -> np.ndarray:
+        parts = [
+            np.asarray(score(ds.features(SEGMENT, rows[i : i + PREDICT_ROWS])))
+            for i in range(0, len(rows), PREDICT_ROWS)
+        ]
+        return np.concatenate(parts) if parts else np.empty(0, np.float32)
+
+    return batched_scores(fitted, score_batches, lambda: ds.frame["trade_date"].to_numpy()[rows])
 
 
 def counted_rows(ds: Dataset, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
