@@ -19,6 +19,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc import PythonModel
 from mlflow.types import ColSpec, Schema
 
+from ashare_autotune.config.choices import PicksRule
 from ashare_autotune.evaluation.picks_rule import rule_scores
 from ashare_autotune.tracking.input_checks import InputError, check_input
 
@@ -101,7 +102,7 @@ def served_scores(
     >= threshold exactly when the classifier's probability is, ordered by the ranker)."""
     if not members:
         return np.asarray(model.predict(x), np.float64)
-    if picks and picks.get("rule") == "filter_then_rank":
+    if picks and picks.get("rule") == PicksRule.filter_then_rank:
         proba, order = members[f"{picks['classifier']}_score"], members[f"{picks['ranker']}_score"]
         return rule_scores(proba, order, None, threshold)
     return np.asarray(model.blend(np.column_stack(list(members.values())), None), np.float64)
