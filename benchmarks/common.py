@@ -6,7 +6,9 @@ import argparse
 import gc
 import json
 import os
+import platform
 import resource
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -150,3 +152,14 @@ def write_result(result: dict[str, Any], out: Path | None) -> None:
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text + "\n", encoding="utf-8")
+
+
+def run_facts(script: str) -> dict[str, Any]:
+    """The head of a result: the script, its arguments, when, where and the load it started at."""
+    return {
+        "script": script,
+        "argv": sys.argv[1:],
+        "when_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+        "machine": platform.node(),
+        "load_start": load(),
+    }

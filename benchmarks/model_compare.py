@@ -43,8 +43,6 @@ import dataclasses
 import gc
 import json
 import logging
-import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -73,7 +71,7 @@ from ashare_autotune.modelling.dataset import Dataset, build_dataset
 from ashare_autotune.modelling.targets import day_rank
 from ashare_autotune.models.base import FittedModel
 from ashare_autotune.models.build import build_model
-from benchmarks.common import SHARED_DATA, Phases, load, peak_rss_gb, write_result
+from benchmarks.common import SHARED_DATA, Phases, load, peak_rss_gb, run_facts, write_result
 from benchmarks.model_table import table
 from benchmarks.signal_compare import (
     BT_KEYS,
@@ -271,11 +269,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     phases = Phases()
     result: dict[str, Any] = {
-        "script": "benchmarks.model_compare",
-        "argv": sys.argv[1:],
-        "when_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-        "machine": platform.node(),
-        "load_start": load(),
+        **run_facts("benchmarks.model_compare"),
         "data": "daily.parquet (300 stocks)" if args.sample else "market_daily.parquet",
         "runs": {},
         "baselines": {},

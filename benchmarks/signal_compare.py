@@ -28,8 +28,6 @@ import argparse
 import gc
 import json
 import logging
-import platform
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -62,7 +60,7 @@ from ashare_autotune.modelling.dataset import Dataset, build_dataset, label_rows
 from ashare_autotune.models.xgboost.matrices import build_matrices_in_batches
 from ashare_autotune.models.xgboost.model import XGBoostModel, train_early_stopping
 from ashare_autotune.tuning.scoring import whole_days
-from benchmarks.common import ROOT, SHARED_DATA, load, peak_rss_gb, write_result
+from benchmarks.common import ROOT, SHARED_DATA, load, peak_rss_gb, run_facts, write_result
 
 log = logging.getLogger("signal_compare")
 
@@ -377,11 +375,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     result: dict[str, Any] = {
-        "script": "benchmarks.signal_compare",
-        "argv": sys.argv[1:],
-        "when_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-        "machine": platform.node(),
-        "load_start": load(),
+        **run_facts("benchmarks.signal_compare"),
         "fixed_params": FIXED,
         "benchmark": BENCHMARK,
         "overrides": args.override,

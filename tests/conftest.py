@@ -172,7 +172,7 @@ class TrainedModel:
     data_overrides: tuple[str, ...] = (
         "data.n_stocks=40",
         "data.n_days=300",
-        "data.signal_strength=10",
+        "data.signal_strength=20",
     )
     train_end: str = "20181231"
 

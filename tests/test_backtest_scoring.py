@@ -80,9 +80,7 @@ def test_the_trial_value_is_the_validation_backtest_of_the_boosters_scores(study
     rows = ds.segment_rows("val", all_rows=True)
     # the unfillable rows are scored too
     assert len(rows) == len(scored.features.rows) > ds.masks()["val"].sum()
-    proba = booster.booster.inplace_predict(
-        rows[ds.feature_names], iteration_range=(0, booster.best_round)
-    )
+    proba = booster.predict(rows[ds.feature_names])  # the fitted model: its missing values
     report = run_window_backtest(inputs, signal_scores(rows, proba, 1.0), "val")
     assert report.metrics["val_bt_trades"] > 0
     assert value == pytest.approx(report.metrics["val_bt_information_ratio"], abs=1e-12)

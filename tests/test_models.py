@@ -411,3 +411,42 @@ def test_the_training_job_refuses_to_tune_a_ranker_by_the_auc_it_does_not_stop_o
         run_training(app)
     text = "config key 'tuning.metric'='auc': scores the model's own AUC"
     assert str(err.value).startswith(text) and "\n" not in str(err.value)
+
+
+def _rows_with_missing(n: int = 1600) -> tuple[Rows, Rows, pd.DataFrame]:
+    """`_rows`, with `a` missing in a fifth of the rows, and those rows mostly labelled 1 while
+    low `a` is labelled 0: a model must keep the missing rows apart from the lowest values."""
+    train, val, frame = _rows(n)
+    gone = np.random.default_rng(1).random(n) < 0.2
+    frame.loc[gone, "a"] = np.nan
+    frame.loc[gone, "label"] = (np.random.default_rng(2).random(gone.sum()) < 0.9).astype(np.int8)
+    cut = n * 3 // 4
+    columns = ["a", "b", "c"]
+    train = frame_rows(frame, columns, "label", np.arange(cut))
+    return train, frame_rows(frame, columns, "label", np.arange(cut, n)), frame
+
+
+@pytest.mark.parametrize("missing", ["fill", "native"])
+def test_a_missing_feature_is_scored_alike_from_the_matrices_a_frame_and_the_saved_model(
+    missing: str, compose_app: Callable[..., AppConfig], tmp_path: Path
+) -> None:
+    train, val, frame = _rows_with_missing()
+    model = _model("xgboost", compose_app, f"model.missing={missing}", "model.num_boost_round=60")
+    matrices = model.build_matrices(train, val, RowOptions())
+    # fill: no entry of the quantised matrix is missing (XGBoost's 1-byte histogram index)
+    dense = matrices.train.num_nonmissing() == matrices.train.num_row() * 3
+    assert dense == (missing == "fill")
+    fitted = model.fit({"learning_rate": 0.3, "max_depth": 3}, matrices)
+    x = frame[["a", "b", "c"]].iloc[1200:]
+    from_matrix = fitted.predict(matrices.val)
+    np.testing.assert_allclose(fitted.predict(x), from_matrix, rtol=1e-6)
+    fitted.save(tmp_path)
+    loaded = type(fitted).load(tmp_path, 1)
+    np.testing.assert_allclose(loaded.predict(x.to_numpy(np.float32)), from_matrix, rtol=1e-6)
+    contribs = loaded.contributions(x)
+    np.testing.assert_allclose(
+        contribs.sum(axis=1), np.log(from_matrix / (1 - from_matrix)), rtol=1e-4, atol=1e-4
+    )
+    # the missing rows were learned as their own group (label rate 0.9), not as the lowest `a`
+    gone = x["a"].isna().to_numpy()
+    assert from_matrix[gone].mean() > 0.7 > from_matrix[~gone & (x["a"] < -1).to_numpy()].mean()

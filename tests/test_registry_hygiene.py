@@ -50,7 +50,7 @@ DEBUG_SIZE = (
     "backtest.top_k=10",
     "backtest.n_drop=2",
     # the debug market's planted effect and precision target (conf/debug): a champion to keep
-    "data.signal_strength=10",
+    "data.signal_strength=20",
     "threshold.target_precision=0.25",
     "mlflow.figures=false",
 )

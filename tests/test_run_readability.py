@@ -122,7 +122,7 @@ def test_the_command_line_ends_with_a_summary_whose_predict_command_works(
         "model_uri=models:/ashare-autotune-debug@champion",
         "data.n_stocks=40",
         "data.n_days=300",
-        "data.signal_strength=10.0",
+        "data.signal_strength=20.0",
     ]
     predicted = run_entry_point("predict", tmp_path, tracking_uri, *commands[0][1:])
     assert predicted.returncode == 0, predicted.stderr[-3000:]

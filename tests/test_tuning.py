@@ -28,7 +28,7 @@ from ashare_autotune.models.xgboost.model import (
     train_early_stopping,
 )
 from ashare_autotune.tuning.objective import make_objective
-from ashare_autotune.tuning.refit import fit_best
+from ashare_autotune.tuning.refit import fit_best, raised_learning_rate
 from ashare_autotune.tuning.study import SnapshotPruner, make_pruner
 
 
@@ -231,6 +231,31 @@ def test_trials_train_on_the_sample_and_the_final_model_on_all_rows() -> None:
     full = dataclasses.replace(m, trial_train=None)
     stopped = train_early_stopping(params, full, model, eval_every=5)
     assert final.best_round == stopped.best_iteration + 1  # cut at its best round
+    refit = xgb.train(params, m.train, final.best_round)
+    np.testing.assert_array_equal(final.predict(m.val), refit.predict(m.val))
+
+
+def test_the_final_fit_raises_a_learning_rate_below_tuning_refit_learning_rate() -> None:
+    assert raised_learning_rate({"learning_rate": 0.02, "max_depth": 7}, 0.1) == {
+        "learning_rate": 0.1,
+        "max_depth": 7,
+    }
+    assert raised_learning_rate({"learning_rate": 0.3}, 0.1) == {"learning_rate": 0.3}
+    members = {"xgb.learning_rate": 0.05, "lgb.learning_rate": 0.2, "lgb.num_leaves": 31}
+    raised = raised_learning_rate(members, 0.1)
+    assert raised == {"xgb.learning_rate": 0.1, "lgb.learning_rate": 0.2, "lgb.num_leaves": 31}
+    assert raised_learning_rate({"learning_rate": 0.02}, None) == {"learning_rate": 0.02}
+
+    _, _, m = _large_train_matrices(trial_rows=500)
+    model = ModelConfig(max_bin=32, num_boost_round=60, early_stopping_rounds=10, n_jobs=1)
+    space = {"learning_rate": ParamSpec(type="float", low=0.01, high=0.02)}
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial({"learning_rate": 0.015})
+    study.optimize(make_objective(m, _xgb(model, space), eval_every=5), n_trials=1)
+    final = fit_best(_xgb(model, space), m, study, eval_every=5, refit_learning_rate=0.3)
+    params = _xgb(model).base_params() | {"learning_rate": 0.3}
+    stopped = train_early_stopping(params, dataclasses.replace(m, trial_train=None), model, 5)
+    assert final.best_round == stopped.best_iteration + 1
     refit = xgb.train(params, m.train, final.best_round)
     np.testing.assert_array_equal(final.predict(m.val), refit.predict(m.val))
 

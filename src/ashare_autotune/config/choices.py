@@ -64,6 +64,14 @@ class PicksRule(StrEnum):
     filter_then_rank = "filter_then_rank"
 
 
+class Missing(StrEnum):
+    """How XGBoost sees a missing (NaN) feature (`model.missing`): as `MISSING_FILL`, below
+    every value (a dense matrix), or as missing (XGBoost's learned default direction)."""
+
+    fill = "fill"
+    native = "native"
+
+
 class TargetNorm(StrEnum):
     """A regression target's per-day normalisation (`model.target_norm`)."""
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from ashare_autotune.config.choices import (
     FIXED_PARAMS,
+    Missing,
     ParamType,
     PicksRule,
     TargetNorm,
@@ -71,6 +72,11 @@ class ModelConfig:
     # by its ranking/regression member: `evaluation.picks_rule`; needs one member of each)
     picks: str = PicksRule.blend.value
     max_bin: int = 128
+    # XGBoost: a NaN feature enters the booster as a value below every other (`fill`): its
+    # histogram index is then 1 byte an entry instead of 4, the rounds ~1.5x faster, the trees
+    # still split it off; `native`: XGBoost's missing values (a learned default direction).
+    # LightGBM bins missing values compactly and ignores it.
+    missing: str = Missing.fill.value
     num_boost_round: int = 500  # upper bound; early stopping on validation AUC picks the count
     # rounds without a better validation AUC, checked every tuning.eval_every rounds
     early_stopping_rounds: int = 20
@@ -88,6 +94,7 @@ class ModelConfig:
         why = "an ensemble (model.objective=blend) needs at least one member"
         check(self.objective != ENSEMBLE_OBJECTIVE or bool(self.members), "model.members", {}, why)
         self.picks = choose(PicksRule, self.picks, "model.picks")
+        self.missing = choose(Missing, self.missing, "model.missing")
         if self.members:  # an ensemble searches its members' spaces, each name prefixed
             members = self.member_configs()
             self.space = {f"{m}.{k}": s for m, c in members.items() for k, s in c.space.items()}

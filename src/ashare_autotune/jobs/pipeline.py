@@ -180,7 +180,8 @@ def tune_and_fit(app: AppConfig, job: Job, run: Run, data: StudyData) -> FittedM
     _check_has_best_trial(job.study, job.storage)
     done = job.study.get_trials(deepcopy=False, states=FINISHED_STATES)
     trial_runs.reconcile_trial_runs(run, job.study, done, callback)
-    return fit_best(data.model, data.matrices, job.study, app.tuning.eval_every)
+    tu = app.tuning
+    return fit_best(data.model, data.matrices, job.study, tu.eval_every, tu.refit_learning_rate)
 
 
 def evaluate(

@@ -19,7 +19,7 @@ import optuna
 from mlflow.entities import DatasetInput
 
 from ashare_autotune.config.backtest import BacktestConfig
-from ashare_autotune.config.choices import check
+from ashare_autotune.config.choices import Missing, check
 from ashare_autotune.config.loading import config_fingerprint, objective_identity
 from ashare_autotune.config.schema import AppConfig, LabelConfig, ModelConfig, TuningConfig
 from ashare_autotune.data.benchmark import load_benchmark
@@ -185,7 +185,10 @@ def quantise(tuning: TuningConfig, market: Market, ds: Dataset, model: ScoreMode
     train = np.flatnonzero(ds.masks()["train"] & trained)
     # walk-forward windows are each trained in full: the sample is for one large split
     trial_rows = None if ds.windows else tuning.trial_rows
-    options = row_options(tuning, len(ds.feature_names), len(val), watch, trial_rows)
+    # XGBoost's matrix of all training rows is kept for the final fit when dense (model.missing
+    # fill: 1 byte an entry, 1.6 GB on the whole market), quantised again when sparse (4 bytes)
+    dense = model.cfg.missing == Missing.fill
+    options = row_options(tuning, len(ds.feature_names), len(val), watch, trial_rows, dense)
     matrices = model.build_matrices(
         dataset_rows(ds, "train", train, target), dataset_rows(ds, "val", val, target), options
     )
@@ -200,10 +203,12 @@ def row_options(
     n_val: int,
     watch: int | None,
     trial_rows: int | None,
+    keep_train: bool = False,
 ) -> RowOptions:
     """How a study's rows become matrices: batches of ~`BATCH_BYTES`, the validation rows
     watched (`watch`, sampled from `n_val`), the trials' training sample (`trial_rows`; a
-    sampled study does not hold all training rows, `Matrices.full_train`)."""
+    sampled study holds all training rows only with `keep_train`, else `Matrices.full_train`
+    builds them again for the final fit)."""
     n_watch = n_val if watch is None else min(watch, n_val)
     return RowOptions(
         batch_rows=max(1, min(MAX_BATCH_ROWS, BATCH_BYTES // (4 * n_features))),
@@ -211,7 +216,7 @@ def row_options(
         trial_rows=trial_rows,
         seed=tuning.seed,
         watch_quantised=n_watch * n_features > PLAIN_WATCH_ENTRIES,
-        keep_train=trial_rows is None,
+        keep_train=keep_train or trial_rows is None,
     )
 
 

@@ -10,16 +10,39 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from ashare_autotune.models.xgboost.matrices import filled
+
 BOOSTER_FILE = "booster.ubj"
+# The booster attribute naming the value its NaN features were trained as (`model.missing=fill`);
+# a booster without it (native missing values, or saved before) is handed NaN as it is.
+FILL_ATTR = "ashare_autotune_missing_fill"
 
 
 class XGBoostFitted:
-    """An XGBoost booster scored up to `best_round` rounds (all of them when 0)."""
+    """An XGBoost booster scored up to `best_round` rounds (all of them when 0), its inputs'
+    NaN features as `fill` when it was trained so (None: missing)."""
 
     kind: ClassVar[str] = "xgboost"
 
-    def __init__(self, booster: xgb.Booster, best_round: int = 0, best_score: float = math.nan):
+    def __init__(
+        self,
+        booster: xgb.Booster,
+        best_round: int = 0,
+        best_score: float = math.nan,
+        fill: float | None = None,
+    ):
         self.booster, self.best_round, self.best_score = booster, best_round, best_score
+        self.fill = fill
+
+    def _input(self, x: Any) -> Any:
+        """A frame or array with its NaN as the training matrices had them."""
+        if self.fill is None:
+            return x
+        if isinstance(x, pd.DataFrame):
+            return filled(x, self.fill)
+        values = np.array(x, dtype=np.float32)  # a copy: the caller's array is left as it is
+        np.putmask(values, np.isnan(values), np.float32(self.fill))
+        return values
 
     @property
     def _range(self) -> tuple[int, int]:
@@ -37,12 +60,12 @@ class XGBoostFitted:
             out = np.empty_like(scores)
             out[order] = scores
             return out
-        return self.booster.inplace_predict(x, iteration_range=self._range)
+        return self.booster.inplace_predict(self._input(x), iteration_range=self._range)
 
     def contributions(self, x: pd.DataFrame) -> np.ndarray:
         """XGBoost's tree SHAP (`pred_contribs`): features then the bias, sums to the margin."""
         return self.booster.predict(
-            xgb.DMatrix(x), pred_contribs=True, iteration_range=self._range
+            xgb.DMatrix(self._input(x)), pred_contribs=True, iteration_range=self._range
         )
 
     def importance(self) -> dict[str, float]:
@@ -53,6 +76,8 @@ class XGBoostFitted:
     def save(self, directory: Path) -> None:
         """The booster, cut at its best round, as `booster.ubj`."""
         booster = self.booster[: self.best_round] if self.best_round else self.booster
+        if self.fill is not None:
+            booster.set_attr(**{FILL_ATTR: repr(float(self.fill))})
         booster.save_model(Path(directory) / BOOSTER_FILE)
 
     @classmethod
@@ -66,7 +91,8 @@ class XGBoostFitted:
         booster = xgb.Booster()
         booster.load_model(path)
         booster.set_param({"nthread": n_jobs})
-        return cls(booster)
+        fill = booster.attr(FILL_ATTR)
+        return cls(booster, fill=None if fill is None else float(fill))
 
     def requirements(self) -> list[str]:
         """xgboost pinned to this version."""

@@ -7,6 +7,11 @@ more than the round itself, and XGBoost predicts new trees faster on raw feature
 quantised bins, with the same predictions (benchmarks/README.md). `rebuild_train` quantises all
 training rows again, on the same cuts, when they were not kept during a sampled study: at 3.3M
 rows x 198 features it is 1.5 GB the trials never read.
+
+With `fill` (`model.missing=fill`, the default) every NaN feature enters as `MISSING_FILL`:
+XGBoost's CPU histogram index keeps 1 byte an entry only for a matrix without missing values
+(4 bytes with any, and slower rounds: benchmarks/README.md); the fitted model fills its input the
+same way (`fitted.XGBoostFitted`).
 """
 
 from __future__ import annotations
@@ -23,6 +28,19 @@ from ashare_autotune.models.base import Matrices, Rows, by_group, frame_rows, sa
 
 # a frame and the positions of one segment's rows in it
 Segment = tuple[pd.DataFrame, np.ndarray]
+# A missing feature's value under `model.missing=fill`: below every feature (float32's range
+# ends at -3.4e38), so it has a bin of its own and a split can keep it apart.
+MISSING_FILL = -3.0e38
+
+
+def filled(x: pd.DataFrame, fill: float | None) -> pd.DataFrame:
+    """A float32 copy of `x` with every NaN as `fill` (None: `x` as it is). NumPy's `putmask`:
+    pandas' `fillna` took ~30x longer on a 500k x 198 block."""
+    if fill is None:
+        return x
+    values = x.to_numpy(np.float32, copy=True)
+    np.putmask(values, np.isnan(values), np.float32(fill))
+    return pd.DataFrame(values, index=x.index, columns=x.columns, copy=False)
 
 
 def build_matrices(
@@ -32,12 +50,15 @@ def build_matrices(
     y_val: np.ndarray,
     max_bin: int,
     n_jobs: int,
+    fill: float | None = None,
 ) -> Matrices:
-    """Quantise train once (max_bin must equal the booster's) and validation on train's cuts.
+    """Quantise train once (max_bin must equal the booster's) and validation on train's cuts,
+    NaN features as `fill` (None: missing).
 
     For the walk-forward windows, all alive during the study: quantised, validation takes half
     the memory of a plain DMatrix, for evaluations ~30% slower (same predictions).
     """
+    x_train, x_val = filled(x_train, fill), filled(x_val, fill)
     dtrain = xgb.QuantileDMatrix(x_train, y_train, max_bin=max_bin, nthread=n_jobs)
     dval = xgb.QuantileDMatrix(x_val, y_val, ref=dtrain, max_bin=max_bin, nthread=n_jobs)
     return Matrices(train=dtrain, val=dval)
@@ -51,8 +72,10 @@ class RowBatches(xgb.DataIter):
     2.7 GB with 198).
     """
 
-    def __init__(self, rows: Rows, batch_rows: int, qid: bool = False) -> None:
-        self._source, self._batch_rows, self._qid = rows, batch_rows, qid
+    def __init__(
+        self, rows: Rows, batch_rows: int, qid: bool = False, fill: float | None = None
+    ) -> None:
+        self._source, self._batch_rows, self._qid, self._fill = rows, batch_rows, qid, fill
         self._at = 0
         super().__init__()
 
@@ -64,7 +87,8 @@ class RowBatches(xgb.DataIter):
             return False
         batch = rows[self._at : self._at + self._batch_rows]
         query = {"qid": self._source.group[batch]} if self._qid else {}
-        input_data(data=self._source.read(batch), label=self._source.label[batch], **query)
+        data = filled(self._source.read(batch), self._fill)
+        input_data(data=data, label=self._source.label[batch], **query)
         self._at += self._batch_rows
         return True
 
@@ -120,6 +144,7 @@ def build_matrices_from_rows(
     watch_quantised: bool = False,
     keep_train: bool = True,
     ranking: bool = False,
+    fill: float | None = None,
 ) -> Matrices:
     """Train (and the trials' sample of it) quantised batch by batch; validation as a plain
     DMatrix of the rows evaluated (or quantised on train's cuts).
@@ -141,10 +166,11 @@ def build_matrices_from_rows(
             final model.
         ranking: every matrix's rows in day order with the day as `qid` (a ranker's queries);
             validation's `row_order` maps them back to the watched rows' order (`predict`).
+        fill: every NaN feature as this value (`MISSING_FILL`; None: missing).
     """
 
     def quantise(seg: Rows, ref: xgb.QuantileDMatrix | None) -> xgb.QuantileDMatrix:
-        batches = RowBatches(by_group(seg) if ranking else seg, batch_rows, qid=ranking)
+        batches = RowBatches(by_group(seg) if ranking else seg, batch_rows, ranking, fill)
         return xgb.QuantileDMatrix(batches, ref=ref, max_bin=max_bin, nthread=n_jobs)
 
     dtrain = quantise(train, None)
@@ -154,9 +180,11 @@ def build_matrices_from_rows(
     elif ranking:
         ranked = by_group(replace(val, rows=watched))
         at = ranked.rows
-        dval = xgb.DMatrix(ranked.read(at), val.label[at], qid=val.group[at], nthread=n_jobs)
+        x = filled(ranked.read(at), fill)
+        dval = xgb.DMatrix(x, val.label[at], qid=val.group[at], nthread=n_jobs)
     else:
-        dval = xgb.DMatrix(val.read(watched), val.label[watched], nthread=n_jobs)
+        x = filled(val.read(watched), fill)
+        dval = xgb.DMatrix(x, val.label[watched], nthread=n_jobs)
     if ranking:  # XGBoost scores a matrix in its rows' order: the day order
         dval.row_order = group_order(val.group[watched])
     trial_sample = sample_rows(train.rows, trial_rows, seed)

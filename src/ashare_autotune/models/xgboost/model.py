@@ -13,10 +13,12 @@ import pandas as pd
 import xgboost as xgb
 from optuna_integration.xgboost import XGBoostPruningCallback
 
+from ashare_autotune.config.choices import Missing
 from ashare_autotune.config.schema import ModelConfig
 from ashare_autotune.models.base import Matrices, RowOptions, Rows
 from ashare_autotune.models.xgboost.fitted import XGBoostFitted
 from ashare_autotune.models.xgboost.matrices import (
+    MISSING_FILL,
     RowBatches,
     build_matrices,
     build_matrices_from_rows,
@@ -51,6 +53,8 @@ class XGBoostModel:
 
     def __init__(self, cfg: ModelConfig) -> None:
         self.cfg = cfg
+        # a NaN feature's value in every matrix and input (`model.missing`)
+        self.fill = MISSING_FILL if cfg.missing == Missing.fill else None
 
     def base_params(self) -> dict[str, Any]:
         """XGBoost parameters fixed for every trial (no scale_pos_weight, by design)."""
@@ -80,20 +84,22 @@ class XGBoostModel:
             watch_quantised=options.watch_quantised,
             keep_train=options.keep_train,
             ranking=self.cfg.objective == "rank:pairwise",
+            fill=self.fill,
         )
 
     def frame_matrices(
         self, x_train: pd.DataFrame, y_train: np.ndarray, x_val: pd.DataFrame, y_val: np.ndarray
     ) -> Matrices:
         """Train quantised, validation quantised on train's cuts."""
-        return build_matrices(x_train, y_train, x_val, y_val, self.cfg.max_bin, self.cfg.n_jobs)
+        cfg = self.cfg
+        return build_matrices(x_train, y_train, x_val, y_val, cfg.max_bin, cfg.n_jobs, self.fill)
 
     def scoring_matrix(self, rows: Rows, matrices: Matrices) -> xgb.QuantileDMatrix:
         """The rows quantised on train's cuts (about a byte a value, the same predictions)."""
         # train's cuts: the study may hold only the trials' sample, quantised on those cuts
         ref = matrices.train if matrices.train is not None else matrices.trial_train
         unused = np.zeros(len(rows.label), np.float32)  # prediction reads no label
-        batches = RowBatches(replace(rows, label=unused), 1 << 20)
+        batches = RowBatches(replace(rows, label=unused), 1 << 20, fill=self.fill)
         return xgb.QuantileDMatrix(
             batches, ref=ref, max_bin=self.cfg.max_bin, nthread=self.cfg.n_jobs
         )
@@ -113,12 +119,14 @@ class XGBoostModel:
         booster = train_early_stopping(
             self.base_params() | params, matrices, self.cfg, eval_every, callbacks, metric
         )
-        return XGBoostFitted(booster, booster.best_iteration + 1, float(booster.best_score))
+        best = booster.best_iteration + 1
+        return XGBoostFitted(booster, best, float(booster.best_score), fill=self.fill)
 
     def refit(self, params: dict[str, Any], train: Any, rounds: int) -> XGBoostFitted:
         """Train on `train` for `rounds` rounds, no validation."""
         params = self.base_params() | params
-        return XGBoostFitted(xgb.train(params, train, num_boost_round=rounds, verbose_eval=False))
+        booster = xgb.train(params, train, num_boost_round=rounds, verbose_eval=False)
+        return XGBoostFitted(booster, fill=self.fill)
 
 
 def train_early_stopping(
