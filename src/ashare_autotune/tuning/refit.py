@@ -23,8 +23,13 @@ def raised_learning_rate(params: dict[str, Any], floor: float | None) -> dict[st
     least `floor` (None: as they are)."""
     if floor is None:
         return params
-    rate = [k for k in params if k == "learning_rate" or k.endswith(".learning_rate")]
-    return params | {k: max(float(params[k]), floor) for k in rate}
+    return params | {k: max(float(v), floor) for k, v in learning_rates(params).items()}
+
+
+def learning_rates(params: dict[str, Any]) -> dict[str, Any]:
+    """The learning rates among `params`: `learning_rate` and an ensemble member's
+    `<member>.learning_rate`."""
+    return {k: v for k, v in params.items() if k.split(".")[-1] == "learning_rate"}
 
 
 def fit_best(
@@ -54,7 +59,7 @@ def fit_best(
     full = dataclasses.replace(matrices, train=matrices.full_train(), trial_train=None)
     params = raised_learning_rate(study.best_params, refit_learning_rate)
     fitted = model.fit(params, full, eval_every)
-    rates = {k: v for k, v in params.items() if k.endswith("learning_rate")}
+    rates = learning_rates(params)
     log.info(
         "the final model, on all training rows (%s), early-stopped on validation at %d rounds "
         "(validation score %.4f)",

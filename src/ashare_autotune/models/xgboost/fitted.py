@@ -18,31 +18,28 @@ BOOSTER_FILE = "booster.ubj"
 FILL_ATTR = "ashare_autotune_missing_fill"
 
 
+def mark_fill(booster: xgb.Booster, fill: float | None) -> xgb.Booster:
+    """`booster`, noting the value its NaN features were trained as (`FILL_ATTR`; kept by its
+    slices and its saved file)."""
+    if fill is not None:
+        booster.set_attr(**{FILL_ATTR: repr(float(fill))})
+    return booster
+
+
 class XGBoostFitted:
     """An XGBoost booster scored up to `best_round` rounds (all of them when 0), its inputs'
-    NaN features as `fill` when it was trained so (None: missing)."""
+    NaN features as the value it was trained with (`mark_fill`; none: missing)."""
 
     kind: ClassVar[str] = "xgboost"
 
-    def __init__(
-        self,
-        booster: xgb.Booster,
-        best_round: int = 0,
-        best_score: float = math.nan,
-        fill: float | None = None,
-    ):
+    def __init__(self, booster: xgb.Booster, best_round: int = 0, best_score: float = math.nan):
         self.booster, self.best_round, self.best_score = booster, best_round, best_score
-        self.fill = fill
+        fill = booster.attr(FILL_ATTR)
+        self.fill = None if fill is None else float(fill)
 
     def _input(self, x: Any) -> Any:
         """A frame or array with its NaN as the training matrices had them."""
-        if self.fill is None:
-            return x
-        if isinstance(x, pd.DataFrame):
-            return filled(x, self.fill)
-        values = np.array(x, dtype=np.float32)  # a copy: the caller's array is left as it is
-        np.putmask(values, np.isnan(values), np.float32(self.fill))
-        return values
+        return filled(x, self.fill)
 
     @property
     def _range(self) -> tuple[int, int]:
@@ -76,8 +73,6 @@ class XGBoostFitted:
     def save(self, directory: Path) -> None:
         """The booster, cut at its best round, as `booster.ubj`."""
         booster = self.booster[: self.best_round] if self.best_round else self.booster
-        if self.fill is not None:
-            booster.set_attr(**{FILL_ATTR: repr(float(self.fill))})
         booster.save_model(Path(directory) / BOOSTER_FILE)
 
     @classmethod
@@ -91,8 +86,7 @@ class XGBoostFitted:
         booster = xgb.Booster()
         booster.load_model(path)
         booster.set_param({"nthread": n_jobs})
-        fill = booster.attr(FILL_ATTR)
-        return cls(booster, fill=None if fill is None else float(fill))
+        return cls(booster)
 
     def requirements(self) -> list[str]:
         """xgboost pinned to this version."""

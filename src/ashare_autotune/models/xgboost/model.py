@@ -16,7 +16,7 @@ from optuna_integration.xgboost import XGBoostPruningCallback
 from ashare_autotune.config.choices import Missing
 from ashare_autotune.config.schema import ModelConfig
 from ashare_autotune.models.base import Matrices, RowOptions, Rows
-from ashare_autotune.models.xgboost.fitted import XGBoostFitted
+from ashare_autotune.models.xgboost.fitted import XGBoostFitted, mark_fill
 from ashare_autotune.models.xgboost.matrices import (
     MISSING_FILL,
     RowBatches,
@@ -119,14 +119,14 @@ class XGBoostModel:
         booster = train_early_stopping(
             self.base_params() | params, matrices, self.cfg, eval_every, callbacks, metric
         )
-        best = booster.best_iteration + 1
-        return XGBoostFitted(booster, best, float(booster.best_score), fill=self.fill)
+        mark_fill(booster, self.fill)
+        return XGBoostFitted(booster, booster.best_iteration + 1, float(booster.best_score))
 
     def refit(self, params: dict[str, Any], train: Any, rounds: int) -> XGBoostFitted:
         """Train on `train` for `rounds` rounds, no validation."""
         params = self.base_params() | params
         booster = xgb.train(params, train, num_boost_round=rounds, verbose_eval=False)
-        return XGBoostFitted(booster, fill=self.fill)
+        return XGBoostFitted(mark_fill(booster, self.fill))
 
 
 def train_early_stopping(
