@@ -248,6 +248,21 @@ def report(
     return out
 
 
+def dataset_and_account(app: AppConfig, store: Path) -> tuple[Any, Dataset, BacktestInputs]:
+    """The market (its bars let go once used), the dataset as `train` builds it (features on
+    disk in `store`) and the default account's inputs from the validation start's history."""
+    market = load_market(app.data)
+    bench = label_benchmark(app.data, app.label, market)
+    index_bars = load_benchmark(app.data, market, app.backtest.benchmark)
+    rules = app.universe.rules()
+    ds = build_dataset(market, app.features, app.label, app.split, rules, bench, store)
+    first = history_start(market.daily["trade_date"], ds.date_range("val")[0])
+    backtest = window_inputs(app.backtest, index_bars, market, first)
+    market = market.without_bars()
+    gc.collect()
+    return market, ds, backtest
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=SHARED_DATA)
@@ -278,16 +293,7 @@ def main() -> None:
     app = compose_app(args.data_dir, args.sample, common)
     with tempfile.TemporaryDirectory(prefix="model-compare-") as tmp:
         with phases.timed("dataset"):
-            market = load_market(app.data)
-            bench = label_benchmark(app.data, app.label, market)
-            index_bars = load_benchmark(app.data, market, app.backtest.benchmark)
-            rules = app.universe.rules()
-            store = Path(tmp)
-            ds = build_dataset(market, app.features, app.label, app.split, rules, bench, store)
-            first = history_start(market.daily["trade_date"], ds.date_range("val")[0])
-            backtest = window_inputs(app.backtest, index_bars, market, first)
-            market = market.without_bars()
-            gc.collect()
+            market, ds, backtest = dataset_and_account(app, Path(tmp))
         result["segments"] = ds.summary()
         result["features"] = len(ds.feature_names)
         kept: dict[str, dict[str, np.ndarray]] = {}

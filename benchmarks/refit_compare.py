@@ -36,16 +36,10 @@ from typing import Any
 
 import optuna
 
-from ashare_autotune.data.benchmark import load_benchmark
-from ashare_autotune.data.indices import label_benchmark
-from ashare_autotune.data.loader import load_market
-from ashare_autotune.evaluation.backtest_window import window_inputs
-from ashare_autotune.evaluation.baselines import history_start
 from ashare_autotune.jobs.pipeline_data import quantise
-from ashare_autotune.modelling.dataset import build_dataset
 from ashare_autotune.models.build import build_model
 from benchmarks.common import SHARED_DATA, Phases, load, peak_rss_gb, run_facts, write_result
-from benchmarks.model_compare import report
+from benchmarks.model_compare import dataset_and_account, report
 from benchmarks.signal_compare import compose_app
 
 log = logging.getLogger("refit_compare")
@@ -102,16 +96,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="refit-compare-") as tmp:
         with phases.timed("dataset"):
             app = compose_app(args.data_dir, False, common)
-            market = load_market(app.data)
-            bench = label_benchmark(app.data, app.label, market)
-            index_bars = load_benchmark(app.data, market, app.backtest.benchmark)
-            ds = build_dataset(
-                market, app.features, app.label, app.split, app.universe.rules(), bench, Path(tmp)
-            )
-            first = history_start(market.daily["trade_date"], ds.date_range("val")[0])
-            backtest = window_inputs(app.backtest, index_bars, market, first)
-            market = market.without_bars()
-            gc.collect()
+            market, ds, backtest = dataset_and_account(app, Path(tmp))
         result["segments"] = ds.summary()
         for variant in args.variants.split(","):
             rows, rate, missing = parse(variant)
@@ -119,10 +104,9 @@ def main() -> None:
             model = build_model(dataclasses.replace(app.model, missing=missing))
             with phases.timed(f"{variant}/matrices"):
                 start = time.perf_counter()
+                # rows None: no sample, so `train` holds every training row (the final fit's)
                 data = quantise(tuning, market, ds, model)
                 m = data.matrices
-                if rows is None:  # every training row, as the job's final fit
-                    m = dataclasses.replace(m, train=m.full_train(), trial_train=None)
                 matrices_s = time.perf_counter() - start
             fit_params = params | ({} if rate is None else {"learning_rate": rate})
             with phases.timed(f"{variant}/fit"):
